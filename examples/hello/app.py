@@ -1,0 +1,14 @@
+"""The spec's "At a Glance" service: a WSGI app and a static folder, both mounted at "/"."""
+
+
+def app(env, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return "Hello World"
+
+
+if __name__ == "__main__":
+    import skitai
+
+    skitai.mount("/", app)
+    skitai.mount("/", "static")
+    skitai.run(address="127.0.0.1", port=5000)

@@ -1,0 +1,58 @@
+"""Test sessions: one per distribution folder (skitai-*/), `integration` for tests/, plus
+`lint` and `bench`. `nox` alone runs everything but the benchmark."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+DISTRIBUTIONS = sorted(path.parent for path in ROOT.glob("skitai-*/pyproject.toml"))
+nox.options.reuse_existing_virtualenvs = True
+
+
+def _install_all(session: nox.Session) -> None:
+    """Every distribution from its folder, the core with its test extra."""
+    session.install("-e", f"{ROOT / 'skitai-core'}[test]")
+    for folder in DISTRIBUTIONS:
+        if folder.name != "skitai-core":
+            session.install("-e", str(folder))
+
+
+def _distribution_session(folder: Path):
+    def run_tests(session: nox.Session) -> None:
+        _install_all(session)
+        session.run("pytest", str(folder / "tests"), *session.posargs)
+
+    run_tests.__doc__ = f"Tests of {folder.name}."
+    return run_tests
+
+
+DISTRIBUTION_SESSIONS = []
+for _folder in DISTRIBUTIONS:
+    _name = _folder.name.removeprefix("skitai-")
+    nox.session(name=_name)(_distribution_session(_folder))
+    DISTRIBUTION_SESSIONS.append(_name)
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Cross-package integration and end-to-end tests in tests/."""
+    _install_all(session)
+    session.run("pytest", str(ROOT / "tests"), *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", str(ROOT))
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against peer servers (installs wrk, nginx and the peers; takes minutes)."""
+    session.run("bash", str(ROOT / "bench" / "setup.sh"), external=True)
+    session.run("python", str(ROOT / "bench" / "run.py"), *session.posargs, external=True)
+
+
+nox.options.sessions = [*DISTRIBUTION_SESSIONS, "integration", "lint"]

@@ -1,0 +1,35 @@
+"""Skitai: a plugin-architected WSGI/HTTP application server.
+
+    import skitai
+    skitai.mount("/", app)
+    skitai.mount("/", "static")
+    skitai.run(address="127.0.0.1", port=5000)
+"""
+from ._version import __version__
+from .api import (
+                  get_kernel,
+                  log_off,
+                  mount,
+                  preference,
+                  run,
+                  set_keep_alive,
+                  set_max_age,
+                  set_max_upload_size,
+                  set_request_timeout,
+)
+from .paths import abspath, getswd
+
+__all__ = [
+    "__version__",
+    "abspath",
+    "get_kernel",
+    "getswd",
+    "log_off",
+    "mount",
+    "preference",
+    "run",
+    "set_keep_alive",
+    "set_max_age",
+    "set_max_upload_size",
+    "set_request_timeout",
+]

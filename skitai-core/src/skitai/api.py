@@ -1,0 +1,92 @@
+"""The functions a Skitai script calls (`skitai.mount`, `skitai.run`, `skitai.set_*` ...)."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import Any
+
+from .kernel import Kernel
+from .paths import getswd
+from .preference import Preference
+
+_kernel: Kernel | None = None
+
+
+def get_kernel() -> Kernel:
+    global _kernel
+    if _kernel is None:
+        _kernel = Kernel()
+    return _kernel
+
+
+def mount(point: str, obj: Any, app_name: Any = "app", pref: Preference | None = None) -> None:
+    """Mount a WSGI app, an app file or module, or a static directory at `point`.
+
+    The spec's form `skitai.mount("/", "wsgi:application", pref)` (preference as third argument)
+    is accepted too.
+    """
+    if isinstance(app_name, Preference):
+        app_name, pref = "app", app_name
+    get_kernel().mount(point, obj, app_name, pref)
+
+
+def preference(path: str | None = None) -> Preference:
+    return Preference(path)
+
+
+def set_max_upload_size(size: int) -> None:
+    get_kernel().config.max_upload_size = int(size)
+
+
+def set_request_timeout(seconds: float) -> None:
+    get_kernel().config.request_timeout = float(seconds)
+
+
+def set_keep_alive(seconds: float) -> None:
+    get_kernel().config.keep_alive = float(seconds)
+
+
+def set_max_age(path: str, seconds: int) -> None:
+    get_kernel().config.max_ages.append((path, int(seconds)))
+
+
+def log_off(*patterns: str) -> None:
+    get_kernel().config.log_off.extend(patterns)
+
+
+def _parse_command_line(kernel: Kernel) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=os.path.basename(sys.argv[0] or "skitai"), add_help=False)
+    parser.add_argument("--port", type=int, help="port to listen on (overrides the script)")
+    kernel.pm.hook.skitai_add_options(parser=parser)
+    options, _ = parser.parse_known_args(sys.argv[1:])
+    return options
+
+
+def run(address: str | None = None, port: int | None = None, threads: int | None = None,
+        name: str | None = None, workers: int = 1) -> None:
+    """Serve the mounted apps until SIGINT or SIGTERM, then stop gracefully."""
+    if workers != 1:
+        raise NotImplementedError("skitai.run(workers=N): worker processes are not built yet "
+                                  "(the process-model issue)")
+    kernel = get_kernel()
+    config = kernel.config
+    if address is not None:
+        config.address = address
+    if port is not None:
+        config.port = int(port)
+    if threads is not None:
+        config.threads = int(threads)
+    if name is not None:
+        config.name = name
+    config.options = _parse_command_line(kernel)
+    if config.options.port:
+        config.port = config.options.port
+    kernel.pm.hook.skitai_configure(config=config)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    os.chdir(getswd())
+    from .server import Server
+
+    Server(kernel).serve()

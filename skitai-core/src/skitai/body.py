@@ -1,0 +1,168 @@
+"""Request bodies: written by the protocol on the loop thread, read by the app on any thread.
+
+Two shapes, one reader interface (`read`, `readline`, `readlines`, iteration), which is also the
+WSGI `wsgi.input` contract:
+
+* `StreamedBody` hands data to a reader thread as it arrives and pauses the connection's reading
+  while the unread part is above a high-water mark, so a slow app never makes the server hold an
+  unbounded body in memory.
+* `SpooledBody` collects the whole body before the handler runs (for handlers that must not block,
+  such as WSGI apps run on the loop thread with `threads=0`); beyond 1 MiB it spills to a
+  temporary file.
+"""
+from __future__ import annotations
+
+import tempfile
+import threading
+from typing import Callable, Iterator
+
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+SPOOL_IN_MEMORY = 1024 * 1024
+
+
+class ClientDisconnected(OSError):
+    """The client went away before the request body was complete."""
+
+
+class BodyTimeout(TimeoutError):
+    """No body data arrived within the request timeout."""
+
+
+class _Reader:
+    """readline/readlines/iteration on top of a subclass's `read` and `_peek_line`."""
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        lines, total = [], 0
+        for line in self:
+            lines.append(line)
+            total += len(line)
+            if 0 < hint <= total:
+                break
+        return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+
+class EmptyBody(_Reader):
+    """The body of a request that has none (the common GET)."""
+
+    complete = True
+    received = 0
+
+    def read(self, size: int = -1) -> bytes:
+        return b""
+
+    def readline(self, size: int = -1) -> bytes:
+        return b""
+
+
+EMPTY_BODY = EmptyBody()
+
+
+class StreamedBody(_Reader):
+    def __init__(self, pause: Callable[[], None], resume_threadsafe: Callable[[], None],
+                 timeout: float, on_first_read: Callable[[], None] | None = None) -> None:
+        self._buffer = bytearray()
+        self._cond = threading.Condition(threading.Lock())
+        self._pause = pause
+        self._resume_threadsafe = resume_threadsafe
+        self._paused = False
+        self._timeout = timeout
+        self._on_first_read = on_first_read
+        self._error: BaseException | None = None
+        self.complete = False
+        self.received = 0
+
+    # producer side: loop thread
+    def feed(self, data: bytes) -> None:
+        with self._cond:
+            self._buffer += data
+            self.received += len(data)
+            self._cond.notify()
+            if len(self._buffer) > HIGH_WATER and not self._paused:
+                self._paused = True
+                self._pause()
+
+    def finish(self) -> None:
+        with self._cond:
+            self.complete = True
+            self._cond.notify_all()
+
+    def fail(self, error: BaseException) -> None:
+        with self._cond:
+            if not self.complete:
+                self._error = error
+            self._cond.notify_all()
+
+    # consumer side: any thread
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        if self._on_first_read is not None:
+            callback, self._on_first_read = self._on_first_read, None
+            callback()
+        while not ready():
+            if self._error is not None:
+                raise self._error
+            if self.complete:
+                return
+            if not self._cond.wait(self._timeout):
+                raise BodyTimeout(f"no request body data within {self._timeout} seconds")
+
+    def _take(self, size: int) -> bytes:
+        data = bytes(self._buffer[:size])
+        del self._buffer[:size]
+        if self._paused and len(self._buffer) < LOW_WATER:
+            self._paused = False
+            self._resume_threadsafe()
+        return data
+
+    def read(self, size: int = -1) -> bytes:
+        with self._cond:
+            if size is None or size < 0:
+                self._wait(lambda: False)
+                return self._take(len(self._buffer))
+            self._wait(lambda: len(self._buffer) >= size)
+            return self._take(size)
+
+    def readline(self, size: int = -1) -> bytes:
+        with self._cond:
+            def has_line() -> bool:
+                return b"\n" in self._buffer or (0 <= size <= len(self._buffer))
+            self._wait(has_line)
+            end = self._buffer.find(b"\n")
+            end = len(self._buffer) if end < 0 else end + 1
+            if size is not None and size >= 0:
+                end = min(end, size)
+            return self._take(end)
+
+
+class SpooledBody(_Reader):
+    def __init__(self) -> None:
+        self._file = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
+        self.complete = False
+        self.received = 0
+
+    def feed(self, data: bytes) -> None:
+        self._file.write(data)
+        self.received += len(data)
+
+    def finish(self) -> None:
+        self.complete = True
+        self._file.seek(0)
+
+    def fail(self, error: BaseException) -> None:
+        self._file.close()
+
+    def read(self, size: int = -1) -> bytes:
+        return self._file.read(-1 if size is None else size)
+
+    def readline(self, size: int = -1) -> bytes:
+        return self._file.readline(-1 if size is None else size)
+
+    def close(self) -> None:
+        self._file.close()

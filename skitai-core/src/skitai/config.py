@@ -1,0 +1,64 @@
+"""One typed settings object for the whole server.
+
+Every public setter (`skitai.set_keep_alive`, `skitai.set_max_upload_size`, ...) writes here and
+every component reads from here, so a default lives in exactly one place and plugins see the
+same values through the `skitai_configure` hook before any socket is bound.
+"""
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass
+class ServerConfig:
+    address: str = "127.0.0.1"
+    port: int = 5000
+    threads: int = 4
+    name: str | None = None
+    devel: bool = False
+
+    keep_alive: float = 30.0
+    request_timeout: float = 30.0
+    shutdown_timeout: float = 10.0
+
+    max_upload_size: int = 256 * MiB
+    max_request_line: int = 8190
+    max_header_size: int = 64 * KiB
+    max_header_count: int = 100
+
+    # (url prefix, seconds) for static files; the longest matching prefix wins.
+    max_ages: list[tuple[str, int]] = field(default_factory=list)
+    log_off: list[str] = field(default_factory=list)
+    access_log: bool = True
+
+    # parsed command line (argparse.Namespace) once `skitai.run()` has read it
+    options: Any = None
+
+    def max_age_for(self, path: str) -> int | None:
+        """The configured max-age for a URL path, or None when caching headers must not be sent."""
+        if self.devel:
+            return None
+        best: tuple[int, int] | None = None
+        for prefix, seconds in self.max_ages:
+            base = prefix.rstrip("/")
+            if path == base or path.startswith(base + "/"):
+                if best is None or len(base) > best[0]:
+                    best = (len(base), seconds)
+        return None if best is None else best[1]
+
+    def is_logged(self, path: str) -> bool:
+        """False when `skitai.log_off` patterns silence this path ('/prefix/' or '*.ext')."""
+        if not self.access_log:
+            return False
+        for pattern in self.log_off:
+            if "*" in pattern or "?" in pattern:
+                if fnmatch.fnmatchcase(path, pattern):
+                    return False
+            elif path.startswith(pattern):
+                return False
+        return True

@@ -1,0 +1,147 @@
+"""One request and its response, independent of the protocol that carries them.
+
+A connection protocol (HTTP/1.1 in the core, HTTP/2 and HTTP/3 in plugins) parses a request into
+an `Exchange` subclass and implements its response methods; request handlers (WSGI apps, static
+files, plugin handlers) only ever talk to this interface. All response methods run on the event
+loop thread; code on other threads goes through `call_soon_threadsafe` and waits on `writable`
+for back-pressure.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Callable, Sequence, Union
+
+from .body import EMPTY_BODY
+
+
+@dataclass(slots=True)
+class FileSegment:
+    """`count` bytes of an open file from `offset`, sent with sendfile where the transport allows."""
+
+    file: BinaryIO
+    offset: int
+    count: int
+
+
+BodyPiece = Union[bytes, FileSegment]
+
+
+def body_length(pieces: Sequence[BodyPiece]) -> int:
+    return sum(piece.count if isinstance(piece, FileSegment) else len(piece) for piece in pieces)
+
+
+class Exchange:
+    """Request attributes plus the response interface a protocol implements."""
+
+    protocol_name = "HTTP/1.1"
+
+    def __init__(self, loop: Any, method: str, target: str, path: str, query: str, version: str,
+                 headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple,
+                 writable: threading.Event) -> None:
+        self.loop = loop
+        self.method = method
+        self.target = target
+        self.path = path
+        self.query = query
+        self.version = version
+        self.headers = headers
+        self.scheme = scheme
+        self.client = client
+        self.server = server
+        self.body: Any = EMPTY_BODY
+        self.script_name = ""
+        self.path_info = ""
+        self.handler: Any = None
+        self.status = 0
+        self.bytes_sent = 0
+        self.started_at = time.monotonic()
+        self.responded_at = 0.0
+        self.finished = False
+        self.aborted = False
+        # Set while the peer accepts data; producers on other threads wait on it. Protocols
+        # share one event per connection or stream.
+        self.writable = writable
+        self._done_callbacks: list[Callable[[Exchange], None]] = []
+
+    # request helpers
+    def header(self, name: str, default: str | None = None) -> str | None:
+        """The first value of a header (name in lower case), or `default`."""
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return default
+
+    @property
+    def host(self) -> str | None:
+        return self.header("host")
+
+    # completion
+    def add_done_callback(self, callback: Callable[["Exchange"], None]) -> None:
+        """Run `callback(exchange)` on the loop thread once the exchange finished or was aborted."""
+        if self.finished or self.aborted:
+            callback(self)
+        else:
+            self._done_callbacks.append(callback)
+
+    def _run_done_callbacks(self) -> None:
+        callbacks, self._done_callbacks = self._done_callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+    def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
+        self.loop.call_soon_threadsafe(callback, *args)
+
+    # response interface, implemented by protocols (loop thread only)
+    def send_response(self, status: str, headers: list[tuple[str, str]],
+                      body: bytes | Sequence[BodyPiece] = b"") -> None:
+        """Send a complete response. `body` is bytes or a list of bytes and `FileSegment`s;
+        Content-Length is added from it unless `headers` carries one."""
+        raise NotImplementedError
+
+    def send_head(self, status: str, headers: list[tuple[str, str]]) -> None:
+        """Start a streamed response; the body follows through `send_data` and `finish`."""
+        raise NotImplementedError
+
+    def send_data(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        raise NotImplementedError
+
+    def abort(self) -> None:
+        """Give up on the response (the app failed mid-body): the client must not take a
+        truncated body for a complete one, so the protocol resets the stream or connection."""
+        raise NotImplementedError
+
+    def request_continue(self) -> None:
+        """The app is about to read the body: answer `Expect: 100-continue` if the protocol must."""
+
+    @property
+    def response_started(self) -> bool:
+        return self.status != 0
+
+
+class RequestHandler:
+    """Serves requests. The core's mount table, WSGI apps and static directories are handlers.
+
+    `resolve(exchange)` returns the handler that will serve the exchange (this one, another one
+    it delegates to, or None to let later handlers try); it may set `exchange.script_name` and
+    `exchange.path_info`. `handle(exchange)` is then called on the loop thread and must end in
+    a response (`send_response`, or `send_head`/`send_data`/`finish`) or `abort`.
+    With `needs_full_body`, `handle` runs only once the whole request body is received (spooled),
+    so it can read the body without blocking.
+    """
+
+    needs_full_body = False
+
+    def bind(self, server: Any) -> None:
+        """Called once on the loop thread before serving; take what the handler needs from the
+        running server (its thread pool, its settings)."""
+
+    def resolve(self, exchange: Exchange) -> "RequestHandler | None":
+        return self
+
+    def handle(self, exchange: Exchange) -> None:
+        raise NotImplementedError

@@ -1,0 +1,499 @@
+"""The HTTP/1.1 connection: joins the sans-IO parser and framing to an asyncio transport.
+
+Responsibilities that need the socket live here and nowhere else: keep-alive and pipelining
+(responses strictly in request order), flow control in both directions, timeouts (408 for an
+incomplete request, silent close for an idle keep-alive connection), `Expect: 100-continue`,
+answering parse errors with their status before closing, and sendfile for file bodies.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from collections import deque
+from typing import Sequence
+
+from ..body import BodyTimeout, ClientDisconnected, SpooledBody, StreamedBody
+from ..exchange import BodyPiece, Exchange, FileSegment, body_length
+from ..statuses import error_body, status_line
+from .framing import CHUNKED, CONTINUE_RESPONSE, LAST_CHUNK, LENGTH, NO_BODY, chunk, frame_response, status_code
+from .parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser
+
+log = logging.getLogger("skitai.http1")
+
+MAX_PIPELINED = 16          # queued requests before the connection stops reading
+FILE_CHUNK = 256 * 1024     # read size when a file body cannot be sent with sendfile
+
+
+class BadRequestBody(ClientDisconnected):
+    """The request body turned out malformed or too large while the app was reading it."""
+
+
+class H1Exchange(Exchange):
+    def __init__(self, conn: "H1Connection", head: RequestHead) -> None:
+        super().__init__(conn.loop, head.method, head.target, head.path, head.query, head.version,
+                         head.headers, conn.scheme, conn.client, conn.sockname, conn.writable)
+        self.conn = conn
+        self.protocol_name = "HTTP/1.1" if head.version == "1.1" else "HTTP/1.0"
+        self.keep_alive = head.keep_alive
+        self.expect_continue = head.expect_continue
+        self.continue_sent = False
+        self.dispatched = False
+        self._mode = NO_BODY
+        self._remaining: int | None = None
+        self._head: bytes | None = None   # held back to go out with the first body bytes
+
+    def _framing(self, status: str, headers: list[tuple[str, str]], length: int | None):
+        framing = frame_response(status, headers, self.version, self.method,
+                                 self.keep_alive and not self.conn.shutting_down, length)
+        self.keep_alive = framing.keep_alive
+        self.status = status_code(status)
+        self.responded_at = time.monotonic()
+        self._mode = framing.mode
+        self._remaining = framing.length
+        return framing
+
+    def send_response(self, status: str, headers: list[tuple[str, str]],
+                      body: bytes | Sequence[BodyPiece] = b"") -> None:
+        if self.finished or self.aborted:
+            return
+        if isinstance(body, (bytes, bytearray, memoryview)):
+            framing = self._framing(status, headers, len(body))
+            if framing.mode == NO_BODY:
+                self.conn.write(framing.head)
+            else:
+                body = body[:framing.length] if framing.length is not None else body
+                self.conn.write(framing.head + body)
+                self.bytes_sent += len(body)
+            self._complete()
+            return
+        pieces = list(body)
+        framing = self._framing(status, headers, body_length(pieces))
+        if framing.mode == NO_BODY:
+            self.conn.write(framing.head)
+            self._complete()
+        else:
+            self.conn.send_pieces(self, framing.head, pieces)
+
+    def send_head(self, status: str, headers: list[tuple[str, str]]) -> None:
+        if self.finished or self.aborted:
+            return
+        self._head = self._framing(status, headers, None).head
+
+    def send_data(self, data: bytes) -> None:
+        if self.finished or self.aborted or not data:
+            return
+        mode = self._mode
+        if mode == NO_BODY:
+            return
+        if mode == LENGTH:
+            if len(data) > self._remaining:
+                data = data[:self._remaining]
+            self._remaining -= len(data)
+            out = data
+        elif mode == CHUNKED:
+            out = chunk(data)
+        else:
+            out = data
+        self.bytes_sent += len(data)
+        if self._head is not None:
+            out = self._head + out
+            self._head = None
+        self.conn.write(out)
+
+    def finish(self) -> None:
+        if self.finished or self.aborted:
+            return
+        out = b""
+        if self._head is not None:
+            out, self._head = self._head, None
+        if self._mode == CHUNKED:
+            out += LAST_CHUNK
+        elif self._mode == LENGTH and self._remaining:
+            # The app sent less than its Content-Length: only closing tells the client.
+            self.keep_alive = False
+        if out:
+            self.conn.write(out)
+        self._complete()
+
+    def abort(self) -> None:
+        if self.finished or self.aborted:
+            return
+        self.keep_alive = False
+        self.conn.abort()
+
+    def request_continue(self) -> None:
+        if self.expect_continue and not self.continue_sent:
+            self.loop.call_soon_threadsafe(self.conn.send_continue, self)
+
+    def _complete(self) -> None:
+        self.conn.exchange_finished(self)
+
+
+class H1Connection(asyncio.Protocol):
+    def __init__(self, server) -> None:
+        self.server = server
+        self.loop = server.loop
+        config = server.config
+        self.request_timeout = config.request_timeout
+        self.keep_alive_timeout = config.keep_alive
+        self.parser = RequestParser(config.max_request_line, config.max_header_size,
+                                    config.max_header_count, config.max_upload_size)
+        self.transport: asyncio.Transport | None = None
+        self.writable = threading.Event()
+        self.writable.set()
+        self.current: H1Exchange | None = None
+        self.pending: deque[H1Exchange] = deque()
+        self.receiving: H1Exchange | None = None
+        self.error: ParseError | None = None
+        self.closed = False
+        self.shutting_down = False
+        self.reading_paused = False
+        self._pause_reasons = 0
+        self.timer_kind: str | None = None
+        self.deadline = 0.0
+        self._dup_fd: int | None = None
+        self._send_task: asyncio.Task | None = None
+        self._drain_waiter: asyncio.Future | None = None
+
+    # asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.client = transport.get_extra_info("peername") or ("", 0)
+        self.sockname = transport.get_extra_info("sockname") or ("", 0)
+        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        self._set_timer("request", self.request_timeout)
+        self.server.connection_opened(self)
+
+    def data_received(self, data: bytes) -> None:
+        kind = self.timer_kind
+        if kind == "idle":
+            self._set_timer("request", self.request_timeout)
+        elif kind == "body":
+            self.deadline = time.monotonic() + self.request_timeout
+        for event in self.parser.feed(data):
+            kind = type(event)
+            if kind is bytes:
+                self.receiving.body.feed(event)
+            elif kind is RequestHead:
+                self._on_head(event)
+            elif event is END_OF_REQUEST:
+                self._on_end()
+            else:
+                self._on_error(event)
+
+    def eof_received(self):
+        if self.current is None and not self.pending:
+            return False  # close now
+        self._pause_reading()
+        return True  # half-close: finish the responses in flight, then close
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.timer_kind = None
+        self.writable.set()  # wake producers so they see `aborted`
+        if self._send_task is not None:
+            self._send_task.cancel()
+        self._close_dup()
+        exchanges = ([self.current] if self.current is not None else []) + list(self.pending)
+        if self.receiving is not None and self.receiving not in exchanges:
+            exchanges.append(self.receiving)
+        self.current = self.receiving = None
+        self.pending.clear()
+        for exchange in exchanges:
+            if not exchange.finished:
+                exchange.aborted = True
+                exchange.body.fail(ClientDisconnected("client closed the connection"))
+                if exchange.response_started:
+                    self.server.log_exchange(exchange)
+                exchange._run_done_callbacks()
+        self.server.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+        self._saved_timer = (self.timer_kind, self.deadline)
+        self._set_timer("write", self.request_timeout)
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+        if self._drain_waiter is not None and not self._drain_waiter.done():
+            self._drain_waiter.set_result(None)
+        if self.timer_kind == "write":
+            self.timer_kind, self.deadline = self._saved_timer
+
+    # request events
+    def _on_head(self, head: RequestHead) -> None:
+        exchange = H1Exchange(self, head)
+        handler = exchange.handler = self.server.resolve(exchange)
+        if head.has_body:
+            if handler.needs_full_body:
+                exchange.body = SpooledBody()
+            else:
+                exchange.body = StreamedBody(
+                    self._pause_reading, self._resume_reading_threadsafe, self.request_timeout,
+                    exchange.request_continue if head.expect_continue else None)
+            self.receiving = exchange
+            self._set_timer("body", self.request_timeout)
+        else:
+            self.timer_kind = None
+        if self.current is None:
+            self._start(exchange)
+        else:
+            self.pending.append(exchange)
+            if len(self.pending) == MAX_PIPELINED:
+                self._pause_reading()
+
+    def _on_end(self) -> None:
+        exchange = self.receiving
+        if exchange is None:
+            return
+        self.receiving = None
+        if self.timer_kind == "body":
+            self.timer_kind = None
+        exchange.body.finish()
+        if exchange is self.current and not exchange.dispatched:
+            self._dispatch(exchange)
+
+    def _on_error(self, error: ParseError) -> None:
+        self.error = error
+        self._pause_reading()
+        exchange, self.receiving = self.receiving, None
+        if exchange is not None:
+            exchange.keep_alive = False
+            exchange.body.fail(BadRequestBody(error.reason))
+            if exchange is self.current and not exchange.response_started:
+                self._answer_error_in_place(exchange, error.status, error.reason)
+                return
+        if self.current is None:
+            self._write_error_and_close()
+
+    # dispatch
+    def _start(self, exchange: H1Exchange) -> None:
+        self.current = exchange
+        if exchange.handler.needs_full_body and not exchange.body.complete:
+            if exchange.expect_continue:
+                self.send_continue(exchange)
+            return  # dispatched by _on_end
+        self._dispatch(exchange)
+
+    def _dispatch(self, exchange: H1Exchange) -> None:
+        exchange.dispatched = True
+        try:
+            exchange.handler.handle(exchange)
+        except Exception:
+            log.exception("request handler failed: %s %s", exchange.method, exchange.target)
+            if not exchange.response_started:
+                exchange.keep_alive = False
+                exchange.send_response(status_line(500), [("Content-Type", "text/plain")],
+                                       error_body(500))
+            else:
+                exchange.abort()
+
+    def send_continue(self, exchange: H1Exchange) -> None:
+        if (exchange is self.current and not exchange.continue_sent
+                and not exchange.response_started and not self.closed):
+            exchange.continue_sent = True
+            self.transport.write(CONTINUE_RESPONSE)
+
+    def exchange_finished(self, exchange: H1Exchange) -> None:
+        exchange.finished = True
+        self.server.log_exchange(exchange)
+        exchange._run_done_callbacks()
+        if exchange is not self.current:
+            return
+        self.current = None
+        if not exchange.body.complete:
+            # Unread body bytes stand between us and the next request: close rather than drain.
+            exchange.keep_alive = False
+        if not exchange.keep_alive or self.shutting_down:
+            self.close()
+        elif self.error is not None:
+            self._write_error_and_close()
+        elif self.pending:
+            if len(self.pending) == MAX_PIPELINED:
+                self._resume_reading()
+            self._start(self.pending.popleft())
+        elif self.parser.in_head:
+            self._set_timer("request", self.request_timeout)
+        else:
+            self._set_timer("idle", self.keep_alive_timeout)
+
+    # errors
+    def _answer_error_in_place(self, exchange: H1Exchange, status: int, reason: str) -> None:
+        """Answer a request whose body went wrong before its app responded; a still-running app
+        thread finds the exchange finished and its output is dropped."""
+        exchange.keep_alive = False
+        exchange.send_response(status_line(status), [("Content-Type", "text/plain; charset=utf-8")],
+                               error_body(status, reason))
+
+    def _write_error_and_close(self) -> None:
+        error = self.error or ParseError(400, "malformed request")
+        body = error_body(error.status, error.reason)
+        head = (f"HTTP/1.1 {status_line(error.status)}\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode("latin-1")
+        if not self.closed:
+            self.transport.write(head + body)
+        self.server.log_protocol_error(self, error.status, len(body))
+        self.close()
+
+    # timers (checked by the server's once-a-second sweep)
+    def _set_timer(self, kind: str, seconds: float) -> None:
+        self.timer_kind = kind
+        self.deadline = time.monotonic() + seconds
+
+    def check_timeout(self, now: float) -> None:
+        kind = self.timer_kind
+        if kind is None or now < self.deadline:
+            return
+        self.timer_kind = None
+        if kind == "idle":
+            self.close()
+        elif kind == "request":
+            self.error = ParseError(408, "request not received in time")
+            if self.current is None:
+                self._write_error_and_close()
+            else:
+                self.close()
+        elif kind == "body":
+            exchange, self.receiving = self.receiving, None
+            if exchange is None:
+                return
+            exchange.keep_alive = False
+            self._pause_reading()
+            exchange.body.fail(BodyTimeout("request body not received in time"))
+            if exchange is self.current and not exchange.dispatched:
+                self._answer_error_in_place(exchange, 408, "request body not received in time")
+            elif exchange is not self.current:
+                self.close()
+        elif kind == "write":
+            self.abort()
+
+    # flow control
+    def _pause_reading(self) -> None:
+        if not self.reading_paused and not self.closed:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.reading_paused and not self.closed and self.error is None:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def _resume_reading_threadsafe(self) -> None:
+        self.loop.call_soon_threadsafe(self._resume_reading)
+
+    # output
+    def write(self, data: bytes) -> None:
+        if not self.closed:
+            self.transport.write(data)
+
+    def send_pieces(self, exchange: H1Exchange, head: bytes, pieces: list[BodyPiece]) -> None:
+        self._send_task = self.loop.create_task(self._send_pieces(exchange, head, pieces))
+
+    async def _send_pieces(self, exchange: H1Exchange, head: bytes, pieces: list[BodyPiece]) -> None:
+        try:
+            pending = head
+            for piece in pieces:
+                if isinstance(piece, FileSegment):
+                    await self._send_file(pending, piece)
+                    pending = b""
+                else:
+                    pending += piece
+                exchange.bytes_sent += piece.count if isinstance(piece, FileSegment) else len(piece)
+            if pending:
+                self.write(pending)
+        except (OSError, asyncio.TimeoutError) as error:
+            log.debug("file response to %s ended: %s", self.client, error)
+            exchange.abort()
+            return
+        finally:
+            self._send_task = None
+        exchange._complete()
+
+    async def _send_file(self, prefix: bytes, segment: FileSegment) -> None:
+        """sendfile(2) straight to the socket when the transport is a plain TCP socket with an
+        empty buffer; otherwise read and write in chunks honouring flow control."""
+        sock = self.transport.get_extra_info("socket")
+        if (sock is not None and self.transport.get_extra_info("sslcontext") is None
+                and hasattr(os, "sendfile") and self.transport.get_write_buffer_size() == 0):
+            if self._dup_fd is None:
+                # A second descriptor for the same socket: the loop refuses add_writer on the
+                # transport's own descriptor, and the transport never sees our direct writes
+                # because its buffer is empty and nothing else writes meanwhile.
+                self._dup_fd = os.dup(sock.fileno())
+            await self._sendfile_direct(self._dup_fd, prefix, segment)
+            return
+        if prefix:
+            self.write(prefix)
+        offset, remaining = segment.offset, segment.count
+        while remaining:
+            await self._wait_writable()
+            data = os.pread(segment.file.fileno(), min(FILE_CHUNK, remaining), offset)
+            if not data:
+                raise OSError("file shrank while being sent")
+            self.write(data)
+            offset += len(data)
+            remaining -= len(data)
+
+    async def _sendfile_direct(self, fd: int, prefix: bytes, segment: FileSegment) -> None:
+        view = memoryview(prefix)
+        while view:
+            try:
+                view = view[os.send(fd, view):]
+            except BlockingIOError:
+                await self._socket_writable(fd)
+        offset, remaining = segment.offset, segment.count
+        file_fd = segment.file.fileno()
+        while remaining:
+            try:
+                sent = os.sendfile(fd, file_fd, offset, remaining)
+            except BlockingIOError:
+                await self._socket_writable(fd)
+                continue
+            if sent == 0:
+                raise OSError("file shrank while being sent")
+            offset += sent
+            remaining -= sent
+
+    async def _socket_writable(self, fd: int) -> None:
+        waiter = self.loop.create_future()
+        self.loop.add_writer(fd, waiter.set_result, None)
+        try:
+            await asyncio.wait_for(waiter, self.request_timeout)
+        finally:
+            self.loop.remove_writer(fd)
+
+    async def _wait_writable(self) -> None:
+        if self.writable.is_set():
+            return
+        self._drain_waiter = self.loop.create_future()
+        try:
+            await asyncio.wait_for(self._drain_waiter, self.request_timeout)
+        finally:
+            self._drain_waiter = None
+
+    def _close_dup(self) -> None:
+        if self._dup_fd is not None:
+            os.close(self._dup_fd)
+            self._dup_fd = None
+
+    # closing
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.timer_kind = None
+            self.transport.close()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """Graceful stop: close when idle, otherwise after the response in flight."""
+        self.shutting_down = True
+        self._pause_reading()
+        if self.current is None and not self.pending:
+            self.close()

@@ -1,0 +1,84 @@
+"""HTTP/1.1 response framing: status line, headers, Content-Length vs chunked vs close.
+
+Pure functions over values, so every framing decision is unit-testable without a socket.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._version import __version__
+from ..httpdate import http_date_now
+
+SERVER_HEADER = f"Server: skitai/{__version__}\r\n"
+CONTINUE_RESPONSE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+LENGTH = "length"      # Content-Length delimits the body
+CHUNKED = "chunked"    # Transfer-Encoding: chunked
+UNTIL_CLOSE = "close"  # HTTP/1.0 without a length: the end of the connection ends the body
+NO_BODY = "none"       # HEAD, 1xx, 204, 304
+
+
+@dataclass(slots=True)
+class Framing:
+    head: bytes
+    mode: str
+    length: int | None
+    keep_alive: bool
+
+
+def status_code(status: str) -> int:
+    return int(status[:3])
+
+
+def frame_response(status: str, headers: list[tuple[str, str]], version: str, method: str,
+                   keep_alive: bool, length: int | None = None) -> Framing:
+    """Choose the body framing and encode the response head.
+
+    `length` is the body length when the caller knows it up front; a Content-Length in
+    `headers` takes precedence. The app's Transfer-Encoding is dropped: the server owns framing.
+    """
+    code = status_code(status)
+    lines = [f"HTTP/{'1.1' if version == '1.1' else '1.0'} {status}\r\n"]
+    declared = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "content-length":
+            declared = int(value)
+            continue
+        elif lower == "transfer-encoding":
+            continue
+        elif lower == "connection":
+            if "close" in value.lower():
+                keep_alive = False
+            continue
+        lines.append(f"{name}: {value}\r\n")
+    if declared is not None:
+        length = declared
+    if method == "HEAD" or code in (204, 304) or code < 200:
+        mode = NO_BODY
+        if length is not None and code not in (204, 304) and code >= 200:
+            lines.append(f"Content-Length: {length}\r\n")
+    elif length is not None:
+        mode = LENGTH
+        lines.append(f"Content-Length: {length}\r\n")
+    elif version == "1.1":
+        mode = CHUNKED
+        lines.append("Transfer-Encoding: chunked\r\n")
+    else:
+        mode = UNTIL_CLOSE
+        keep_alive = False
+    if not keep_alive:
+        lines.append("Connection: close\r\n")
+    elif version != "1.1":
+        lines.append("Connection: keep-alive\r\n")
+    lines.append(f"Date: {http_date_now()}\r\n")
+    lines.append(SERVER_HEADER)
+    lines.append("\r\n")
+    return Framing("".join(lines).encode("latin-1"), mode, length, keep_alive)
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+LAST_CHUNK = b"0\r\n\r\n"

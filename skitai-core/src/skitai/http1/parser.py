@@ -1,0 +1,245 @@
+"""Sans-IO HTTP/1.1 request parser: bytes in, events out, no sockets.
+
+httptools (llhttp) does the tokenising and already refuses most request-smuggling shapes
+(Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold, bare CR, whitespace
+before the colon, invalid chunk sizes, a final coding other than chunked). This module adds what
+llhttp leaves to the server: size limits with the right status (414, 431, 413), the HTTP version
+policy (505), Host rules, absolute-form targets, and a uniform error event.
+
+`feed(data)` returns a list of events:
+  * `RequestHead`          a request line and headers were parsed
+  * `bytes`                a piece of the current request's body (chunked framing removed)
+  * `END_OF_REQUEST`       the current request is complete
+  * `ParseError`           the stream is unusable: answer `status` and close
+After a `ParseError` the parser accepts no more data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httptools
+
+SUPPORTED_VERSIONS = ("1.1", "1.0")
+
+
+@dataclass(slots=True)
+class RequestHead:
+    method: str
+    target: str
+    path: str
+    query: str
+    version: str
+    headers: list[tuple[str, str]]
+    keep_alive: bool
+    content_length: int | None
+    chunked: bool
+    expect_continue: bool
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+
+@dataclass(slots=True)
+class ParseError:
+    status: int
+    reason: str
+
+
+class _EndOfRequest:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "END_OF_REQUEST"
+
+
+END_OF_REQUEST = _EndOfRequest()
+
+
+class _Refused(Exception):
+    """Raised inside a parser callback to stop llhttp with our own status."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class RequestParser:
+    def __init__(self, max_request_line: int = 8190, max_header_size: int = 65536,
+                 max_header_count: int = 100, max_body_size: int = 256 * 1024 * 1024) -> None:
+        self.max_request_line = max_request_line
+        self.max_header_size = max_header_size
+        self.max_header_count = max_header_count
+        self.max_body_size = max_body_size
+        self._parser = httptools.HttpRequestParser(self)
+        self._events: list = []
+        self._failed = False
+        self.in_head = False
+        self._raw_head_bytes = 0
+        self._reset_message()
+
+    def _reset_message(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[str, str]] = []
+        self._header_bytes = 0
+        self._body_bytes = 0
+
+    # public
+    def feed(self, data: bytes) -> list:
+        if self._failed:
+            return []
+        events = self._events = []
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            # llhttp stops at an Upgrade/CONNECT request. No upgrade handler took it (that
+            # happens above this parser), so the request is served as a plain one and parsing
+            # goes on after it with a fresh parser.
+            offset = upgrade.args[0] if upgrade.args else len(data)
+            self._parser = httptools.HttpRequestParser(self)
+            self.in_head = False
+            if offset < len(data):
+                events.extend(self.feed(data[offset:]))
+            return events
+        except httptools.HttpParserCallbackError as error:
+            cause = error.__context__
+            if isinstance(cause, _Refused):
+                self._fail(cause.status, str(cause))
+            else:
+                raise
+        except httptools.HttpParserError as error:
+            self._fail(*self._classify(error))
+        else:
+            if self.in_head:
+                self._raw_head_bytes += len(data)
+                # httptools buffers a header value until its end; this bounds that buffer.
+                if self._raw_head_bytes > 2 * (self.max_request_line + self.max_header_size):
+                    self._fail(431, "request header section too large")
+        return events
+
+    def _fail(self, status: int, reason: str) -> None:
+        self._failed = True
+        self._events.append(ParseError(status, reason))
+
+    def _classify(self, error: Exception) -> tuple[int, str]:
+        message = str(error)
+        if isinstance(error, httptools.HttpParserInvalidMethodError):
+            return 400, "invalid method"
+        if isinstance(error, httptools.HttpParserInvalidURLError):
+            return 400, "invalid request target"
+        if "Invalid HTTP version" in message or "Pause on PRI" in message:
+            return 505, "HTTP version not supported"
+        return 400, message or "malformed request"
+
+    # httptools callbacks
+    def on_message_begin(self) -> None:
+        self.in_head = True
+        self._raw_head_bytes = 0
+        self._reset_message()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > self.max_request_line:
+            raise _Refused(414, "request target too long")
+
+    def on_header(self, name: bytes, value: bytes | None) -> None:
+        value = value or b""
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_bytes > self.max_header_size:
+            raise _Refused(431, "request header section too large")
+        if len(self._headers) >= self.max_header_count:
+            raise _Refused(431, "too many request header fields")
+        self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t")))
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        parser = self._parser
+        version = parser.get_http_version()
+        if version not in SUPPORTED_VERSIONS:
+            raise _Refused(505, f"HTTP/{version} not supported")
+        headers = self._headers
+        target = self._url.decode("latin-1")
+        content_length = None
+        chunked = False
+        expect_continue = False
+        hosts = 0
+        host_index = -1
+        for index, (name, value) in enumerate(headers):
+            if name == "host":
+                hosts += 1
+                host_index = index
+            elif name == "content-length":
+                content_length = int(value)  # llhttp validated the digits and uniqueness
+            elif name == "transfer-encoding":
+                chunked = True  # llhttp refuses a final coding other than chunked
+            elif name == "expect" and value.lower() == "100-continue":
+                expect_continue = True
+        if hosts > 1:
+            raise _Refused(400, "more than one Host header")
+        if target.startswith("/") or target == "*":
+            path, _, query = target.partition("?")
+        else:
+            path, query, authority = self._split_absolute_form(target)
+            if authority is not None:
+                # RFC 9112 3.2.2: the target's authority replaces the Host header.
+                if host_index >= 0:
+                    headers[host_index] = ("host", authority)
+                else:
+                    headers.append(("host", authority))
+                hosts = 1
+        if hosts == 0 and version == "1.1":
+            raise _Refused(400, "HTTP/1.1 request without Host")
+        if hosts == 1 and not _valid_host(self._host(headers)):
+            raise _Refused(400, "invalid Host header")
+        if "#" in path:
+            path = path.partition("#")[0]
+            query = ""
+        elif "#" in query:
+            query = query.partition("#")[0]
+        if content_length is not None and content_length > self.max_body_size:
+            raise _Refused(413, "request body larger than the maximum upload size")
+        self._events.append(RequestHead(
+            parser.get_method().decode("ascii"), target, path, query, version, headers,
+            parser.should_keep_alive(), content_length, chunked, expect_continue,
+        ))
+
+    @staticmethod
+    def _host(headers: list[tuple[str, str]]) -> str:
+        for name, value in headers:
+            if name == "host":
+                return value
+        return ""
+
+    @staticmethod
+    def _split_absolute_form(target: str) -> tuple[str, str, str | None]:
+        try:
+            url = httptools.parse_url(target.encode("latin-1"))
+        except httptools.HttpParserInvalidURLError:
+            raise _Refused(400, "invalid request target") from None
+        if not url.host:
+            # authority-form (CONNECT host:port): no path to serve
+            return target, "", None
+        authority = url.host.decode("latin-1")
+        if url.port:
+            authority += f":{url.port}"
+        path = (url.path or b"/").decode("latin-1")
+        query = (url.query or b"").decode("latin-1")
+        return path, query, authority
+
+    def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
+        if self._body_bytes > self.max_body_size:
+            raise _Refused(413, "request body larger than the maximum upload size")
+        self._events.append(body)
+
+    def on_message_complete(self) -> None:
+        self._events.append(END_OF_REQUEST)
+
+
+_HOST_FORBIDDEN = set(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
+
+
+def _valid_host(host: str) -> bool:
+    """An empty Host is allowed (RFC 9112 3.2); characters that cannot appear in an authority
+    are not, so they never reach an app's SERVER_NAME or URL building."""
+    return not any(char in _HOST_FORBIDDEN for char in host)

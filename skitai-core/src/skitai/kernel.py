@@ -1,0 +1,62 @@
+"""The process-wide state behind the `skitai.*` functions: settings, plugins and what they
+registered, and the mount table. Created on first use, so `import skitai` stays cheap."""
+from __future__ import annotations
+
+from typing import Any
+
+from .config import ServerConfig
+from .mounting import MountResolver, MountTable, normalize_point
+from .paths import getswd
+from .plugin import CommandRegistry, HandlerRegistry, ProtocolRegistry
+from .plugins import create_plugin_manager
+from .preference import Preference
+
+MOUNT_TABLE_PRIORITY = 1000
+
+
+class Kernel:
+    def __init__(self, config: ServerConfig | None = None, entry_points: bool = True) -> None:
+        self.config = config or ServerConfig()
+        self.pm = create_plugin_manager(entry_points)
+        self.mounts = MountTable()
+        self.handlers = HandlerRegistry()
+        self.handlers.add(self.mounts, priority=MOUNT_TABLE_PRIORITY)
+        self.pm.hook.skitai_register_handlers(handlers=self.handlers)
+        self.protocols = ProtocolRegistry()
+        self.pm.hook.skitai_register_protocols(protocols=self.protocols)
+        self.resolver = MountResolver(getswd())
+
+    def commands(self) -> CommandRegistry:
+        registry = CommandRegistry()
+        self.pm.hook.skitai_register_commands(commands=registry)
+        return registry
+
+    def mount(self, point: str, obj: Any, app_name: str = "app", pref: Preference | None = None) -> Any:
+        """Mount `obj` at `point`; returns the handler that serves it."""
+        point = normalize_point(point)
+        adapter = self._adapter(obj)
+        if adapter is None:
+            obj = self.resolver.resolve(obj, app_name, pref)
+            adapter = self.handlers.adapter_for(obj)
+        handler = adapter.create(point, obj, pref)
+        self.mounts.add(point, adapter.kind, handler)
+        if pref is not None:
+            for sub_point, sub_obj, sub_name in pref.mounts:
+                self._mount_extension(point, obj, sub_point, sub_obj, sub_name)
+        return handler
+
+    def _adapter(self, obj: Any):
+        for adapter in self.handlers.adapters:
+            if adapter.accepts(obj):
+                return adapter
+        return None
+
+    def _mount_extension(self, point: str, app: Any, sub_point: str, sub_obj: Any, sub_name: str) -> None:
+        """`pref.mount()` inside a preference: the app's own `mount` when it has one (Atila-like
+        frameworks), else the extension's `__mount__(app)`, else a plain mount under the app."""
+        if hasattr(app, "mount") and callable(app.mount):
+            app.mount(sub_point, sub_obj)
+        elif hasattr(sub_obj, "__mount__"):
+            sub_obj.__mount__(app)
+        else:
+            self.mount(point.rstrip("/") + normalize_point(sub_point), sub_obj, sub_name)

@@ -1,0 +1,22 @@
+"""The script's working directory: where the file that calls `skitai.run()` lives.
+
+Mount paths and `skitai.abspath()` are relative to it, and `skitai.run()` makes it the process's
+working directory, so an app finds its resources however it was started.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def getswd() -> str:
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if script:
+        return os.path.dirname(os.path.realpath(script))
+    return os.getcwd()
+
+
+def abspath(*parts: str) -> str:
+    return os.path.normpath(os.path.join(getswd(), *parts))
+

@@ -1,0 +1,160 @@
+"""The running server: event loop, listening socket, connections, graceful stop.
+
+One `Server` per process. It owns what every connection shares (settings, thread pool, access
+log, the handler chain) and the once-a-second sweep that enforces connection timeouts, so no
+connection needs a timer of its own.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from .accesslog import AccessLog
+from .exchange import Exchange, RequestHandler
+from .statuses import error_body, error_headers, status_line
+from .threadpool import ThreadPool
+
+if TYPE_CHECKING:
+    from .kernel import Kernel
+
+log = logging.getLogger("skitai.server")
+
+
+class NotFound(RequestHandler):
+    def handle(self, exchange: Exchange) -> None:
+        exchange.send_response(status_line(404), error_headers(), error_body(404))
+
+
+NOT_FOUND = NotFound()
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def bind_socket(address: str, port: int, backlog: int = 2048) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+class Server:
+    def __init__(self, kernel: "Kernel") -> None:
+        self.kernel = kernel
+        self.config = kernel.config
+        self.hook = kernel.pm.hook
+        self.handlers = kernel.handlers.handlers
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.pool: ThreadPool | None = None
+        self.connections: set = set()
+        self.access_log = AccessLog()
+        self.requests_served = 0
+        self._stop_requested: asyncio.Event | None = None
+        self._listener = None
+        self.started = threading.Event()
+        self.address: tuple | None = None
+
+    # request path
+    def resolve(self, exchange: Exchange) -> RequestHandler:
+        for handler in self.handlers:
+            chosen = handler.resolve(exchange)
+            if chosen is not None:
+                return chosen
+        return NOT_FOUND
+
+    def log_exchange(self, exchange: Exchange) -> None:
+        self.requests_served += 1
+        if self.config.is_logged(exchange.path):
+            now = time.monotonic()
+            responded = exchange.responded_at or now
+            self.access_log.record(
+                exchange.client, exchange.method, exchange.target, exchange.version,
+                exchange.headers, exchange.body.received, exchange.status, exchange.bytes_sent,
+                len(self.connections), responded - exchange.started_at, now - responded)
+
+    def log_protocol_error(self, connection, status: int, sent: int) -> None:
+        if self.config.access_log:
+            self.access_log.record(connection.client, "-", "-", "-", [], 0, status, sent,
+                                   len(self.connections), 0.0, 0.0)
+
+    def connection_opened(self, connection) -> None:
+        self.connections.add(connection)
+
+    def connection_closed(self, connection) -> None:
+        self.connections.discard(connection)
+
+    # lifecycle
+    def serve(self, sock: socket.socket | None = None, install_signals: bool = True) -> None:
+        """Serve until SIGINT/SIGTERM or `request_stop()`, then stop gracefully.
+
+        `install_signals=False` lets tests run a server on a thread other than the main one.
+        """
+        self.loop = new_event_loop()
+        try:
+            self.loop.run_until_complete(self._main(sock, install_signals))
+        finally:
+            self.loop.close()
+
+    async def _main(self, sock: socket.socket | None, install_signals: bool) -> None:
+        config = self.config
+        self._stop_requested = asyncio.Event()
+        sock = sock or bind_socket(config.address, config.port)
+        self.pool = ThreadPool(config.threads) if config.threads > 0 else None
+        for handler in self.handlers:
+            handler.bind(self)
+        factory = self.kernel.protocols.default().factory
+        self._listener = await self.loop.create_server(lambda: factory(self), sock=sock)
+        if install_signals:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                self.loop.add_signal_handler(signum, self.request_stop)
+        self.hook.skitai_server_start(server=self)
+        self.address = sock.getsockname()[:2]
+        host, port = self.address
+        print(f"skitai: serving on http://{host}:{port}/ (threads={config.threads})",
+              file=sys.stderr, flush=True)
+        self.started.set()
+        sweeper = self.loop.create_task(self._sweep())
+        await self._stop_requested.wait()
+        sweeper.cancel()
+        await self._stop_gracefully()
+
+    def request_stop(self) -> None:
+        self.loop.call_soon_threadsafe(self._stop_requested.set)
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for connection in list(self.connections):
+                connection.check_timeout(now)
+            self.access_log.flush()
+
+    async def _stop_gracefully(self) -> None:
+        self._listener.close()
+        for connection in list(self.connections):
+            connection.shutdown()
+        deadline = time.monotonic() + self.config.shutdown_timeout
+        while self.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        for connection in list(self.connections):
+            connection.abort()
+        await asyncio.sleep(0)
+        if self.pool is not None:
+            await self.loop.run_in_executor(None, self.pool.shutdown, 1.0)
+        self.hook.skitai_server_stop(server=self)
+        self.access_log.flush()
+        print("skitai: stopped", file=sys.stderr, flush=True)

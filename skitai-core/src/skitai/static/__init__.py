@@ -1,0 +1,1 @@
+"""Static files: safe path resolution, conditional requests, ranges, sendfile."""

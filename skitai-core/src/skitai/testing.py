@@ -1,0 +1,134 @@
+"""Test helpers shared by every distribution's tests: free ports, a server in a subprocess
+running a real script, and a server on a thread for tests that define apps inline."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any
+
+from .config import ServerConfig
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server exited with status {process.returncode} before listening")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+class ServerProcess:
+    """`python SCRIPT --port=N ARGS...` in a subprocess; a context manager that stops it with
+    SIGTERM (SIGKILL after `stop_timeout`) and keeps its combined output in `.output`."""
+
+    def __init__(self, script: str, *args: str, port: int | None = None, env: dict | None = None,
+                 startup_timeout: float = 20.0, stop_timeout: float = 15.0) -> None:
+        self.script = os.path.abspath(script)
+        self.args = args
+        self.port = port or free_port()
+        self.env = {**os.environ, **(env or {})}
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self.process: subprocess.Popen | None = None
+        self.returncode: int | None = None
+        self._log = tempfile.TemporaryFile()
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def start(self) -> "ServerProcess":
+        self.process = subprocess.Popen(
+            [sys.executable, self.script, f"--port={self.port}", *self.args],
+            stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
+        try:
+            wait_for_port(self.port, self.startup_timeout, self.process)
+        except BaseException:
+            self.stop()
+            raise RuntimeError(f"server did not start:\n{self.output}") from None
+        return self
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def stop(self) -> int | None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+        if self.process is not None:
+            self.returncode = self.process.returncode
+        return self.returncode
+
+    @property
+    def output(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode("utf-8", "replace")
+
+    def __enter__(self) -> "ServerProcess":
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+
+class ServerThread:
+    """A Skitai server on a background thread of the test process, with its own kernel.
+
+    `mount(...)` like `skitai.mount`, then use as a context manager; `port` is free and bound
+    on 127.0.0.1 before the thread starts.
+    """
+
+    def __init__(self, config: ServerConfig | None = None, **settings: Any) -> None:
+        from .kernel import Kernel
+        from .server import bind_socket
+
+        config = config or ServerConfig()
+        config.access_log = settings.pop("access_log", False)
+        for name, value in settings.items():
+            setattr(config, name, value)
+        self.kernel = Kernel(config, entry_points=False)
+        self._sock = bind_socket("127.0.0.1", 0)
+        self.port = self._sock.getsockname()[1]
+        self.server = None
+        self._thread: threading.Thread | None = None
+
+    def mount(self, point: str, obj: Any, app_name: str = "app", pref: Any = None) -> "ServerThread":
+        self.kernel.mount(point, obj, app_name, pref)
+        return self
+
+    def url(self, path: str = "/") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> "ServerThread":
+        from .server import Server
+
+        self.server = Server(self.kernel)
+        self._thread = threading.Thread(target=self.server.serve, args=(self._sock, False), daemon=True)
+        self._thread.start()
+        if not self.server.started.wait(10):
+            raise TimeoutError("test server did not start")
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.server.request_stop()
+        self._thread.join(self.kernel.config.shutdown_timeout + 5)

@@ -1,0 +1,52 @@
+"""A fixed pool of threads for WSGI apps.
+
+Lighter than `concurrent.futures.ThreadPoolExecutor`: no Future per call, because the caller
+never waits on a result (responses go back to the loop by `call_soon_threadsafe`).
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Callable
+
+log = logging.getLogger("skitai.threads")
+
+
+class ThreadPool:
+    def __init__(self, size: int, name: str = "skitai-wsgi") -> None:
+        self.size = size
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self.busy = 0
+        self._threads = [threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True)
+                         for index in range(size)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, function: Callable[..., Any], *args: Any) -> None:
+        self._queue.put((function, args))
+
+    @property
+    def queued(self) -> int:
+        return self._queue.qsize()
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            function, args = item
+            self.busy += 1
+            try:
+                function(*args)
+            except BaseException:
+                log.exception("unhandled error in a pool thread")
+            finally:
+                self.busy -= 1
+
+    def shutdown(self, timeout: float) -> None:
+        """Let queued work finish, then stop the threads (waiting at most `timeout` in total)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join(timeout)

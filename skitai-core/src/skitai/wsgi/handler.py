@@ -1,0 +1,226 @@
+"""Running a WSGI app for one exchange (PEP 3333).
+
+The app runs on a pool thread (or on the loop thread with `threads=0`); every response call goes
+back to the loop thread. The common case (a list or a str body) costs exactly one
+`call_soon_threadsafe`: status, headers and body travel together and leave in one write.
+Streamed bodies wait on the exchange's `writable` event, so a slow client slows the app instead
+of filling memory. The iterable's `close()` is always called, also when the client went away.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+from typing import Any, Callable
+
+from ..body import BodyTimeout, ClientDisconnected
+from ..exchange import Exchange, FileSegment, RequestHandler
+from ..ranges import UNSATISFIABLE, if_range_allows, parse_range, range_response
+from ..statuses import error_body, error_headers, status_line
+from .environ import base_environ, build_environ
+from .filewrapper import FileWrapper
+
+log = logging.getLogger("skitai.wsgi")
+
+_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
+
+
+class WSGIApp(RequestHandler):
+    """A mounted WSGI application."""
+
+    def __init__(self, point: str, app: Callable) -> None:
+        self.point = point
+        self.app = app
+        self.pool = None
+        self.debug = False
+        self.script_name = "" if point == "/" else point.rstrip("/")
+        self._base = base_environ(self.script_name, multithread=True)
+
+    def __repr__(self) -> str:
+        return f"<WSGIApp {self.point} {self.app!r}>"
+
+    def bind(self, server) -> None:
+        self.pool = server.pool
+        self.needs_full_body = self.pool is None
+        self.debug = server.config.devel
+        self._base = base_environ(self.script_name, multithread=self.pool is not None)
+
+    def handle(self, exchange: Exchange) -> None:
+        environ = build_environ(self._base, exchange)
+        if self.pool is None:
+            self.run(exchange, environ)
+        else:
+            self.pool.submit(self.run, exchange, environ)
+
+    def run(self, exchange: Exchange, environ: dict) -> None:
+        response = WSGIResponse(exchange, self.pool is not None)
+        result = None
+        try:
+            result = self.app(environ, response.start_response)
+            if response.send_result(result):
+                result = None  # closed once the file is sent
+        except ClientDisconnected:
+            response.abort()
+        except BodyTimeout:
+            response.fail(408, None)
+        except Exception:
+            environ["wsgi.errors"].write(traceback.format_exc())
+            response.fail(500, sys.exc_info() if self.debug else None)
+        finally:
+            if result is not None and hasattr(result, "close"):
+                try:
+                    result.close()
+                except Exception:
+                    environ["wsgi.errors"].write(traceback.format_exc())
+
+
+class WSGIResponse:
+    """start_response, write() and the sending of the app's iterable for one exchange."""
+
+    def __init__(self, exchange: Exchange, threaded: bool) -> None:
+        self.exchange = exchange
+        self.threaded = threaded
+        self.status: str | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.head_sent = False
+
+    # loop calls
+    def _call(self, function: Callable[..., Any], *args: Any) -> None:
+        if self.threaded:
+            self.exchange.call_soon_threadsafe(function, *args)
+        else:
+            function(*args)
+
+    def _wait_writable(self) -> None:
+        exchange = self.exchange
+        if self.threaded and not exchange.writable.is_set():
+            if not exchange.writable.wait(timeout=300):
+                raise ClientDisconnected("client stopped reading for 300 seconds")
+        if exchange.aborted:
+            raise ClientDisconnected("client closed the connection")
+
+    # PEP 3333 start_response and write
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info=None):
+        if exc_info:
+            try:
+                if self.head_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise AssertionError("start_response called a second time without exc_info")
+        if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
+            raise ValueError(f"invalid WSGI status {status!r}")
+        for name, value in headers:
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise TypeError(f"WSGI header names and values must be str: {(name, value)!r}")
+            if any(char in name or char in value for char in _FORBIDDEN_IN_HEADERS) or ":" in name:
+                raise ValueError(f"invalid character in WSGI header {(name, value)!r}")
+            if name.lower() == "content-length" and not value.strip().isdigit():
+                raise ValueError(f"invalid Content-Length {value!r}")
+        self.status = status
+        self.headers = list(headers)
+        return self.write
+
+    def write(self, data: bytes) -> None:
+        if self.status is None:
+            raise AssertionError("write() called before start_response")
+        self._send_head()
+        if data:
+            self._wait_writable()
+            self._call(self.exchange.send_data, bytes(data))
+
+    def _send_head(self) -> None:
+        if not self.head_sent:
+            self.head_sent = True
+            self._call(self.exchange.send_head, self.status, self.headers)
+
+    # sending the result
+    def send_result(self, result: Any) -> bool:
+        """Send the app's return value; True when the exchange took over closing it."""
+        if isinstance(result, FileWrapper) and not self.head_sent and result.fileno() is not None:
+            self._require_status()
+            self._call(self._send_file, result)
+            return True
+        if isinstance(result, str):
+            result = [result]
+        if isinstance(result, (list, tuple)) and not self.head_sent:
+            body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
+            self._require_status()
+            self.head_sent = True
+            self._call(self.exchange.send_response, self.status, self.headers, body)
+            return False
+        for part in result:
+            if isinstance(part, str):
+                part = part.encode("utf-8")
+            if not part:
+                continue
+            self._require_status()
+            self._send_head()
+            self._wait_writable()
+            self._call(self.exchange.send_data, part)
+        self._require_status()
+        self._send_head()
+        self._call(self.exchange.finish)
+        return False
+
+    def _require_status(self) -> None:
+        if self.status is None:
+            raise AssertionError("the WSGI app returned without calling start_response")
+
+    def _send_file(self, wrapper: FileWrapper) -> None:
+        """On the loop thread: the file from its current position, honouring Range on 200s."""
+        exchange = self.exchange
+        exchange.add_done_callback(lambda _: self._close_later(wrapper))
+        fd = wrapper.fileno()
+        offset = wrapper.filelike.tell() if hasattr(wrapper.filelike, "tell") else 0
+        size = os.fstat(fd).st_size - offset
+        headers = self.headers
+        declared = _header(headers, "content-length")
+        if declared is not None:
+            size = min(size, int(declared))
+        status = self.status
+        if status.startswith("200") and exchange.method == "GET" and _header(headers, "content-range") is None:
+            if if_range_allows(exchange.header("if-range"), _header(headers, "etag"),
+                               _header(headers, "last-modified")):
+                ranges = parse_range(exchange.header("range"), size)
+                if ranges == UNSATISFIABLE:
+                    exchange.send_response(status_line(416), error_headers() + [("Content-Range", f"bytes */{size}")],
+                                           error_body(416))
+                    return
+                if ranges:
+                    content_type = _header(headers, "content-type")
+                    status, extra, pieces = range_response(ranges, size, content_type, wrapper.filelike, offset)
+                    drop = {"content-length"} | ({"content-type"} if len(ranges) > 1 else set())
+                    headers = [h for h in headers if h[0].lower() not in drop] + extra
+                    exchange.send_response(status, headers, pieces)
+                    return
+        headers = [h for h in headers if h[0].lower() != "content-length"]
+        exchange.send_response(status, headers, [FileSegment(wrapper.filelike, offset, size)])
+
+    def _close_later(self, wrapper: FileWrapper) -> None:
+        if hasattr(wrapper, "close"):
+            wrapper.close()
+
+    # failures
+    def fail(self, code: int, exc_info) -> None:
+        if self.head_sent:
+            self.abort()
+            return
+        self.head_sent = True
+        body = error_body(code)
+        if exc_info is not None:
+            body += "".join(traceback.format_exception(*exc_info)).encode("utf-8", "replace")
+        self._call(self.exchange.send_response, status_line(code),
+                   error_headers() + [("Connection", "close")], body)
+
+    def abort(self) -> None:
+        self._call(self.exchange.abort)
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
