@@ -55,6 +55,9 @@ class EmptyBody(_Reader):
     complete = True
     received = 0
 
+    def fail(self, error: BaseException) -> None:
+        pass  # nothing to read, nothing to fail
+
     def read(self, size: int = -1) -> bytes:
         return b""
 
@@ -63,6 +66,29 @@ class EmptyBody(_Reader):
 
 
 EMPTY_BODY = EmptyBody()
+
+
+class DiscardedBody:
+    """The rest of a body whose response is already sent: counted and dropped, so a small unread
+    body does not cost the keep-alive connection. Past `limit` bytes `on_overflow` is called."""
+
+    complete = False
+
+    def __init__(self, received: int, limit: int, on_overflow: Callable[[], None]) -> None:
+        self.received = received
+        self._limit = received + limit
+        self._on_overflow = on_overflow
+
+    def feed(self, data: bytes) -> None:
+        self.received += len(data)
+        if self.received > self._limit:
+            self._on_overflow()
+
+    def finish(self) -> None:
+        self.complete = True
+
+    def fail(self, error: BaseException) -> None:
+        pass  # nobody reads this body any more
 
 
 class StreamedBody(_Reader):
@@ -76,6 +102,7 @@ class StreamedBody(_Reader):
         self._timeout = timeout
         self._on_first_read = on_first_read
         self._error: BaseException | None = None
+        self._wanted = 0  # bytes a waiting reader asked for: buffering up to that is its choice
         self.complete = False
         self.received = 0
 
@@ -85,7 +112,7 @@ class StreamedBody(_Reader):
             self._buffer += data
             self.received += len(data)
             self._cond.notify()
-            if len(self._buffer) > HIGH_WATER and not self._paused:
+            if len(self._buffer) > max(HIGH_WATER, self._wanted) and not self._paused:
                 self._paused = True
                 self._pause()
 
@@ -101,7 +128,7 @@ class StreamedBody(_Reader):
             self._cond.notify_all()
 
     # consumer side: any thread
-    def _wait(self, ready: Callable[[], bool]) -> None:
+    def _wait(self, ready: Callable[[], bool], wanted: int) -> None:
         if self._on_first_read is not None:
             callback, self._on_first_read = self._on_first_read, None
             callback()
@@ -110,8 +137,15 @@ class StreamedBody(_Reader):
                 raise self._error
             if self.complete:
                 return
-            if not self._cond.wait(self._timeout):
-                raise BodyTimeout(f"no request body data within {self._timeout} seconds")
+            self._wanted = wanted
+            if self._paused and len(self._buffer) < wanted:
+                self._paused = False
+                self._resume_threadsafe()
+            try:
+                if not self._cond.wait(self._timeout):
+                    raise BodyTimeout(f"no request body data within {self._timeout} seconds")
+            finally:
+                self._wanted = 0
 
     def _take(self, size: int) -> bytes:
         data = bytes(self._buffer[:size])
@@ -124,16 +158,16 @@ class StreamedBody(_Reader):
     def read(self, size: int = -1) -> bytes:
         with self._cond:
             if size is None or size < 0:
-                self._wait(lambda: False)
+                self._wait(lambda: False, HIGH_WATER)
                 return self._take(len(self._buffer))
-            self._wait(lambda: len(self._buffer) >= size)
+            self._wait(lambda: len(self._buffer) >= size, size)
             return self._take(size)
 
     def readline(self, size: int = -1) -> bytes:
         with self._cond:
             def has_line() -> bool:
                 return b"\n" in self._buffer or (0 <= size <= len(self._buffer))
-            self._wait(has_line)
+            self._wait(has_line, HIGH_WATER if size is None or size < 0 else size)
             end = self._buffer.find(b"\n")
             end = len(self._buffer) if end < 0 else end + 1
             if size is not None and size >= 0:

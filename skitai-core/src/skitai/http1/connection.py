@@ -15,7 +15,7 @@ import time
 from collections import deque
 from typing import Sequence
 
-from ..body import BodyTimeout, ClientDisconnected, SpooledBody, StreamedBody
+from ..body import BodyTimeout, ClientDisconnected, DiscardedBody, SpooledBody, StreamedBody
 from ..exchange import BodyPiece, Exchange, FileSegment, body_length
 from ..statuses import error_body, status_line
 from .framing import CHUNKED, CONTINUE_RESPONSE, LAST_CHUNK, LENGTH, NO_BODY, chunk, frame_response, status_code
@@ -24,6 +24,8 @@ from .parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser
 log = logging.getLogger("skitai.http1")
 
 MAX_PIPELINED = 16          # queued requests before the connection stops reading
+DRAIN_LIMIT = 1024 * 1024   # unread body bytes discarded to keep a connection alive
+LINGER_SECONDS = 2.0        # how long a closing connection keeps discarding input
 FILE_CHUNK = 256 * 1024     # read size when a file body cannot be sent with sendfile
 
 
@@ -38,6 +40,7 @@ class H1Exchange(Exchange):
         self.conn = conn
         self.protocol_name = "HTTP/1.1" if head.version == "1.1" else "HTTP/1.0"
         self.keep_alive = head.keep_alive
+        self.content_length = head.content_length
         self.expect_continue = head.expect_continue
         self.continue_sent = False
         self.dispatched = False
@@ -149,6 +152,7 @@ class H1Connection(asyncio.Protocol):
         self.receiving: H1Exchange | None = None
         self.error: ParseError | None = None
         self.closed = False
+        self.draining: H1Exchange | None = None
         self.shutting_down = False
         self.reading_paused = False
         self._pause_reasons = 0
@@ -168,6 +172,8 @@ class H1Connection(asyncio.Protocol):
         self.server.connection_opened(self)
 
     def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return  # lingering close: input is discarded
         kind = self.timer_kind
         if kind == "idle":
             self._set_timer("request", self.request_timeout)
@@ -253,7 +259,10 @@ class H1Connection(asyncio.Protocol):
         if self.timer_kind == "body":
             self.timer_kind = None
         exchange.body.finish()
-        if exchange is self.current and not exchange.dispatched:
+        if exchange is self.draining:
+            self.draining = None
+            self._continue_after(exchange)
+        elif exchange is self.current and not exchange.dispatched:
             self._dispatch(exchange)
 
     def _on_error(self, error: ParseError) -> None:
@@ -304,9 +313,26 @@ class H1Connection(asyncio.Protocol):
         if exchange is not self.current:
             return
         self.current = None
-        if not exchange.body.complete:
-            # Unread body bytes stand between us and the next request: close rather than drain.
+        if not exchange.body.complete and exchange.keep_alive and not self.shutting_down:
+            if self._can_drain(exchange):
+                # The next request starts after this body: drop the rest of it first.
+                exchange.body = DiscardedBody(exchange.body.received, DRAIN_LIMIT, self.close)
+                self.draining = exchange
+                self._resume_reading()
+                return
             exchange.keep_alive = False
+        self._continue_after(exchange)
+
+    @staticmethod
+    def _can_drain(exchange: H1Exchange) -> bool:
+        if exchange.expect_continue and not exchange.continue_sent:
+            return False  # the client may never send a body it was not asked for
+        length = exchange.content_length
+        return length is None or length - exchange.body.received <= DRAIN_LIMIT
+
+    def _continue_after(self, exchange: H1Exchange) -> None:
+        """What follows a finished response: close, an error answer, the next pipelined request,
+        or waiting for one."""
         if not exchange.keep_alive or self.shutting_down:
             self.close()
         elif self.error is not None:
@@ -408,6 +434,10 @@ class H1Connection(asyncio.Protocol):
             log.debug("file response to %s ended: %s", self.client, error)
             exchange.abort()
             return
+        except Exception:
+            log.exception("sending a file response failed")
+            exchange.abort()
+            return
         finally:
             self._send_task = None
         exchange._complete()
@@ -441,7 +471,7 @@ class H1Connection(asyncio.Protocol):
         view = memoryview(prefix)
         while view:
             try:
-                view = view[os.send(fd, view):]
+                view = view[os.write(fd, view):]
             except BlockingIOError:
                 await self._socket_writable(fd)
         offset, remaining = segment.offset, segment.count
@@ -481,9 +511,20 @@ class H1Connection(asyncio.Protocol):
 
     # closing
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.timer_kind = None
+        if self.closed:
+            return
+        self.closed = True
+        self.timer_kind = None
+        if (self.receiving is not None or self.error is not None) and self.transport.can_write_eof():
+            # Input is still arriving: closing now would make the kernel answer it with a reset
+            # that can destroy the response just written. Shut our side, discard input for a
+            # moment (data_received ignores it once closed), then close.
+            self.transport.write_eof()
+            if self.reading_paused:
+                self.reading_paused = False
+                self.transport.resume_reading()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
             self.transport.close()
 
     def abort(self) -> None:

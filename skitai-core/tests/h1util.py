@@ -1,0 +1,111 @@
+"""Driving an H1Connection with bytes and no socket: a recording transport and a loop that is
+never run, except to flush callbacks scheduled by the connection."""
+from __future__ import annotations
+
+import asyncio
+
+from skitai.config import ServerConfig
+from skitai.http1.connection import H1Connection
+from skitai.kernel import Kernel
+from skitai.server import Server
+
+
+class RecordingTransport(asyncio.Transport):
+    def __init__(self, protocol=None) -> None:
+        super().__init__()
+        self.data = bytearray()
+        self.closed = False
+        self.aborted = False
+        self.reading = True
+        self.protocol = protocol
+
+    def write(self, data) -> None:
+        assert not self.closed, "write after close"
+        self.data += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.closed = self.aborted = True
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 8080)}.get(name, default)
+
+
+class Harness:
+    """One connection of a threads=0 server whose apps run inline, so responses are written
+    before `feed` returns."""
+
+    def __init__(self, *mounts, **settings) -> None:
+        config = ServerConfig(threads=0, access_log=False)
+        for name, value in settings.items():
+            setattr(config, name, value)
+        self.kernel = Kernel(config, entry_points=False)
+        for point, obj in mounts:
+            self.kernel.mount(point, obj)
+        self.loop = asyncio.new_event_loop()
+        self.server = Server(self.kernel)
+        self.server.loop = self.loop
+        for handler in self.server.handlers:
+            handler.bind(self.server)
+        self.connection = H1Connection(self.server)
+        self.transport = RecordingTransport(self.connection)
+        self.connection.connection_made(self.transport)
+
+    def feed(self, data: bytes) -> bytes:
+        start = len(self.transport.data)
+        self.connection.data_received(data)
+        self.loop.run_until_complete(asyncio.sleep(0))
+        return bytes(self.transport.data[start:])
+
+    def close(self) -> None:
+        self.loop.close()
+
+
+def split_responses(data: bytes) -> list[tuple[bytes, dict, bytes]]:
+    """Parse back-to-back HTTP/1.1 responses with Content-Length or chunked bodies."""
+    responses = []
+    while data:
+        head, _, data = data.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        headers = {}
+        for line in lines[1:]:
+            name, _, value = line.partition(b":")
+            headers[name.strip().lower().decode()] = value.strip().decode()
+        status = lines[0]
+        if status.split()[1].startswith(b"1"):
+            responses.append((status, headers, b""))
+            continue
+        if "content-length" in headers:
+            size = int(headers["content-length"])
+            body, data = data[:size], data[size:]
+        elif headers.get("transfer-encoding") == "chunked":
+            body = b""
+            while True:
+                size_line, _, data = data.partition(b"\r\n")
+                size = int(size_line.split(b";")[0], 16)
+                if size == 0:
+                    _, _, data = data.partition(b"\r\n")
+                    break
+                body += data[:size]
+                data = data[size + 2:]
+        else:
+            body, data = data, b""
+        responses.append((status, headers, body))
+    return responses

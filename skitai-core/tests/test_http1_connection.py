@@ -1,0 +1,194 @@
+"""HTTP/1.1 connection behaviour with bytes in and bytes out, no sockets."""
+import time
+
+import pytest
+from h1util import Harness, split_responses
+
+
+def echo_app(environ, start_response):
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["REQUEST_METHOD"].encode(), b" ", environ["PATH_INFO"].encode(), b" ", body]
+
+
+def streaming_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"one,"
+    yield b""
+    yield b"two"
+
+
+@pytest.fixture
+def h1():
+    harnesses = []
+
+    def make(app=echo_app, **settings):
+        harness = Harness(("/", app), **settings)
+        harnesses.append(harness)
+        return harness
+
+    yield make
+    for harness in harnesses:
+        harness.close()
+
+
+def test_simple_get_has_length_date_and_server(h1):
+    out = h1().feed(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n")
+    [(status, headers, body)] = split_responses(out)
+    assert status == b"HTTP/1.1 200 OK"
+    assert body == b"GET /a "
+    assert headers["content-length"] == "7"
+    assert headers["server"].startswith("skitai/")
+    assert headers["date"].endswith("GMT")
+
+
+def test_pipelined_requests_answered_in_order(h1):
+    harness = h1()
+    out = harness.feed(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+                       b"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
+    bodies = [body for _, _, body in split_responses(out)]
+    assert bodies == [b"GET /1 ", b"POST /2 abc", b"GET /3 "]
+    assert not harness.transport.closed
+
+
+def test_request_split_across_many_packets(h1):
+    harness = h1()
+    raw = b"POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    out = b"".join(harness.feed(raw[i:i + 1]) for i in range(len(raw)))
+    assert split_responses(out)[0][2] == b"POST /s hello"
+
+
+def test_chunked_request_body_is_dechunked(h1):
+    out = h1().feed(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nTrailer: t\r\n\r\n")
+    assert split_responses(out)[0][2] == b"POST /c abc0123456789"
+
+
+def test_generator_response_is_chunked_and_empty_chunks_skipped(h1):
+    out = h1(streaming_app).feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert b"Transfer-Encoding: chunked\r\n" in out
+    assert out.endswith(b"4\r\none,\r\n3\r\ntwo\r\n0\r\n\r\n")
+
+
+def test_generator_response_on_http10_is_close_delimited(h1):
+    harness = h1(streaming_app)
+    out = harness.feed(b"GET / HTTP/1.0\r\n\r\n")
+    assert b"Transfer-Encoding" not in out and b"Connection: close\r\n" in out
+    assert out.endswith(b"\r\n\r\none,two")
+    assert harness.transport.closed
+
+
+def test_http10_without_keep_alive_closes(h1):
+    harness = h1()
+    out = harness.feed(b"GET / HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.0 200 OK\r\n") and b"Connection: close\r\n" in out
+    assert harness.transport.closed
+
+
+def test_http10_with_keep_alive_stays_open(h1):
+    harness = h1()
+    out = harness.feed(b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+    assert b"Connection: keep-alive\r\n" in out
+    assert not harness.transport.closed
+    assert harness.feed(b"GET /again HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").endswith(b"GET /again ")
+
+
+def test_connection_close_is_honoured(h1):
+    harness = h1()
+    out = harness.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert b"Connection: close\r\n" in out
+    assert harness.transport.closed
+
+
+def test_head_has_length_but_no_body(h1):
+    out = h1().feed(b"HEAD /h HTTP/1.1\r\nHost: x\r\n\r\n")
+    head, _, body = out.partition(b"\r\n\r\n")
+    assert b"Content-Length: 8\r\n" in head  # length of the GET body "HEAD /h "
+    assert body == b""
+
+
+def test_expect_continue_gets_interim_response_before_final(h1):
+    harness = h1()
+    out = harness.feed(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+    assert out == b"HTTP/1.1 100 Continue\r\n\r\n"
+    out = harness.feed(b"data")
+    assert split_responses(out)[0][2] == b"POST /e data"
+
+
+def test_absolute_form_target_routes_by_path_and_sets_host(h1):
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    h1(app).feed(b"GET http://example.com:8080/p/q?x=1 HTTP/1.1\r\nHost: other\r\n\r\n")
+    assert seen["PATH_INFO"] == "/p/q" and seen["QUERY_STRING"] == "x=1"
+    assert seen["HTTP_HOST"] == "example.com:8080"
+    assert seen["SERVER_NAME"] == "example.com" and seen["SERVER_PORT"] == "8080"
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101)) + b"\r\n", 431),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2000\r\n\r\n", 413),
+    (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n", 505),
+    (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n", 505),
+    (b"GET / HTTP/1.1\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n folded\r\n\r\n", 400),
+])
+def test_limits_and_malformed_requests_get_status_and_close(h1, raw, status):
+    harness = h1(max_upload_size=1000)
+    out = harness.feed(raw)
+    assert out.startswith(b"HTTP/1.1 %d " % status), out[:80]
+    assert b"Connection: close\r\n" in out
+    assert harness.transport.closed
+
+
+def test_chunked_body_over_limit_gets_413_while_streaming(h1):
+    harness = h1(max_upload_size=1000)
+    out = harness.feed(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+    assert out == b""
+    out = harness.feed(b"400\r\n" + b"a" * 1024 + b"\r\n")
+    assert out.startswith(b"HTTP/1.1 413 ")
+    assert harness.transport.closed
+
+
+def test_error_after_pipelined_request_answers_the_good_one_first(h1):
+    harness = h1()
+    out = harness.feed(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/9.9\r\n\r\n")
+    responses = split_responses(out)
+    assert responses[0][2] == b"GET /ok "
+    assert responses[1][0].startswith(b"HTTP/1.1 400") or responses[1][0].startswith(b"HTTP/1.1 505")
+    assert harness.transport.closed
+
+
+def test_incomplete_request_times_out_with_408(h1):
+    harness = h1(request_timeout=5)
+    harness.feed(b"GET / HTTP/1.1\r\nHo")
+    harness.connection.check_timeout(time.monotonic() + 4)
+    assert not harness.transport.closed
+    harness.connection.check_timeout(time.monotonic() + 6)
+    assert harness.transport.data.startswith(b"HTTP/1.1 408 ")
+    assert harness.transport.closed
+
+
+def test_idle_keep_alive_closes_silently(h1):
+    harness = h1(keep_alive=2, request_timeout=30)
+    harness.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    sent = len(harness.transport.data)
+    harness.connection.check_timeout(time.monotonic() + 3)
+    assert harness.transport.closed
+    assert len(harness.transport.data) == sent
+
+
+def test_body_that_stops_arriving_times_out_with_408(h1):
+    harness = h1(request_timeout=5)
+    harness.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc")
+    harness.connection.check_timeout(time.monotonic() + 6)
+    assert harness.transport.data.startswith(b"HTTP/1.1 408 ")
+    assert harness.transport.closed
