@@ -22,7 +22,7 @@ def _install_all(session: nox.Session) -> None:
 def _distribution_session(folder: Path):
     def run_tests(session: nox.Session) -> None:
         _install_all(session)
-        session.run("pytest", str(folder / "tests"), *session.posargs)
+        session.run("pytest", "--timeout=300", str(folder / "tests"), *session.posargs)
 
     run_tests.__doc__ = f"Tests of {folder.name}."
     return run_tests
@@ -39,7 +39,7 @@ for _folder in DISTRIBUTIONS:
 def integration(session: nox.Session) -> None:
     """Cross-package integration and end-to-end tests in tests/."""
     _install_all(session)
-    session.run("pytest", str(ROOT / "tests"), *session.posargs)
+    session.run("pytest", "--timeout=300", str(ROOT / "tests"), *session.posargs)
 
 
 @nox.session

@@ -1,0 +1,95 @@
+"""`skitai.run()` as a script runs it: command-line port, request log, graceful stop."""
+import http.client
+import signal
+import socket
+import textwrap
+import threading
+import time
+
+import pytest
+
+from skitai.testing import ServerProcess
+
+SCRIPT = '''
+import time
+import skitai
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/slow":
+        time.sleep(1.5)
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"done " + environ["PATH_INFO"].encode()]
+
+
+if __name__ == "__main__":
+    skitai.log_off("/quiet/", "*.css")
+    skitai.mount("/", app)
+    skitai.run(address="127.0.0.1", port=5000, threads=2)
+'''
+
+
+@pytest.fixture
+def script(tmp_path):
+    path = tmp_path / "serve.py"
+    path.write_text(textwrap.dedent(SCRIPT))
+    return str(path)
+
+
+def get(port, path, timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    return response.status, response.read()
+
+
+def test_command_line_port_overrides_the_script(script):
+    with ServerProcess(script) as server:
+        assert server.port != 5000
+        assert get(server.port, "/a") == (200, b"done /a")
+
+
+def test_request_log_lines_and_log_off(script):
+    with ServerProcess(script) as server:
+        for path in ("/logged", "/quiet/x", "/style.css", "/also-logged?q=1"):
+            assert get(server.port, path)[0] == 200
+    lines = [line for line in server.output.splitlines() if " HTTP/1.1 " in line]
+    assert len(lines) == 2, lines
+    fields = lines[0].split(" ")
+    # date time client host method uri version req-bytes status bytes gtxid ltxid user bearer
+    # referer user-agent x-forwarded-for worker connections handle-ms transfer-ms
+    assert fields[2] == "127.0.0.1" and fields[3] == f"127.0.0.1:{server.port}"
+    assert fields[4:10] == ["GET", "/logged", "HTTP/1.1", "0", "200", "12"]
+    assert fields[10:13] == ["-", "-", "-"] and fields[17] == "M"
+    assert fields[19].endswith("ms") and fields[20].endswith("ms")
+    assert "/also-logged?q=1" in lines[1]
+
+
+def test_sigterm_finishes_in_flight_request_then_exits_zero(script):
+    server = ServerProcess(script)
+    with server:
+        idle = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        idle.sendall(b"GET /warm HTTP/1.1\r\nHost: x\r\n\r\n")
+        idle.recv(4096)
+        result = {}
+        worker = threading.Thread(target=lambda: result.update(slow=get(server.port, "/slow")))
+        worker.start()
+        time.sleep(0.5)
+        server.signal(signal.SIGTERM)
+        worker.join(10)
+        assert result["slow"] == (200, b"done /slow")
+        assert idle.recv(4096) == b""  # the idle keep-alive connection was closed
+        assert server.process.wait(10) == 0
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=1)
+    assert "skitai: stopped" in server.output
+
+
+def test_workers_are_not_built_yet_and_say_so(tmp_path):
+    path = tmp_path / "workers.py"
+    path.write_text("import skitai\nskitai.run(workers=2)\n")
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "NotImplementedError" in result.stderr and "worker processes" in result.stderr
