@@ -12,6 +12,7 @@ WSGI `wsgi.input` contract:
 """
 from __future__ import annotations
 
+import sys
 import tempfile
 import threading
 from typing import Callable, Iterator
@@ -158,7 +159,7 @@ class StreamedBody(_Reader):
     def read(self, size: int = -1) -> bytes:
         with self._cond:
             if size is None or size < 0:
-                self._wait(lambda: False, HIGH_WATER)
+                self._wait(lambda: False, sys.maxsize)  # the app asked for all of it
                 return self._take(len(self._buffer))
             self._wait(lambda: len(self._buffer) >= size, size)
             return self._take(size)
@@ -167,7 +168,7 @@ class StreamedBody(_Reader):
         with self._cond:
             def has_line() -> bool:
                 return b"\n" in self._buffer or (0 <= size <= len(self._buffer))
-            self._wait(has_line, HIGH_WATER if size is None or size < 0 else size)
+            self._wait(has_line, sys.maxsize if size is None or size < 0 else size)
             end = self._buffer.find(b"\n")
             end = len(self._buffer) if end < 0 else end + 1
             if size is not None and size >= 0:

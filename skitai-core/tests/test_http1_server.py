@@ -1,0 +1,126 @@
+"""HTTP/1.1 over real sockets with real clients (curl, http.client, httpx, raw sockets)."""
+import http.client
+import shutil
+import socket
+import subprocess
+import time
+
+import httpx
+import pytest
+from rawhttp import exchange, status_of
+
+
+def echo(environ, start_response):
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["REQUEST_METHOD"].encode(), b":", body]
+
+
+def streamer(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    for index in range(5):
+        yield b"part%d;" % index
+
+
+curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+
+
+def run_curl(*args):
+    return subprocess.run(["curl", "-s", "-S", "--max-time", "10", *args], capture_output=True,
+                          timeout=30, check=True)
+
+
+def test_keep_alive_and_pipelining_on_one_socket(serve):
+    server = serve(echo)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n" * 3 +
+                     b"POST /2 HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok")
+        data = b""
+        while data.count(b"HTTP/1.1 200 OK") < 4 or not data.endswith(b"POST:ok"):
+            data += sock.recv(65536)
+    assert data.count(b"GET:") == 3 and data.index(b"GET:") < data.index(b"POST:ok")
+
+
+@curl
+def test_curl_chunked_upload_with_expect_continue(serve, tmp_path):
+    server = serve(echo)
+    payload = tmp_path / "upload.bin"
+    payload.write_bytes(b"u" * 2_000_000)
+    result = run_curl("-H", "Transfer-Encoding: chunked", "-H", "Expect: 100-continue",
+                      "--data-binary", f"@{payload}", "-w", "%{http_code}", server.url("/"))
+    assert result.stdout == b"POST:" + b"u" * 2_000_000 + b"200"
+
+
+@curl
+def test_curl_http10_and_head_and_streamed_response(serve):
+    server = serve(streamer)
+    assert run_curl("--http1.0", server.url("/")).stdout == b"part0;part1;part2;part3;part4;"
+    head = run_curl("-I", server.url("/")).stdout
+    assert head.startswith(b"HTTP/1.1 200 OK") and b"part" not in head
+    assert b"Transfer-Encoding: chunked" in run_curl("-i", server.url("/")).stdout
+
+
+def test_connection_close_closes(serve):
+    server = serve(echo)
+    raw = exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert raw.startswith(b"HTTP/1.1 200 OK") and b"Connection: close\r\n" in raw
+
+
+def test_httpx_many_requests_reuse_one_connection(serve):
+    server = serve(echo)
+    with httpx.Client(timeout=5) as client:
+        for index in range(50):
+            assert client.post(server.url("/"), content=b"%d" % index).text == "POST:%d" % index
+
+
+@pytest.mark.parametrize("raw, status", [
+    (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 300000, 431),  # never-ending header
+    (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n" + b"a" * 100000, 413),
+    (b"GET / HTTP/3.0\r\nHost: x\r\n\r\n", 505),
+    (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", 505),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffff1\r\n", 400),
+    (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\rb\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n", 400),
+    (b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET /a\x01b HTTP/1.1\r\nHost: x\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nBad{Name: 1\r\n\r\n", 400),
+    (b"GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n", 400),
+    (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),  # a TLS hello on the plain port
+])
+def test_malformed_and_oversized_requests_over_sockets(serve, raw, status):
+    server = serve(echo, max_upload_size=1_000_000)
+    response = exchange(server.port, raw)
+    assert status_of(response) == status
+    assert b"Connection: close\r\n" in response
+
+
+def test_chunked_upload_over_limit_is_refused_while_streaming(serve):
+    server = serve(echo, max_upload_size=100_000)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for _ in range(10):
+            sock.sendall(b"4000\r\n" + b"c" * 0x4000 + b"\r\n")
+        response = sock.recv(65536)
+    assert status_of(response) == 413
+
+
+def test_silent_client_gets_408(serve):
+    server = serve(echo, request_timeout=1)
+    started = time.monotonic()
+    response = exchange(server.port, b"GET / HTTP/1.1\r\nHost:", timeout=10)
+    assert status_of(response) == 408 and 0.9 < time.monotonic() - started < 5
+
+
+def test_idle_keep_alive_connection_is_closed_without_a_response(serve):
+    server = serve(echo, keep_alive=1)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request("GET", "/")
+    conn.getresponse().read()
+    started = time.monotonic()
+    assert conn.sock.recv(100) == b""
+    assert 0.9 < time.monotonic() - started < 5
