@@ -124,3 +124,17 @@ def test_idle_keep_alive_connection_is_closed_without_a_response(serve):
     started = time.monotonic()
     assert conn.sock.recv(100) == b""
     assert 0.9 < time.monotonic() - started < 5
+
+
+def test_half_closed_client_gets_all_pipelined_responses_then_close(serve):
+    server = serve(echo)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n")
+        sock.shutdown(socket.SHUT_WR)
+        data = b""
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK") == 2

@@ -73,10 +73,6 @@ class Exchange:
                 return value
         return default
 
-    @property
-    def host(self) -> str | None:
-        return self.header("host")
-
     # completion
     def add_done_callback(self, callback: Callable[["Exchange"], None]) -> None:
         """Run `callback(exchange)` on the loop thread once the exchange finished or was aborted."""

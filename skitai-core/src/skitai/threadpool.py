@@ -17,7 +17,6 @@ class ThreadPool:
     def __init__(self, size: int, name: str = "skitai-wsgi") -> None:
         self.size = size
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self.busy = 0
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{index}", daemon=True)
                          for index in range(size)]
         for thread in self._threads:
@@ -26,23 +25,16 @@ class ThreadPool:
     def submit(self, function: Callable[..., Any], *args: Any) -> None:
         self._queue.put((function, args))
 
-    @property
-    def queued(self) -> int:
-        return self._queue.qsize()
-
     def _work(self) -> None:
         while True:
             item = self._queue.get()
             if item is None:
                 return
             function, args = item
-            self.busy += 1
             try:
                 function(*args)
             except BaseException:
                 log.exception("unhandled error in a pool thread")
-            finally:
-                self.busy -= 1
 
     def shutdown(self, timeout: float) -> None:
         """Let queued work finish, then stop the threads (waiting at most `timeout` in total)."""

@@ -154,6 +154,7 @@ class H1Connection(asyncio.Protocol):
         self.closed = False
         self.draining: H1Exchange | None = None
         self.shutting_down = False
+        self.input_closed = False
         self.reading_paused = False
         self._pause_reasons = 0
         self.timer_kind: str | None = None
@@ -193,7 +194,7 @@ class H1Connection(asyncio.Protocol):
     def eof_received(self):
         if self.current is None and not self.pending:
             return False  # close now
-        self._pause_reading()
+        self.input_closed = True
         return True  # half-close: finish the responses in flight, then close
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -333,14 +334,16 @@ class H1Connection(asyncio.Protocol):
     def _continue_after(self, exchange: H1Exchange) -> None:
         """What follows a finished response: close, an error answer, the next pipelined request,
         or waiting for one."""
-        if not exchange.keep_alive or self.shutting_down:
+        if not exchange.keep_alive:
             self.close()
-        elif self.error is not None:
-            self._write_error_and_close()
         elif self.pending:
             if len(self.pending) == MAX_PIPELINED:
                 self._resume_reading()
             self._start(self.pending.popleft())
+        elif self.error is not None:
+            self._write_error_and_close()
+        elif self.shutting_down or self.input_closed:
+            self.close()
         elif self.parser.in_head:
             self._set_timer("request", self.request_timeout)
         else:
@@ -535,6 +538,7 @@ class H1Connection(asyncio.Protocol):
     def shutdown(self) -> None:
         """Graceful stop: close when idle, otherwise after the response in flight."""
         self.shutting_down = True
-        self._pause_reading()
+        if self.receiving is None:
+            self._pause_reading()  # a body still arriving must be allowed to finish
         if self.current is None and not self.pending:
             self.close()
