@@ -394,3 +394,12 @@ def test_body_timeout_while_app_reads_gives_408(serve):
     raw = exchange(server.port, b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc", timeout=10)
     assert status_of(raw) == 408
     assert time.monotonic() - started < 8
+
+
+def test_list_body_shorter_than_declared_length_closes_connection(serve):
+    def app(environ, start_response):
+        start_response("200 OK", [("Content-Length", "50")])
+        return [b"only this"]
+
+    raw = exchange(serve(app).port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5)
+    assert raw.endswith(b"only this")  # returned before the timeout: the server closed

@@ -67,7 +67,11 @@ class H1Exchange(Exchange):
             if framing.mode == NO_BODY:
                 self.conn.write(framing.head)
             else:
-                body = body[:framing.length] if framing.length is not None else body
+                if len(body) != framing.length:
+                    # The app's Content-Length disagrees with its body: send what it declared at
+                    # most, and close so a short body cannot be mistaken for a complete one.
+                    body = body[:framing.length]
+                    self.keep_alive = False
                 self.conn.write(framing.head + body)
                 self.bytes_sent += len(body)
             self._complete()
