@@ -236,10 +236,10 @@ class RequestParser:
         self._events.append(END_OF_REQUEST)
 
 
-_HOST_FORBIDDEN = set(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
+_HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
 
 
 def _valid_host(host: str) -> bool:
     """An empty Host is allowed (RFC 9112 3.2); characters that cannot appear in an authority
     are not, so they never reach an app's SERVER_NAME or URL building."""
-    return not any(char in _HOST_FORBIDDEN for char in host)
+    return _HOST_FORBIDDEN.isdisjoint(host)
