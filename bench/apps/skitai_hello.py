@@ -1,0 +1,20 @@
+"""Launch script for the Skitai under test (bench/.venvs/skitai).
+
+Mounts the hello app at "/" and, when BENCH_STATIC_DIR is set, that directory
+at "/static" so the static scenarios hit the same files nginx serves.
+Threads come from BENCH_THREADS (default 4; 0 runs the app on the loop thread).
+Access logging is switched off: printing one line per request would measure
+the console, not the server. The port is given as --port=N by run.py.
+"""
+import os
+
+from hello import app  # the script's directory is on sys.path
+
+import skitai
+
+skitai.mount("/", app)
+static_dir = os.environ.get("BENCH_STATIC_DIR")
+if static_dir:
+    skitai.mount("/static", static_dir)
+skitai.log_off("/")
+skitai.run(address="127.0.0.1", port=5000, threads=int(os.environ.get("BENCH_THREADS", "4")))

@@ -1,0 +1,540 @@
+#!/usr/bin/env python3
+"""Benchmark Skitai against peer WSGI servers and nginx on one machine.
+
+Method, and why:
+- Each server is pinned to one core (`taskset -c A`) and the load generator `wrk`
+  to another (`taskset -c B`), so the client never steals CPU from the server and
+  every server gets exactly one core, whatever its process model.
+- Each (scenario, server) pair starts a fresh server on a free 127.0.0.1 port, waits
+  until it answers, warms it up for a second, then runs `wrk -t1 -c50` N times and
+  keeps the median req/s: a median of 3 shrugs off one noisy run.
+- Peak memory is the largest sum of VmRSS over the server's process tree, sampled
+  from /proc during the runs (no psutil needed, so any python3 can run this file);
+  PSS is kept too, since RSS counts the pages a forked master shares twice.
+- CPU use of the server tree and of wrk is recorded: a server well below 100% of its
+  core, or wrk near 100% of its own, means the client, not the server, was the limit.
+- The server is stopped with SIGTERM, then SIGKILL after a timeout, only by the pids
+  of the tree it started.
+
+Run `bash bench/setup.sh` first; see bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+BENCH = Path(__file__).resolve().parent
+APPS = BENCH / "apps"
+VENVS = BENCH / ".venvs"
+RESULTS = BENCH / "results"
+
+START_TIMEOUT = 30.0  # seconds for a server to answer its first request
+STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
+CONNECTIONS = 50
+
+
+# --- servers ---------------------------------------------------------------------------
+
+@dataclass
+class Server:
+    """How to launch one server; `argv` gets the port and the run's temp dir."""
+
+    name: str
+    venv: str | None  # bench/.venvs/<venv>, None for system binaries (nginx)
+    argv: Callable[["Server", int, Path], list]  # (server, port, temp dir) -> command line
+    env: dict = field(default_factory=dict)
+    package: str | None = None  # distribution whose version goes into the results
+
+    def python(self) -> str:
+        return str(VENVS / self.venv / "bin" / "python")
+
+    def bin(self, name: str) -> str:
+        return str(VENVS / self.venv / "bin" / name)
+
+
+def _skitai(s: Server, port: int, tmp: Path) -> list:
+    return [s.python(), str(APPS / "skitai_hello.py"), f"--port={port}"]
+
+
+SERVERS = {s.name: s for s in [
+    Server("skitai-t4", "skitai", _skitai, {"BENCH_THREADS": "4"}, "skitai"),
+    Server("skitai-t0", "skitai", _skitai, {"BENCH_THREADS": "0"}, "skitai"),
+    Server("gunicorn-gthread", "peers", lambda s, port, tmp: [
+        s.bin("gunicorn"), "-k", "gthread", "-w", "1", "--threads", "4",
+        "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "hello:app"], package="gunicorn"),
+    Server("waitress", "peers", lambda s, port, tmp: [
+        s.bin("waitress-serve"), "--threads=4", f"--listen=127.0.0.1:{port}",
+        "hello:app"], package="waitress"),
+    # Hypercorn wraps a 2-argument callable as WSGI and runs it in a thread executor.
+    Server("hypercorn", "peers", lambda s, port, tmp: [
+        s.bin("hypercorn"), "--workers", "1", "-b", f"127.0.0.1:{port}", "hello:app"],
+        package="hypercorn"),
+    # One worker process, one Rust runtime thread, 4 Python blocking threads: the
+    # same "one process, 4 app threads" shape as skitai-t4 and gunicorn-gthread.
+    Server("granian", "peers", lambda s, port, tmp: [
+        s.bin("granian"), "--interface", "wsgi", "--workers", "1", "--runtime-threads", "1",
+        "--blocking-threads", "4", "--http", "1", "--no-ws", "--host", "127.0.0.1",
+        "--port", str(port), "hello:app"], package="granian"),
+    Server("orig-skitai", "orig", lambda s, port, tmp: [
+        s.python(), str(APPS / "orig_skitai_hello.py"), f"--port={port}"],
+        {"BENCH_THREADS": "4"}, "skitai"),
+    Server("nginx", None, lambda s, port, tmp: [
+        shutil.which("nginx") or "/usr/sbin/nginx", "-e", str(tmp / "nginx-error.log"),
+        "-p", str(tmp), "-c", str(write_nginx_conf(tmp, port))]),
+]}
+
+HELLO_SERVERS = ["skitai-t4", "skitai-t0", "gunicorn-gthread", "waitress", "hypercorn",
+                 "granian", "orig-skitai"]
+STATIC_SERVERS = ["skitai-t4", "nginx", "orig-skitai"]
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: str
+    servers: list
+    references: list
+    headers: list = field(default_factory=list)
+    what: str = ""
+
+
+# The hello URL is /hello, not /: the original skitai always logs requests for "/"
+# (its log_off ignores that exact path), and console logging is not what we measure.
+# Every hello server mounts the app at the root, so /hello reaches the same app.
+SCENARIOS = {s.name: s for s in [
+    Scenario("hello-keepalive", "/hello", HELLO_SERVERS, ["gunicorn-gthread", "waitress", "granian"],
+             what="hello-world WSGI app, keep-alive connections"),
+    Scenario("hello-close", "/hello", HELLO_SERVERS, ["gunicorn-gthread", "waitress", "granian"],
+             ["Connection: close"], "hello-world WSGI app, a new TCP connection per request"),
+    Scenario("static-1k", "/static/1k.bin", STATIC_SERVERS, ["nginx"],
+             what="1 KiB static file, keep-alive"),
+    Scenario("static-1m", "/static/1m.bin", STATIC_SERVERS, ["nginx"],
+             what="1 MiB static file, keep-alive"),
+]}
+
+# (scenario, server, reference server, minimum ratio): the issue's targets.
+TARGETS = [
+    ("hello-keepalive", "skitai-t4", "gunicorn-gthread", 3.0),
+    ("hello-keepalive", "skitai-t4", "waitress", 2.0),
+    ("hello-keepalive", "skitai-t0", "granian", 0.7),
+    ("hello-close", "skitai-t4", "waitress", 2.0),
+    ("static-1m", "skitai-t4", "nginx", 0.7),
+]
+RSS_LIMIT_MB = 30.0
+
+
+# --- static files and nginx ------------------------------------------------------------
+
+def make_static_dir(tmp: Path) -> Path:
+    """Random (incompressible) 1 KiB and 1 MiB files, readable by nginx's worker user."""
+    static = tmp / "static"
+    static.mkdir()
+    for name, size in (("1k.bin", 1024), ("1m.bin", 1024 * 1024)):
+        (static / name).write_bytes(os.urandom(size))
+        (static / name).chmod(0o644)
+    static.chmod(0o755)
+    tmp.chmod(0o755)
+    return static
+
+
+def write_nginx_conf(tmp: Path, port: int) -> Path:
+    """A minimal nginx config serving tmp/static/ with all state files under tmp.
+
+    keepalive_requests is raised from nginx's default 1000 so that nginx, like the
+    Python servers, keeps wrk's connections open for the whole run.
+    """
+    conf = tmp / "nginx.conf"
+    temp_paths = "\n".join(f"    {kind}_temp_path {tmp}/{kind};"
+                           for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"""{user}worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    keepalive_requests 1000000;
+    default_type application/octet-stream;
+{temp_paths}
+    server {{
+        listen 127.0.0.1:{port};
+        root {tmp};
+    }}
+}}
+""")
+    return conf
+
+
+# --- processes -------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_time(pid: int) -> str | None:
+    """Field 22 of /proc/PID/stat: tells a process apart from a later one with its pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def process_tree(root: int) -> dict:
+    """{pid: start time} of `root` and all its descendants, read from /proc."""
+    children: dict = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = {}, [root]
+    while todo:
+        pid = todo.pop()
+        start = _start_time(pid)
+        if start is not None:
+            tree[pid] = start
+            todo.extend(children.get(pid, []))
+    return tree
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def tree_usage(root: int) -> tuple:
+    """(RSS kB, PSS kB, CPU seconds) summed over the tree of `root`.
+
+    RSS double-counts pages that forked processes share (a master and its worker),
+    so PSS, which splits shared pages among their users, is kept alongside it.
+    """
+    rss = pss = ticks = 0
+    for pid in process_tree(root):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(stat[11]) + int(stat[12])  # utime + stime
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    rss += int(line.split()[1])
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    pss += int(line.split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return rss, pss, ticks / CLK_TCK
+
+
+class UsageSampler(threading.Thread):
+    """Samples the tree every 0.25 s: peak RSS and PSS, and CPU used since start."""
+
+    def __init__(self, root: int):
+        super().__init__(daemon=True)
+        self.root = root
+        self.rss, self.pss, self.cpu0 = tree_usage(root)
+        self.cpu = self.cpu0
+        self.t0 = time.monotonic()
+        self._stop_event = threading.Event()
+
+    def _sample(self):
+        rss, pss, cpu = tree_usage(self.root)
+        self.rss, self.pss, self.cpu = max(self.rss, rss), max(self.pss, pss), max(self.cpu, cpu)
+
+    def run(self):
+        while not self._stop_event.wait(0.25):
+            self._sample()
+
+    def stop(self) -> dict:
+        self._stop_event.set()
+        self.join(timeout=2)
+        self._sample()
+        wall = time.monotonic() - self.t0
+        return {"rss_mb": round(self.rss / 1024, 1), "pss_mb": round(self.pss / 1024, 1),
+                "server_cpu_pct": round(100 * (self.cpu - self.cpu0) / wall)}
+
+
+class Running:
+    """A started server: its Popen, log file, and the pids it spawned."""
+
+    def __init__(self, argv: list, env: dict, log: Path, cpu: int, cwd: Path):
+        self.log = log
+        self.logf = open(log, "wb")
+        self.proc = subprocess.Popen(
+            ["taskset", "-c", str(cpu), *argv], stdout=self.logf, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, env={**os.environ, **env}, cwd=cwd, start_new_session=True)
+        self.known: dict = {}
+
+    def remember_tree(self):
+        if self.proc.poll() is None:
+            self.known.update(process_tree(self.proc.pid))
+
+    def wait_ready(self, port: int, path: str) -> None:
+        """Poll with GET until 200; raise if the process exits or time runs out."""
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited with code {self.proc.returncode}")
+            try:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                conn.request("GET", path)
+                status = conn.getresponse().status
+                conn.close()
+                if status == 200:
+                    self.remember_tree()
+                    return
+                raise RuntimeError(f"GET {path} answered {status}")
+            except (OSError, http.client.HTTPException):
+                time.sleep(0.2)
+        raise RuntimeError(f"no answer within {START_TIMEOUT:.0f}s")
+
+    def stop(self) -> None:
+        """SIGTERM the leader, then SIGKILL whatever of its tree is still there."""
+        self.remember_tree()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                pass
+        for pid, start in self.known.items():
+            if _start_time(pid) == start:  # still the very process we started
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            self.proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pass
+        self.logf.close()
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return ""
+        return "\n".join(text[-lines:])
+
+
+# --- wrk -------------------------------------------------------------------------------
+
+def run_wrk(url: str, duration: int, headers: list, cpu: int) -> dict:
+    argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s"]
+    for header in headers:
+        argv += ["-H", header]
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=duration + 60)
+    after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    if out.returncode != 0:
+        raise RuntimeError(f"wrk failed: {out.stderr.strip() or out.stdout.strip()}")
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out.stdout)
+    if not match:
+        raise RuntimeError(f"cannot parse wrk output: {out.stdout[-300:]}")
+    errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out.stdout))
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
+    return {"rps": float(match.group(1)), "errors": errors,
+            "non2xx": int(non2xx.group(1)) if non2xx else 0, "wrk_cpu_pct": round(100 * cpu / wall)}
+
+
+# --- one measurement -------------------------------------------------------------------
+
+def measure(server: Server, scenario: Scenario, args, tmp: Path, cpus: tuple) -> dict:
+    """Start the server, load it `args.runs` times, stop it; never raises."""
+    result = {"server": server.name, "ok": False}
+    if server.venv and not Path(server.python()).exists():
+        result["error"] = f"venv {server.venv} missing (run bench/setup.sh)"
+        return result
+    port = free_port()
+    env = {**server.env, "BENCH_STATIC_DIR": str(tmp / "static"), "PYTHONDONTWRITEBYTECODE": "1"}
+    log = tmp / f"{scenario.name}-{server.name}.log"
+    try:
+        running = Running(server.argv(server, port, tmp), env, log, cpus[0], APPS)
+    except OSError as exc:
+        result["error"] = f"cannot start: {exc}"
+        return result
+    url = f"http://127.0.0.1:{port}{scenario.path}"
+    try:
+        running.wait_ready(port, scenario.path)
+        run_wrk(url, 1, scenario.headers, cpus[1])  # warm-up, not counted
+        running.remember_tree()
+        sampler = UsageSampler(running.proc.pid)
+        sampler.start()
+        runs = []
+        for _ in range(args.runs):
+            runs.append(run_wrk(url, args.duration, scenario.headers, cpus[1]))
+            running.remember_tree()
+        result.update(ok=True, **sampler.stop(), runs=runs,
+                      rps=round(statistics.median(r["rps"] for r in runs), 1),
+                      errors=sum(r["errors"] + r["non2xx"] for r in runs),
+                      wrk_cpu_pct=max(r["wrk_cpu_pct"] for r in runs))
+        if running.proc.poll() is not None:
+            raise RuntimeError(f"exited during the run with code {running.proc.returncode}")
+    except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+        result.update(ok=False, error=str(exc))
+    finally:
+        running.stop()
+    if not result["ok"]:
+        result["log_tail"] = running.log_tail()
+    return result
+
+
+# --- reporting -------------------------------------------------------------------------
+
+def print_table(scenario: Scenario, results: list) -> None:
+    by_name = {r["server"]: r for r in results}
+    refs = [ref for ref in scenario.references if by_name.get(ref, {}).get("ok")]
+    print(f"\n## {scenario.name}: {scenario.what}")
+    header = f"{'server':<18} {'req/s':>9} {'RSS MB':>7} {'PSS MB':>7} {'srv CPU':>7} {'wrk CPU':>7} {'errors':>6}"
+    header += "".join(f" {'x ' + ref:>18}" for ref in refs)
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        if not r["ok"]:
+            print(f"{r['server']:<18} FAILED: {r['error']}")
+            for line in r.get("log_tail", "").splitlines():
+                print(f"{'':<18}   | {line}")
+            continue
+        line = (f"{r['server']:<18} {r['rps']:>9.0f} {r['rss_mb']:>7.1f} {r['pss_mb']:>7.1f} "
+                f"{r['server_cpu_pct']:>6}% {r['wrk_cpu_pct']:>6}% {r['errors']:>6}")
+        line += "".join(f" {r['rps'] / by_name[ref]['rps']:>18.2f}" for ref in refs)
+        print(line)
+
+
+def check_targets(all_results: dict) -> list:
+    lines = []
+    for scen, name, ref, minimum in TARGETS:
+        if scen not in all_results:
+            continue
+        got = {r["server"]: r for r in all_results[scen]}
+        a, b = got.get(name), got.get(ref)
+        label = f"{scen}: {name} >= {minimum}x {ref}"
+        if not (a and b and a["ok"] and b["ok"]):
+            lines.append(f"N/A   {label} (no data)")
+            continue
+        ratio = a["rps"] / b["rps"]
+        lines.append(f"{'PASS' if ratio >= minimum else 'MISS'}  {label}: {ratio:.2f}x")
+    rss = [(scen, r["server"], r["rss_mb"]) for scen, rs in all_results.items() for r in rs
+           if r["ok"] and r["server"].startswith("skitai-")]
+    if rss:
+        scen, name, worst = max(rss, key=lambda t: t[2])
+        verdict = "PASS" if worst <= RSS_LIMIT_MB else "MISS"
+        lines.append(f"{verdict}  Skitai peak RSS <= {RSS_LIMIT_MB:.0f} MB: max {worst:.1f} MB "
+                     f"({name}, {scen})")
+    else:
+        lines.append(f"N/A   Skitai peak RSS <= {RSS_LIMIT_MB:.0f} MB (no data)")
+    return lines
+
+
+def versions() -> dict:
+    """Versions of what was measured, for the JSON record."""
+    found = {}
+    for server in SERVERS.values():
+        if server.package and server.venv and Path(server.python()).exists():
+            out = subprocess.run([server.python(), "-c",
+                                  f"import importlib.metadata as m; print(m.version({server.package!r}))"],
+                                 capture_output=True, text=True, timeout=30)
+            found[server.name] = out.stdout.strip() or None
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if Path(nginx).exists():
+        found["nginx"] = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    found["wrk"] = (wrk.stdout or wrk.stderr).strip().splitlines()[0] if (wrk.stdout or wrk.stderr) else None
+    return found
+
+
+# --- main ------------------------------------------------------------------------------
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
+    parser.add_argument("--runs", type=int, default=3, help="wrk runs per server; the median counts (3)")
+    parser.add_argument("--only", help=f"scenarios, comma-separated: {','.join(SCENARIOS)}")
+    parser.add_argument("--servers", help=f"servers, comma-separated: {','.join(SERVERS)}")
+    parser.add_argument("--quick", action="store_true", help="smoke check: --duration 3 --runs 1")
+    parser.add_argument("--output", type=Path, default=RESULTS / "latest.json", help="JSON results file")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.duration, args.runs = 3, 1
+    for option, known in (("only", SCENARIOS), ("servers", SERVERS)):
+        value = getattr(args, option)
+        names = [n.strip() for n in value.split(",") if n.strip()] if value else list(known)
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            parser.error(f"--{option}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
+        setattr(args, option, names)
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    for tool in ("wrk", "taskset"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} not found: run `bash {BENCH}/setup.sh` first")
+    cpus = sorted(os.sched_getaffinity(0))
+    cpus = (cpus[0], cpus[1] if len(cpus) > 1 else cpus[0])
+    if cpus[0] == cpus[1]:
+        print("warning: one CPU only; server and wrk share it", file=sys.stderr)
+    print(f"server on CPU {cpus[0]}, wrk on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS} "
+          f"-d{args.duration}s x {args.runs} runs (median)")
+
+    all_results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="skitai-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        make_static_dir(tmp)
+        for scen_name in args.only:
+            scenario = SCENARIOS[scen_name]
+            results = []
+            for name in scenario.servers:
+                if name not in args.servers:
+                    continue
+                print(f"  {scen_name} / {name} ...", end=" ", flush=True)
+                result = measure(SERVERS[name], scenario, args, tmp, cpus)
+                print(f"{result['rps']:.0f} req/s" if result["ok"] else "FAILED", flush=True)
+                results.append(result)
+            all_results[scen_name] = results
+            print_table(scenario, results)
+
+    targets = check_targets(all_results)
+    print("\n## targets")
+    print("\n".join(targets))
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "method": {"duration_s": args.duration, "runs": args.runs, "connections": CONNECTIONS,
+                   "server_cpu": cpus[0], "wrk_cpu": cpus[1]},
+        "versions": versions(),
+        "scenarios": all_results,
+        "targets": targets,
+    }
+    args.output.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"\nresults written to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
