@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 import threading
 import time
 from collections import deque
@@ -26,6 +27,7 @@ log = logging.getLogger("skitai.http1")
 MAX_PIPELINED = 16          # queued requests before the connection stops reading
 DRAIN_LIMIT = 1024 * 1024   # unread body bytes discarded to keep a connection alive
 LINGER_SECONDS = 2.0        # how long a closing connection keeps discarding input
+MSG_MORE = getattr(socket, "MSG_MORE", 0)
 FILE_CHUNK = 256 * 1024     # read size when a file body cannot be sent with sendfile
 
 
@@ -163,7 +165,7 @@ class H1Connection(asyncio.Protocol):
         self._pause_reasons = 0
         self.timer_kind: str | None = None
         self.deadline = 0.0
-        self._dup_fd: int | None = None
+        self._direct: socket.socket | None = None
         self._send_task: asyncio.Task | None = None
         self._drain_waiter: asyncio.Future | None = None
 
@@ -207,7 +209,7 @@ class H1Connection(asyncio.Protocol):
         self.writable.set()  # wake producers so they see `aborted`
         if self._send_task is not None:
             self._send_task.cancel()
-        self._close_dup()
+        self._close_direct()
         exchanges = ([self.current] if self.current is not None else []) + list(self.pending)
         if self.receiving is not None and self.receiving not in exchanges:
             exchanges.append(self.receiving)
@@ -455,12 +457,12 @@ class H1Connection(asyncio.Protocol):
         sock = self.transport.get_extra_info("socket")
         if (sock is not None and self.transport.get_extra_info("sslcontext") is None
                 and hasattr(os, "sendfile") and self.transport.get_write_buffer_size() == 0):
-            if self._dup_fd is None:
+            if self._direct is None:
                 # A second descriptor for the same socket: the loop refuses add_writer on the
                 # transport's own descriptor, and the transport never sees our direct writes
                 # because its buffer is empty and nothing else writes meanwhile.
-                self._dup_fd = os.dup(sock.fileno())
-            await self._sendfile_direct(self._dup_fd, prefix, segment)
+                self._direct = socket.socket(fileno=os.dup(sock.fileno()))
+            await self._sendfile_direct(self._direct, prefix, segment)
             return
         if prefix:
             self.write(prefix)
@@ -474,11 +476,13 @@ class H1Connection(asyncio.Protocol):
             offset += len(data)
             remaining -= len(data)
 
-    async def _sendfile_direct(self, fd: int, prefix: bytes, segment: FileSegment) -> None:
+    async def _sendfile_direct(self, direct: socket.socket, prefix: bytes, segment: FileSegment) -> None:
+        fd = direct.fileno()
         view = memoryview(prefix)
         while view:
             try:
-                view = view[os.write(fd, view):]
+                # MSG_MORE: the head joins the file's first segment instead of leaving alone.
+                view = view[direct.send(view, MSG_MORE):]
             except BlockingIOError:
                 await self._socket_writable(fd)
         offset, remaining = segment.offset, segment.count
@@ -511,10 +515,10 @@ class H1Connection(asyncio.Protocol):
         finally:
             self._drain_waiter = None
 
-    def _close_dup(self) -> None:
-        if self._dup_fd is not None:
-            os.close(self._dup_fd)
-            self._dup_fd = None
+    def _close_direct(self) -> None:
+        if self._direct is not None:
+            self._direct.close()
+            self._direct = None
 
     # closing
     def close(self) -> None:
