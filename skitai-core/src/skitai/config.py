@@ -47,7 +47,7 @@ class ServerConfig:
         for prefix, seconds in self.max_ages:
             base = prefix.rstrip("/")
             if path == base or path.startswith(base + "/"):
-                if best is None or len(base) > best[0]:
+                if best is None or len(base) >= best[0]:  # a later setting overrides
                     best = (len(base), seconds)
         return None if best is None else best[1]
 

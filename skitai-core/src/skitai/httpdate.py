@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timezone
 from email.utils import formatdate, parsedate_to_datetime
 
 _cached_second = -1
@@ -22,8 +23,15 @@ def http_date(timestamp: float) -> str:
 
 
 def parse_http_date(value: str) -> float | None:
-    """Seconds since the epoch, or None for anything that is not a valid HTTP date."""
+    """Seconds since the epoch, or None for anything that is not a valid HTTP date.
+
+    All three HTTP date formats are GMT, but the asctime one carries no zone and the email parser
+    returns it as a naive datetime, which `timestamp()` would read as local time.
+    """
     try:
-        return parsedate_to_datetime(value).timestamp()
+        parsed = parsedate_to_datetime(value)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.timestamp()
     except (TypeError, ValueError, IndexError, OverflowError):
         return None

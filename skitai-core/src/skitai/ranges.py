@@ -13,42 +13,45 @@ from .exchange import BodyPiece, FileSegment
 
 MAX_RANGES = 16
 UNSATISFIABLE = "unsatisfiable"
+# Any position past this is past the end of every file; longer digit strings are not converted
+# (int() refuses more than a few thousand digits and would turn a bad header into a 500).
+_FAR = 1 << 63
 
 
-def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
-    """[(first, last), ...] inclusive, `UNSATISFIABLE`, or None to ignore the header (absent,
-    not bytes, or malformed: RFC 9110 says a server may ignore a Range it does not understand)."""
-    if not header:
+def _position(text: str) -> int | None:
+    """A non-negative decimal from a range spec, or None when it is not ASCII digits (str.isdigit
+    alone accepts '²' and other Unicode digits that int() then refuses)."""
+    if not text or not text.isascii() or not text.isdigit():
         return None
-    unit, _, spec = header.partition("=")
-    if unit.strip().lower() != "bytes" or not spec.strip():
+    text = text.lstrip("0") or "0"
+    return int(text) if len(text) <= 18 else _FAR
+
+
+def _parse_spec(part: str, size: int) -> tuple[int, int] | str | None:
+    """One byte-range-spec as (first, last), `UNSATISFIABLE` when it selects nothing in `size`
+    bytes, or None when it is malformed (which voids the whole header)."""
+    first_text, dash, last_text = part.partition("-")
+    first_text, last_text = first_text.strip(), last_text.strip()
+    if not dash:
         return None
-    ranges: list[tuple[int, int]] = []
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        first, dash, last = part.partition("-")
-        first, last = first.strip(), last.strip()
-        if not dash or (first and not first.isdigit()) or (last and not last.isdigit()):
+    if not first_text:
+        suffix = _position(last_text)
+        if suffix is None:
             return None
-        if not first:
-            if not last:
-                return None
-            suffix = int(last)
-            if suffix == 0:
-                continue
-            ranges.append((max(0, size - suffix), size - 1))
-        else:
-            start = int(first)
-            end = size - 1 if not last else min(int(last), size - 1)
-            if last and int(last) < start:
-                return None
-            if start >= size:
-                continue
-            ranges.append((start, end))
-    if not ranges:
+        if suffix == 0 or size == 0:
+            return UNSATISFIABLE
+        return (max(0, size - suffix), size - 1)
+    first = _position(first_text)
+    last = _position(last_text) if last_text else _FAR
+    if first is None or last is None or last < first:
+        return None
+    if first >= size:
         return UNSATISFIABLE
+    return (first, min(last, size - 1))
+
+
+def _coalesce(ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, with overlapping and adjacent ranges merged, capped at MAX_RANGES parts."""
     ranges.sort()
     merged = [ranges[0]]
     for start, end in ranges[1:]:
@@ -60,6 +63,27 @@ def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | str | 
     if len(merged) > MAX_RANGES:
         return [(merged[0][0], merged[-1][1])]
     return merged
+
+
+def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | str | None:
+    """[(first, last), ...] inclusive, `UNSATISFIABLE`, or None to ignore the header (absent,
+    not bytes, or malformed: RFC 9110 14.2 lets a server ignore a Range it does not understand)."""
+    if not header:
+        return None
+    unit, _, spec = header.partition("=")
+    if unit.strip().lower() != "bytes":
+        return None
+    parts = [part.strip() for part in spec.split(",") if part.strip()]
+    ranges: list[tuple[int, int]] = []
+    for part in parts:
+        selected = _parse_spec(part, size)
+        if selected is None:
+            return None
+        if selected != UNSATISFIABLE:
+            ranges.append(selected)
+    if not parts:
+        return None
+    return _coalesce(ranges) if ranges else UNSATISFIABLE
 
 
 def if_range_allows(if_range: str | None, etag: str | None, last_modified: str | None) -> bool:
