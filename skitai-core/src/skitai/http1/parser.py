@@ -74,6 +74,7 @@ class RequestParser:
         self._parser = httptools.HttpRequestParser(self)
         self._events: list = []
         self._failed = False
+        self.finished = False  # the last request of the connection was parsed
         self.in_head = False
         self._raw_head_bytes = 0
         self._reset_message()
@@ -82,11 +83,12 @@ class RequestParser:
         self._url = b""
         self._headers: list[tuple[str, str]] = []
         self._header_bytes = 0
+        self._field_count = 0
         self._body_bytes = 0
 
     # public
     def feed(self, data: bytes) -> list:
-        if self._failed:
+        if self._failed or self.finished:
             return []
         events = self._events = []
         try:
@@ -108,7 +110,8 @@ class RequestParser:
             else:
                 raise
         except httptools.HttpParserError as error:
-            self._fail(*self._classify(error))
+            if not self.finished:
+                self._fail(*self._classify(error))
         else:
             if self.in_head:
                 self._raw_head_bytes += len(data)
@@ -139,17 +142,22 @@ class RequestParser:
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        if len(self._url) > self.max_request_line:
-            raise _Refused(414, "request target too long")
+        # method, two spaces and "HTTP/1.1" are part of the request line too
+        if len(self._url) + len(self._parser.get_method()) + 10 > self.max_request_line:
+            raise _Refused(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
         value = value or b""
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > self.max_header_size:
             raise _Refused(431, "request header section too large")
-        if len(self._headers) >= self.max_header_count:
+        self._field_count += 1
+        if self._field_count > self.max_header_count:
             raise _Refused(431, "too many request header fields")
-        self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t")))
+        if self.in_head:
+            self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t")))
+        # else: a trailer field of a chunked body. WSGI has no place for trailers, and they must
+        # never be mistaken for header fields (RFC 9110 6.5.1), so they are counted and dropped.
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -176,39 +184,31 @@ class RequestParser:
                 expect_continue = True
         if hosts > 1:
             raise _Refused(400, "more than one Host header")
-        if target.startswith("/") or target == "*":
+        if hosts == 0 and version == "1.1":
+            raise _Refused(400, "HTTP/1.1 request without Host")  # even in absolute-form (3.2)
+        if hosts == 1 and not _valid_host(headers[host_index][1]):
+            raise _Refused(400, "invalid Host header")
+        if chunked and version == "1.0":
+            raise _Refused(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 6.1
+        if "#" in target:
+            raise _Refused(400, "fragment in the request target")
+        if target.startswith("/"):
             path, _, query = target.partition("?")
+        elif target == "*":
+            if parser.get_method() != b"OPTIONS":
+                raise _Refused(400, "asterisk-form target outside OPTIONS")
+            path, query = target, ""
         else:
             path, query, authority = self._split_absolute_form(target)
             if authority is not None:
                 # RFC 9112 3.2.2: the target's authority replaces the Host header.
-                if host_index >= 0:
-                    headers[host_index] = ("host", authority)
-                else:
-                    headers.append(("host", authority))
-                hosts = 1
-        if hosts == 0 and version == "1.1":
-            raise _Refused(400, "HTTP/1.1 request without Host")
-        if hosts == 1 and not _valid_host(self._host(headers)):
-            raise _Refused(400, "invalid Host header")
-        if "#" in path:
-            path = path.partition("#")[0]
-            query = ""
-        elif "#" in query:
-            query = query.partition("#")[0]
+                headers[host_index] = ("host", authority)
         if content_length is not None and content_length > self.max_body_size:
             raise _Refused(413, "request body larger than the maximum upload size")
         self._events.append(RequestHead(
             parser.get_method().decode("ascii"), target, path, query, version, headers,
             parser.should_keep_alive(), content_length, chunked, expect_continue,
         ))
-
-    @staticmethod
-    def _host(headers: list[tuple[str, str]]) -> str:
-        for name, value in headers:
-            if name == "host":
-                return value
-        return ""
 
     @staticmethod
     def _split_absolute_form(target: str) -> tuple[str, str, str | None]:
@@ -219,6 +219,8 @@ class RequestParser:
         if not url.host:
             # authority-form (CONNECT host:port): no path to serve
             return target, "", None
+        if url.userinfo:
+            raise _Refused(400, "userinfo in the request target")
         authority = url.host.decode("latin-1")
         if url.port:
             authority += f":{url.port}"
@@ -234,6 +236,9 @@ class RequestParser:
 
     def on_message_complete(self) -> None:
         self._events.append(END_OF_REQUEST)
+        if not self._parser.should_keep_alive():
+            # RFC 9112 9.6: nothing after a request that ends the connection is processed.
+            self.finished = True
 
 
 _HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
