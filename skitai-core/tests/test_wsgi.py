@@ -79,7 +79,8 @@ def test_wsgiref_validator_finds_nothing(serve, app, threads):
     assert errors == []
 
 
-def test_environ_follows_pep3333(serve):
+def environ_recorder():
+    """An app that keeps the environ of its last request in `seen`."""
     seen = {}
 
     def app(environ, start_response):
@@ -87,6 +88,11 @@ def test_environ_follows_pep3333(serve):
         start_response("200 OK", [])
         return [b""]
 
+    return seen, app
+
+
+def test_environ_follows_pep3333(serve):
+    seen, app = environ_recorder()
     server = serve(("/mnt", app))
     request(server, "GET", "/mnt/a%2Fb/c?x=1&y=%20", headers={"X-Dup": "1", "Cookie": "a=1"})
     assert seen["SCRIPT_NAME"] == "/mnt" and seen["PATH_INFO"] == "/a/b/c"
@@ -99,26 +105,14 @@ def test_environ_follows_pep3333(serve):
 
 
 def test_headers_with_underscores_are_not_passed_to_apps(serve):
-    seen = {}
-
-    def app(environ, start_response):
-        seen.update(environ)
-        start_response("200 OK", [])
-        return [b""]
-
+    seen, app = environ_recorder()
     server = serve(app)
     exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nX_Forwarded_For: 6.6.6.6\r\nConnection: close\r\n\r\n")
     assert "HTTP_X_FORWARDED_FOR" not in seen
 
 
 def test_repeated_headers_are_joined(serve):
-    seen = {}
-
-    def app(environ, start_response):
-        seen.update(environ)
-        start_response("200 OK", [])
-        return [b""]
-
+    seen, app = environ_recorder()
     server = serve(app)
     exchange(server.port, b"GET / HTTP/1.1\r\nHost: x\r\nAccept: a\r\nAccept: b\r\n"
                           b"Cookie: c=1\r\nCookie: d=2\r\nConnection: close\r\n\r\n")
