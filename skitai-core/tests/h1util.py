@@ -52,13 +52,15 @@ class Harness:
     """One connection of a threads=0 server whose apps run inline, so responses are written
     before `feed` returns."""
 
-    def __init__(self, *mounts, **settings) -> None:
+    def __init__(self, *mounts, handlers=(), **settings) -> None:
         config = ServerConfig(threads=0, access_log=False)
         for name, value in settings.items():
             setattr(config, name, value)
         self.kernel = Kernel(config, entry_points=False)
         for point, obj in mounts:
             self.kernel.mount(point, obj)
+        for handler in handlers:
+            self.kernel.handlers.add(handler, priority=1)
         self.loop = asyncio.new_event_loop()
         self.server = Server(self.kernel)
         self.server.loop = self.loop

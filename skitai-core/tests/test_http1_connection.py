@@ -4,6 +4,8 @@ import time
 import pytest
 from h1util import Harness, split_responses
 
+from skitai.exchange import RequestHandler
+
 
 def echo_app(environ, start_response):
     body = environ["wsgi.input"].read()
@@ -192,3 +194,38 @@ def test_body_that_stops_arriving_times_out_with_408(h1):
     harness.connection.check_timeout(time.monotonic() + 6)
     assert harness.transport.data.startswith(b"HTTP/1.1 408 ")
     assert harness.transport.closed
+
+
+def test_expect_continue_with_too_large_body_gets_413_without_interim_response(h1):
+    harness = h1(max_upload_size=100)
+    out = harness.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 413 ") and b"100 Continue" not in out
+    assert harness.transport.closed
+
+
+class AnswersWithoutReading(RequestHandler):
+    """Responds at once, leaving the request body unread (as a static file handler does)."""
+
+    def handle(self, exchange):
+        exchange.send_response("200 OK", [], b"ignored")
+
+
+def test_unread_small_body_is_drained_and_connection_kept():
+    harness = Harness(handlers=[AnswersWithoutReading()])
+    try:
+        out = harness.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n01234")
+        assert out.endswith(b"ignored") and not harness.transport.closed
+        out = harness.feed(b"56789GET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert out.endswith(b"ignored") and out.count(b"HTTP/1.1 200") == 1
+        assert not harness.transport.closed
+    finally:
+        harness.close()
+
+
+def test_unread_large_body_closes_instead_of_draining():
+    harness = Harness(handlers=[AnswersWithoutReading()])
+    try:
+        out = harness.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 50000000\r\n\r\n01234")
+        assert b"Connection: close" in out and harness.transport.closed
+    finally:
+        harness.close()

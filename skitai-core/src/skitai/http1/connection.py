@@ -51,8 +51,10 @@ class H1Exchange(Exchange):
         self._head: bytes | None = None   # held back to go out with the first body bytes
 
     def _framing(self, status: str, headers: list[tuple[str, str]], length: int | None):
-        framing = frame_response(status, headers, self.version, self.method,
-                                 self.keep_alive and not self.conn.shutting_down, length)
+        keep_alive = self.keep_alive and not self.conn.shutting_down
+        if keep_alive and not self.body.complete and not self.conn.can_drain(self):
+            keep_alive = False  # the unread rest of the body will cost us the connection: say so
+        framing = frame_response(status, headers, self.version, self.method, keep_alive, length)
         self.keep_alive = framing.keep_alive
         self.status = status_code(status)
         self.responded_at = time.monotonic()
@@ -321,7 +323,7 @@ class H1Connection(asyncio.Protocol):
             return
         self.current = None
         if not exchange.body.complete and exchange.keep_alive and not self.shutting_down:
-            if self._can_drain(exchange):
+            if self.can_drain(exchange):
                 # The next request starts after this body: drop the rest of it first.
                 exchange.body = DiscardedBody(exchange.body.received, DRAIN_LIMIT, self.close)
                 self.draining = exchange
@@ -331,7 +333,7 @@ class H1Connection(asyncio.Protocol):
         self._continue_after(exchange)
 
     @staticmethod
-    def _can_drain(exchange: H1Exchange) -> bool:
+    def can_drain(exchange: H1Exchange) -> bool:
         if exchange.expect_continue and not exchange.continue_sent:
             return False  # the client may never send a body it was not asked for
         length = exchange.content_length
