@@ -1,0 +1,12 @@
+# myservice.py: the original manual's "At a Glance" example, unchanged but for the static path
+
+def app (env, start_response):
+  start_response ("200 OK", [("Content-Type", "text/plain")])
+  return 'Hello World'
+
+if __name__ == "__main__":
+  import skitai
+
+  skitai.mount ('/', app)
+  skitai.mount ('/', 'statics')
+  skitai.run (address = "127.0.0.1", port = 5000)
