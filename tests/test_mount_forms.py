@@ -37,3 +37,7 @@ def test_script_directory_is_the_working_directory(client):
     cwd, swd, path = client.get("/cwd").text.split("|")
     assert cwd == swd == str(SERVICE.parent)
     assert path == str(SERVICE.parent / "static" / "v1.txt")
+
+
+def test_writes_to_a_shared_point_go_to_the_app_even_where_a_file_exists(client):
+    assert client.post("/v1.txt", content=b"x").text == "main __main__ script= path=/v1.txt"

@@ -29,7 +29,9 @@ class MountPoint:
         static = self.handlers.get("static")
         app = self.handlers.get("app")
         if static is not None and app is not None:
-            return static if static.has_file(exchange) else app
+            # Only reads can be files; a POST to a path that happens to exist is the app's.
+            reads = exchange.method in ("GET", "HEAD")
+            return static if reads and static.has_file(exchange) else app
         return static or app
 
 
