@@ -65,7 +65,8 @@ def test_request_log_lines_and_log_off(script):
     assert "/also-logged?q=1" in lines[1]
 
 
-def test_sigterm_finishes_in_flight_request_then_exits_zero(script):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stop_signal_finishes_in_flight_request_then_exits_zero(script, signum):
     server = ServerProcess(script)
     with server:
         idle = socket.create_connection(("127.0.0.1", server.port), timeout=5)
@@ -75,7 +76,7 @@ def test_sigterm_finishes_in_flight_request_then_exits_zero(script):
         worker = threading.Thread(target=lambda: result.update(slow=get(server.port, "/slow")))
         worker.start()
         time.sleep(0.5)
-        server.signal(signal.SIGTERM)
+        server.signal(signum)
         worker.join(10)
         assert result["slow"] == (200, b"done /slow")
         assert idle.recv(4096) == b""  # the idle keep-alive connection was closed
