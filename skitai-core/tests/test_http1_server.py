@@ -138,3 +138,29 @@ def test_half_closed_client_gets_all_pipelined_responses_then_close(serve):
                 break
             data += chunk
     assert data.count(b"HTTP/1.1 200 OK") == 2
+
+
+@curl
+def test_upgrade_request_with_a_body_is_served_as_http11(serve):
+    """curl --http2 on http:// asks for h2c with `Upgrade` on a POST; with no upgrade handler
+    the request and its body are served as HTTP/1.1."""
+    server = serve(echo)
+    result = run_curl("--http2", "-d", "abc=1", server.url("/"), server.url("/"))
+    assert result.stdout == b"POST:abc=1POST:abc=1"
+
+
+@pytest.mark.parametrize("framing, body", [
+    (b"Content-Length: 5\r\n\r\n", b"hello"),
+    (b"Transfer-Encoding: chunked\r\n\r\n", b"5\r\nhello\r\n0\r\n\r\n"),
+])
+def test_ignored_upgrade_keeps_body_and_next_request_in_step(serve, framing, body):
+    server = serve(echo)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" + framing
+        sock.sendall(head)
+        time.sleep(0.05)  # the body arrives in a later packet than the head
+        sock.sendall(body + b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK") == 2 and b"POST:hello" in data and data.endswith(b"GET:")

@@ -75,6 +75,8 @@ class RequestParser:
         self._events: list = []
         self._failed = False
         self.finished = False  # the last request of the connection was parsed
+        self._last_head: RequestHead | None = None
+        self._synthetic_head = False  # see _ignore_upgrade
         self.in_head = False
         self._raw_head_bytes = 0
         self._reset_message()
@@ -94,14 +96,10 @@ class RequestParser:
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
-            # llhttp stops at an Upgrade/CONNECT request. No upgrade handler took it (that
-            # happens above this parser), so the request is served as a plain one and parsing
-            # goes on after it with a fresh parser.
             offset = upgrade.args[0] if upgrade.args else len(data)
-            self._parser = httptools.HttpRequestParser(self)
-            self.in_head = False
-            if offset < len(data):
-                events.extend(self.feed(data[offset:]))
+            rest = self._ignore_upgrade(events, data[offset:])
+            if rest:
+                events.extend(self.feed(rest))
             return events
         except httptools.HttpParserCallbackError as error:
             cause = error.__context__
@@ -119,6 +117,27 @@ class RequestParser:
                 if self._raw_head_bytes > 2 * (self.max_request_line + self.max_header_size):
                     self._fail(431, "request header section too large")
         return events
+
+    def _ignore_upgrade(self, events: list, rest: bytes) -> bytes:
+        """Go on as HTTP/1.1 after llhttp stopped at an Upgrade or CONNECT request; returns the
+        bytes to parse next.
+
+        No upgrade handler took the request (that decision is made above this parser), so it is
+        served as a plain request. llhttp ended the message at its head and left any body to the
+        upgraded protocol; the body is still HTTP/1.1 here (`curl --http2 -d ...` sends
+        `Upgrade: h2c` with a body), so a fresh parser reads it behind a synthetic head that
+        produces no event, and the premature end of the request is taken back.
+        """
+        head = self._last_head
+        self._parser = httptools.HttpRequestParser(self)
+        self.in_head = False
+        if head is None or not head.has_body:
+            return rest
+        if events and events[-1] is END_OF_REQUEST:
+            events.pop()
+        framing = b"Transfer-Encoding: chunked" if head.chunked else b"Content-Length: %d" % head.content_length
+        self._synthetic_head = True
+        return b"PUT / HTTP/1.1\r\nHost: body\r\n" + framing + b"\r\n\r\n" + rest
 
     def _fail(self, status: int, reason: str) -> None:
         self._failed = True
@@ -161,6 +180,9 @@ class RequestParser:
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        if self._synthetic_head:
+            self._synthetic_head = False
+            return
         parser = self._parser
         version = parser.get_http_version()
         if version not in SUPPORTED_VERSIONS:
@@ -205,10 +227,11 @@ class RequestParser:
                 headers[host_index] = ("host", authority)
         if content_length is not None and content_length > self.max_body_size:
             raise _Refused(413, "request body larger than the maximum upload size")
-        self._events.append(RequestHead(
+        head = self._last_head = RequestHead(
             parser.get_method().decode("ascii"), target, path, query, version, headers,
             parser.should_keep_alive(), content_length, chunked, expect_continue,
-        ))
+        )
+        self._events.append(head)
 
     @staticmethod
     def _split_absolute_form(target: str) -> tuple[str, str, str | None]:
