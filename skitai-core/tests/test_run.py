@@ -1,5 +1,6 @@
 """`skitai.run()` as a script runs it: command-line port, request log, graceful stop."""
 import http.client
+import os
 import signal
 import socket
 import textwrap
@@ -86,11 +87,75 @@ def test_stop_signal_finishes_in_flight_request_then_exits_zero(script, signum):
     assert "skitai: stopped" in server.output
 
 
-def test_workers_are_not_built_yet_and_say_so(tmp_path):
-    path = tmp_path / "workers.py"
-    path.write_text("import skitai\nskitai.run(workers=2)\n")
-    import subprocess
-    import sys
+WORKERS_SCRIPT = '''
+import os
+import skitai
 
-    result = subprocess.run([sys.executable, str(path)], capture_output=True, text=True, timeout=60)
-    assert result.returncode != 0 and "NotImplementedError" in result.stderr and "worker processes" in result.stderr
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+
+
+if __name__ == "__main__":
+    skitai.mount("/", app)
+    skitai.run(port=5000, workers=2, name=os.environ.get("SKITAI_TEST_NAME"))
+'''
+
+
+def children(pid):
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return [int(child) for child in handle.read().split()]
+
+
+def title(pid):
+    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+        return handle.read().split(b"\0")[0].decode()
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="/proc/<pid>/task/<pid>/children is not available")
+def test_workers_are_titled_replaced_when_they_die_and_stopped_with_the_master(tmp_path):
+    folder = tmp_path / "myproject"
+    folder.mkdir()
+    script = folder / "app.py"
+    script.write_text(WORKERS_SCRIPT)
+    server = ServerProcess(str(script))
+    with server:
+        master = server.process.pid
+        workers = wait_for(lambda: len(children(master)) == 2 and children(master))
+        assert title(master) == "skitai(myproject/app): master"
+        wait_for(lambda: sorted(title(pid) for pid in workers) == ["skitai(myproject/app): worker #0",
+                                                                   "skitai(myproject/app): worker #1"])
+        assert int(get(server.port, "/")[1]) in workers
+        os.kill(workers[0], signal.SIGKILL)
+        started = time.monotonic()
+        replaced = wait_for(lambda: len(children(master)) == 2 and workers[0] not in children(master)
+                            and children(master))
+        assert time.monotonic() - started < 1.5
+        new_worker = (set(replaced) - set(workers)).pop()
+        wait_for(lambda: title(new_worker).endswith("worker #0"))
+        for _ in range(20):
+            assert get(server.port, "/")[0] == 200
+        server.signal(signal.SIGTERM)
+        assert server.process.wait(20) == 0
+    for pid in replaced:
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in open(f"/proc/{pid}/status").read()
+    assert "worker #0 exited, starting a new one" in server.output
+
+
+def test_named_process_title(tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(WORKERS_SCRIPT)
+    with ServerProcess(str(script), env={"SKITAI_TEST_NAME": "pets"}) as server:
+        assert title(server.process.pid) == "skitai/pets: master"

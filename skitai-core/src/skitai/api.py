@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from .kernel import Kernel
-from .paths import getswd
+from .paths import getswd, process_label
 from .preference import Preference
 
 _kernel: Kernel | None = None
@@ -66,10 +66,13 @@ def _parse_command_line(kernel: Kernel) -> argparse.Namespace:
 
 def run(address: str | None = None, port: int | None = None, threads: int | None = None,
         name: str | None = None, workers: int = 1) -> None:
-    """Serve the mounted apps until SIGINT or SIGTERM, then stop gracefully."""
-    if workers != 1:
-        raise NotImplementedError("skitai.run(workers=N): worker processes are not built yet "
-                                  "(the process-model issue)")
+    """Serve the mounted apps until SIGINT or SIGTERM, then stop gracefully.
+
+    With `workers` > 1 this process becomes the master: it binds, forks the workers that share
+    the socket and replaces any that dies.
+    """
+    if workers < 1:
+        raise ValueError("skitai.run(workers=N) needs N >= 1")
     kernel = get_kernel()
     config = kernel.config
     if address is not None:
@@ -87,6 +90,12 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.chdir(getswd())
-    from .server import Server
+    from .server import Server, bind_socket
+    from .supervisor import WorkerSupervisor, set_title
 
-    Server(kernel).serve()
+    sock = bind_socket(config.address, config.port)
+    if workers == 1:
+        set_title(f"{process_label(config.name)}: master")
+        Server(kernel).serve(sock)
+    else:
+        WorkerSupervisor(kernel, sock, workers).run()

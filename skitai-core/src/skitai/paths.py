@@ -20,3 +20,14 @@ def getswd() -> str:
 def abspath(*parts: str) -> str:
     return os.path.normpath(os.path.join(getswd(), *parts))
 
+
+
+def process_label(name: str | None = None) -> str:
+    """`skitai/<name>` when the script names itself, else `skitai(<folder>/<script>)`, as process
+    titles show it."""
+    if name:
+        return f"skitai/{name}"
+    main = sys.modules.get("__main__")
+    script = os.path.realpath(getattr(main, "__file__", None) or "skitai")
+    folder = os.path.basename(os.path.dirname(script))
+    return f"skitai({folder}/{os.path.splitext(os.path.basename(script))[0]})"

@@ -53,7 +53,7 @@ def bind_socket(address: str, port: int, backlog: int = 2048) -> socket.socket:
 
 
 class Server:
-    def __init__(self, kernel: "Kernel") -> None:
+    def __init__(self, kernel: "Kernel", worker_id: str = "M") -> None:
         self.kernel = kernel
         self.config = kernel.config
         self.hook = kernel.pm.hook
@@ -61,7 +61,8 @@ class Server:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPool | None = None
         self.connections: set = set()
-        self.access_log = AccessLog()
+        self.worker_id = worker_id
+        self.access_log = AccessLog(worker_id=worker_id)
         self.requests_served = 0
         self._stop_requested: asyncio.Event | None = None
         self._listener = None
