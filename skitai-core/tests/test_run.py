@@ -93,6 +93,7 @@ import skitai
 
 
 def app(environ, start_response):
+    assert environ["wsgi.multiprocess"] is True
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [str(os.getpid()).encode()]
 

@@ -62,6 +62,7 @@ class Server:
         self.pool: ThreadPool | None = None
         self.connections: set = set()
         self.worker_id = worker_id
+        self.multiprocess = worker_id != "M"  # one of several worker processes
         self.access_log = AccessLog(worker_id=worker_id)
         self.requests_served = 0
         self._stop_requested: asyncio.Event | None = None

@@ -44,7 +44,8 @@ class WSGIApp(RequestHandler):
         self.pool = server.pool
         self.needs_full_body = self.pool is None
         self.debug = server.config.devel
-        self._base = base_environ(self.script_name, multithread=self.pool is not None)
+        self._base = base_environ(self.script_name, multithread=self.pool is not None,
+                                  multiprocess=server.multiprocess)
 
     def handle(self, exchange: Exchange) -> None:
         environ = build_environ(self._base, exchange)
