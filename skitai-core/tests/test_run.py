@@ -134,15 +134,19 @@ def test_workers_are_titled_replaced_when_they_die_and_stopped_with_the_master(t
     server = ServerProcess(str(script))
     with server:
         master = server.process.pid
-        workers = wait_for(lambda: len(children(master)) == 2 and children(master))
+        workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
         assert title(master) == "skitai(myproject/app): master"
         wait_for(lambda: sorted(title(pid) for pid in workers) == ["skitai(myproject/app): worker #0",
                                                                    "skitai(myproject/app): worker #1"])
         assert int(get(server.port, "/")[1]) in workers
         os.kill(workers[0], signal.SIGKILL)
         started = time.monotonic()
-        replaced = wait_for(lambda: len(children(master)) == 2 and workers[0] not in children(master)
-                            and children(master))
+
+        def replaced_set():
+            current = children(master)  # one reading: the set changes while we look
+            return len(current) == 2 and workers[0] not in current and current
+
+        replaced = wait_for(replaced_set)
         assert time.monotonic() - started < 1.5
         new_worker = (set(replaced) - set(workers)).pop()
         wait_for(lambda: title(new_worker).endswith("worker #0"))
