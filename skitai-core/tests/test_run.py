@@ -164,3 +164,43 @@ def test_named_process_title(tmp_path):
     script.write_text(WORKERS_SCRIPT)
     with ServerProcess(str(script), env={"SKITAI_TEST_NAME": "pets"}) as server:
         assert title(server.process.pid) == "skitai/pets: master"
+
+
+BURNING_SCRIPT = '''
+import os
+import time
+import skitai
+
+
+def app(environ, start_response):
+    if environ["PATH_INFO"] == "/burn":
+        end = time.monotonic() + 20
+        while time.monotonic() < end:
+            pass
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+
+
+if __name__ == "__main__":
+    skitai.set_worker_critical_point(cpu_percent=50.0, continuous=2, interval=0.5)
+    skitai.mount("/", app)
+    skitai.run(port=5000, workers=2)
+'''
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="/proc/<pid>/task/<pid>/children is not available")
+def test_worker_over_the_cpu_critical_point_is_replaced(tmp_path):
+    script = tmp_path / "burn.py"
+    script.write_text(BURNING_SCRIPT)
+    with ServerProcess(str(script)) as server:
+        master = server.process.pid
+        workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
+        burner = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        burner.sendall(b"GET /burn HTTP/1.1\r\nHost: x\r\n\r\n")
+        wait_for(lambda: "passed the CPU critical point" in server.output, timeout=10)
+        now = wait_for(lambda: (current := children(master)) and len(current) == 2
+                       and set(current) != set(workers) and current, timeout=5)
+        assert len(set(now) & set(workers)) == 1  # the idle worker was left alone
+        assert burner.recv(100) == b""  # the burning worker is gone
+        burner.close()

@@ -16,6 +16,7 @@ from .api import (
                   set_max_age,
                   set_max_upload_size,
                   set_request_timeout,
+                  set_worker_critical_point,
 )
 from .paths import abspath, getswd
 
@@ -32,4 +33,5 @@ __all__ = [
     "set_max_age",
     "set_max_upload_size",
     "set_request_timeout",
+    "set_worker_critical_point",
 ]

@@ -52,6 +52,15 @@ def set_max_age(path: str, seconds: int) -> None:
     get_kernel().config.max_ages.append((path, int(seconds)))
 
 
+def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3, interval: float = 20) -> None:
+    """Replace a worker whose CPU use stays above `cpu_percent` for `continuous` checks made
+    every `interval` seconds (0 turns the watch off)."""
+    config = get_kernel().config
+    config.critical_cpu_percent = float(cpu_percent)
+    config.critical_continuous = int(continuous)
+    config.critical_interval = float(interval)
+
+
 def log_off(*patterns: str) -> None:
     get_kernel().config.log_off.extend(patterns)
 

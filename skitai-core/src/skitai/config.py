@@ -36,6 +36,11 @@ class ServerConfig:
     log_off: list[str] = field(default_factory=list)
     access_log: bool = True
 
+    # worker CPU watch (skitai.set_worker_critical_point); interval 0 turns it off
+    critical_cpu_percent: float = 90.0
+    critical_continuous: int = 3
+    critical_interval: float = 0.0
+
     # parsed command line (argparse.Namespace) once `skitai.run()` has read it
     options: Any = None
 

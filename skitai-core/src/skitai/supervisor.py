@@ -30,6 +30,44 @@ def set_title(title: str) -> None:
     setproctitle.setproctitle(title)
 
 
+class CpuWatch:
+    """`skitai.set_worker_critical_point`: names the workers whose CPU use stayed above the
+    threshold for `continuous` checks in a row (psutil, imported only when the watch is on)."""
+
+    def __init__(self, percent: float, continuous: int, interval: float) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self.percent = percent
+        self.continuous = continuous
+        self.interval = interval
+        self.next_check = time.monotonic() + interval
+        self._processes: dict[int, object] = {}
+        self._strikes: dict[int, int] = {}
+
+    def overloaded(self, pids: list[int]) -> list[int]:
+        self.next_check = time.monotonic() + self.interval
+        found = []
+        for pid in pids:
+            process = self._processes.get(pid)
+            try:
+                if process is None:
+                    process = self._processes[pid] = self._psutil.Process(pid)
+                    process.cpu_percent(None)  # the first reading only sets the baseline
+                    continue
+                busy = process.cpu_percent(None) >= self.percent
+            except self._psutil.NoSuchProcess:
+                continue
+            self._strikes[pid] = self._strikes.get(pid, 0) + 1 if busy else 0
+            if self._strikes[pid] >= self.continuous:
+                found.append(pid)
+        for pid in list(self._processes):
+            if pid not in pids:
+                self._processes.pop(pid)
+                self._strikes.pop(pid, None)
+        return found
+
+
 class WorkerSupervisor:
     def __init__(self, kernel: "Kernel", sock: socket.socket, workers: int) -> None:
         self.kernel = kernel
@@ -38,6 +76,9 @@ class WorkerSupervisor:
         self.label = process_label(kernel.config.name)
         self.children: dict[int, int] = {}  # pid -> worker index
         self.stopping = False
+        config = kernel.config
+        self.cpu_watch = (CpuWatch(config.critical_cpu_percent, config.critical_continuous,
+                                   config.critical_interval) if config.critical_interval > 0 else None)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
 
@@ -50,6 +91,8 @@ class WorkerSupervisor:
             self._spawn(index)
         while not self.stopping:
             self._reap_and_respawn()
+            if self.cpu_watch is not None and time.monotonic() >= self.cpu_watch.next_check:
+                self._replace_overloaded()
             select.select([self._wake_read], [], [], RESPAWN_CHECK)
             self._drain_wake_pipe()
         return self._stop_workers()
@@ -115,6 +158,12 @@ class WorkerSupervisor:
             if not self.stopping:
                 print(f"skitai: worker #{index} exited, starting a new one", file=sys.stderr, flush=True)
                 self._spawn(index)
+
+    def _replace_overloaded(self) -> None:
+        for pid in self.cpu_watch.overloaded(list(self.children)):
+            print(f"skitai: worker #{self.children[pid]} passed the CPU critical point, replacing it",
+                  file=sys.stderr, flush=True)
+            os.kill(pid, signal.SIGKILL)  # reaped and replaced by the loop
 
     def _stop_workers(self) -> int:
         for pid in list(self.children):
