@@ -2,7 +2,8 @@
 
 Mounts the hello app at "/" and, when BENCH_STATIC_DIR is set, that directory
 at "/static" so the static scenarios hit the same files nginx serves.
-Threads come from BENCH_THREADS (default 4; 0 runs the app on the loop thread).
+Threads come from BENCH_THREADS (default 4; 0 runs the app on the loop thread), worker
+processes from BENCH_WORKERS (default 1).
 Access logging is switched off: printing one line per request would measure
 the console, not the server. The port is given as --port=N by run.py.
 """
@@ -17,4 +18,5 @@ static_dir = os.environ.get("BENCH_STATIC_DIR")
 if static_dir:
     skitai.mount("/static", static_dir)
 skitai.log_off("/")
-skitai.run(address="127.0.0.1", port=5000, threads=int(os.environ.get("BENCH_THREADS", "4")))
+skitai.run(address="127.0.0.1", port=5000, threads=int(os.environ.get("BENCH_THREADS", "4")),
+           workers=int(os.environ.get("BENCH_WORKERS", "1")))
