@@ -204,3 +204,67 @@ def test_worker_over_the_cpu_critical_point_is_replaced(tmp_path):
         assert len(set(now) & set(workers)) == 1  # the idle worker was left alone
         assert burner.recv(100) == b""  # the burning worker is gone
         burner.close()
+
+
+RELOADING_SCRIPT = '''
+import os
+import skitai
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "version.txt")) as handle:
+    VERSION = handle.read().strip()  # read at import: only a fresh import sees a new version
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [VERSION.encode()]
+
+
+if __name__ == "__main__":
+    skitai.mount("/", app)
+    skitai.run(port=5000, workers=2)
+'''
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="/proc/<pid>/task/<pid>/children is not available")
+def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path):
+    (tmp_path / "version.txt").write_text("v1")
+    script = tmp_path / "reload.py"
+    script.write_text(RELOADING_SCRIPT)
+    with ServerProcess(str(script)) as server:
+        master = server.process.pid
+        old_workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
+        results, stop = [], threading.Event()
+
+        def load():
+            conn = None
+            while not stop.is_set():
+                try:
+                    if conn is None or len(results) % 5 == 0:  # new connections and kept-alive ones
+                        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+                    conn.request("GET", "/")
+                    response = conn.getresponse()
+                    results.append((response.status, response.read()))
+                except (OSError, http.client.HTTPException) as error:
+                    results.append((None, repr(error)))
+                    conn = None
+
+        loaders = [threading.Thread(target=load) for _ in range(3)]
+        for loader in loaders:
+            loader.start()
+        time.sleep(0.5)
+        (tmp_path / "version.txt").write_text("v2")
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: results and results[-1][1] == b"v2", timeout=15)
+        time.sleep(1.0)
+        stop.set()
+        for loader in loaders:
+            loader.join(15)
+        failures = [result for result in results if result[0] != 200]
+        assert failures == [] and len(results) > 100
+        assert {body for _, body in results} == {b"v1", b"v2"}
+        assert server.process.pid == master
+        new_workers = wait_for(lambda: (current := children(master)) and len(current) == 2
+                               and not set(current) & set(old_workers) and current, timeout=15)
+        assert len(new_workers) == 2
+    assert "skitai: reloading" in server.output

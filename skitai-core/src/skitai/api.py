@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from typing import Any
 
@@ -100,9 +101,13 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.chdir(getswd())
     from .server import Server, bind_socket
-    from .supervisor import WorkerSupervisor, set_title
+    from .supervisor import LISTEN_FD_ENV, WorkerSupervisor, set_title
 
-    sock = bind_socket(config.address, config.port)
+    inherited = os.environ.pop(LISTEN_FD_ENV, None)
+    if inherited is not None:
+        sock = socket.socket(fileno=int(inherited))  # a graceful reload: the same socket
+    else:
+        sock = bind_socket(config.address, config.port)
     if workers == 1:
         set_title(f"{process_label(config.name)}: master")
         Server(kernel).serve(sock)

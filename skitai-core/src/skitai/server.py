@@ -131,8 +131,8 @@ class Server:
         self.started.set()
         sweeper = self.loop.create_task(self._sweep())
         await self._stop_requested.wait()
+        await self._stop_gracefully()  # the sweep goes on meanwhile: it closes what has idled
         sweeper.cancel()
-        await self._stop_gracefully()
 
     def request_stop(self) -> None:
         self.loop.call_soon_threadsafe(self._stop_requested.set)

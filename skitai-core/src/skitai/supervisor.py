@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from .kernel import Kernel
 
 RESPAWN_CHECK = 0.2  # seconds between checks for dead workers: a death is answered well within 1 s
+RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones
+LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the socket a reloaded master inherits
+RETIRING_ENV = "SKITAI_RETIRING_PIDS"   # the workers it asks to drain and stop
 
 
 def set_title(title: str) -> None:
@@ -76,6 +79,7 @@ class WorkerSupervisor:
         self.label = process_label(kernel.config.name)
         self.children: dict[int, int] = {}  # pid -> worker index
         self.stopping = False
+        self.reloading = False
         config = kernel.config
         self.cpu_watch = (CpuWatch(config.critical_cpu_percent, config.critical_continuous,
                                    config.critical_interval) if config.critical_interval > 0 else None)
@@ -86,10 +90,14 @@ class WorkerSupervisor:
         set_title(f"{self.label}: master")
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop_signal)
+        signal.signal(signal.SIGHUP, self._on_reload_signal)
         signal.signal(signal.SIGCHLD, self._wake)
         for index in range(self.workers):
             self._spawn(index)
+        self._retire_previous_workers()
         while not self.stopping:
+            if self.reloading:
+                self._reload()
             self._reap_and_respawn()
             if self.cpu_watch is not None and time.monotonic() >= self.cpu_watch.next_check:
                 self._replace_overloaded()
@@ -97,7 +105,36 @@ class WorkerSupervisor:
             self._drain_wake_pipe()
         return self._stop_workers()
 
+    # graceful reload
+    def _reload(self) -> None:
+        """SIGHUP: run the script again in this process (same pid, so the workers stay our
+        children) with the listening socket inherited. The new master imports the apps afresh,
+        starts new workers, then asks these ones to drain and stop; the socket never closes, so
+        no connection is refused meanwhile."""
+        main = sys.modules["__main__"]
+        os.set_inheritable(self.sock.fileno(), True)
+        os.environ[LISTEN_FD_ENV] = str(self.sock.fileno())
+        os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in self.children)
+        print("skitai: reloading", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, os.path.realpath(main.__file__), *sys.argv[1:]])
+
+    def _retire_previous_workers(self) -> None:
+        pids = os.environ.pop(RETIRING_ENV, "")
+        if not pids:
+            return
+        time.sleep(RETIRE_DELAY)  # let the new workers start accepting first
+        for pid in pids.split(","):
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
     # signals: record and wake, nothing else
+    def _on_reload_signal(self, signum, frame) -> None:
+        self.reloading = True
+        self._wake(signum, frame)
+
     def _on_stop_signal(self, signum, frame) -> None:
         self.stopping = True
         self._wake(signum, frame)
@@ -120,7 +157,7 @@ class WorkerSupervisor:
             return
         status = 1
         try:
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
                 signal.signal(signum, signal.SIG_DFL)
             os.close(self._wake_read)
             os.close(self._wake_write)

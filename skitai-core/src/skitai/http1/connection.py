@@ -28,6 +28,7 @@ MAX_PIPELINED = 16          # queued requests before the connection stops readin
 DRAIN_LIMIT = 1024 * 1024   # unread body bytes discarded to keep a connection alive
 LINGER_SECONDS = 2.0        # how long a closing connection keeps discarding input
 MSG_MORE = getattr(socket, "MSG_MORE", 0)
+SHUTDOWN_IDLE_GRACE = 1.0   # seconds an idle connection may still bring a request during a stop
 FILE_CHUNK = 256 * 1024     # read size when a file body cannot be sent with sendfile
 
 
@@ -546,9 +547,10 @@ class H1Connection(asyncio.Protocol):
             self.transport.abort()
 
     def shutdown(self) -> None:
-        """Graceful stop: close when idle, otherwise after the response in flight."""
+        """Graceful stop: close after the response in flight. An idle keep-alive connection gets
+        a short grace instead of an immediate close: a client that sends its next request just
+        then is answered (with `Connection: close`) rather than finding the connection dropped
+        under it, which is how keep-alive clients lose requests during reloads."""
         self.shutting_down = True
-        if self.receiving is None:
-            self._pause_reading()  # a body still arriving must be allowed to finish
-        if self.current is None and not self.pending:
-            self.close()
+        if self.current is None and not self.pending and self.receiving is None:
+            self._set_timer("idle", min(self.keep_alive_timeout, SHUTDOWN_IDLE_GRACE))
