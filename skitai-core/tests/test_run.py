@@ -206,6 +206,41 @@ def test_worker_over_the_cpu_critical_point_is_replaced(tmp_path):
         burner.close()
 
 
+class LoadLoop:
+    """Three client threads sending requests, on new and on kept-alive connections, until
+    stopped; every outcome is recorded, so a single failed request shows."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.results: list = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run) for _ in range(3)]
+
+    def start(self) -> "LoadLoop":
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def _run(self) -> None:
+        conn = None
+        while not self._stop.is_set():
+            try:
+                if conn is None or len(self.results) % 5 == 0:
+                    conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+                conn.request("GET", "/")
+                response = conn.getresponse()
+                self.results.append((response.status, response.read()))
+            except (OSError, http.client.HTTPException) as error:
+                self.results.append((None, repr(error)))
+                conn = None
+
+    def stop(self) -> list:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(15)
+        return self.results
+
+
 RELOADING_SCRIPT = '''
 import os
 import skitai
@@ -234,37 +269,36 @@ def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path):
     with ServerProcess(str(script)) as server:
         master = server.process.pid
         old_workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
-        results, stop = [], threading.Event()
-
-        def load():
-            conn = None
-            while not stop.is_set():
-                try:
-                    if conn is None or len(results) % 5 == 0:  # new connections and kept-alive ones
-                        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-                    conn.request("GET", "/")
-                    response = conn.getresponse()
-                    results.append((response.status, response.read()))
-                except (OSError, http.client.HTTPException) as error:
-                    results.append((None, repr(error)))
-                    conn = None
-
-        loaders = [threading.Thread(target=load) for _ in range(3)]
-        for loader in loaders:
-            loader.start()
+        load = LoadLoop(server.port).start()
         time.sleep(0.5)
         (tmp_path / "version.txt").write_text("v2")
         server.signal(signal.SIGHUP)
-        wait_for(lambda: results and results[-1][1] == b"v2", timeout=15)
+        wait_for(lambda: load.results and load.results[-1][1] == b"v2", timeout=15)
         time.sleep(1.0)
-        stop.set()
-        for loader in loaders:
-            loader.join(15)
-        failures = [result for result in results if result[0] != 200]
-        assert failures == [] and len(results) > 100
+        results = load.stop()
+        assert [result for result in results if result[0] != 200] == [] and len(results) > 100
         assert {body for _, body in results} == {b"v1", b"v2"}
         assert server.process.pid == master
         new_workers = wait_for(lambda: (current := children(master)) and len(current) == 2
                                and not set(current) & set(old_workers) and current, timeout=15)
         assert len(new_workers) == 2
     assert "skitai: reloading" in server.output
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="/proc/<pid>/task/<pid>/children is not available")
+def test_graceful_stop_of_one_worker_under_load_fails_no_request(tmp_path):
+    script = tmp_path / "workers.py"
+    script.write_text(WORKERS_SCRIPT)
+    with ServerProcess(str(script)) as server:
+        master = server.process.pid
+        workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
+        load = LoadLoop(server.port).start()
+        time.sleep(0.5)
+        os.kill(workers[0], signal.SIGTERM)
+        wait_for(lambda: (current := children(master)) and len(current) == 2 and workers[0] not in current,
+                 timeout=15)
+        time.sleep(1.0)
+        results = load.stop()
+    assert [result for result in results if result[0] != 200] == [] and len(results) > 100
+    assert "worker #0 exited, starting a new one" in server.output
