@@ -114,6 +114,19 @@ def title(pid):
         return handle.read().split(b"\0")[0].decode()
 
 
+needs_children_file = pytest.mark.skipif(
+    not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+    reason="/proc/<pid>/task/<pid>/children is not available")
+
+
+def two_workers(master, excluding=()):
+    """The master's two worker pids, once it has two and none of them is in `excluding`."""
+    def ready():
+        current = children(master)  # one reading: the list changes while we look
+        return len(current) == 2 and not set(current) & set(excluding) and current
+    return wait_for(ready, timeout=15)
+
+
 def wait_for(predicate, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -124,8 +137,7 @@ def wait_for(predicate, timeout=5.0):
     raise AssertionError("condition not met in time")
 
 
-@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
-                    reason="/proc/<pid>/task/<pid>/children is not available")
+@needs_children_file
 def test_workers_are_titled_replaced_when_they_die_and_stopped_with_the_master(tmp_path):
     folder = tmp_path / "myproject"
     folder.mkdir()
@@ -134,19 +146,14 @@ def test_workers_are_titled_replaced_when_they_die_and_stopped_with_the_master(t
     server = ServerProcess(str(script))
     with server:
         master = server.process.pid
-        workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
+        workers = two_workers(master)
         assert title(master) == "skitai(myproject/app): master"
         wait_for(lambda: sorted(title(pid) for pid in workers) == ["skitai(myproject/app): worker #0",
                                                                    "skitai(myproject/app): worker #1"])
         assert int(get(server.port, "/")[1]) in workers
         os.kill(workers[0], signal.SIGKILL)
         started = time.monotonic()
-
-        def replaced_set():
-            current = children(master)  # one reading: the set changes while we look
-            return len(current) == 2 and workers[0] not in current and current
-
-        replaced = wait_for(replaced_set)
+        replaced = two_workers(master, excluding=[workers[0]])
         assert time.monotonic() - started < 1.5
         new_worker = (set(replaced) - set(workers)).pop()
         wait_for(lambda: title(new_worker).endswith("worker #0"))
@@ -164,6 +171,9 @@ def test_named_process_title(tmp_path):
     script.write_text(WORKERS_SCRIPT)
     with ServerProcess(str(script), env={"SKITAI_TEST_NAME": "pets"}) as server:
         assert title(server.process.pid) == "skitai/pets: master"
+        stopping = time.monotonic()
+    # stopped right after start, while workers may still be forking: every worker still obeys
+    assert server.returncode == 0 and time.monotonic() - stopping < 5
 
 
 BURNING_SCRIPT = '''
@@ -188,19 +198,21 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
-                    reason="/proc/<pid>/task/<pid>/children is not available")
+@needs_children_file
 def test_worker_over_the_cpu_critical_point_is_replaced(tmp_path):
     script = tmp_path / "burn.py"
     script.write_text(BURNING_SCRIPT)
     with ServerProcess(str(script)) as server:
         master = server.process.pid
-        workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
+        workers = two_workers(master)
         burner = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         burner.sendall(b"GET /burn HTTP/1.1\r\nHost: x\r\n\r\n")
         wait_for(lambda: "passed the CPU critical point" in server.output, timeout=10)
-        now = wait_for(lambda: (current := children(master)) and len(current) == 2
-                       and set(current) != set(workers) and current, timeout=5)
+        def replaced():
+            current = children(master)
+            return len(current) == 2 and set(current) != set(workers) and current
+
+        now = wait_for(replaced, timeout=5)
         assert len(set(now) & set(workers)) == 1  # the idle worker was left alone
         assert burner.recv(100) == b""  # the burning worker is gone
         burner.close()
@@ -260,15 +272,14 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
-                    reason="/proc/<pid>/task/<pid>/children is not available")
+@needs_children_file
 def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path):
     (tmp_path / "version.txt").write_text("v1")
     script = tmp_path / "reload.py"
     script.write_text(RELOADING_SCRIPT)
     with ServerProcess(str(script)) as server:
         master = server.process.pid
-        old_workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
+        old_workers = two_workers(master)
         load = LoadLoop(server.port).start()
         time.sleep(0.5)
         (tmp_path / "version.txt").write_text("v2")
@@ -279,25 +290,21 @@ def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path):
         assert [result for result in results if result[0] != 200] == [] and len(results) > 100
         assert {body for _, body in results} == {b"v1", b"v2"}
         assert server.process.pid == master
-        new_workers = wait_for(lambda: (current := children(master)) and len(current) == 2
-                               and not set(current) & set(old_workers) and current, timeout=15)
-        assert len(new_workers) == 2
+        two_workers(master, excluding=old_workers)
     assert "skitai: reloading" in server.output
 
 
-@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
-                    reason="/proc/<pid>/task/<pid>/children is not available")
+@needs_children_file
 def test_graceful_stop_of_one_worker_under_load_fails_no_request(tmp_path):
     script = tmp_path / "workers.py"
     script.write_text(WORKERS_SCRIPT)
     with ServerProcess(str(script)) as server:
         master = server.process.pid
-        workers = wait_for(lambda: (current := children(master)) and len(current) == 2 and current)
+        workers = two_workers(master)
         load = LoadLoop(server.port).start()
         time.sleep(0.5)
         os.kill(workers[0], signal.SIGTERM)
-        wait_for(lambda: (current := children(master)) and len(current) == 2 and workers[0] not in current,
-                 timeout=15)
+        two_workers(master, excluding=[workers[0]])
         time.sleep(1.0)
         results = load.stop()
     assert [result for result in results if result[0] != 200] == [] and len(results) > 100

@@ -23,6 +23,7 @@ RESPAWN_CHECK = 0.2  # seconds between checks for dead workers: a death is answe
 RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones
 LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the socket a reloaded master inherits
 RETIRING_ENV = "SKITAI_RETIRING_PIDS"   # the workers it asks to drain and stop
+MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 
 
 def set_title(title: str) -> None:
@@ -151,14 +152,20 @@ class WorkerSupervisor:
 
     # workers
     def _spawn(self, index: int) -> None:
+        # Signals stay blocked across the fork until the child has dropped the master's
+        # handlers: a stop signal in between would otherwise run the master's handler in the
+        # child, which would then never stop.
+        signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
         pid = os.fork()
         if pid:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
             self.children[pid] = index
             return
         status = 1
         try:
-            for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            for signum in MASTER_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
             os.close(self._wake_read)
             os.close(self._wake_write)
             set_title(f"{self.label}: worker #{index}")
