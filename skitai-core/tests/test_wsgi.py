@@ -254,13 +254,16 @@ def test_invalid_response_headers_give_500(serve, headers):
     assert response.status == 500 and response.getheader("Injected") is None
 
 
-def test_app_exception_gives_500_and_traceback_only_in_devel(serve):
+def test_app_exception_gives_500_and_traceback_only_in_devel_or_debug(serve):
     def app(environ, start_response):
         raise RuntimeError("secret detail")
 
     response, data = request(serve(app), "GET", "/")
     assert response.status == 500 and b"secret detail" not in data
     response, data = request(serve(app, devel=True), "GET", "/")
+    assert response.status == 500 and b"secret detail" in data
+    app.debug = True  # what pref.debug sets
+    response, data = request(serve(app), "GET", "/")
     assert response.status == 500 and b"secret detail" in data
 
 

@@ -28,8 +28,6 @@ def mount(point: str, obj: Any, app_name: Any = "app", pref: Preference | None =
     The spec's form `skitai.mount("/", "wsgi:application", pref)` (preference as third argument)
     is accepted too.
     """
-    if isinstance(app_name, Preference):
-        app_name, pref = "app", app_name
     get_kernel().mount(point, obj, app_name, pref)
 
 

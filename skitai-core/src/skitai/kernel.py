@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import ServerConfig
-from .mounting import MountResolver, MountTable, normalize_point
+from .mounting import MountResolver, MountTable, normalize_point, wsgi_point
 from .paths import getswd
 from .plugin import CommandRegistry, HandlerRegistry, ProtocolRegistry
 from .plugins import create_plugin_manager
@@ -31,14 +31,24 @@ class Kernel:
         self.pm.hook.skitai_register_commands(commands=registry)
         return registry
 
-    def mount(self, point: str, obj: Any, app_name: str = "app", pref: Preference | None = None) -> Any:
-        """Mount `obj` at `point`; returns the handler that serves it."""
+    def mount(self, point: str, obj: Any, app_name: Any = "app", pref: Preference | None = None) -> Any:
+        """Mount `obj` at `point`; returns the handler that serves it.
+
+        `pref` may come third, as the manual writes it (`mount("/", "x/wsgi:application", pref)`).
+        Adapters see the object first, so a plugin can claim strings of its own ('@alias'); what
+        none claims is resolved (files, modules, directories relative to the script). Either way
+        the preference reaches the app.
+        """
+        if isinstance(app_name, Preference):
+            app_name, pref = "app", app_name
         point = normalize_point(point)
         adapter = self._adapter(obj)
         if adapter is None:
             obj = self.resolver.resolve(obj, app_name, pref)
             adapter = self.handlers.adapter_for(obj)
-        handler = adapter.create(point, obj, pref)
+        else:
+            obj = self.resolver.finish(obj, pref)
+        handler = adapter.create(wsgi_point(point), obj, pref)
         self.mounts.add(point, adapter.kind, handler)
         if pref is not None:
             for sub_point, sub_obj, sub_name in pref.mounts:

@@ -10,6 +10,7 @@ import sys
 
 
 def getswd() -> str:
+    """The directory of the running script (`__main__`), or the working directory without one."""
     main = sys.modules.get("__main__")
     script = getattr(main, "__file__", None)
     if script:
@@ -18,8 +19,8 @@ def getswd() -> str:
 
 
 def abspath(*parts: str) -> str:
+    """A path relative to the script's directory, whatever the working directory is."""
     return os.path.normpath(os.path.join(getswd(), *parts))
-
 
 
 def process_label(name: str | None = None) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .paths import abspath
+
 
 class AttrDict(dict):
     """A dict whose keys are also attributes (`pref.config.urlfile = ...`)."""
@@ -31,16 +33,15 @@ class Preference:
         self.debug: bool | None = None
         self.use_reloader: bool | None = None
         self.mounts: list[tuple[str, Any, str]] = []
-        if path is not None:
-            from .paths import abspath
-            directory = abspath(path)
-            if directory not in sys.path:
-                sys.path.insert(0, directory)
-            self.path = directory
-        else:
-            self.path = None
+        self.path = abspath(path) if path is not None else None
+        if self.path is not None:
+            # First, as the manual warns: the block's imports must find this folder's modules.
+            if self.path in sys.path:
+                sys.path.remove(self.path)
+            sys.path.insert(0, self.path)
 
     def mount(self, point: str, obj: Any, app_name: str = "app") -> None:
+        """An extension of the app this preference is mounted with (see `Kernel.mount`)."""
         self.mounts.append((point, obj, app_name))
 
     def __enter__(self) -> "Preference":
@@ -51,6 +52,7 @@ class Preference:
 
 
 def apply_preference(app: Any, pref: Preference) -> None:
+    """Merge `pref` into the app; it overrides what the app's own `config` says."""
     if pref.config:
         config = getattr(app, "config", None)
         if config is None:

@@ -43,7 +43,8 @@ class WSGIApp(RequestHandler):
     def bind(self, server) -> None:
         self.pool = server.pool
         self.needs_full_body = self.pool is None
-        self.debug = server.config.devel
+        # tracebacks in 500 answers: in development mode, or for an app that asks (app.debug)
+        self.debug = server.config.devel or bool(getattr(self.app, "debug", False))
         self._base = base_environ(self.script_name, multithread=self.pool is not None,
                                   multiprocess=server.multiprocess)
 

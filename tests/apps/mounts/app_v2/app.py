@@ -1,3 +1,0 @@
-def app(environ, start_response):
-    start_response("200 OK", [("Content-Type", "text/plain")])
-    return f"v2 script={environ['SCRIPT_NAME']} path={environ['PATH_INFO']}"

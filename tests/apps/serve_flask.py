@@ -1,5 +1,0 @@
-import skitai
-
-if __name__ == "__main__":
-    skitai.mount("/flaskapp", "flaskapp:app")
-    skitai.run(port=5000)

@@ -1,0 +1,1 @@
+"""A library that exports web APIs to Skitai (see export/skitai)."""
