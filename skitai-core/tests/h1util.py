@@ -53,9 +53,7 @@ class Harness:
     before `feed` returns."""
 
     def __init__(self, *mounts, handlers=(), **settings) -> None:
-        config = ServerConfig(threads=0, access_log=False)
-        for name, value in settings.items():
-            setattr(config, name, value)
+        config = ServerConfig(**{"threads": 0, "access_log": False, **settings})
         self.kernel = Kernel(config, entry_points=False)
         for point, obj in mounts:
             self.kernel.mount(point, obj)

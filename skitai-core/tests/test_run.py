@@ -1,4 +1,5 @@
 """`skitai.run()` as a script runs it: command-line port, request log, graceful stop."""
+import contextlib
 import http.client
 import os
 import signal
@@ -127,6 +128,16 @@ def two_workers(master, excluding=()):
     return wait_for(ready, timeout=15)
 
 
+@contextlib.contextmanager
+def workers_service(path, source):
+    """`source` written to `path` and run; yields the ServerProcess, the master's pid and the
+    pids of its two workers once both are up. The server is stopped on leaving."""
+    path.write_text(source)
+    with ServerProcess(str(path)) as server:
+        master = server.process.pid
+        yield server, master, two_workers(master)
+
+
 def wait_for(predicate, timeout=5.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -141,12 +152,7 @@ def wait_for(predicate, timeout=5.0):
 def test_workers_are_titled_replaced_when_they_die_and_stopped_with_the_master(tmp_path):
     folder = tmp_path / "myproject"
     folder.mkdir()
-    script = folder / "app.py"
-    script.write_text(WORKERS_SCRIPT)
-    server = ServerProcess(str(script))
-    with server:
-        master = server.process.pid
-        workers = two_workers(master)
+    with workers_service(folder / "app.py", WORKERS_SCRIPT) as (server, master, workers):
         assert title(master) == "skitai(myproject/app): master"
         wait_for(lambda: sorted(title(pid) for pid in workers) == ["skitai(myproject/app): worker #0",
                                                                    "skitai(myproject/app): worker #1"])
@@ -200,11 +206,7 @@ if __name__ == "__main__":
 
 @needs_children_file
 def test_worker_over_the_cpu_critical_point_is_replaced(tmp_path):
-    script = tmp_path / "burn.py"
-    script.write_text(BURNING_SCRIPT)
-    with ServerProcess(str(script)) as server:
-        master = server.process.pid
-        workers = two_workers(master)
+    with workers_service(tmp_path / "burn.py", BURNING_SCRIPT) as (server, master, workers):
         burner = socket.create_connection(("127.0.0.1", server.port), timeout=5)
         burner.sendall(b"GET /burn HTTP/1.1\r\nHost: x\r\n\r\n")
         wait_for(lambda: "passed the CPU critical point" in server.output, timeout=10)
@@ -275,11 +277,7 @@ if __name__ == "__main__":
 @needs_children_file
 def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path):
     (tmp_path / "version.txt").write_text("v1")
-    script = tmp_path / "reload.py"
-    script.write_text(RELOADING_SCRIPT)
-    with ServerProcess(str(script)) as server:
-        master = server.process.pid
-        old_workers = two_workers(master)
+    with workers_service(tmp_path / "reload.py", RELOADING_SCRIPT) as (server, master, old_workers):
         load = LoadLoop(server.port).start()
         time.sleep(0.5)
         (tmp_path / "version.txt").write_text("v2")
@@ -296,11 +294,7 @@ def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path):
 
 @needs_children_file
 def test_graceful_stop_of_one_worker_under_load_fails_no_request(tmp_path):
-    script = tmp_path / "workers.py"
-    script.write_text(WORKERS_SCRIPT)
-    with ServerProcess(str(script)) as server:
-        master = server.process.pid
-        workers = two_workers(master)
+    with workers_service(tmp_path / "workers.py", WORKERS_SCRIPT) as (server, master, workers):
         load = LoadLoop(server.port).start()
         time.sleep(0.5)
         os.kill(workers[0], signal.SIGTERM)

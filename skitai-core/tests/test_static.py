@@ -394,8 +394,8 @@ def cache_headers(server, path):
 def test_max_age_uses_the_longest_matching_prefix(serve, site):
     (site / "subx").mkdir()
     (site / "subx" / "index.html").write_bytes(b"x")
-    config = ServerConfig(max_ages=[("/", 60), ("/static", 0), ("/static/sub", 3600)])
-    server = serve(("/", str(site)), ("/static", str(site)), config=config)
+    server = serve(("/", str(site)), ("/static", str(site)),
+                   max_ages=[("/", 60), ("/static", 0), ("/static/sub", 3600)])
     for path, seconds in [("/hello.txt", 60), ("/static/hello.txt", 0), ("/static/sub/", 3600),
                           ("/static/subx/", 0)]:     # a prefix matches whole segments only
         cache_control, expires, date = cache_headers(server, path)
@@ -407,7 +407,7 @@ def test_set_max_age_reaches_the_responses(serve, site, monkeypatch):
     config = ServerConfig()
     monkeypatch.setattr(api, "_kernel", types.SimpleNamespace(config=config))
     skitai.set_max_age("/", 300)
-    server = serve(("/", str(site)), config=config)
+    server = serve(("/", str(site)), max_ages=config.max_ages)
     assert cache_headers(server, "/hello.txt")[0] == "max-age=300"
     status, headers, _ = raw(server, "/hello.txt", headers=f"If-Modified-Since: {LAST_MODIFIED}\r\n")
     assert status == 304 and headers["cache-control"] == "max-age=300" and "expires" in headers

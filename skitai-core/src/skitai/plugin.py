@@ -88,9 +88,6 @@ class ProtocolRegistry:
                 return spec
         raise RuntimeError("no default connection protocol is registered (is the http1 plugin loaded?)")
 
-    def alpn_ids(self) -> list[str]:
-        return [alpn for spec in self.specs for alpn in spec.alpn]
-
 
 class HandlerRegistry:
     """Request handlers and mount adapters, filled by `skitai_register_handlers`."""

@@ -98,15 +98,11 @@ class ServerThread:
     on 127.0.0.1 before the thread starts.
     """
 
-    def __init__(self, config: ServerConfig | None = None, **settings: Any) -> None:
+    def __init__(self, **settings: Any) -> None:
         from .kernel import Kernel
         from .server import bind_socket
 
-        config = config or ServerConfig()
-        config.access_log = settings.pop("access_log", False)
-        for name, value in settings.items():
-            setattr(config, name, value)
-        self.kernel = Kernel(config, entry_points=False)
+        self.kernel = Kernel(ServerConfig(**{"access_log": False, **settings}), entry_points=False)
         self._sock = bind_socket("127.0.0.1", 0)
         self.port = self._sock.getsockname()[1]
         self.server = None
