@@ -7,9 +7,14 @@
 """
 from ._version import __version__
 from .api import (
+                  add_option,
                   get_kernel,
+                  get_option,
+                  is_devel,
+                  isdev,
                   log_off,
                   mount,
+                  options,
                   preference,
                   run,
                   set_keep_alive,
@@ -23,10 +28,15 @@ from .paths import abspath, getswd
 __all__ = [
     "__version__",
     "abspath",
+    "add_option",
     "get_kernel",
+    "get_option",
     "getswd",
+    "is_devel",
+    "isdev",
     "log_off",
     "mount",
+    "options",
     "preference",
     "run",
     "set_keep_alive",

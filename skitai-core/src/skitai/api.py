@@ -1,7 +1,6 @@
 """The functions a Skitai script calls (`skitai.mount`, `skitai.run`, `skitai.set_*` ...)."""
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import socket
@@ -9,10 +8,14 @@ import sys
 from typing import Any
 
 from .kernel import Kernel
+from .options import CommandLine
 from .paths import getswd, process_label
 from .preference import Preference
 
 _kernel: Kernel | None = None
+
+# `skitai.options`: the app's options, parsed from the command line on first use
+options = CommandLine()
 
 
 def get_kernel() -> Kernel:
@@ -64,12 +67,58 @@ def log_off(*patterns: str) -> None:
     get_kernel().config.log_off.extend(patterns)
 
 
-def _parse_command_line(kernel: Kernel) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog=os.path.basename(sys.argv[0] or "skitai"), add_help=False)
-    parser.add_argument("--port", type=int, help="port to listen on (overrides the script)")
-    kernel.pm.hook.skitai_add_options(parser=parser)
-    options, _ = parser.parse_known_args(sys.argv[1:])
-    return options
+def add_option(short: str | None, long: str | None = None, desc: str = "") -> None:
+    """Declare an app option: `add_option('-D', '--dist', 'distribute mode')`, or one that takes
+    a value: `add_option(None, '--db=DB_NAME', 'use that database')`. It shows in `--help`."""
+    options.add_option(short, long, desc)
+
+
+def get_option(*names: str):
+    """The value of the first of `names` given on the command line (True for a flag), else None."""
+    return options.get_option(*names)
+
+
+def is_devel() -> bool:
+    """True when the script runs with `--devel`."""
+    return bool(options.parse().devel)
+
+
+isdev = is_devel
+
+
+def _apply_command_line(kernel: Kernel) -> None:
+    """Read the command line into the settings; `--help` prints every option and exits."""
+    config = kernel.config
+    options.set_plugin_options(lambda parser: kernel.pm.hook.skitai_add_options(parser=parser))
+    parsed = options.parse()
+    if parsed.help:
+        print(options.help_text())
+        sys.exit(0)
+    config.options = parsed
+    config.command = options.command
+    if parsed.port:
+        config.port = parsed.port
+    config.devel = parsed.devel
+    config.silent = parsed.silent and not parsed.devel
+    config.fallback_user = parsed.fallback_user
+    config.profile, config.manual_gc, config.memtrack = parsed.profile, parsed.gc, parsed.memtrack
+    _apply_mode(kernel)
+
+
+def _apply_mode(kernel: Kernel) -> None:
+    """`--devel` turns `debug` and `use_reloader` on for every mounted app, `--silent` off."""
+    config = kernel.config
+    if not (config.devel or config.silent):
+        return
+    for handler in kernel.mounts.handlers():
+        app = getattr(handler, "app", None)
+        if app is None:
+            continue
+        for name in ("debug", "use_reloader"):
+            try:
+                setattr(app, name, config.devel)
+            except (AttributeError, TypeError):
+                pass  # an app that takes no attributes; config.devel still shows tracebacks
 
 
 def run(address: str | None = None, port: int | None = None, threads: int | None = None,
@@ -91,9 +140,9 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         config.threads = int(threads)
     if name is not None:
         config.name = name
-    config.options = _parse_command_line(kernel)
-    if config.options.port:
-        config.port = config.options.port
+    _apply_command_line(kernel)
+    if config.command:
+        raise NotImplementedError(f"the {config.command!r} command (daemon and systemd commands, issue 3)")
     kernel.pm.hook.skitai_configure(config=config)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

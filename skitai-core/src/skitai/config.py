@@ -20,7 +20,17 @@ class ServerConfig:
     port: int = 5000
     threads: int = 4
     name: str | None = None
+    # --devel: debug and reloading on, no max-age; --silent: debug and reloading forced off
     devel: bool = False
+    silent: bool = False
+    # the command word of the command line (start, stop, restart, status, install, ...)
+    command: str | None = None
+    # --fallback-user: whom to run as after binding when started as root outside sudo
+    fallback_user: str | None = None
+    # ---profile, ---gc, ---memtrack
+    profile: bool = False
+    manual_gc: bool = False
+    memtrack: bool = False
 
     keep_alive: float = 30.0
     request_timeout: float = 30.0
