@@ -45,6 +45,9 @@ class ServerConfig:
     max_ages: list[tuple[str, int]] = field(default_factory=list)
     log_off: list[str] = field(default_factory=list)
     access_log: bool = True
+    # skitai.enable_file_logging(path): request.log, app.log, server.log in `paths.log_dir(log_path)`
+    file_logging: bool = False
+    log_path: str | None = None
 
     # worker CPU watch (skitai.set_worker_critical_point); interval 0 turns it off
     critical_cpu_percent: float = 90.0
