@@ -24,6 +24,7 @@ from .api import (
                   set_worker_critical_point,
 )
 from .paths import abspath, getswd
+from .testclient import test_client
 
 __all__ = [
     "__version__",
@@ -44,4 +45,5 @@ __all__ = [
     "set_max_upload_size",
     "set_request_timeout",
     "set_worker_critical_point",
+    "test_client",
 ]

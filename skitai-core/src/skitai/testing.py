@@ -59,9 +59,12 @@ class ServerProcess:
             stdout=self._log, stderr=subprocess.STDOUT, env=self.env)
         try:
             wait_for_port(self.port, self.startup_timeout, self.process)
+        except (RuntimeError, TimeoutError) as exc:
+            self.stop()
+            raise RuntimeError(f"server did not start ({exc}):\n{self.output}") from None
         except BaseException:
             self.stop()
-            raise RuntimeError(f"server did not start:\n{self.output}") from None
+            raise
         return self
 
     def signal(self, signum: int) -> None:
