@@ -141,8 +141,9 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     if name is not None:
         config.name = name
     _apply_command_line(kernel)
-    if config.command:
-        raise NotImplementedError(f"the {config.command!r} command (daemon and systemd commands, issue 3)")
+    from .commands import prepare
+
+    detach = prepare(config)  # status, stop, install ... end here; start and restart detach below
     kernel.pm.hook.skitai_configure(config=config)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -155,6 +156,10 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         sock = socket.socket(fileno=int(inherited))  # a graceful reload: the same socket
     else:
         sock = bind_socket(config.address, config.port)
+    if detach:
+        from .daemon import detach as become_daemon
+
+        become_daemon(kernel)  # after binding, so a taken port is reported on the terminal
     if workers == 1:
         set_title(f"{process_label(config.name)}: master")
         Server(kernel).serve(sock)
