@@ -56,6 +56,7 @@ def server_for(tmp_path, workers, *options, file_logging=False):
 @pytest.mark.parametrize("workers, reports", [(1, ["M"]), (2, ["W0", "W1"])])
 def test_profile_writes_a_report_per_process_naming_the_app_function(tmp_path, workers, reports):
     with server_for(tmp_path, workers, "---profile") as server:
+        wait_for(lambda: server.output.count("skitai: serving on") == workers, timeout=15)
         for _ in range(10):
             assert get(server.port, "/work") == (200, "499500")
     assert server.returncode == 0
@@ -106,10 +107,12 @@ def test_without_manual_gc_collection_stays_automatic(tmp_path):
 
 
 def test_memtrack_lines_at_startup_and_stop_in_the_server_log(tmp_path):
+    log_file = tmp_path / "logs" / "server.log"
     with server_for(tmp_path, 2, "---memtrack", file_logging=True) as server:
+        wait_for(lambda: log_file.read_text().count("memory at startup") == 2, timeout=15)
         assert get(server.port, "/work")[0] == 200
     assert server.returncode == 0
-    log = (tmp_path / "logs" / "server.log").read_text()
+    log = log_file.read_text()
     status = r"rss \d+\.\d MiB, gc counts \(\d+, \d+, \d+\), tracked objects \d+, frozen \d+"
     for worker in ("W0", "W1"):
         assert re.search(rf"INFO {worker} skitai\.server: memory at startup: {status}\n", log), log

@@ -138,6 +138,8 @@ def test_sigusr1_reopens_the_logs_after_rotation_and_loses_nothing(tmp_path, wor
     server, folder = serve(tmp_path, workers=workers, by_path=True)
     processes = 1 if workers == 1 else 1 + workers
     with server:
+        wait_for(lambda: sum("serving on" in line for line in read_lines(folder / "server.log")) == workers,
+                 timeout=15)
         for index in range(20):
             assert get(server.port, f"/before/{index}")[0] == 200
         wait_for(lambda: len(read_lines(folder / "request.log")) == 20, timeout=10)
