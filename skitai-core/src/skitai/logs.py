@@ -101,7 +101,7 @@ class FileLogging:
             try:
                 stream.flush()
             except (OSError, ValueError, AttributeError):
-                pass
+                pass  # a closed or replaced stream: nothing of it can reach the console anyway
         os.dup2(self.server.fd, 1)
         os.dup2(self.server.fd, 2)
         try:
@@ -124,7 +124,7 @@ _installed: list[tuple[logging.Logger, logging.Handler]] = []
 _worker_id = "M"
 
 
-def setup(config: "ServerConfig") -> FileLogging | None:
+def setup(config: "ServerConfig") -> None:
     """Send the logs to the console, or to the files when `config.file_logging` is on.
 
     Called once by `skitai.run()` before the socket is bound; forked workers inherit the result.
@@ -149,7 +149,7 @@ def setup(config: "ServerConfig") -> FileLogging | None:
         skitai.propagate = app.propagate = True
         if not root.handlers:
             logging.basicConfig(level=logging.INFO, format=ROOT_CONSOLE_FORMAT)
-        return None
+        return
     folder = log_dir(config.log_path)
     _files = FileLogging(folder)
     print(f"skitai: logging to {folder}", file=sys.stderr, flush=True)
@@ -161,7 +161,6 @@ def setup(config: "ServerConfig") -> FileLogging | None:
         _install(root, _files.handler(_files.app), propagate=True)
         if root.level > logging.INFO:
             root.setLevel(logging.INFO)
-    return _files
 
 
 def _install(logger: logging.Logger, handler: logging.Handler, propagate: bool) -> None:
