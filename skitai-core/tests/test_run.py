@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from skitai.testing import ServerProcess
+from skitai.testing import ServerProcess, wait_for
 
 SCRIPT = '''
 import time
@@ -136,16 +136,6 @@ def workers_service(path, source):
     with ServerProcess(str(path)) as server:
         master = server.process.pid
         yield server, master, two_workers(master)
-
-
-def wait_for(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 @needs_children_file

@@ -8,6 +8,7 @@
 from ._version import __version__
 from .api import (
                   add_option,
+                  enable_file_logging,
                   get_kernel,
                   get_option,
                   is_devel,
@@ -30,6 +31,7 @@ __all__ = [
     "__version__",
     "abspath",
     "add_option",
+    "enable_file_logging",
     "get_kernel",
     "get_option",
     "getswd",

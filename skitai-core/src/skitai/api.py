@@ -1,12 +1,12 @@
 """The functions a Skitai script calls (`skitai.mount`, `skitai.run`, `skitai.set_*` ...)."""
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import sys
 from typing import Any
 
+from . import logs
 from .kernel import Kernel
 from .options import CommandLine
 from .paths import getswd, process_label
@@ -65,6 +65,15 @@ def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3, in
 
 def log_off(*patterns: str) -> None:
     get_kernel().config.log_off.extend(patterns)
+
+
+def enable_file_logging(path: str | None = None) -> None:
+    """Write request.log, app.log and server.log into `path` (by default
+    /var/log/skitai/<user>/<script hash>/) instead of showing logs on the console. SIGUSR1 to
+    the master reopens them after logrotate moved them."""
+    config = get_kernel().config
+    config.file_logging = True
+    config.log_path = path
 
 
 def add_option(short: str | None, long: str | None = None, desc: str = "") -> None:
@@ -145,8 +154,7 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
 
     detach = prepare(config)  # status, stop, install ... end here; start and restart detach below
     kernel.pm.hook.skitai_configure(config=config)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.setup(config)
     os.chdir(getswd())
     from .server import Server, bind_socket
     from .supervisor import LISTEN_FD_ENV, WorkerSupervisor, set_title

@@ -12,6 +12,8 @@ import pwd
 import sys
 import tempfile
 
+LOG_ROOT = "/var/log/skitai"  # the manual's place for logs: /var/log/skitai/<user>/<script hash>/
+
 
 def getswd() -> str:
     """The directory of the running script (`__main__`), or the working directory without one."""
@@ -66,10 +68,10 @@ def _writable_dir(path: str) -> bool:
     return os.access(path, os.W_OK | os.X_OK)
 
 
-def log_dir(path: str | None = None) -> str:
-    """Where log files go: `path` when given; else `/var/log/skitai/<user>/<script hash>/`, or,
-    when that cannot be created, `<temp dir>/skitai-<user>/<script hash>/log` (with a message
-    saying why). `SKITAI_LOG_DIR` overrides the default, for tests and containers."""
+def log_dir(path: str | None = None, root: str = LOG_ROOT) -> str:
+    """Where log files go: `path` when given; else `<root>/<user>/<script hash>/`, or, when that
+    cannot be created, `<temp dir>/skitai-<user>/<script hash>/log` (with a message saying why).
+    `SKITAI_LOG_DIR` overrides the default, for tests and containers."""
     if path:
         path = abspath(path)
         if not _writable_dir(path):
@@ -78,13 +80,13 @@ def log_dir(path: str | None = None) -> str:
     override = os.environ.get("SKITAI_LOG_DIR")
     if override:
         return log_dir(override)
-    preferred = os.path.join("/var/log/skitai", user_name(), script_hash())
+    preferred = os.path.join(root, user_name(), script_hash())
     if _writable_dir(preferred):
         return preferred
     fallback = os.path.join(tempfile.gettempdir(), f"skitai-{user_name()}", script_hash(), "log")
     if not _writable_dir(fallback):
         raise PermissionError(f"skitai: cannot write logs to {preferred} nor to {fallback}")
-    print(f"skitai: {preferred} is not writable (create /var/log/skitai and give it to "
+    print(f"skitai: {preferred} is not writable (create {root} and give it to "
           f"{user_name()}); logging to {fallback}", file=sys.stderr, flush=True)
     return fallback
 

@@ -10,12 +10,13 @@ import asyncio
 import logging
 import signal
 import socket
-import sys
 import threading
 import time
 from typing import TYPE_CHECKING
 
+from . import logs
 from .accesslog import AccessLog
+from .diagnostics import Diagnostics
 from .exchange import Exchange, RequestHandler
 from .statuses import error_body, error_headers, status_line
 from .threadpool import ThreadPool
@@ -63,7 +64,8 @@ class Server:
         self.connections: set = set()
         self.worker_id = worker_id
         self.multiprocess = worker_id != "M"  # one of several worker processes
-        self.access_log = AccessLog(worker_id=worker_id)
+        self.access_log = AccessLog(logs.request_stream(), worker_id=worker_id)
+        self.diagnostics = Diagnostics(self.config, worker_id)
         self.requests_served = 0
         self._stop_requested: asyncio.Event | None = None
         self._listener = None
@@ -115,7 +117,8 @@ class Server:
         config = self.config
         self._stop_requested = asyncio.Event()
         sock = sock or bind_socket(config.address, config.port)
-        self.pool = ThreadPool(config.threads) if config.threads > 0 else None
+        self.pool = (ThreadPool(config.threads, job_context=self.diagnostics.job_context)
+                     if config.threads > 0 else None)
         for handler in self.handlers:
             handler.bind(self)
         factory = self.kernel.protocols.default().factory
@@ -123,11 +126,12 @@ class Server:
         if install_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.loop.add_signal_handler(signum, self.request_stop)
+            self.loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # logrotate
         self.hook.skitai_server_start(server=self)
         self.address = sock.getsockname()[:2]
         host, port = self.address
-        print(f"skitai: serving on http://{host}:{port}/ (threads={config.threads})",
-              file=sys.stderr, flush=True)
+        log.info("serving on http://%s:%s/ (threads=%s)", host, port, config.threads)
+        self.diagnostics.start()
         self.started.set()
         sweeper = self.loop.create_task(self._sweep())
         await self._stop_requested.wait()
@@ -144,6 +148,7 @@ class Server:
             for connection in list(self.connections):
                 connection.check_timeout(now)
             self.access_log.flush()
+            self.diagnostics.tick()
 
     async def _stop_gracefully(self) -> None:
         self._listener.close()
@@ -159,4 +164,5 @@ class Server:
             await self.loop.run_in_executor(None, self.pool.shutdown, 1.0)
         self.hook.skitai_server_stop(server=self)
         self.access_log.flush()
-        print("skitai: stopped", file=sys.stderr, flush=True)
+        self.diagnostics.stop()
+        log.info("stopped")

@@ -6,6 +6,7 @@ arrived (and wake the loop through a pipe); the loop does the work.
 """
 from __future__ import annotations
 
+import logging
 import os
 import select
 import signal
@@ -14,6 +15,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from . import logs
 from .paths import process_label
 
 if TYPE_CHECKING:
@@ -23,7 +25,9 @@ RESPAWN_CHECK = 0.2  # seconds between checks for dead workers: a death is answe
 RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones
 LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the socket a reloaded master inherits
 RETIRING_ENV = "SKITAI_RETIRING_PIDS"   # the workers it asks to drain and stop
-MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
+MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
+
+log = logging.getLogger("skitai.server")
 
 
 def set_title(title: str) -> None:
@@ -81,6 +85,7 @@ class WorkerSupervisor:
         self.children: dict[int, int] = {}  # pid -> worker index
         self.stopping = False
         self.reloading = False
+        self.reopening = False
         config = kernel.config
         self.cpu_watch = (CpuWatch(config.critical_cpu_percent, config.critical_continuous,
                                    config.critical_interval) if config.critical_interval > 0 else None)
@@ -92,6 +97,7 @@ class WorkerSupervisor:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self._on_stop_signal)
         signal.signal(signal.SIGHUP, self._on_reload_signal)
+        signal.signal(signal.SIGUSR1, self._on_reopen_signal)
         signal.signal(signal.SIGCHLD, self._wake)
         for index in range(self.workers):
             self._spawn(index)
@@ -99,6 +105,8 @@ class WorkerSupervisor:
         while not self.stopping:
             if self.reloading:
                 self._reload()
+            if self.reopening:
+                self._reopen_logs()
             self._reap_and_respawn()
             if self.cpu_watch is not None and time.monotonic() >= self.cpu_watch.next_check:
                 self._replace_overloaded()
@@ -116,7 +124,7 @@ class WorkerSupervisor:
         os.set_inheritable(self.sock.fileno(), True)
         os.environ[LISTEN_FD_ENV] = str(self.sock.fileno())
         os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in self.children)
-        print("skitai: reloading", file=sys.stderr, flush=True)
+        log.info("reloading")
         sys.stdout.flush()
         os.execv(sys.executable, [sys.executable, os.path.realpath(main.__file__), *sys.argv[1:]])
 
@@ -131,9 +139,23 @@ class WorkerSupervisor:
             except ProcessLookupError:
                 pass
 
+    def _reopen_logs(self) -> None:
+        """SIGUSR1 (logrotate moved the files): reopen ours, then have every worker reopen its."""
+        self.reopening = False
+        logs.reopen()
+        for pid in self.children:
+            try:
+                os.kill(pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass  # reaped and replaced by the loop; the new one opens the new files
+
     # signals: record and wake, nothing else
     def _on_reload_signal(self, signum, frame) -> None:
         self.reloading = True
+        self._wake(signum, frame)
+
+    def _on_reopen_signal(self, signum, frame) -> None:
+        self.reopening = True
         self._wake(signum, frame)
 
     def _on_stop_signal(self, signum, frame) -> None:
@@ -165,13 +187,17 @@ class WorkerSupervisor:
         try:
             for signum in MASTER_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
+            # until the worker's loop takes SIGUSR1 over, a forwarded one must not kill it
+            signal.signal(signal.SIGUSR1, logs.reopen_on_signal)
             signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
             os.close(self._wake_read)
             os.close(self._wake_write)
             set_title(f"{self.label}: worker #{index}")
+            worker_id = f"W{index}"
+            logs.set_worker(worker_id)
             from .server import Server
 
-            Server(self.kernel, worker_id=f"W{index}").serve(self.sock)
+            Server(self.kernel, worker_id=worker_id).serve(self.sock)
             status = 0
         except BaseException:
             import traceback
@@ -200,13 +226,12 @@ class WorkerSupervisor:
     def _reap_and_respawn(self) -> None:
         for index in self._reap():
             if not self.stopping:
-                print(f"skitai: worker #{index} exited, starting a new one", file=sys.stderr, flush=True)
+                log.warning("worker #%d exited, starting a new one", index)
                 self._spawn(index)
 
     def _replace_overloaded(self) -> None:
         for pid in self.cpu_watch.overloaded(list(self.children)):
-            print(f"skitai: worker #{self.children[pid]} passed the CPU critical point, replacing it",
-                  file=sys.stderr, flush=True)
+            log.warning("worker #%d passed the CPU critical point, replacing it", self.children[pid])
             os.kill(pid, signal.SIGKILL)  # reaped and replaced by the loop
 
     def _stop_workers(self) -> int:
@@ -222,5 +247,5 @@ class WorkerSupervisor:
         for pid in list(self.children):
             os.kill(pid, signal.SIGKILL)
         self._reap()
-        print("skitai: master stopped", file=sys.stderr, flush=True)
+        log.info("master stopped")
         return 0

@@ -10,7 +10,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 from .config import ServerConfig
 
@@ -32,6 +32,18 @@ def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
+    """The first true value `predicate()` returns, polling every 50 ms; AssertionError when none
+    came within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
 
 
 class ServerProcess:

@@ -5,8 +5,7 @@ The constant keys are computed once per mount and copied per request; header nam
 """
 from __future__ import annotations
 
-import sys
-
+from .. import logs
 from .._version import __version__
 from ..exchange import Exchange
 from .filewrapper import FileWrapper
@@ -28,7 +27,7 @@ def _environ_key(name: str) -> str | None:
 def base_environ(script_name: str, multithread: bool, multiprocess: bool = False) -> dict:
     return {
         "wsgi.version": (1, 0),
-        "wsgi.errors": sys.stderr,
+        "wsgi.errors": logs.errors_stream(),
         "wsgi.multithread": multithread,
         "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,

@@ -21,7 +21,8 @@ from ..statuses import error_body, error_headers, status_line
 from .environ import base_environ, build_environ
 from .filewrapper import FileWrapper
 
-log = logging.getLogger("skitai.wsgi")
+# tracebacks of failing apps: app.log with file logging (skitai.logs)
+app_errors = logging.getLogger("skitai.app")
 
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
 
@@ -67,14 +68,15 @@ class WSGIApp(RequestHandler):
         except BodyTimeout:
             response.fail(408, None)
         except Exception:
-            environ["wsgi.errors"].write(traceback.format_exc())
+            app_errors.exception("%s %s failed", environ["REQUEST_METHOD"], environ["REQUEST_URI"])
             response.fail(500, sys.exc_info() if self.debug else None)
         finally:
             if result is not None and hasattr(result, "close"):
                 try:
                     result.close()
                 except Exception:
-                    environ["wsgi.errors"].write(traceback.format_exc())
+                    app_errors.exception("closing the response of %s %s failed",
+                                         environ["REQUEST_METHOD"], environ["REQUEST_URI"])
 
 
 class WSGIResponse:
