@@ -162,9 +162,10 @@ def test_start_status_refuse_restart_stop(service):
     again = svc.cli("stop")
     assert again.returncode == 0 and "is not running" in again.stdout
 
-    log = svc.server_log()  # both daemons' output: the app's prints, the server's, the request log
-    assert log.count("the app got /") == 3 and log.count("skitai: serving on") == 2
-    assert " GET / HTTP/1.1 " in log and "skitai: stopped" in log
+    log = svc.server_log()  # both daemons' output: the app's prints and the server's messages
+    assert log.count("the app got /") == 3 and log.count("skitai.server: serving on") == 2
+    assert "skitai.server: stopped" in log
+    assert " GET / HTTP/1.1 " in (svc.log_dir / "request.log").read_text()
 
 
 def test_short_flags(service):
@@ -201,7 +202,7 @@ def test_sighup_reload_of_a_daemon_keeps_its_pid_and_stop_leaves_no_worker(servi
     status = svc.cli("status")
     assert status.returncode == 0 and f"is running (pid {master.pid})" in status.stdout
     assert svc.get()[1]["pid"] in {worker.pid for worker in new_workers}
-    assert "skitai: reloading" in svc.server_log()  # the re-executed master still logs there
+    assert "skitai.server: reloading" in svc.server_log()  # the re-executed master still logs there
 
     stopped = svc.cli("stop")
     assert stopped.returncode == 0, stopped.stderr

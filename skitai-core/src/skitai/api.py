@@ -154,7 +154,6 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
 
     detach = prepare(config)  # status, stop, install ... end here; start and restart detach below
     kernel.pm.hook.skitai_configure(config=config)
-    logs.setup(config)
     os.chdir(getswd())
     from .server import Server, bind_socket
     from .supervisor import LISTEN_FD_ENV, WorkerSupervisor, set_title
@@ -168,6 +167,7 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         from .daemon import detach as become_daemon
 
         become_daemon(kernel)  # after binding, so a taken port is reported on the terminal
+    logs.setup(config)  # after detaching: the `start` command's own report stays on the terminal
     if workers == 1:
         set_title(f"{process_label(config.name)}: master")
         Server(kernel).serve(sock)

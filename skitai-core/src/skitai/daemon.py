@@ -167,10 +167,10 @@ def detach(kernel: "Kernel") -> None:
     os.setsid()
     if os.fork():
         os._exit(0)  # the daemon is not a session leader: it can never get a terminal again
-    _become_daemon(kernel, pidfile, folder, write_end)
+    _become_daemon(kernel, pidfile, write_end)
 
 
-def _become_daemon(kernel: "Kernel", pidfile: PidFile, folder: str, notify: int) -> None:
+def _become_daemon(kernel: "Kernel", pidfile: PidFile, notify: int) -> None:
     from .supervisor import set_title
 
     pid = os.getpid()
@@ -185,10 +185,7 @@ def _become_daemon(kernel: "Kernel", pidfile: PidFile, folder: str, notify: int)
     os.environ[DAEMON_ENV] = str(pid)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # one process has no reload; workers=N override it
     _send(notify, f"pid {pid}")
-    _detach_stdio()
-    _output_to_server_log(folder)
-    if hasattr(sys.stdout, "reconfigure"):
-        sys.stdout.reconfigure(line_buffering=True)  # an app's print() reaches the log when made
+    _detach_stdio()  # file logging (logs.setup, right after) points fds 1 and 2 at server.log
     kernel.pm.register(ServingNotice(notify), name="skitai.daemon.serving-notice")
 
 
@@ -198,18 +195,6 @@ def _detach_stdio() -> None:
         os.dup2(null, fd)
     if null > 2:
         os.close(null)
-
-
-def _output_to_server_log(folder: str) -> None:
-    """Daemon output (fds 1 and 2) appended to <log dir>/server.log, so none is lost.
-
-    Interim: file logging (config.file_logging) takes fds 1 and 2 over the same way; once it is
-    merged, this function goes.
-    """
-    fd = os.open(os.path.join(folder, "server.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
 
 
 def _read_lines(fd: int, deadline: float):
