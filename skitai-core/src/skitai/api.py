@@ -11,6 +11,7 @@ from .kernel import Kernel
 from .options import CommandLine
 from .paths import getswd, process_label
 from .preference import Preference
+from .preflight import is_preflight
 
 _kernel: Kernel | None = None
 
@@ -125,8 +126,9 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         name: str | None = None, workers: int = 1) -> None:
     """Serve the mounted apps until SIGINT or SIGTERM, then stop gracefully.
 
-    With `workers` > 1 this process becomes the master: it binds, forks the workers that share
-    the socket and replaces any that dies.
+    This process becomes the master: it binds, forks `workers` processes that share the socket,
+    replaces any that dies, reloads them on SIGHUP and, with `--devel` or an app's
+    `use_reloader`, when the apps' files change. Where there is no fork, it serves itself.
     """
     if workers < 1:
         raise ValueError("skitai.run(workers=N) needs N >= 1")
@@ -144,6 +146,8 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     if config.command:
         raise NotImplementedError(f"the {config.command!r} command (daemon and systemd commands, issue 3)")
     kernel.pm.hook.skitai_configure(config=config)
+    if is_preflight():
+        sys.exit(0)  # the new code of a reload imports and mounts: that was the check
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     os.chdir(getswd())
@@ -155,8 +159,10 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         sock = socket.socket(fileno=int(inherited))  # a graceful reload: the same socket
     else:
         sock = bind_socket(config.address, config.port)
-    if workers == 1:
+    if hasattr(os, "fork"):
+        WorkerSupervisor(kernel, sock, workers).run()
+    elif workers == 1:
         set_title(f"{process_label(config.name)}: master")
         Server(kernel).serve(sock)
     else:
-        WorkerSupervisor(kernel, sock, workers).run()
+        raise NotImplementedError("skitai.run(workers=N > 1) needs a platform with fork")

@@ -15,6 +15,7 @@ import time
 from typing import TYPE_CHECKING
 
 from .paths import process_label
+from .preflight import Preflight, script_command
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -23,6 +24,7 @@ RESPAWN_CHECK = 0.2  # seconds between checks for dead workers: a death is answe
 RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones
 LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the socket a reloaded master inherits
 RETIRING_ENV = "SKITAI_RETIRING_PIDS"   # the workers it asks to drain and stop
+LOADED_AT_ENV = "SKITAI_LOADED_AT"      # when it re-executed itself: files written later are news
 MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 
 
@@ -79,8 +81,11 @@ class WorkerSupervisor:
         self.workers = workers
         self.label = process_label(kernel.config.name)
         self.children: dict[int, int] = {}  # pid -> worker index
+        self.retiring: set[int] = set()     # the previous master's workers, draining
         self.stopping = False
-        self.reloading = False
+        self.reload_requested = False
+        self.preflight: Preflight | None = None
+        self.reloader = None  # skitai.reloader.Reloader when files are watched
         config = kernel.config
         self.cpu_watch = (CpuWatch(config.critical_cpu_percent, config.critical_continuous,
                                    config.critical_interval) if config.critical_interval > 0 else None)
@@ -96,10 +101,14 @@ class WorkerSupervisor:
         for index in range(self.workers):
             self._spawn(index)
         self._retire_previous_workers()
+        self._start_reloader()
         while not self.stopping:
-            if self.reloading:
-                self._reload()
+            if self.reload_requested:
+                self._check_new_code()
+            if self.preflight is not None:
+                self._reload_once_checked()
             self._reap_and_respawn()
+            self._watch_reloader()
             if self.cpu_watch is not None and time.monotonic() >= self.cpu_watch.next_check:
                 self._replace_overloaded()
             select.select([self._wake_read], [], [], RESPAWN_CHECK)
@@ -107,33 +116,84 @@ class WorkerSupervisor:
         return self._stop_workers()
 
     # graceful reload
-    def _reload(self) -> None:
-        """SIGHUP: run the script again in this process (same pid, so the workers stay our
-        children) with the listening socket inherited. The new master imports the apps afresh,
-        starts new workers, then asks these ones to drain and stop; the socket never closes, so
-        no connection is refused meanwhile."""
-        main = sys.modules["__main__"]
+    def _check_new_code(self) -> None:
+        """SIGHUP: first run the script once more as a check (see `preflight`). A SIGHUP that
+        arrives while a check runs starts it over, so the files it judges are the latest."""
+        self.reload_requested = False
+        command = script_command()
+        if command is None:
+            print("skitai: SIGHUP ignored: no script to run again", file=sys.stderr, flush=True)
+            return
+        if self.preflight is not None:
+            self.preflight.close()
+        self.preflight = Preflight(command)
+
+    def _reload_once_checked(self) -> None:
+        status = self.preflight.status()
+        if status is None:
+            return
+        preflight, self.preflight = self.preflight, None
+        if status == 0:
+            preflight.close()
+            self._reload(preflight.process.args)  # does not return
+        print(f"skitai: reload cancelled, the new code failed to start (exit status {status}); "
+              f"the running workers go on serving the previous version:\n{preflight.output()}",
+              file=sys.stderr, flush=True)
+        preflight.close()
+
+    def _reload(self, command: list[str]) -> None:
+        """Run the script again in this process (same pid, so the workers stay our children)
+        with the listening socket inherited. The new master imports the apps afresh, starts new
+        workers, then asks these ones to drain and stop; the socket never closes, so no
+        connection is refused meanwhile."""
+        self._stop_reloader()
         os.set_inheritable(self.sock.fileno(), True)
         os.environ[LISTEN_FD_ENV] = str(self.sock.fileno())
-        os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in self.children)
+        os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in [*self.children, *self.retiring])
+        os.environ[LOADED_AT_ENV] = repr(time.time())
         print("skitai: reloading", file=sys.stderr, flush=True)
         sys.stdout.flush()
-        os.execv(sys.executable, [sys.executable, os.path.realpath(main.__file__), *sys.argv[1:]])
+        # Ignored signals stay ignored across exec: a SIGHUP before the new master has set its
+        # handler must not end it (the default action of SIGHUP).
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        os.execv(command[0], command)
 
     def _retire_previous_workers(self) -> None:
         pids = os.environ.pop(RETIRING_ENV, "")
         if not pids:
             return
         time.sleep(RETIRE_DELAY)  # let the new workers start accepting first
-        for pid in pids.split(","):
+        for pid in map(int, pids.split(",")):
+            self.retiring.add(pid)
             try:
-                os.kill(int(pid), signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
+    # the reloader: a child process that sends us SIGHUP when a watched file changes
+    def _start_reloader(self) -> None:
+        from .reloader import Reloader
+
+        reloaded_at = os.environ.pop(LOADED_AT_ENV, None)
+        self.reloader = Reloader.for_kernel(self.kernel, float(reloaded_at) if reloaded_at else None)
+        if self.reloader is not None:
+            self.reloader.start()
+
+    def _watch_reloader(self) -> None:
+        if self.reloader is None or self.reloader.exit_status() is None:
+            return
+        print(f"skitai: the reloader exited (status {self.reloader.exit_status()}); file changes are "
+              f"no longer watched", file=sys.stderr, flush=True)
+        self.reloader = None
+
+    def _stop_reloader(self) -> None:
+        if self.reloader is not None:
+            self.reloader.stop()
+            self.reloader = None
+
     # signals: record and wake, nothing else
     def _on_reload_signal(self, signum, frame) -> None:
-        self.reloading = True
+        self.reload_requested = True
         self._wake(signum, frame)
 
     def _on_stop_signal(self, signum, frame) -> None:
@@ -171,7 +231,7 @@ class WorkerSupervisor:
             set_title(f"{self.label}: worker #{index}")
             from .server import Server
 
-            Server(self.kernel, worker_id=f"W{index}").serve(self.sock)
+            Server(self.kernel, worker_id=f"W{index}", multiprocess=self.workers > 1).serve(self.sock)
             status = 0
         except BaseException:
             import traceback
@@ -183,15 +243,18 @@ class WorkerSupervisor:
             os._exit(status)
 
     def _reap(self) -> list[int]:
-        """Indexes of workers that exited since the last call."""
+        """Indexes of workers that exited since the last call; the previous master's workers are
+        reaped quietly. Only our own pids are waited for: the reloader and the preflight check
+        are `subprocess` children, whose exit status their Popen must get."""
         dead = []
-        while self.children:
+        for pid in [*self.children, *self.retiring]:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                done, _ = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                break
-            if pid == 0:
-                break
+                done = pid  # reaped already
+            if not done:
+                continue
+            self.retiring.discard(pid)
             index = self.children.pop(pid, None)
             if index is not None:
                 dead.append(index)
@@ -210,16 +273,19 @@ class WorkerSupervisor:
             os.kill(pid, signal.SIGKILL)  # reaped and replaced by the loop
 
     def _stop_workers(self) -> int:
-        for pid in list(self.children):
+        self._stop_reloader()
+        if self.preflight is not None:
+            self.preflight.close()
+        for pid in [*self.children, *self.retiring]:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + self.kernel.config.shutdown_timeout + 5
-        while self.children and time.monotonic() < deadline:
+        while (self.children or self.retiring) and time.monotonic() < deadline:
             self._reap()
             time.sleep(0.05)
-        for pid in list(self.children):
+        for pid in [*self.children, *self.retiring]:
             os.kill(pid, signal.SIGKILL)
         self._reap()
         print("skitai: master stopped", file=sys.stderr, flush=True)
