@@ -1,5 +1,7 @@
 """The master process: binds once, forks workers that share the listening socket, replaces a
-worker that dies, and stops them all on SIGTERM or SIGINT.
+worker that dies, reloads them on SIGHUP (once the new code has passed a check, see
+`preflight`), runs the auto-reloader when asked (see `reloader`), and stops them all on
+SIGTERM or SIGINT.
 
 One loop and one table of signals, like gunicorn's arbiter: signal handlers only record what
 arrived (and wake the loop through a pipe); the loop does the work.
@@ -129,6 +131,7 @@ class WorkerSupervisor:
         self.preflight = Preflight(command)
 
     def _reload_once_checked(self) -> None:
+        """Reload when the check has passed; when it failed, say why and keep serving."""
         status = self.preflight.status()
         if status is None:
             return
