@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from skitai.pidfile import AlreadyRunning, PidFile, is_alive
-from skitai.testing import free_port
+from skitai.testing import free_port, wait_for
 
 SCRIPT = '''
 import json
@@ -32,7 +32,7 @@ class Broken(skitai.plugin.RequestHandler):
 def app(environ, start_response):
     print("the app got", environ["PATH_INFO"])  # no flush: the daemon's stdout is line-buffered
     start_response("200 OK", [("Content-Type", "application/json")])
-    return [json.dumps({"pid": os.getpid(), "argv": sys.argv[1:]}).encode()]
+    return [json.dumps({"pid": os.getpid(), "master": os.getppid(), "argv": sys.argv[1:]}).encode()]
 
 
 if __name__ == "__main__":
@@ -112,16 +112,6 @@ def service(tmp_path):
         made.cleanup()
 
 
-def wait_for(predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def gone(pid):
     try:
         return not is_alive(psutil.Process(pid))
@@ -139,20 +129,22 @@ def test_start_status_refuse_restart_stop(service):
     # detached: another session, not a session leader, not our child
     assert os.getsid(pid) not in (pid, os.getsid(0)) and psutil.Process(pid).ppid() != os.getpid()
 
-    assert svc.get() == (200, {"pid": pid, "argv": [f"--port={svc.port}"]})  # no command word
+    answer = svc.get()[1]
+    assert answer["master"] == pid and answer["argv"] == [f"--port={svc.port}"]  # no command word
     status = svc.cli("status")
     assert status.returncode == 0 and f"is running (pid {pid})" in status.stdout
 
     again = svc.cli("start")
     assert again.returncode == 1 and f"already running (pid {pid})" in again.stderr
-    assert svc.pid() == pid and svc.get()[1]["pid"] == pid
+    assert svc.pid() == pid and svc.get()[1]["master"] == pid
 
     restarted = svc.cli("restart")
     assert restarted.returncode == 0, restarted.stderr
     new_pid = svc.pid()
     assert new_pid != pid and gone(pid)
     assert f"stopped (pid {pid})" in restarted.stdout and f"started (pid {new_pid})" in restarted.stdout
-    assert svc.get() == (200, {"pid": new_pid, "argv": [f"--port={svc.port}"]})
+    answer = svc.get()[1]
+    assert answer["master"] == new_pid and answer["argv"] == [f"--port={svc.port}"]
 
     stopped = svc.cli("stop")
     assert stopped.returncode == 0 and f"stopped (pid {new_pid})" in stopped.stdout
@@ -173,7 +165,7 @@ def test_short_flags(service):
     started = svc.cli("-d")
     assert started.returncode == 0, started.stderr
     pid = svc.pid()
-    assert svc.get()[1] == {"pid": pid, "argv": [f"--port={svc.port}", "-d"]}
+    assert svc.get()[1]["master"] == pid and svc.get()[1]["argv"] == [f"--port={svc.port}", "-d"]
     restarted = svc.cli("-r")
     assert restarted.returncode == 0, restarted.stderr
     assert svc.pid() != pid and gone(pid)
@@ -186,7 +178,7 @@ def test_sighup_reload_of_a_daemon_keeps_its_pid_and_stop_leaves_no_worker(servi
     svc = service(workers=2)
     assert svc.cli("-d").returncode == 0
     master = psutil.Process(svc.pid())
-    old_workers = wait_for(lambda: len(master.children()) == 2 and master.children())
+    old_workers = wait_for(lambda: len(master.children()) == 2 and master.children(), timeout=15)
     svc.seen.extend(old_workers)
 
     master.send_signal(signal.SIGHUP)
@@ -195,9 +187,9 @@ def test_sighup_reload_of_a_daemon_keeps_its_pid_and_stop_leaves_no_worker(servi
         now = master.children()  # one reading: the list changes while we look
         return len(now) == 2 and not set(now) & set(old_workers) and now
 
-    new_workers = wait_for(replaced)
+    new_workers = wait_for(replaced, timeout=15)
     svc.seen.extend(new_workers)
-    wait_for(lambda: all(gone(worker.pid) for worker in old_workers))
+    wait_for(lambda: all(gone(worker.pid) for worker in old_workers), timeout=15)
     assert svc.pid() == master.pid
     status = svc.cli("status")
     assert status.returncode == 0 and f"is running (pid {master.pid})" in status.stdout
@@ -211,12 +203,14 @@ def test_sighup_reload_of_a_daemon_keeps_its_pid_and_stop_leaves_no_worker(servi
     assert svc.cli("status").returncode == 3
 
 
-def test_sighup_does_not_end_a_one_process_daemon(service):
+def test_sighup_reloads_a_one_worker_daemon(service):
     svc = service()
     assert svc.cli("start").returncode == 0
     pid = svc.pid()
+    worker = svc.get()[1]["pid"]
     os.kill(pid, signal.SIGHUP)
-    assert svc.get()[1]["pid"] == pid
+    wait_for(lambda: svc.get()[1]["pid"] != worker, timeout=20)
+    assert svc.get()[1]["master"] == pid and svc.pid() == pid
     assert svc.cli("status").returncode == 0
     assert svc.cli("stop").returncode == 0 and gone(pid)
 
@@ -231,7 +225,7 @@ def test_stale_pid_file_of_a_dead_process_is_replaced(service):
     assert status.returncode == 1 and f"stale pid file {svc.pid_file} names pid {dead.pid}" in status.stdout
     started = svc.cli("start")
     assert started.returncode == 0, started.stderr
-    assert svc.pid() != dead.pid and svc.get()[1]["pid"] == svc.pid()
+    assert svc.pid() != dead.pid and svc.get()[1]["master"] == svc.pid()
     assert svc.cli("stop").returncode == 0 and not svc.pid_file.exists()
 
 
@@ -298,7 +292,7 @@ def test_owner_by_script_name_and_zombies_are_gone(tmp_path):
         pidfile = PidFile(str(path), "skitai/unused", str(script))
         assert pidfile.owner().pid == process.pid
         process.kill()
-        wait_for(lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE)
+        wait_for(lambda: psutil.Process(process.pid).status() == psutil.STATUS_ZOMBIE, timeout=15)
         assert pidfile.owner() is None  # exited, not reaped yet
     finally:
         process.kill()

@@ -86,12 +86,13 @@ def serve(tmp_path, workers, by_path):
     return ServerProcess(str(script), env=env), folder
 
 
-def test_one_process_writes_the_three_logs(tmp_path):
+def test_one_worker_writes_the_three_logs(tmp_path):
     server, folder = serve(tmp_path, workers=1, by_path=False)
     with server:
         assert get(server.port, "/first")[0] == 200
         assert get(server.port, "/boom")[0] == 500
-        assert get(server.port, "/talk")[0] == 200
+        status, worker_pid = get(server.port, "/talk")
+        assert status == 200
     assert server.returncode == 0
     assert f"skitai: logging to {folder}" in server.output
     assert " HTTP/1.1 " not in server.output and "kaboom" not in server.output  # all in the files
@@ -99,21 +100,22 @@ def test_one_process_writes_the_three_logs(tmp_path):
 
     requests = request_lines(folder / "request.log")
     assert [(m["uri"], m["status"], m["worker"]) for m in requests] == [
-        ("/first", "200", "M"), ("/boom", "500", "M"), ("/talk", "200", "M")]
+        ("/first", "200", "W0"), ("/boom", "500", "W0"), ("/talk", "200", "W0")]
     assert all(int(m["connections"]) >= 1 for m in requests)
 
     app_log = "\n".join(read_lines(folder / "app.log"))
-    assert re.search(r"ERROR M skitai\.app: GET /boom failed\nTraceback \(most recent call last\):\n", app_log)
+    assert re.search(r"ERROR W0 skitai\.app: GET /boom failed\nTraceback \(most recent call last\):\n", app_log)
     assert "RuntimeError: kaboom from the app" in app_log
     assert "written to wsgi.errors" in app_log
-    assert re.search(r"INFO M skitai\.app: \[note\] the app's own line", app_log)
-    assert re.search(r"WARNING M skitai\.app: the app warns", app_log)
+    assert re.search(r"INFO W0 skitai\.app: \[note\] the app's own line", app_log)
+    assert re.search(r"WARNING W0 skitai\.app: the app warns", app_log)
 
     server_log = read_lines(folder / "server.log")
-    assert any(re.search(rf"INFO M skitai\.server: serving on http://127\.0\.0\.1:{server.port}/", line)
+    assert any(re.search(rf"INFO W0 skitai\.server: serving on http://127\.0\.0\.1:{server.port}/", line)
                for line in server_log), server_log
-    assert server_log[-1].endswith("INFO M skitai.server: stopped")
-    assert f"a stray print from {server.process.pid}" in server_log  # fd 1 points at server.log
+    assert "INFO W0 skitai.server: stopped" in "\n".join(server_log)
+    assert server_log[-1].endswith("INFO M skitai.server: master stopped")
+    assert f"a stray print from {int(worker_pid)}" in server_log  # fd 1 points at server.log
 
 
 def test_master_and_workers_append_to_the_same_logs(tmp_path):
@@ -136,7 +138,7 @@ def test_master_and_workers_append_to_the_same_logs(tmp_path):
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sigusr1_reopens_the_logs_after_rotation_and_loses_nothing(tmp_path, workers):
     server, folder = serve(tmp_path, workers=workers, by_path=True)
-    processes = 1 if workers == 1 else 1 + workers
+    processes = 1 + workers  # the master and its workers
     with server:
         wait_for(lambda: sum("serving on" in line for line in read_lines(folder / "server.log")) == workers,
                  timeout=15)

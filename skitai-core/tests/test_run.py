@@ -62,7 +62,7 @@ def test_request_log_lines_and_log_off(script):
     # referer user-agent x-forwarded-for worker connections handle-ms transfer-ms
     assert fields[2] == "127.0.0.1" and fields[3] == f"127.0.0.1:{server.port}"
     assert fields[4:10] == ["GET", "/logged", "HTTP/1.1", "0", "200", "12"]
-    assert fields[10:13] == ["-", "-", "-"] and fields[17] == "M"
+    assert fields[10:13] == ["-", "-", "-"] and fields[17] == "W0"  # the one worker
     assert fields[19].endswith("ms") and fields[20].endswith("ms")
     assert "/also-logged?q=1" in lines[1]
 
@@ -120,22 +120,23 @@ needs_children_file = pytest.mark.skipif(
     reason="/proc/<pid>/task/<pid>/children is not available")
 
 
-def two_workers(master, excluding=()):
-    """The master's two worker pids, once it has two and none of them is in `excluding`."""
+def running_workers(master, count=2, excluding=()):
+    """The master's `count` worker pids, once it has that many and none of them is in `excluding`."""
     def ready():
         current = children(master)  # one reading: the list changes while we look
-        return len(current) == 2 and not set(current) & set(excluding) and current
+        return len(current) == count and not set(current) & set(excluding) and current
     return wait_for(ready, timeout=15)
 
 
 @contextlib.contextmanager
-def workers_service(path, source):
-    """`source` written to `path` and run; yields the ServerProcess, the master's pid and the
-    pids of its two workers once both are up. The server is stopped on leaving."""
+def workers_service(path, source, count=2):
+    """`source` written to `path` and run (with SKITAI_TEST_WORKERS=`count`); yields the
+    ServerProcess, the master's pid and the pids of its `count` workers once they are up. The
+    server is stopped on leaving."""
     path.write_text(source)
-    with ServerProcess(str(path)) as server:
+    with ServerProcess(str(path), env={"SKITAI_TEST_WORKERS": str(count)}) as server:
         master = server.process.pid
-        yield server, master, two_workers(master)
+        yield server, master, running_workers(master, count)
 
 
 @needs_children_file
@@ -149,7 +150,7 @@ def test_workers_are_titled_replaced_when_they_die_and_stopped_with_the_master(t
         assert int(get(server.port, "/")[1]) in workers
         os.kill(workers[0], signal.SIGKILL)
         started = time.monotonic()
-        replaced = two_workers(master, excluding=[workers[0]])
+        replaced = running_workers(master, excluding=[workers[0]])
         assert time.monotonic() - started < 1.5
         new_worker = (set(replaced) - set(workers)).pop()
         wait_for(lambda: title(new_worker).endswith("worker #0"))
@@ -260,14 +261,15 @@ def app(environ, start_response):
 
 if __name__ == "__main__":
     skitai.mount("/", app)
-    skitai.run(port=5000, workers=2)
+    skitai.run(port=5000, workers=int(os.environ["SKITAI_TEST_WORKERS"]))
 '''
 
 
 @needs_children_file
-def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path, workers):
     (tmp_path / "version.txt").write_text("v1")
-    with workers_service(tmp_path / "reload.py", RELOADING_SCRIPT) as (server, master, old_workers):
+    with workers_service(tmp_path / "reload.py", RELOADING_SCRIPT, workers) as (server, master, old_workers):
         load = LoadLoop(server.port).start()
         time.sleep(0.5)
         (tmp_path / "version.txt").write_text("v2")
@@ -278,7 +280,7 @@ def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path):
         assert [result for result in results if result[0] != 200] == [] and len(results) > 100
         assert {body for _, body in results} == {b"v1", b"v2"}
         assert server.process.pid == master
-        two_workers(master, excluding=old_workers)
+        running_workers(master, workers, excluding=old_workers)
     assert "skitai: reloading" in server.output
 
 
@@ -288,7 +290,7 @@ def test_graceful_stop_of_one_worker_under_load_fails_no_request(tmp_path):
         load = LoadLoop(server.port).start()
         time.sleep(0.5)
         os.kill(workers[0], signal.SIGTERM)
-        two_workers(master, excluding=[workers[0]])
+        running_workers(master, excluding=[workers[0]])
         time.sleep(1.0)
         results = load.stop()
     assert [result for result in results if result[0] != 200] == [] and len(results) > 100

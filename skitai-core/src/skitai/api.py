@@ -11,6 +11,7 @@ from .kernel import Kernel
 from .options import CommandLine
 from .paths import getswd, process_label
 from .preference import Preference
+from .preflight import is_preflight
 
 _kernel: Kernel | None = None
 
@@ -134,8 +135,9 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         name: str | None = None, workers: int = 1) -> None:
     """Serve the mounted apps until SIGINT or SIGTERM, then stop gracefully.
 
-    With `workers` > 1 this process becomes the master: it binds, forks the workers that share
-    the socket and replaces any that dies.
+    This process becomes the master: it binds, forks `workers` processes that share the socket,
+    replaces any that dies, reloads them on SIGHUP and, with `--devel` or an app's
+    `use_reloader`, when the apps' files change. Where there is no fork, it serves itself.
     """
     if workers < 1:
         raise ValueError("skitai.run(workers=N) needs N >= 1")
@@ -152,8 +154,12 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     _apply_command_line(kernel)
     from .commands import prepare
 
-    detach = prepare(config)  # status, stop, install ... end here; start and restart detach below
+    # status, stop, install ... end here; start and restart detach below. The check run of a
+    # reload (preflight) has no command: it inherits `-d` but must not act on it.
+    detach = False if is_preflight() else prepare(config)
     kernel.pm.hook.skitai_configure(config=config)
+    if is_preflight():
+        sys.exit(0)  # the new code of a reload imports and mounts: that was the check
     os.chdir(getswd())
     from .server import Server, bind_socket
     from .supervisor import LISTEN_FD_ENV, WorkerSupervisor, set_title
@@ -168,8 +174,12 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
 
         become_daemon(kernel)  # after binding, so a taken port is reported on the terminal
     logs.setup(config)  # after detaching: the `start` command's own report stays on the terminal
-    if workers == 1:
+    if hasattr(os, "fork"):
+        status = WorkerSupervisor(kernel, sock, workers).run()
+        if status:
+            sys.exit(status)
+    elif workers == 1:
         set_title(f"{process_label(config.name)}: master")
         Server(kernel).serve(sock)
     else:
-        WorkerSupervisor(kernel, sock, workers).run()
+        raise NotImplementedError("skitai.run(workers=N > 1) needs a platform with fork")

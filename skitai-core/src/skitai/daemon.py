@@ -183,7 +183,7 @@ def _become_daemon(kernel: "Kernel", pidfile: PidFile, notify: int) -> None:
         os._exit(FAILED)
     atexit.register(pidfile.remove, pid)
     os.environ[DAEMON_ENV] = str(pid)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # one process has no reload; workers=N override it
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the master's own handler: a reload
     _send(notify, f"pid {pid}")
     _detach_stdio()  # file logging (logs.setup, right after) points fds 1 and 2 at server.log
     kernel.pm.register(ServingNotice(notify), name="skitai.daemon.serving-notice")

@@ -54,7 +54,7 @@ def bind_socket(address: str, port: int, backlog: int = 2048) -> socket.socket:
 
 
 class Server:
-    def __init__(self, kernel: "Kernel", worker_id: str = "M") -> None:
+    def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False) -> None:
         self.kernel = kernel
         self.config = kernel.config
         self.hook = kernel.pm.hook
@@ -63,7 +63,7 @@ class Server:
         self.pool: ThreadPool | None = None
         self.connections: set = set()
         self.worker_id = worker_id
-        self.multiprocess = worker_id != "M"  # one of several worker processes
+        self.multiprocess = multiprocess  # one of several worker processes
         self.access_log = AccessLog(logs.request_stream(), worker_id=worker_id)
         self.diagnostics = Diagnostics(self.config, worker_id)
         self.requests_served = 0

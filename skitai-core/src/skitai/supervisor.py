@@ -1,5 +1,7 @@
 """The master process: binds once, forks workers that share the listening socket, replaces a
-worker that dies, and stops them all on SIGTERM or SIGINT.
+worker that dies, reloads them on SIGHUP (once the new code has passed a check, see
+`preflight`), runs the auto-reloader when asked (see `reloader`), and stops them all on
+SIGTERM or SIGINT.
 
 One loop and one table of signals, like gunicorn's arbiter: signal handlers only record what
 arrived (and wake the loop through a pipe); the loop does the work.
@@ -17,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from . import logs
 from .paths import process_label
+from .preflight import Preflight, script_command
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -25,6 +28,10 @@ RESPAWN_CHECK = 0.2  # seconds between checks for dead workers: a death is answe
 RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones
 LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the socket a reloaded master inherits
 RETIRING_ENV = "SKITAI_RETIRING_PIDS"   # the workers it asks to drain and stop
+LOADED_AT_ENV = "SKITAI_LOADED_AT"      # when it re-executed itself: files written later are news
+# A worker that fails before it serves exits with this status: the master then stops instead of
+# starting the same failure again and again (a handler that cannot bind, a plugin that fails)
+WORKER_BOOT_ERROR = 3
 MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD, signal.SIGUSR1)
 
 log = logging.getLogger("skitai.server")
@@ -83,9 +90,13 @@ class WorkerSupervisor:
         self.workers = workers
         self.label = process_label(kernel.config.name)
         self.children: dict[int, int] = {}  # pid -> worker index
+        self.retiring: set[int] = set()     # the previous master's workers, draining
         self.stopping = False
-        self.reloading = False
+        self.reload_requested = False
         self.reopening = False
+        self.exit_status = 0
+        self.preflight: Preflight | None = None
+        self.reloader = None  # skitai.reloader.Reloader when files are watched
         config = kernel.config
         self.cpu_watch = (CpuWatch(config.critical_cpu_percent, config.critical_continuous,
                                    config.critical_interval) if config.critical_interval > 0 else None)
@@ -102,12 +113,16 @@ class WorkerSupervisor:
         for index in range(self.workers):
             self._spawn(index)
         self._retire_previous_workers()
+        self._start_reloader()
         while not self.stopping:
-            if self.reloading:
-                self._reload()
+            if self.reload_requested:
+                self._check_new_code()
+            if self.preflight is not None:
+                self._reload_once_checked()
             if self.reopening:
                 self._reopen_logs()
             self._reap_and_respawn()
+            self._watch_reloader()
             if self.cpu_watch is not None and time.monotonic() >= self.cpu_watch.next_check:
                 self._replace_overloaded()
             select.select([self._wake_read], [], [], RESPAWN_CHECK)
@@ -115,27 +130,57 @@ class WorkerSupervisor:
         return self._stop_workers()
 
     # graceful reload
-    def _reload(self) -> None:
-        """SIGHUP: run the script again in this process (same pid, so the workers stay our
-        children) with the listening socket inherited. The new master imports the apps afresh,
-        starts new workers, then asks these ones to drain and stop; the socket never closes, so
-        no connection is refused meanwhile."""
-        main = sys.modules["__main__"]
+    def _check_new_code(self) -> None:
+        """SIGHUP: first run the script once more as a check (see `preflight`). A SIGHUP that
+        arrives while a check runs starts it over, so the files it judges are the latest."""
+        self.reload_requested = False
+        command = script_command()
+        if command is None:
+            log.warning("SIGHUP ignored: no script to run again")
+            return
+        if self.preflight is not None:
+            self.preflight.close()
+        self.preflight = Preflight(command)
+
+    def _reload_once_checked(self) -> None:
+        """Reload when the check has passed; when it failed, say why and keep serving."""
+        status = self.preflight.status()
+        if status is None:
+            return
+        preflight, self.preflight = self.preflight, None
+        if status == 0:
+            preflight.close()
+            self._reload(preflight.process.args)  # does not return
+        log.error("reload cancelled, the new code failed to start (exit status %s); the running "
+                  "workers go on serving the previous version:\n%s", status, preflight.output())
+        preflight.close()
+
+    def _reload(self, command: list[str]) -> None:
+        """Run the script again in this process (same pid, so the workers stay our children)
+        with the listening socket inherited. The new master imports the apps afresh, starts new
+        workers, then asks these ones to drain and stop; the socket never closes, so no
+        connection is refused meanwhile."""
+        self._stop_reloader()
         os.set_inheritable(self.sock.fileno(), True)
         os.environ[LISTEN_FD_ENV] = str(self.sock.fileno())
-        os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in self.children)
+        os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in [*self.children, *self.retiring])
+        os.environ[LOADED_AT_ENV] = repr(time.time())
         log.info("reloading")
         sys.stdout.flush()
-        os.execv(sys.executable, [sys.executable, os.path.realpath(main.__file__), *sys.argv[1:]])
+        # Ignored signals stay ignored across exec: a SIGHUP before the new master has set its
+        # handler must not end it (the default action of SIGHUP).
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        os.execv(command[0], command)
 
     def _retire_previous_workers(self) -> None:
         pids = os.environ.pop(RETIRING_ENV, "")
         if not pids:
             return
         time.sleep(RETIRE_DELAY)  # let the new workers start accepting first
-        for pid in pids.split(","):
+        for pid in map(int, pids.split(",")):
+            self.retiring.add(pid)
             try:
-                os.kill(int(pid), signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 
@@ -149,9 +194,30 @@ class WorkerSupervisor:
             except ProcessLookupError:
                 pass  # reaped and replaced by the loop; the new one opens the new files
 
+    # the reloader: a child process that sends us SIGHUP when a watched file changes
+    def _start_reloader(self) -> None:
+        from .reloader import Reloader
+
+        reloaded_at = os.environ.pop(LOADED_AT_ENV, None)
+        self.reloader = Reloader.for_kernel(self.kernel, float(reloaded_at) if reloaded_at else None)
+        if self.reloader is not None:
+            self.reloader.start()
+
+    def _watch_reloader(self) -> None:
+        if self.reloader is None or self.reloader.exit_status() is None:
+            return
+        log.warning("the reloader exited (status %s); file changes are no longer watched",
+                    self.reloader.exit_status())
+        self.reloader = None
+
+    def _stop_reloader(self) -> None:
+        if self.reloader is not None:
+            self.reloader.stop()
+            self.reloader = None
+
     # signals: record and wake, nothing else
     def _on_reload_signal(self, signum, frame) -> None:
-        self.reloading = True
+        self.reload_requested = True
         self._wake(signum, frame)
 
     def _on_reopen_signal(self, signum, frame) -> None:
@@ -183,7 +249,8 @@ class WorkerSupervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
             self.children[pid] = index
             return
-        status = 1
+        status = WORKER_BOOT_ERROR
+        server = None
         try:
             for signum in MASTER_SIGNALS:
                 signal.signal(signum, signal.SIG_DFL)
@@ -197,37 +264,48 @@ class WorkerSupervisor:
             logs.set_worker(worker_id)
             from .server import Server
 
-            Server(self.kernel, worker_id=worker_id).serve(self.sock)
+            server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1)
+            server.serve(self.sock)
             status = 0
         except BaseException:
             import traceback
 
             traceback.print_exc()
+            if server is not None and server.started.is_set():
+                status = 1
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
 
-    def _reap(self) -> list[int]:
-        """Indexes of workers that exited since the last call."""
+    def _reap(self) -> list[tuple[int, int]]:
+        """(index, exit status) of workers that exited since the last call; the previous master's workers are
+        reaped quietly. Only our own pids are waited for: the reloader and the preflight check
+        are `subprocess` children, whose exit status their Popen must get."""
         dead = []
-        while self.children:
+        for pid in [*self.children, *self.retiring]:
             try:
-                pid, _ = os.waitpid(-1, os.WNOHANG)
+                done, wait_status = os.waitpid(pid, os.WNOHANG)
             except ChildProcessError:
-                break
-            if pid == 0:
-                break
+                done, wait_status = pid, 0  # reaped already
+            if not done:
+                continue
+            self.retiring.discard(pid)
             index = self.children.pop(pid, None)
             if index is not None:
-                dead.append(index)
+                dead.append((index, os.waitstatus_to_exitcode(wait_status)))
         return dead
 
     def _reap_and_respawn(self) -> None:
-        for index in self._reap():
-            if not self.stopping:
-                log.warning("worker #%d exited, starting a new one", index)
-                self._spawn(index)
+        for index, status in self._reap():
+            if self.stopping:
+                continue
+            if status == WORKER_BOOT_ERROR:
+                log.error("worker #%d failed before serving; stopping the server", index)
+                self.stopping, self.exit_status = True, 1
+                continue
+            log.warning("worker #%d exited, starting a new one", index)
+            self._spawn(index)
 
     def _replace_overloaded(self) -> None:
         for pid in self.cpu_watch.overloaded(list(self.children)):
@@ -235,17 +313,20 @@ class WorkerSupervisor:
             os.kill(pid, signal.SIGKILL)  # reaped and replaced by the loop
 
     def _stop_workers(self) -> int:
-        for pid in list(self.children):
+        self._stop_reloader()
+        if self.preflight is not None:
+            self.preflight.close()
+        for pid in [*self.children, *self.retiring]:
             try:
                 os.kill(pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
         deadline = time.monotonic() + self.kernel.config.shutdown_timeout + 5
-        while self.children and time.monotonic() < deadline:
+        while (self.children or self.retiring) and time.monotonic() < deadline:
             self._reap()
             time.sleep(0.05)
-        for pid in list(self.children):
+        for pid in [*self.children, *self.retiring]:
             os.kill(pid, signal.SIGKILL)
         self._reap()
         log.info("master stopped")
-        return 0
+        return self.exit_status
