@@ -8,6 +8,8 @@
 from ._version import __version__
 from .api import (
                   add_option,
+                  enable_forward,
+                  enable_ssl,
                   get_kernel,
                   get_option,
                   is_devel,
@@ -29,6 +31,8 @@ __all__ = [
     "__version__",
     "abspath",
     "add_option",
+    "enable_forward",
+    "enable_ssl",
     "get_kernel",
     "get_option",
     "getswd",

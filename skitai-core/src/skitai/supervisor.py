@@ -1,4 +1,4 @@
-"""The master process: binds once, forks workers that share the listening socket, replaces a
+"""The master process: binds once, forks workers that share the listening sockets, replaces a
 worker that dies, and stops them all on SIGTERM or SIGINT.
 
 One loop and one table of signals, like gunicorn's arbiter: signal handlers only record what
@@ -9,19 +9,20 @@ from __future__ import annotations
 import os
 import select
 import signal
-import socket
 import sys
 import time
 from typing import TYPE_CHECKING
 
+from .listeners import inheritable
 from .paths import process_label
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .listeners import Listener
 
 RESPAWN_CHECK = 0.2  # seconds between checks for dead workers: a death is answered well within 1 s
 RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones
-LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the socket a reloaded master inherits
+LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the sockets a reloaded master inherits
 RETIRING_ENV = "SKITAI_RETIRING_PIDS"   # the workers it asks to drain and stop
 MASTER_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD)
 
@@ -73,9 +74,9 @@ class CpuWatch:
 
 
 class WorkerSupervisor:
-    def __init__(self, kernel: "Kernel", sock: socket.socket, workers: int) -> None:
+    def __init__(self, kernel: "Kernel", listeners: list["Listener"], workers: int) -> None:
         self.kernel = kernel
-        self.sock = sock
+        self.listeners = listeners
         self.workers = workers
         self.label = process_label(kernel.config.name)
         self.children: dict[int, int] = {}  # pid -> worker index
@@ -109,12 +110,11 @@ class WorkerSupervisor:
     # graceful reload
     def _reload(self) -> None:
         """SIGHUP: run the script again in this process (same pid, so the workers stay our
-        children) with the listening socket inherited. The new master imports the apps afresh,
-        starts new workers, then asks these ones to drain and stop; the socket never closes, so
+        children) with the listening sockets inherited. The new master imports the apps afresh,
+        starts new workers, then asks these ones to drain and stop; the sockets never close, so
         no connection is refused meanwhile."""
         main = sys.modules["__main__"]
-        os.set_inheritable(self.sock.fileno(), True)
-        os.environ[LISTEN_FD_ENV] = str(self.sock.fileno())
+        os.environ[LISTEN_FD_ENV] = inheritable(self.listeners)
         os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in self.children)
         print("skitai: reloading", file=sys.stderr, flush=True)
         sys.stdout.flush()
@@ -171,7 +171,7 @@ class WorkerSupervisor:
             set_title(f"{self.label}: worker #{index}")
             from .server import Server
 
-            Server(self.kernel, worker_id=f"W{index}").serve(self.sock)
+            Server(self.kernel, worker_id=f"W{index}").serve(self.listeners)
             status = 0
         except BaseException:
             import traceback
