@@ -47,22 +47,24 @@ DOMAIN = "example.test"
     (ForwardRules(443, DOMAIN), "http", None, "*", "https://example.test/"),
     (ForwardRules(443, DOMAIN), "https", "www.example.test", "/x?y", "https://example.test/x?y"),
     (ForwardRules(443, DOMAIN), "https", "WWW.Example.TEST:8443", "/", "https://example.test:8443/"),
+    (ForwardRules(443, DOMAIN), "https", "www.example.test:junk", "/", None),
     (ForwardRules(443, DOMAIN), "https", "example.test", "/x", None),
     (ForwardRules(443, DOMAIN), "https", "www.other.test", "/x", None),
     (ForwardRules(443), "https", "www.example.test", "/x", None),
 ])
 def test_where_requests_are_sent(rules, scheme, host, target, location):
-    assert rules.location(scheme, host, "10.0.0.5", target) == location
+    path, _, query = target.partition("?")
+    assert rules.location(scheme, host, "10.0.0.5", path, query) == location
 
 
 def test_a_local_ipv6_address_is_bracketed():
-    assert ForwardRules(8443).location("http", None, "::1", "/") == "https://[::1]:8443/"
+    assert ForwardRules(8443).location("http", None, "::1", "/", "") == "https://[::1]:8443/"
 
 
 @pytest.mark.parametrize("host", ["evil.com/x", "a b", "user@evil.com", "-x", "host:port", "[::1"])
 def test_hosts_that_cannot_go_into_a_location_are_refused(host):
     with pytest.raises(BadHost):
-        ForwardRules(443).location("http", host, "10.0.0.5", "/")
+        ForwardRules(443).location("http", host, "10.0.0.5", "/", "")
 
 
 # real scripts

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .exchange import Exchange, RequestHandler
+from .exchange import Exchange, RequestHandler, split_host
 from .statuses import error_body, error_headers, status_line
 
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
@@ -19,17 +19,17 @@ class BadHost(ValueError):
     """A Host header that cannot be put into a Location."""
 
 
-def split_host(host: str) -> tuple[str, str]:
-    """'example.com:8080' -> ('example.com', '8080'); '[::1]' -> ('[::1]', '')."""
-    if host.rfind(":") > host.rfind("]"):
-        name, _, port = host.rpartition(":")
-        return name, port
-    return host, ""
-
-
 def url_host(address: str) -> str:
     """An address as a URL writes it: IPv6 in brackets."""
     return f"[{address}]" if ":" in address else address
+
+
+def checked_host(host: str) -> tuple[str, str]:
+    """The name and port of a Host header that is safe to put into a Location."""
+    name, port = split_host(host)
+    if not _HOSTNAME.fullmatch(name) or not (port == "" or port.isdigit()):
+        raise BadHost(f"invalid Host header: {host!r}")
+    return name, port
 
 
 @dataclass(frozen=True)
@@ -37,33 +37,32 @@ class ForwardRules:
     to_port: int = 443
     domain: str | None = None
 
-    def location(self, scheme: str, host: str | None, local_address: str, target: str) -> str | None:
+    def location(self, scheme: str, host: str | None, local_address: str, path: str, query: str) -> str | None:
         """Where a request must go instead, or None when it is served here.
 
         `host` is the Host header (None without one), `local_address` the address the request
-        arrived at, `target` its path and query. Plain HTTP goes to https on `to_port` at the
-        domain, or at the host it asked for; over https, `www.<domain>` goes to `<domain>`.
+        arrived at. Plain HTTP goes to https on `to_port` at the domain, or else at the host it
+        asked for; over https, `www.<domain>` goes to `<domain>` (same port). Raises `BadHost`
+        when the host it would redirect to cannot be written into a URL.
         """
-        if not target.startswith("/"):
-            target = "/"  # OPTIONS * and the like: the site's root is the nearest thing
         if scheme == "http":
+            if self.domain:
+                name = self.domain
+            else:
+                name = checked_host(host)[0] if host else url_host(local_address)
             port = "" if self.to_port == 443 else f":{self.to_port}"
-            return f"https://{self._name(host, local_address)}{port}{target}"
+            return f"https://{name}{port}{_target(path, query)}"
         if self.domain and host:
             name, port = split_host(host)
-            if name.lower() == "www." + self.domain:
-                return f"https://{self.domain}{':' + port if port else ''}{target}"
+            if name.lower() == "www." + self.domain and (port == "" or port.isdigit()):
+                return f"https://{self.domain}{':' + port if port else ''}{_target(path, query)}"
         return None
 
-    def _name(self, host: str | None, local_address: str) -> str:
-        if self.domain:
-            return self.domain
-        if not host:
-            return url_host(local_address)
-        name, port = split_host(host)
-        if not _HOSTNAME.fullmatch(name) or not (port == "" or port.isdigit()):
-            raise BadHost(f"invalid Host header: {host!r}")
-        return name
+
+def _target(path: str, query: str) -> str:
+    if not path.startswith("/"):
+        path = "/"  # OPTIONS * and the like: the site's root is the nearest thing
+    return f"{path}?{query}" if query else path
 
 
 class Reply(RequestHandler):
@@ -94,10 +93,9 @@ class ForwardHandler(RequestHandler):
     def resolve(self, exchange: Exchange) -> RequestHandler | None:
         if self.rules is None:
             return None
-        target = exchange.path + ("?" + exchange.query if exchange.query else "")
         try:
-            location = self.rules.location(exchange.scheme, exchange.header("host"),
-                                           exchange.server[0], target)
+            location = self.rules.location(exchange.scheme, exchange.header("host"), exchange.server[0],
+                                           exchange.path, exchange.query)
         except BadHost as error:
             return Reply(400, str(error))
         return None if location is None else Reply(301, location, (("Location", location),))
