@@ -6,10 +6,9 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
-from tlsutil import client_context, failed_start
+from tlsutil import client_context, failed_start, wait_for_output
 
 from skitai.forward import BadHost, ForwardRules
 from skitai.testing import ServerProcess, free_port, make_certificates
@@ -161,11 +160,10 @@ def test_a_reload_keeps_both_listeners(script, certs):
     """SIGHUP re-executes the master with both sockets inherited: a forward port bound afresh
     would clash with the old workers still listening on it."""
     with started(script, certs, workers=2) as (server, forward_port):
+        serving = f"serving on http://127.0.0.1:{forward_port}/"
+        wait_for_output(server, serving, 2)
         server.signal(signal.SIGHUP)
-        deadline = time.monotonic() + 15
-        while server.output.count(f"serving on http://127.0.0.1:{forward_port}/") < 4:  # old + new workers
-            assert time.monotonic() < deadline, server.output
-            time.sleep(0.05)
+        wait_for_output(server, serving, 4)  # the old workers and the new ones
         assert get(plain(forward_port), "/r", "localhost")[:2] == (301, f"https://localhost:{server.port}/r")
         with contextlib.closing(tls(server.port, certs)) as connection:
             assert get(connection, "/r", "localhost")[0] == 200

@@ -1,17 +1,22 @@
 """Started as root, Skitai binds and reads its key, then drops to the sudo user or
 `--fallback-user` before it serves or forks; the apps report whom they run as."""
 import os
+import pwd
 import shutil
+import signal
 import stat
 import tempfile
 
 import pytest
-from tlsutil import failed_start, https_get
+from tlsutil import failed_start, https_get, wait_for_output
 
 from skitai.testing import ServerProcess, make_certificates
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0, reason=f"dropping privileges needs root; the tests run as uid {os.geteuid()}")
+
+NOBODY = pwd.getpwnam("nobody")
+DAEMON = pwd.getpwnam("daemon")
 
 SCRIPT = '''
 import os
@@ -72,6 +77,19 @@ def env_for(certs, **extra):
     return {"TEST_CERT": certs.cert, "TEST_KEY": certs.key, "SUDO_USER": "", **extra}
 
 
+def nobody_reads_the_python_library():
+    library = os.path.dirname(os.__file__)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgid(NOBODY.pw_gid)
+            os.setuid(NOBODY.pw_uid)
+            os._exit(0 if os.access(library, os.R_OK | os.X_OK) else 1)
+        finally:
+            os._exit(2)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+
+
 def ids(pid):
     """The real, effective, saved and filesystem uids and gids of a process."""
     with open(f"/proc/{pid}/status") as status:
@@ -86,22 +104,40 @@ def test_root_drops_to_the_fallback_user_after_reading_the_key(script, certs, wo
         answer = https_get(certs.ca, server.port, "/").text
         hello = https_get(certs.ca, server.port, "/files/hello.txt").text
         master = ids(server.process.pid)
-    assert answer == "65534 65534 65534 no /nonexistent nobody"
+    uid, gid = NOBODY.pw_uid, NOBODY.pw_gid
+    assert answer == f"{uid} {gid} {gid} no {NOBODY.pw_dir} nobody"
     assert hello == "hello"
-    assert master == (["65534"] * 4, ["65534"] * 4)
-    assert "WARNING" not in server.output
+    assert master == ([str(uid)] * 4, [str(gid)] * 4)
+    assert "running as root" not in server.output
+    # Python kept in a folder only root may enter (/root/.pyenv) is said at once, not found later
+    assert ("nobody cannot read the Python library" in server.output) != nobody_reads_the_python_library()
+
+
+def test_no_reload_once_the_key_is_out_of_reach(script, certs):
+    """A reloaded master would re-read the root-only key as nobody, fail, and orphan the
+    workers: the master refuses the reload and goes on serving."""
+    env = env_for(certs, TEST_WORKERS="2")
+    with ServerProcess(script, "--fallback-user", "nobody", env=env) as server:
+        wait_for_output(server, f"serving on https://127.0.0.1:{server.port}/", 2)
+        server.signal(signal.SIGHUP)
+        wait_for_output(server, "skitai: not reloading")
+        assert https_get(certs.ca, server.port, "/").text.startswith(f"{NOBODY.pw_uid} ")
+        assert server.process.poll() is None
+    assert (f"skitai: not reloading: cannot read {certs.cert}, {certs.key} without root privileges"
+            in server.output)
+    assert "skitai: reloading" not in server.output
 
 
 def test_the_sudo_user_comes_before_the_fallback_user(script, certs):
     env = env_for(certs, SUDO_USER="nobody")
     with ServerProcess(script, "--fallback-user", "daemon", env=env) as server:
-        assert https_get(certs.ca, server.port, "/").text.startswith("65534 65534 ")
+        assert https_get(certs.ca, server.port, "/").text.startswith(f"{NOBODY.pw_uid} {NOBODY.pw_gid} ")
 
 
 def test_sudo_by_root_falls_back_to_the_fallback_user(script, certs):
     env = env_for(certs, SUDO_USER="root")
     with ServerProcess(script, "--fallback-user", "daemon", env=env) as server:
-        assert https_get(certs.ca, server.port, "/").text.startswith("1 1 ")
+        assert https_get(certs.ca, server.port, "/").text.startswith(f"{DAEMON.pw_uid} {DAEMON.pw_gid} ")
 
 
 def test_without_a_user_to_become_root_stays_root_and_says_so(script, certs):

@@ -5,6 +5,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -37,3 +38,12 @@ def failed_start(script: str, *args: str, env: dict | None = None) -> subprocess
     """Run a script that must refuse to start; its output is in `.stdout`."""
     return subprocess.run([sys.executable, script, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=STARTUP_FAILURE_TIMEOUT, env=env)
+
+
+def wait_for_output(server, text: str, count: int = 1, timeout: float = 15) -> None:
+    """Until `text` appears `count` times in a ServerProcess's output (say, every worker's
+    "serving on" line: a signal sent before the master set its handlers would kill it)."""
+    deadline = time.monotonic() + timeout
+    while server.output.count(text) < count:
+        assert time.monotonic() < deadline, f"{text!r} not seen {count} times in:\n{server.output}"
+        time.sleep(0.05)

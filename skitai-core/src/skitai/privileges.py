@@ -41,6 +41,10 @@ def drop_privileges(fallback_user: str | None) -> str | None:
     except KeyError:
         raise PrivilegeError(f"cannot drop root privileges to {name!r}: no such user") from None
     become(entry)
+    library = os.path.dirname(os.__file__)
+    if not os.access(library, os.R_OK | os.X_OK):
+        print(f"skitai: WARNING: {name} cannot read the Python library in {library}: modules imported "
+              f"from now on will fail; install Python where {name} can read it", file=sys.stderr, flush=True)
     return name
 
 

@@ -7,6 +7,7 @@ connection needs a timer of its own.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures.thread  # noqa: F401 -- the graceful stop's executor, loaded before root privileges go
 import logging
 import signal
 import sys

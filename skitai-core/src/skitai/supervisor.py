@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from .listeners import inheritable
 from .paths import process_label
+from .tls import unreadable_files
 
 if TYPE_CHECKING:
     from .kernel import Kernel
@@ -113,6 +114,13 @@ class WorkerSupervisor:
         children) with the listening sockets inherited. The new master imports the apps afresh,
         starts new workers, then asks these ones to drain and stop; the sockets never close, so
         no connection is refused meanwhile."""
+        unreadable = unreadable_files(self.kernel.config)
+        if unreadable:
+            # The new master would fail to start and leave these workers without a master.
+            self.reloading = False
+            print(f"skitai: not reloading: cannot read {', '.join(unreadable)} without root privileges; "
+                  "restart the server instead", file=sys.stderr, flush=True)
+            return
         main = sys.modules["__main__"]
         os.environ[LISTEN_FD_ENV] = inheritable(self.listeners)
         os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in self.children)

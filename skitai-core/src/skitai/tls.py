@@ -49,6 +49,13 @@ def context_for(kernel: "Kernel") -> ssl.SSLContext | None:
                           kernel.protocols.alpn_ids())
 
 
+def unreadable_files(config) -> list[str]:
+    """The certificate and key files this process could not read again: a reload re-runs the
+    script, and once root privileges are dropped a root-only key is out of reach."""
+    paths = [config.ssl_certfile, config.ssl_keyfile] if config.ssl_certfile else []
+    return [path for path in paths if not os.access(path, os.R_OK)]
+
+
 def load_certificate(context: ssl.SSLContext, certfile: str, keyfile: str,
                      passphrase: str | bytes | None) -> None:
     certfile, keyfile = os.path.abspath(certfile), os.path.abspath(keyfile)
