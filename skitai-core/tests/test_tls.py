@@ -247,6 +247,24 @@ def test_passphrase_protected_key(script, tmp_path):
         assert https_get(certs.ca, server.port, "/").status_code == 200
 
 
+@needs_openssl
+def test_the_manuals_self_signed_certificate_recipe(script, tmp_path):
+    """genrsa -des3, req, x509 -signkey, then enable_ssl(crt, key, passphrase), as the manual
+    does it (pass phrases given on the command line instead of typed)."""
+    key, csr, crt = (str(tmp_path / name) for name in ("server.key", "server.csr", "server.crt"))
+    phrase = "pass:s3"
+    for command in (["genrsa", "-des3", "-passout", phrase, "-out", key, "2048"],
+                    ["req", "-new", "-key", key, "-passin", phrase, "-subj", "/CN=localhost", "-out", csr],
+                    ["x509", "-req", "-days", "365", "-in", csr, "-signkey", key, "-passin", phrase, "-out", crt]):
+        subprocess.run(["openssl", *command], capture_output=True, timeout=60, check=True)
+    context = ssl.create_default_context(cafile=crt)
+    context.check_hostname = False  # the recipe's certificate names no host (no subjectAltName)
+    with ServerProcess(script, env={"TEST_CERT": crt, "TEST_KEY": key, "TEST_PASSPHRASE": "s3"}) as server:
+        with handshake(server.port, context) as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert tls.recv(4096).startswith(b"HTTP/1.1 200 OK\r\n")
+
+
 @pytest.mark.parametrize("passphrase, message", [
     ("wrong", "wrong passphrase for the key {key}"),
     (None, "the key {key} is encrypted: give its passphrase"),

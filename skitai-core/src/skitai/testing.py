@@ -129,7 +129,9 @@ class ServerThread:
     """A Skitai server on a background thread of the test process, with its own kernel.
 
     `mount(...)` like `skitai.mount`, then use as a context manager; `port` is free and bound
-    on 127.0.0.1 before the thread starts.
+    on 127.0.0.1 before the thread starts. Given `ssl_certfile` and `ssl_keyfile` (see
+    `make_certificates`) it serves HTTPS, offering the ALPN ids of `kernel.protocols` as they
+    are when the context manager is entered.
     """
 
     def __init__(self, **settings: Any) -> None:
