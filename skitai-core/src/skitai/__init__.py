@@ -9,6 +9,8 @@ from ._version import __version__
 from .api import (
                   add_option,
                   enable_file_logging,
+                  enable_forward,
+                  enable_ssl,
                   get_kernel,
                   get_option,
                   is_devel,
@@ -32,6 +34,8 @@ __all__ = [
     "abspath",
     "add_option",
     "enable_file_logging",
+    "enable_forward",
+    "enable_ssl",
     "get_kernel",
     "get_option",
     "getswd",

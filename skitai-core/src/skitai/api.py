@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from typing import Any
 
@@ -62,6 +61,22 @@ def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3, in
     config.critical_cpu_percent = float(cpu_percent)
     config.critical_continuous = int(continuous)
     config.critical_interval = float(interval)
+
+
+def enable_ssl(certfile: str, keyfile: str, passphrase: str | None = None) -> None:
+    """Serve HTTPS: the certificate (chain) and its key, as PEM files (relative paths are from
+    the script's directory). They are read when `skitai.run()` starts, before root privileges
+    are dropped; an unusable one stops the start with a message that says why."""
+    config = get_kernel().config
+    config.ssl_certfile, config.ssl_keyfile, config.ssl_passphrase = certfile, keyfile, passphrase
+
+
+def enable_forward(forward_port: int = 80, to_port: int = 443, domain: str | None = None) -> None:
+    """Also listen for plain HTTP on `forward_port` and redirect every request there to
+    `https://<domain or requested host>[:to_port]`; with `domain`, requests over https for
+    `www.<domain>` are redirected to `<domain>`."""
+    config = get_kernel().config
+    config.forward_port, config.forward_to_port, config.forward_domain = int(forward_port), int(to_port), domain
 
 
 def log_off(*patterns: str) -> None:
@@ -161,25 +176,32 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     if is_preflight():
         sys.exit(0)  # the new code of a reload imports and mounts: that was the check
     os.chdir(getswd())
-    from .server import Server, bind_socket
+    from .listeners import bind_listeners
+    from .privileges import PrivilegeError, drop_privileges
+    from .server import Server
     from .supervisor import LISTEN_FD_ENV, WorkerSupervisor, set_title
+    from .tls import TLSConfigError, context_for
 
-    inherited = os.environ.pop(LISTEN_FD_ENV, None)
-    if inherited is not None:
-        sock = socket.socket(fileno=int(inherited))  # a graceful reload: the same socket
-    else:
-        sock = bind_socket(config.address, config.port)
-    if detach:
-        from .daemon import detach as become_daemon
+    # What may need root comes before the drop: reading the certificate and key (often
+    # root-only) and binding the ports (or taking them over on a reload). Binding also comes
+    # before detaching, so a taken port is reported on the terminal.
+    try:
+        context = context_for(kernel)
+        listeners = bind_listeners(config, context, os.environ.pop(LISTEN_FD_ENV, None))
+        if detach:
+            from .daemon import detach as become_daemon
 
-        become_daemon(kernel)  # after binding, so a taken port is reported on the terminal
+            become_daemon(kernel)
+        drop_privileges(config.fallback_user)
+    except (TLSConfigError, PrivilegeError) as error:
+        raise SystemExit(f"skitai: {error}") from None  # a setup mistake: the message, no traceback
     logs.setup(config)  # after detaching: the `start` command's own report stays on the terminal
     if hasattr(os, "fork"):
-        status = WorkerSupervisor(kernel, sock, workers).run()
+        status = WorkerSupervisor(kernel, listeners, workers).run()
         if status:
             sys.exit(status)
     elif workers == 1:
         set_title(f"{process_label(config.name)}: master")
-        Server(kernel).serve(sock)
+        Server(kernel).serve(listeners)
     else:
         raise NotImplementedError("skitai.run(workers=N > 1) needs a platform with fork")

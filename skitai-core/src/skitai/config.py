@@ -27,6 +27,16 @@ class ServerConfig:
     command: str | None = None
     # --fallback-user: whom to run as after binding when started as root outside sudo
     fallback_user: str | None = None
+    # skitai.enable_ssl(certfile, keyfile, passphrase): the main listener speaks TLS
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    ssl_passphrase: str | None = None
+    ssl_handshake_timeout: float = 10.0
+    # skitai.enable_forward(forward_port, to_port, domain): a plain-HTTP listener that redirects
+    # to https, and www.<domain> redirected to <domain>
+    forward_port: int | None = None
+    forward_to_port: int = 443
+    forward_domain: str | None = None
     # ---profile, ---gc, ---memtrack
     profile: bool = False
     manual_gc: bool = False

@@ -32,6 +32,15 @@ def body_length(pieces: Sequence[BodyPiece]) -> int:
     return sum(piece.count if isinstance(piece, FileSegment) else len(piece) for piece in pieces)
 
 
+def split_host(host: str) -> tuple[str, str]:
+    """A Host header's name and port: 'example.com:8080' -> ('example.com', '8080'),
+    '[::1]' -> ('[::1]', ''); the port is '' when there is none."""
+    if host.rfind(":") > host.rfind("]"):
+        name, _, port = host.rpartition(":")
+        return name, port
+    return host, ""
+
+
 class Exchange:
     """Request attributes plus the response interface a protocol implements."""
 

@@ -70,6 +70,7 @@ class ProtocolSpec:
     factory: Callable[[Any], Any]
     alpn: tuple[str, ...] = ()
     default: bool = False
+    priority: int = 500
 
 
 @dataclass
@@ -79,14 +80,30 @@ class ProtocolRegistry:
     specs: list[ProtocolSpec] = field(default_factory=list)
 
     def add(self, name: str, factory: Callable[[Any], Any], alpn: tuple[str, ...] = (),
-            default: bool = False) -> None:
-        self.specs.append(ProtocolSpec(name, factory, tuple(alpn), default))
+            default: bool = False, priority: int = 500) -> None:
+        """`priority` orders the ALPN ids a TLS listener offers, lowest first: a plugin's
+        protocol (h2 at the default 500) is preferred to HTTP/1.1, which registers at 900."""
+        self.specs.append(ProtocolSpec(name, factory, tuple(alpn), default, priority=priority))
 
     def default(self) -> ProtocolSpec:
         for spec in self.specs:
             if spec.default:
                 return spec
         raise RuntimeError("no default connection protocol is registered (is the http1 plugin loaded?)")
+
+    def alpn_ids(self) -> list[str]:
+        """The ALPN ids for the TLS context, in the server's order of preference."""
+        ordered = sorted(self.specs, key=lambda spec: spec.priority)  # stable: ties keep their order
+        return [alpn for spec in ordered for alpn in spec.alpn]
+
+    def for_alpn(self, alpn: str | None) -> ProtocolSpec:
+        """The protocol registered for a negotiated ALPN id; the default one when the handshake
+        negotiated none (a client that offers no ALPN, or only ids nobody registered)."""
+        if alpn is not None:
+            for spec in self.specs:
+                if alpn in spec.alpn:
+                    return spec
+        return self.default()
 
 
 class HandlerRegistry:

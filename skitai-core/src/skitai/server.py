@@ -7,17 +7,18 @@ connection needs a timer of its own.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures.thread  # noqa: F401 -- the graceful stop's executor, loaded before root privileges go
 import logging
 import signal
-import socket
 import threading
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from . import logs
 from .accesslog import AccessLog
 from .diagnostics import Diagnostics
 from .exchange import Exchange, RequestHandler
+from .listeners import Listener
 from .statuses import error_body, error_headers, status_line
 from .threadpool import ThreadPool
 
@@ -43,16 +44,6 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
-def bind_socket(address: str, port: int, backlog: int = 2048) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((address, port))
-    sock.listen(backlog)
-    sock.setblocking(False)
-    return sock
-
-
 class Server:
     def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False) -> None:
         self.kernel = kernel
@@ -68,7 +59,7 @@ class Server:
         self.diagnostics = Diagnostics(self.config, worker_id)
         self.requests_served = 0
         self._stop_requested: asyncio.Event | None = None
-        self._listener = None
+        self._listeners: list[asyncio.AbstractServer] = []
         self.started = threading.Event()
         self.address: tuple | None = None
 
@@ -102,35 +93,35 @@ class Server:
         self.connections.discard(connection)
 
     # lifecycle
-    def serve(self, sock: socket.socket | None = None, install_signals: bool = True) -> None:
-        """Serve until SIGINT/SIGTERM or `request_stop()`, then stop gracefully.
+    def serve(self, listeners: Sequence[Listener], install_signals: bool = True) -> None:
+        """Serve the bound `listeners` until SIGINT/SIGTERM or `request_stop()`, then stop
+        gracefully.
 
         `install_signals=False` lets tests run a server on a thread other than the main one.
         """
         self.loop = new_event_loop()
         try:
-            self.loop.run_until_complete(self._main(sock, install_signals))
+            self.loop.run_until_complete(self._main(listeners, install_signals))
         finally:
             self.loop.close()
 
-    async def _main(self, sock: socket.socket | None, install_signals: bool) -> None:
+    async def _main(self, listeners: Sequence[Listener], install_signals: bool) -> None:
         config = self.config
         self._stop_requested = asyncio.Event()
-        sock = sock or bind_socket(config.address, config.port)
         self.pool = (ThreadPool(config.threads, job_context=self.diagnostics.job_context)
                      if config.threads > 0 else None)
         for handler in self.handlers:
             handler.bind(self)
-        factory = self.kernel.protocols.default().factory
-        self._listener = await self.loop.create_server(lambda: factory(self), sock=sock)
+        self._listeners = [await listener.start(self) for listener in listeners]
         if install_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.loop.add_signal_handler(signum, self.request_stop)
             self.loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # logrotate
         self.hook.skitai_server_start(server=self)
-        self.address = sock.getsockname()[:2]
-        host, port = self.address
-        log.info("serving on http://%s:%s/ (threads=%s)", host, port, config.threads)
+        self.address = listeners[0].sock.getsockname()[:2]
+        for listener in listeners:
+            host, port = listener.sock.getsockname()[:2]
+            log.info("serving on %s://%s:%s/ (threads=%s)", listener.scheme, host, port, config.threads)
         self.diagnostics.start()
         self.started.set()
         sweeper = self.loop.create_task(self._sweep())
@@ -151,7 +142,8 @@ class Server:
             self.diagnostics.tick()
 
     async def _stop_gracefully(self) -> None:
-        self._listener.close()
+        for listener in self._listeners:
+            listener.close()
         for connection in list(self.connections):
             connection.shutdown()
         deadline = time.monotonic() + self.config.shutdown_timeout

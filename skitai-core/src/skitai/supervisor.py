@@ -1,4 +1,4 @@
-"""The master process: binds once, forks workers that share the listening socket, replaces a
+"""The master process: binds once, forks workers that share the listening sockets, replaces a
 worker that dies, reloads them on SIGHUP (once the new code has passed a check, see
 `preflight`), runs the auto-reloader when asked (see `reloader`), and stops them all on
 SIGTERM or SIGINT.
@@ -12,21 +12,24 @@ import logging
 import os
 import select
 import signal
-import socket
 import sys
 import time
 from typing import TYPE_CHECKING
 
 from . import logs
+from .listeners import inheritable
 from .paths import process_label
 from .preflight import Preflight, script_command
+from .reloader import Reloader  # imported before a privilege drop may put the stdlib out of reach
+from .tls import unreadable_files
 
 if TYPE_CHECKING:
     from .kernel import Kernel
+    from .listeners import Listener
 
 RESPAWN_CHECK = 0.2  # seconds between checks for dead workers: a death is answered well within 1 s
 RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones
-LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the socket a reloaded master inherits
+LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the sockets a reloaded master inherits
 RETIRING_ENV = "SKITAI_RETIRING_PIDS"   # the workers it asks to drain and stop
 LOADED_AT_ENV = "SKITAI_LOADED_AT"      # when it re-executed itself: files written later are news
 # A worker that fails before it serves exits with this status: the master then stops instead of
@@ -84,9 +87,9 @@ class CpuWatch:
 
 
 class WorkerSupervisor:
-    def __init__(self, kernel: "Kernel", sock: socket.socket, workers: int) -> None:
+    def __init__(self, kernel: "Kernel", listeners: list["Listener"], workers: int) -> None:
         self.kernel = kernel
-        self.sock = sock
+        self.listeners = listeners
         self.workers = workers
         self.label = process_label(kernel.config.name)
         self.children: dict[int, int] = {}  # pid -> worker index
@@ -134,6 +137,12 @@ class WorkerSupervisor:
         """SIGHUP: first run the script once more as a check (see `preflight`). A SIGHUP that
         arrives while a check runs starts it over, so the files it judges are the latest."""
         self.reload_requested = False
+        unreadable = unreadable_files(self.kernel.config)
+        if unreadable:
+            # The new master would fail to start and leave these workers without a master.
+            log.error("not reloading: cannot read %s without root privileges; restart the server "
+                      "instead", ", ".join(unreadable))
+            return
         command = script_command()
         if command is None:
             log.warning("SIGHUP ignored: no script to run again")
@@ -157,12 +166,11 @@ class WorkerSupervisor:
 
     def _reload(self, command: list[str]) -> None:
         """Run the script again in this process (same pid, so the workers stay our children)
-        with the listening socket inherited. The new master imports the apps afresh, starts new
-        workers, then asks these ones to drain and stop; the socket never closes, so no
+        with the listening sockets inherited. The new master imports the apps afresh, starts new
+        workers, then asks these ones to drain and stop; the sockets never close, so no
         connection is refused meanwhile."""
         self._stop_reloader()
-        os.set_inheritable(self.sock.fileno(), True)
-        os.environ[LISTEN_FD_ENV] = str(self.sock.fileno())
+        os.environ[LISTEN_FD_ENV] = inheritable(self.listeners)
         os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in [*self.children, *self.retiring])
         os.environ[LOADED_AT_ENV] = repr(time.time())
         log.info("reloading")
@@ -196,8 +204,6 @@ class WorkerSupervisor:
 
     # the reloader: a child process that sends us SIGHUP when a watched file changes
     def _start_reloader(self) -> None:
-        from .reloader import Reloader
-
         reloaded_at = os.environ.pop(LOADED_AT_ENV, None)
         self.reloader = Reloader.for_kernel(self.kernel, float(reloaded_at) if reloaded_at else None)
         if self.reloader is not None:
@@ -265,7 +271,7 @@ class WorkerSupervisor:
             from .server import Server
 
             server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1)
-            server.serve(self.sock)
+            server.serve(self.listeners)
             status = 0
         except BaseException:
             import traceback

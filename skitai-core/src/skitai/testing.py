@@ -10,6 +10,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from .config import ServerConfig
@@ -44,6 +45,39 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+@dataclass
+class Certificates:
+    """PEM files of a throwaway CA and a server certificate it signed."""
+
+    ca: str    # what clients trust (httpx verify=, curl --cacert, openssl -CAfile)
+    cert: str  # the server's certificate chain
+    key: str   # its private key, encrypted with `passphrase` when there is one
+    passphrase: str | None = None
+
+
+def make_certificates(directory: str, *hostnames: str, passphrase: str | None = None) -> Certificates:
+    """A CA and a certificate for `hostnames` (default localhost and 127.0.0.1) written into
+    `directory`, made with trustme, a test dependency."""
+    import trustme
+    from cryptography.hazmat.primitives import serialization
+
+    ca = trustme.CA()
+    issued = ca.issue_cert(*(hostnames or ("localhost", "127.0.0.1")))
+    files = Certificates(*(os.path.join(directory, name) for name in ("ca.pem", "cert.pem", "key.pem")),
+                         passphrase=passphrase)
+    key = issued.private_key_pem.bytes()
+    if passphrase is not None:
+        encryption = serialization.BestAvailableEncryption(passphrase.encode())
+        key = serialization.load_pem_private_key(key, None).private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+    contents = {files.ca: ca.cert_pem.bytes(), files.key: key,
+                files.cert: b"".join(blob.bytes() for blob in issued.cert_chain_pems)}
+    for path, data in contents.items():
+        with open(path, "wb") as file:
+            file.write(data)
+    return files
 
 
 class ServerProcess:
@@ -110,12 +144,14 @@ class ServerThread:
     """A Skitai server on a background thread of the test process, with its own kernel.
 
     `mount(...)` like `skitai.mount`, then use as a context manager; `port` is free and bound
-    on 127.0.0.1 before the thread starts.
+    on 127.0.0.1 before the thread starts. Given `ssl_certfile` and `ssl_keyfile` (see
+    `make_certificates`) it serves HTTPS, offering the ALPN ids of `kernel.protocols` as they
+    are when the context manager is entered.
     """
 
     def __init__(self, **settings: Any) -> None:
         from .kernel import Kernel
-        from .server import bind_socket
+        from .listeners import bind_socket
 
         self.kernel = Kernel(ServerConfig(**{"access_log": False, **settings}), entry_points=False)
         self._sock = bind_socket("127.0.0.1", 0)
@@ -128,13 +164,17 @@ class ServerThread:
         return self
 
     def url(self, path: str = "/") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        scheme = "https" if self.kernel.config.ssl_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
     def __enter__(self) -> "ServerThread":
+        from .listeners import Listener
         from .server import Server
+        from .tls import context_for
 
+        listener = Listener(self._sock, context_for(self.kernel))  # after tests registered protocols
         self.server = Server(self.kernel)
-        self._thread = threading.Thread(target=self.server.serve, args=(self._sock, False), daemon=True)
+        self._thread = threading.Thread(target=self.server.serve, args=([listener], False), daemon=True)
         self._thread.start()
         if not self.server.started.wait(10):
             raise TimeoutError("test server did not start")

@@ -5,4 +5,4 @@ from ..plugin import hookimpl
 
 @hookimpl
 def skitai_register_protocols(protocols):
-    protocols.add("http/1.1", H1Connection, alpn=("http/1.1",), default=True)
+    protocols.add("http/1.1", H1Connection, alpn=("http/1.1",), default=True, priority=900)

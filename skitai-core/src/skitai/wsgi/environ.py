@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .. import logs
 from .._version import __version__
-from ..exchange import Exchange
+from ..exchange import Exchange, split_host
 from .filewrapper import FileWrapper
 
 _HEADER_KEYS: dict[str, str | None] = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
@@ -64,7 +64,7 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
             host = value
     server = exchange.server
     if host:
-        name, _, port = host.rpartition(":") if host.rfind(":") > host.rfind("]") else (host, "", "")
+        name, port = split_host(host)
         environ["SERVER_NAME"] = name or host
         environ["SERVER_PORT"] = port or ("443" if exchange.scheme == "https" else "80")
     else:

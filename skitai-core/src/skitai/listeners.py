@@ -1,0 +1,73 @@
+"""The listening sockets a Skitai process serves: the main one (TLS after `skitai.enable_ssl`)
+and the plain-HTTP one of `skitai.enable_forward`.
+
+The master binds them all before it drops root privileges and before it forks, so ports below
+1024 work and every worker accepts on the same sockets. A graceful reload hands them to the
+re-executed master as descriptors, in `bind_listeners` order, so no connection is refused.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+
+from .alpn import ALPNSelector
+from .config import ServerConfig
+
+
+def bind_socket(address: str, port: int, backlog: int = 2048) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((address, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+@dataclass
+class Listener:
+    sock: socket.socket
+    ssl: ssl.SSLContext | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "http" if self.ssl is None else "https"
+
+    async def start(self, server) -> asyncio.AbstractServer:
+        """Accept on the socket in `server`'s loop: plain connections go straight to the default
+        protocol, TLS ones to the protocol their ALPN id names."""
+        if self.ssl is None:
+            factory = server.kernel.protocols.default().factory
+            return await server.loop.create_server(lambda: factory(server), sock=self.sock)
+        return await server.loop.create_server(
+            lambda: ALPNSelector(server), sock=self.sock, ssl=self.ssl,
+            ssl_handshake_timeout=server.config.ssl_handshake_timeout)
+
+
+def bind_listeners(config: ServerConfig, context: ssl.SSLContext | None,
+                   inherited: str | None = None) -> list[Listener]:
+    """The main listener on `config.port` (TLS with `context`), then the forward listener when
+    `skitai.enable_forward` asked for one. `inherited` is a reloaded master's comma-separated
+    descriptors; any listener beyond them (added since) is bound afresh."""
+    ports = [(config.port, context)]
+    if config.forward_port is not None:
+        ports.append((config.forward_port, None))
+    fds = [int(fd) for fd in inherited.split(",")] if inherited else []
+    listeners = []
+    for index, (port, port_context) in enumerate(ports):
+        if index < len(fds):
+            sock = socket.socket(fileno=fds[index])
+        else:
+            sock = bind_socket(config.address, port)
+        listeners.append(Listener(sock, port_context))
+    return listeners
+
+
+def inheritable(listeners: list[Listener]) -> str:
+    """The descriptors to hand to a re-executed master, as `bind_listeners` takes them back."""
+    for listener in listeners:
+        os.set_inheritable(listener.sock.fileno(), True)
+    return ",".join(str(listener.sock.fileno()) for listener in listeners)
