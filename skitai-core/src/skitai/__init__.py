@@ -16,17 +16,29 @@ from .api import (
                   mount,
                   options,
                   preference,
+                  register_cache_keys,
+                  register_states,
                   run,
                   set_keep_alive,
                   set_max_age,
+                  set_max_rcache,
                   set_max_upload_size,
                   set_request_timeout,
                   set_worker_critical_point,
 )
+from .corequest.result import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, STA_UNSENT
+from .errors import HTTPError
 from .paths import abspath, getswd
+from .services import was
 
 __all__ = [
     "__version__",
+    "HTTPError",
+    "STA_NETERR",
+    "STA_NORMAL",
+    "STA_REQFAIL",
+    "STA_TIMEOUT",
+    "STA_UNSENT",
     "abspath",
     "add_option",
     "get_kernel",
@@ -38,10 +50,14 @@ __all__ = [
     "mount",
     "options",
     "preference",
+    "register_cache_keys",
+    "register_states",
     "run",
     "set_keep_alive",
     "set_max_age",
+    "set_max_rcache",
     "set_max_upload_size",
     "set_request_timeout",
     "set_worker_critical_point",
+    "was",
 ]

@@ -63,6 +63,33 @@ def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3, in
     config.critical_interval = float(interval)
 
 
+def set_max_rcache(entries: int) -> None:
+    """How many corequest results each worker's result cache keeps (least recently used go)."""
+    get_kernel().config.max_rcache = int(entries)
+
+
+def register_cache_keys(*keys: str) -> None:
+    """Name the models whose changes the workers share (`was.setlu`/`was.getlu`); before run()."""
+    _register_shared("cache key", *keys)
+
+
+def register_states(*names: str) -> None:
+    """Name integer states the workers share (`was.setgs`/`was.getgs`); before run()."""
+    _register_shared("state", *names)
+
+
+def _register_shared(kind: str, *names: str) -> None:
+    kernel = get_kernel()
+    if kernel.shared is not None:
+        raise RuntimeError(f"skitai: register {kind}s before skitai.run(); the shared table is allocated "
+                           "when the server starts and cannot grow afterwards")
+    from .corequest.shared import CACHE_KEY, register
+
+    config = kernel.config
+    mine, others = (config.cache_keys, config.states) if kind == CACHE_KEY else (config.states, config.cache_keys)
+    register(kind, mine, others, names)
+
+
 def log_off(*patterns: str) -> None:
     get_kernel().config.log_off.extend(patterns)
 
@@ -140,6 +167,7 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         config.threads = int(threads)
     if name is not None:
         config.name = name
+    config.workers = workers
     _apply_command_line(kernel)
     if config.command:
         raise NotImplementedError(f"the {config.command!r} command (daemon and systemd commands, issue 3)")
@@ -155,6 +183,9 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         sock = socket.socket(fileno=int(inherited))  # a graceful reload: the same socket
     else:
         sock = bind_socket(config.address, config.port)
+    from .corequest.shared import SharedTable
+
+    kernel.shared = SharedTable(config.cache_keys, config.states)  # before forking: the workers share it
     if workers == 1:
         set_title(f"{process_label(config.name)}: master")
         Server(kernel).serve(sock)

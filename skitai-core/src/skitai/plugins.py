@@ -16,6 +16,7 @@ DEFAULT_PLUGINS = (
     "skitai.builtin.http1",
     "skitai.builtin.wsgi",
     "skitai.builtin.static",
+    "skitai.builtin.corequest",
 )
 
 

@@ -69,6 +69,7 @@ class Server:
         self._listener = None
         self.started = threading.Event()
         self.address: tuple | None = None
+        self.was = None  # skitai.was of this process, set at start (skitai.builtin.corequest)
 
     # request path
     def resolve(self, exchange: Exchange) -> RequestHandler:
