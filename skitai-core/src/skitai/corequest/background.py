@@ -2,8 +2,9 @@
 
 Each returns a Task like any other corequest (`fetch`, `dispatch`, `returning` ...). The pools
 are created on first use, so a worker that never asks for one never pays for it: threads in a
-`ThreadPoolExecutor`, processes in loky's reusable executor (one process per CPU), which
-replaces crashed workers instead of breaking the pool as `concurrent.futures` does. Submitting
+`ThreadPoolExecutor`, processes in a loky executor (one process per CPU), replaced when a crashed process
+broke it; loky tells a crash apart and spawns processes without the hazards of forking a
+threaded server. Submitting
 happens in the app's thread (it may pickle arguments or start processes); the loop only awaits
 the future. An exception raised by the target is the task's failure (STA_REQFAIL, re-raised
 by `fetch()`), whatever its type.
@@ -77,31 +78,47 @@ class ThreadDriver(_PoolDriver):
 
 
 class ProcessDriver(_PoolDriver):
-    """Processes for CPU-bound work: loky's reusable executor, one process per CPU. Targets and
-    arguments travel with cloudpickle, so functions defined in the served script work too."""
+    """Processes for CPU-bound work: one loky `ProcessPoolExecutor` per worker, one process per
+    CPU, started on first use. Targets and arguments travel with cloudpickle, so functions
+    defined in the served script work too. A crashed process breaks the executor (its tasks
+    fail with `TerminatedWorkerError`); the next submit replaces it. (loky's own
+    `get_reusable_executor` keeps one executor per *thread*, which would give every WSGI thread
+    its own pool, hence this one executor per driver.)"""
 
     def __init__(self, was) -> None:
         super().__init__(was)
-        self._used = False
         self.max_workers = os.cpu_count() or 1
+        self._executor = None
 
     @property
     def size(self) -> int:
-        return self.max_workers if self._used else 0
+        return 0 if self._executor is None else self.max_workers
 
-    def executor(self):
+    def executor(self, replacing=None):
         import loky  # only workers that use processes import it
 
         with self._lock:
-            self._used = True
-            # the same executor every time, a new one if a crashed process broke the last one
-            return loky.get_reusable_executor(max_workers=self.max_workers)
+            if self._executor is None or self._executor is replacing:
+                if replacing is not None:
+                    replacing.shutdown(wait=False, kill_workers=True)
+                self._executor = loky.ProcessPoolExecutor(max_workers=self.max_workers)
+            return self._executor
+
+    def execute(self, target: Callable[..., Any], *args: Any, **kwargs: Any):
+        from loky.process_executor import BrokenProcessPool
+
+        executor = self.executor()
+        try:
+            future = executor.submit(target, *args, **kwargs)
+        except BrokenProcessPool:  # a process crashed earlier: a new pool takes over
+            future = self.executor(replacing=executor).submit(target, *args, **kwargs)
+        return _awaited(future)
 
     def close(self) -> None:
-        if self._used:
-            import loky
-
-            loky.get_reusable_executor(max_workers=self.max_workers).shutdown(wait=False, kill_workers=True)
+        if self._executor is not None:
+            # wait=True: the kill happens before this process exits (a worker leaves with os._exit)
+            self._executor.shutdown(wait=True, kill_workers=True)
+            self._executor = None  # released now rather than at the exit
 
 
 class SubprocessDriver(Driver):

@@ -21,6 +21,7 @@ not map one-to-one to tasks (a database object with several methods) calls `star
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import socket
 import time
@@ -69,7 +70,7 @@ class Driver:
         with its status code, anything else STA_REQFAIL. `fetch()` raises the exception again."""
         if isinstance(error, HTTPError):
             return Result(STA_NORMAL, error.code, error.status[4:], None, (), error)
-        if isinstance(error, TimeoutError):
+        if isinstance(error, (TimeoutError, asyncio.TimeoutError)):  # distinct before Python 3.11
             return Result.failure(STA_TIMEOUT, error)
         if isinstance(error, (ConnectionError, socket.gaierror)):
             return Result.failure(STA_NETERR, error)
