@@ -19,18 +19,30 @@ from .api import (
                   mount,
                   options,
                   preference,
+                  register_cache_keys,
+                  register_states,
                   run,
                   set_keep_alive,
                   set_max_age,
+                  set_max_rcache,
                   set_max_upload_size,
                   set_request_timeout,
                   set_worker_critical_point,
 )
+from .corequest.result import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, STA_UNSENT
+from .errors import HTTPError
 from .paths import abspath, getswd
+from .services import was
 from .testclient import test_client
 
 __all__ = [
     "__version__",
+    "HTTPError",
+    "STA_NETERR",
+    "STA_NORMAL",
+    "STA_REQFAIL",
+    "STA_TIMEOUT",
+    "STA_UNSENT",
     "abspath",
     "add_option",
     "enable_file_logging",
@@ -45,11 +57,15 @@ __all__ = [
     "mount",
     "options",
     "preference",
+    "register_cache_keys",
+    "register_states",
     "run",
     "set_keep_alive",
     "set_max_age",
+    "set_max_rcache",
     "set_max_upload_size",
     "set_request_timeout",
     "set_worker_critical_point",
     "test_client",
+    "was",
 ]

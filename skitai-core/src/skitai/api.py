@@ -79,6 +79,33 @@ def enable_forward(forward_port: int = 80, to_port: int = 443, domain: str | Non
     config.forward_port, config.forward_to_port, config.forward_domain = int(forward_port), int(to_port), domain
 
 
+def set_max_rcache(entries: int) -> None:
+    """How many corequest results each worker's result cache keeps (least recently used go)."""
+    get_kernel().config.max_rcache = int(entries)
+
+
+def register_cache_keys(*keys: str) -> None:
+    """Name the models whose changes the workers share (`was.setlu`/`was.getlu`); before run()."""
+    _register_shared("cache key", *keys)
+
+
+def register_states(*names: str) -> None:
+    """Name integer states the workers share (`was.setgs`/`was.getgs`); before run()."""
+    _register_shared("state", *names)
+
+
+def _register_shared(kind: str, *names: str) -> None:
+    kernel = get_kernel()
+    if kernel.shared is not None:
+        raise RuntimeError(f"skitai: register {kind}s before skitai.run(); the shared table is allocated "
+                           "when the server starts and cannot grow afterwards")
+    from .corequest.shared import CACHE_KEY, register
+
+    config = kernel.config
+    mine, others = (config.cache_keys, config.states) if kind == CACHE_KEY else (config.states, config.cache_keys)
+    register(kind, mine, others, names)
+
+
 def log_off(*patterns: str) -> None:
     get_kernel().config.log_off.extend(patterns)
 
@@ -166,6 +193,7 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         config.threads = int(threads)
     if name is not None:
         config.name = name
+    config.workers = workers
     _apply_command_line(kernel)
     from .commands import prepare
 
@@ -196,6 +224,9 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     except (TLSConfigError, PrivilegeError) as error:
         raise SystemExit(f"skitai: {error}") from None  # a setup mistake: the message, no traceback
     logs.setup(config)  # after detaching: the `start` command's own report stays on the terminal
+    from .corequest.shared import SharedTable
+
+    kernel.shared = SharedTable(config.cache_keys, config.states)  # before forking: the workers share it
     if hasattr(os, "fork"):
         status = WorkerSupervisor(kernel, listeners, workers).run()
         if status:

@@ -64,6 +64,14 @@ class ServerConfig:
     critical_continuous: int = 3
     critical_interval: float = 0.0
 
+    # skitai.run(workers=N): how many worker processes serve (1: the master serves alone)
+    workers: int = 1
+    # corequests: result cache size (skitai.set_max_rcache), names of the worker-shared
+    # last-update keys and integer states (skitai.register_cache_keys, skitai.register_states)
+    max_rcache: int = 300
+    cache_keys: list[str] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)
+
     # parsed command line (argparse.Namespace) once `skitai.run()` has read it
     options: Any = None
 

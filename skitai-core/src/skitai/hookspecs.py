@@ -75,6 +75,20 @@ def skitai_register_handlers(handlers):
 
 
 @hookspec
+def skitai_register_services(was):
+    """Add attributes to `skitai.was`, the object apps use for corequests and services.
+
+    Called once per server process when it starts, on the event loop thread, before any
+    request. `was` is that process's `skitai.corequest.was.Was`; call
+    `was.add_service(name, service)` to make `service` available as `was.<name>` in every
+    request the process serves. A kind of corequest is a `skitai.corequest.Driver` subclass
+    instance (`was.add_service("get", HttpDriver(was))`); `was.engine` is the loop, result
+    cache and shared state drivers work with. A service with a `close()` method is closed
+    when the server stops.
+    """
+
+
+@hookspec
 def skitai_server_start(server):
     """The server is bound and about to serve; `server` is the running `skitai.server.Server`.
 

@@ -25,6 +25,9 @@ class Kernel:
         self.protocols = ProtocolRegistry()
         self.pm.hook.skitai_register_protocols(protocols=self.protocols)
         self.resolver = MountResolver(getswd())
+        # the state the worker processes share (skitai.corequest.shared.SharedTable), allocated
+        # by skitai.run() before it forks
+        self.shared = None
 
     def commands(self) -> CommandRegistry:
         registry = CommandRegistry()

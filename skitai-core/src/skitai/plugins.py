@@ -17,6 +17,7 @@ DEFAULT_PLUGINS = (
     "skitai.builtin.wsgi",
     "skitai.builtin.static",
     "skitai.builtin.forward",
+    "skitai.builtin.corequest",
 )
 
 

@@ -55,6 +55,7 @@ class Server:
         self.connections: set = set()
         self.worker_id = worker_id
         self.multiprocess = multiprocess  # one of several worker processes
+        self.supervised = worker_id != "M"  # a worker of a master process (even the only one)
         self.access_log = AccessLog(logs.request_stream(), worker_id=worker_id)
         self.diagnostics = Diagnostics(self.config, worker_id)
         self.requests_served = 0
@@ -62,6 +63,7 @@ class Server:
         self._listeners: list[asyncio.AbstractServer] = []
         self.started = threading.Event()
         self.address: tuple | None = None
+        self.was = None  # skitai.was of this process, set at start (skitai.builtin.corequest)
 
     # request path
     def resolve(self, exchange: Exchange) -> RequestHandler:

@@ -26,6 +26,11 @@ class ThreadPool:
         for thread in self._threads:
             thread.start()
 
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a free thread."""
+        return self._queue.qsize()
+
     def submit(self, function: Callable[..., Any], *args: Any) -> None:
         self._queue.put((function, args))
 

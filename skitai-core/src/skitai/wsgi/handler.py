@@ -15,8 +15,10 @@ import traceback
 from typing import Any, Callable
 
 from ..body import BodyTimeout, ClientDisconnected
+from ..errors import HTTPError
 from ..exchange import Exchange, FileSegment, RequestHandler
 from ..ranges import UNSATISFIABLE, if_range_allows, parse_range, range_response
+from ..services import current
 from ..statuses import error_body, error_headers, status_line
 from .environ import base_environ, build_environ
 from .filewrapper import FileWrapper
@@ -48,6 +50,7 @@ class WSGIApp(RequestHandler):
         self.debug = server.config.devel or bool(getattr(self.app, "debug", False))
         self._base = base_environ(self.script_name, multithread=self.pool is not None,
                                   multiprocess=server.multiprocess)
+        self._base["skitai.server"] = server  # how `skitai.was` finds this process's services
 
     def handle(self, exchange: Exchange) -> None:
         environ = build_environ(self._base, exchange)
@@ -59,6 +62,7 @@ class WSGIApp(RequestHandler):
     def run(self, exchange: Exchange, environ: dict) -> None:
         response = WSGIResponse(exchange, self.pool is not None)
         result = None
+        current.environ = environ  # `skitai.was` for this request, also while its body iterates
         try:
             result = self.app(environ, response.start_response)
             if response.send_result(result):
@@ -67,6 +71,8 @@ class WSGIApp(RequestHandler):
             response.abort()
         except BodyTimeout:
             response.fail(408, None)
+        except HTTPError as error:  # an app's (or a corequest's) way to answer with an error status
+            response.fail(error.code, None, error.status, error.explain)
         except Exception:
             app_errors.exception("%s %s failed", environ["REQUEST_METHOD"], environ["REQUEST_URI"])
             response.fail(500, sys.exc_info() if self.debug else None)
@@ -77,6 +83,7 @@ class WSGIApp(RequestHandler):
                 except Exception:
                     app_errors.exception("closing the response of %s %s failed",
                                          environ["REQUEST_METHOD"], environ["REQUEST_URI"])
+            current.environ = None
 
 
 class WSGIResponse:
@@ -208,15 +215,15 @@ class WSGIResponse:
             wrapper.close()
 
     # failures
-    def fail(self, code: int, exc_info) -> None:
+    def fail(self, code: int, exc_info, status: str | None = None, detail: str = "") -> None:
         if self.head_sent:
             self.abort()
             return
         self.head_sent = True
-        body = error_body(code)
+        body = error_body(code, detail)
         if exc_info is not None:
             body += "".join(traceback.format_exception(*exc_info)).encode("utf-8", "replace")
-        self._call(self.exchange.send_response, status_line(code),
+        self._call(self.exchange.send_response, status or status_line(code),
                    error_headers() + [("Connection", "close")], body)
 
     def abort(self) -> None:

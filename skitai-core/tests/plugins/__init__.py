@@ -1,0 +1,1 @@
+"""Plugins the tests load into servers."""
