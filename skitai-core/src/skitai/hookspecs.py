@@ -51,9 +51,13 @@ def skitai_configure(config):
 def skitai_register_protocols(protocols):
     """Register connection protocols on `protocols`, a `skitai.plugin.ProtocolRegistry`.
 
-    `protocols.add(name, factory, alpn=(...), default=False)`: `factory(server)` returns an
-    `asyncio.Protocol` for one accepted connection. The protocol marked `default` answers plain
-    TCP connections; ALPN ids are offered on TLS listeners.
+    `protocols.add(name, factory, alpn=(...), default=False, preface=b"")`: `factory(server)`
+    returns an `asyncio.Protocol` for one accepted connection. The protocol marked `default`
+    answers plain TCP connections; ALPN ids are offered on TLS listeners; a plain connection
+    whose first bytes are a protocol's `preface` is handed to that protocol.
+
+    `protocols.add_upgrade(token, upgrade)`: a `skitai.plugin.ProtocolUpgrade` that takes an
+    HTTP/1.1 connection over on `Upgrade: <token>` (h2c, websocket).
     """
 
 
