@@ -22,6 +22,7 @@ from .session import H2Session, Limits, SessionError
 
 log = logging.getLogger("skitai.http2")
 
+LINGER_SECONDS = 2.0   # how long a closing connection keeps discarding input
 SWITCHING_PROTOCOLS = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 # fields of an upgraded HTTP/1.1 request that describe the HTTP/1.1 connection, not the request
 UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "keep-alive", "te",
@@ -166,8 +167,8 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _on_data(self, event: h2.events.DataReceived, now: float) -> None:
         exchange = self.streams.get(event.stream_id)
-        if exchange is None or exchange.finished or exchange.body.complete:
-            return  # the response is complete and the stream reset: the rest is dropped
+        if exchange is None or exchange.finished or exchange.body.complete or exchange.refused:
+            return  # the response is complete or refused the body: the rest is dropped
         exchange.last_input = now
         body = exchange.body
         if body.received + len(event.data) > self.max_upload:
@@ -188,6 +189,7 @@ class H2ServerConnection(asyncio.Protocol):
             self._dispatch(exchange)
 
     def _refuse_body(self, exchange: H2Exchange) -> None:
+        exchange.refused = True
         exchange.body.fail(BodyTooLarge("request body larger than the maximum upload size"))
         if exchange.response_started:
             exchange.abort()
@@ -325,8 +327,15 @@ class H2ServerConnection(asyncio.Protocol):
 
     # closing
     def close(self) -> None:
-        if not self.closed:
-            self.closed = True
+        """Shut our side first and close a moment later: closing with the peer's frames still
+        unread makes the kernel send a reset that can destroy the GOAWAY just written."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
             self.transport.close()
 
     def abort(self) -> None:

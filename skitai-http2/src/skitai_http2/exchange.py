@@ -69,6 +69,7 @@ class H2Exchange(Exchange):
         self.expect_continue = (self.header("expect") or "").lower() == "100-continue"
         self.continue_sent = False
         self.reading_paused = False
+        self.refused = False        # the body went past the upload limit: the rest is dropped
         self.unacked = 0            # body bytes received while paused, credited on resume
         self.last_input = time.monotonic()
         self._no_body = False
