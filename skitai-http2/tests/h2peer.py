@@ -22,6 +22,19 @@ from hyperframe.frame import (
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
+def split_frames(buffer: bytes) -> tuple[list[Frame], bytes]:
+    """The complete frames at the start of `buffer`, and the bytes left over."""
+    frames = []
+    while len(buffer) >= 9:
+        frame, length = Frame.parse_frame_header(memoryview(buffer[:9]))
+        if len(buffer) < 9 + length:
+            break
+        frame.parse_body(memoryview(buffer[9:9 + length]))
+        buffer = buffer[9 + length:]
+        frames.append(frame)
+    return frames, buffer
+
+
 def request_headers(port: int, path: str = "/", method: str = "GET", extra=()) -> list[tuple[str, str]]:
     return [(":method", method), (":path", path), (":scheme", "http"),
             (":authority", f"127.0.0.1:{port}"), *extra]
@@ -123,7 +136,8 @@ class RawPeer:
     def headers(self, stream_id: int, headers, end_stream: bool = True,
                 end_headers: bool = True) -> HeadersFrame:
         frame = HeadersFrame(stream_id, self.encoder.encode(headers))
-        frame.flags.update((["END_STREAM"] if end_stream else []) + (["END_HEADERS"] if end_headers else []))
+        for flag in (["END_STREAM"] if end_stream else []) + (["END_HEADERS"] if end_headers else []):
+            frame.flags.add(flag)
         return frame
 
     def request(self, stream_id: int, path: str = "/", end_stream: bool = True, extra=()) -> HeadersFrame:
@@ -145,13 +159,8 @@ class RawPeer:
         """Frames from the server until it closes the connection (or `timeout`)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            while len(self._buffer) >= 9:
-                frame, length = Frame.parse_frame_header(memoryview(self._buffer[:9]))
-                if len(self._buffer) < 9 + length:
-                    break
-                frame.parse_body(memoryview(self._buffer[9:9 + length]))
-                self._buffer = self._buffer[9 + length:]
-                yield frame
+            frames, self._buffer = split_frames(self._buffer)
+            yield from frames
             try:
                 data = self.sock.recv(65536)
             except socket.timeout:
