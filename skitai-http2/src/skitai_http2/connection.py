@@ -17,7 +17,8 @@ from h2.errors import ErrorCodes
 
 from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
 
-from .exchange import LOW_WATER, BadRequest, H2Exchange, request_fields
+from .exchange import LOW_WATER, H2Exchange
+from .request import BadRequest, request_fields
 from .session import H2Session, Limits, SessionError
 
 log = logging.getLogger("skitai.http2")
@@ -100,7 +101,11 @@ class H2ServerConnection(asyncio.Protocol):
                 if exchange is not None:
                     self._drop(exchange, reset=None)
             elif kind is h2.events.ConnectionTerminated:
-                self.shutting_down = True  # the client opens no more streams
+                # The client is leaving; h2 sends nothing after a GOAWAY it received.
+                for exchange in list(self.streams.values()):
+                    self._drop(exchange, reset=None)
+                self.close()
+                return
         self._flush_now()
         if self.shutting_down and not self.streams:
             self.close()
@@ -260,7 +265,6 @@ class H2ServerConnection(asyncio.Protocol):
             self.session.reset(exchange.stream_id, ErrorCodes.NO_ERROR)
             exchange.body.fail(ClientDisconnected("the response was sent before the request body"))
         self._finished(exchange)
-        self.schedule_flush()
 
     def abort_stream(self, exchange: H2Exchange, error_code: int = ErrorCodes.INTERNAL_ERROR) -> None:
         self._drop(exchange, reset=error_code)

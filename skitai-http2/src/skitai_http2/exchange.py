@@ -25,35 +25,6 @@ CONNECTION_SPECIFIC = frozenset((
     "http2-settings"))
 
 
-class BadRequest(ValueError):
-    """The request's pseudo-header fields do not describe a request we can serve."""
-
-
-def request_fields(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str, str, list[tuple[str, str]]]:
-    """method, target and regular header fields (lower-case names) of an h2 request header
-    list; `:authority` becomes `host` so apps and the WSGI environ find it where they look."""
-    method = target = authority = None
-    fields: list[tuple[str, str]] = []
-    has_host = False
-    for name, value in headers:
-        if name[:1] == b":":
-            if name == b":method":
-                method = value.decode("ascii")
-            elif name == b":path":
-                target = value.decode("latin-1")
-            elif name == b":authority":
-                authority = value.decode("latin-1")
-        else:
-            key = name.decode("latin-1")
-            has_host = has_host or key == "host"
-            fields.append((key, value.decode("latin-1")))
-    if method is None or not target or (target[0] != "/" and target != "*"):
-        raise BadRequest("request without a usable :method and :path")
-    if authority is not None and not has_host:
-        fields.insert(0, ("host", authority))
-    return method, target, fields
-
-
 class H2Exchange(Exchange):
     protocol_name = "HTTP/2.0"
 
@@ -99,6 +70,7 @@ class H2Exchange(Exchange):
         if self._no_body or empty:
             self._no_body = True
             self.conn.stream_done(self)
+            self.conn.schedule_flush()
 
     # response interface
     def send_response(self, status: str, headers: list[tuple[str, str]],

@@ -27,6 +27,7 @@ import h2.connection
 import h2.events
 import h2.exceptions
 import h2.settings
+from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from hyperframe.frame import GoAwayFrame, SettingsFrame
 
@@ -115,7 +116,12 @@ class Outbox:
 class H2Session:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits = limits or Limits()
-        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        # Header validation is `request.request_fields`' job (one pass instead of h2's ten);
+        # outbound headers are built lower-case and filtered by `H2Exchange`.
+        config = h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_inbound_headers=False,
+            normalize_inbound_headers=False, validate_outbound_headers=False,
+            normalize_outbound_headers=False)
         self.h2 = h2.connection.H2Connection(config)
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
@@ -176,26 +182,33 @@ class H2Session:
         """The connection window is only a sum of stream windows here: per-stream windows bound
         what each stream may buffer, so connection credit goes back as soon as data arrives."""
         self._connection_unacked += length
-        if self._connection_unacked >= self.limits.connection_window // 4:
+        if self._connection_unacked >= self.limits.connection_window // 4 and not self.closed:
             self.h2.increment_flow_control_window(self._connection_unacked)
             self._connection_unacked = 0
 
     def ack_stream(self, stream_id: int, length: int) -> None:
         """The app consumed `length` bytes of a stream's body: let the client send more."""
-        if length > 0 and self._stream_open_remote(stream_id):
+        if length > 0 and not self.closed and self._stream_open_remote(stream_id):
             self.h2.increment_flow_control_window(length, stream_id)
 
     def _stream_open_remote(self, stream_id: int) -> bool:
         stream = self.h2.streams.get(stream_id)
         return stream is not None and not stream.closed and stream.state_machine.state.name == "OPEN"
 
-    # output
+    # output: quietly nothing once h2 has closed the connection (a GOAWAY either way), since
+    # h2 refuses every frame from then on and the connection is ending anyway
+    @property
+    def closed(self) -> bool:
+        return self.h2.state_machine.state is ConnectionState.CLOSED
+
     def send_head(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
                   end_stream: bool) -> None:
-        self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
+        if not self.closed:
+            self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
 
     def send_informational(self, stream_id: int, status: int) -> None:
-        self.h2.send_headers(stream_id, [(b":status", b"%d" % status)])
+        if not self.closed:
+            self.h2.send_headers(stream_id, [(b":status", b"%d" % status)])
 
     def queue(self, stream_id: int, piece: bytes | FileSegment) -> int:
         """Queue body data; returns the bytes now waiting on the stream."""
@@ -221,6 +234,8 @@ class H2Session:
         """Send queued data as the windows allow; returns the streams that ended and those whose
         file body could not be read (the caller resets them)."""
         ended, failed = [], []
+        if self.closed:
+            return ended, failed
         h2conn = self.h2
         frame_size = h2conn.max_outbound_frame_size
         for stream_id, box in list(self.outboxes.items()):
@@ -262,7 +277,7 @@ class H2Session:
     def reset(self, stream_id: int, error_code: int = ErrorCodes.INTERNAL_ERROR) -> None:
         self.outboxes.pop(stream_id, None)
         stream = self.h2.streams.get(stream_id)
-        if stream is not None and not stream.closed:
+        if stream is not None and not stream.closed and not self.closed:
             self.h2.reset_stream(stream_id, error_code)
 
     def goaway(self) -> None:
