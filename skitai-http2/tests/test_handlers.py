@@ -220,3 +220,28 @@ def test_upload_over_the_limit_is_refused(serve, declared):
         assert headers[":status"] == "200"  # the connection goes on
     finally:
         peer.close()
+
+
+def test_loop_thread_apps_get_the_whole_body_first(serve):
+    """threads=0: the app runs on the loop thread, so the body is spooled and the app is
+    dispatched once the stream's END_STREAM arrives."""
+    server = serve(APP, threads=0)
+    body = os.urandom(3 * 1024 * 1024)
+    with client() as http:
+        response = http.post(server.url("/echo"), content=body)
+    assert response.text == f"{len(body)} {hashlib.sha256(body).hexdigest()} HTTP/2.0"
+
+
+def test_body_that_never_comes_gets_408(serve):
+    server = serve(APP, threads=0, request_timeout=1)
+    peer = Client(server.port)
+    try:
+        stream_id = peer.conn.get_next_available_stream_id()
+        peer.conn.send_headers(stream_id, [(":method", "POST"), (":path", "/echo"), (":scheme", "http"),
+                                           (":authority", "x")])
+        peer.conn.send_data(stream_id, b"partial")
+        peer.flush()
+        headers, body = peer.response(stream_id)
+        assert headers[":status"] == "408"
+    finally:
+        peer.close()
