@@ -1,6 +1,7 @@
 """Connection lifetime: GOAWAY on graceful stop with the streams in flight finished, idle
 timeout, and the plugin found through its entry point by a real `skitai.run()` script."""
 import shutil
+import signal
 import subprocess
 import threading
 
@@ -86,3 +87,40 @@ def test_installed_plugin_is_loaded_by_a_script(tmp_path):
         plugins = subprocess.run(["curl", "-sS", "--max-time", "10", server.url("/")], capture_output=True,
                                  timeout=30, check=True)
         assert plugins.stdout == b"HTTP/1.1"
+
+
+RELOAD_SCRIPT = '''
+import skitai
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [environ["SERVER_PROTOCOL"].encode()]
+
+if __name__ == "__main__":
+    skitai.mount("/", app)
+    skitai.run(workers=2)
+'''
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_reload_sends_goaway_to_http2_connections(tmp_path):
+    """SIGHUP: the old workers stop gracefully, so their HTTP/2 connections get a GOAWAY
+    (NO_ERROR) rather than a reset, and new connections reach the new workers."""
+    script = tmp_path / "reload.py"
+    script.write_text(RELOAD_SCRIPT)
+    env = {"SKITAI_LOG_DIR": str(tmp_path / "log"), "SKITAI_RUN_DIR": str(tmp_path / "run")}
+    with ServerProcess(str(script), env=env) as server:
+        peer = RawPeer(server.port)
+        try:
+            peer.send(peer.request(1))
+            frames = peer.frames()
+            assert any(isinstance(frame, DataFrame) and frame.data == b"HTTP/2.0" for frame in frames)
+            server.signal(signal.SIGHUP)
+            goaway = next((frame for frame in frames if isinstance(frame, GoAwayFrame)), None)
+            assert goaway is not None and goaway.error_code == ErrorCodes.NO_ERROR
+            assert goaway.last_stream_id == 1
+        finally:
+            peer.close()
+        result = subprocess.run(["curl", "-sS", "--max-time", "10", "--http2-prior-knowledge", server.url("/")],
+                                capture_output=True, timeout=30, check=True)
+        assert result.stdout == b"HTTP/2.0"
