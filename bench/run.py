@@ -48,6 +48,7 @@ RESULTS = BENCH / "results"
 START_TIMEOUT = 30.0  # seconds for a server to answer its first request
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 CONNECTIONS = 50
+H2_CONNECTIONS, H2_STREAMS = 10, 10  # h2load -c 10 -m 10, as the HTTP/2 target is stated
 
 
 # --- servers ---------------------------------------------------------------------------
@@ -117,6 +118,7 @@ class Scenario:
     references: list
     headers: list = field(default_factory=list)
     what: str = ""
+    tool: str = "wrk"  # or "h2load": HTTP/2 with prior knowledge (h2c), -c 10 -m 10
 
 
 # The hello URL is /hello, not /: the original skitai always logs requests for "/"
@@ -135,6 +137,9 @@ SCENARIOS = {s.name: s for s in [
              what="1 KiB static file, keep-alive"),
     Scenario("static-1m", "/static/1m.bin", STATIC_SERVERS, ["nginx"],
              what="1 MiB static file, keep-alive"),
+    Scenario("h2c-hello", "/hello", ["skitai-t4", "orig-skitai"], ["orig-skitai"],
+             what="hello-world WSGI app over HTTP/2 prior knowledge (h2load -c 10 -m 10)",
+             tool="h2load"),
 ]}
 
 # (scenario, server, reference server, minimum ratio): the issue's targets.
@@ -144,6 +149,7 @@ TARGETS = [
     ("hello-keepalive", "skitai-t0", "granian", 0.7),
     ("hello-close", "skitai-t4", "waitress", 2.0),
     ("static-1m", "skitai-t4", "nginx", 0.7),
+    ("h2c-hello", "skitai-t4", "orig-skitai", 5.0),
 ]
 RSS_LIMIT_MB = 30.0
 
@@ -366,6 +372,31 @@ def run_wrk(url: str, duration: int, headers: list, cpu: int) -> dict:
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "wrk_cpu_pct": round(100 * cpu / wall)}
 
 
+def run_h2load(url: str, duration: int, headers: list, cpu: int) -> dict:
+    """h2load over h2c (prior knowledge), 10 connections x 10 concurrent streams; the same
+    result shape as `run_wrk`, failed and errored requests counted as errors."""
+    argv = ["taskset", "-c", str(cpu), "h2load", "-c", str(H2_CONNECTIONS), "-m", str(H2_STREAMS),
+            "-D", str(duration)]
+    for header in headers:
+        argv += ["-H", header]
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    out = subprocess.run(argv + [url], capture_output=True, text=True, timeout=duration + 60)
+    after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
+    cpu_used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    rate = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out.stdout)
+    counts = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, "
+                       r"(\d+) errored, (\d+) timeout", out.stdout)
+    if out.returncode != 0 or not rate or not counts:
+        raise RuntimeError(f"h2load failed: {out.stderr.strip() or out.stdout[-300:]}")
+    non2xx = re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out.stdout)
+    return {"rps": float(rate.group(1)), "errors": sum(int(n) for n in counts.groups()[1:]),
+            "non2xx": sum(int(n) for n in non2xx.groups()) if non2xx else 0,
+            "wrk_cpu_pct": round(100 * cpu_used / wall)}
+
+
+LOAD_TOOLS = {"wrk": run_wrk, "h2load": run_h2load}
+
+
 # --- one measurement -------------------------------------------------------------------
 
 def measure(server: Server, scenario: Scenario, args, tmp: Path, cpus: tuple) -> dict:
@@ -383,15 +414,16 @@ def measure(server: Server, scenario: Scenario, args, tmp: Path, cpus: tuple) ->
         result["error"] = f"cannot start: {exc}"
         return result
     url = f"http://127.0.0.1:{port}{scenario.path}"
+    load = LOAD_TOOLS[scenario.tool]
     try:
         running.wait_ready(port, scenario.path)
-        run_wrk(url, 1, scenario.headers, cpus[1])  # warm-up, not counted
+        load(url, 1, scenario.headers, cpus[1])  # warm-up, not counted
         running.remember_tree()
         sampler = UsageSampler(running.proc.pid)
         sampler.start()
         runs = []
         for _ in range(args.runs):
-            runs.append(run_wrk(url, args.duration, scenario.headers, cpus[1]))
+            runs.append(load(url, args.duration, scenario.headers, cpus[1]))
             running.remember_tree()
         result.update(ok=True, **sampler.stop(), runs=runs,
                       rps=round(statistics.median(r["rps"] for r in runs), 1),
@@ -497,7 +529,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    for tool in ("wrk", "taskset"):
+    tools = {"wrk", "taskset"} | {SCENARIOS[name].tool for name in args.only}
+    for tool in sorted(tools):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: run `bash {BENCH}/setup.sh` first")
     cpus = sorted(os.sched_getaffinity(0))

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Idempotent installer for the Skitai benchmark harness.
 #
-# Installs wrk and nginx from Debian (apt-get update only when something is
+# Installs wrk, nginx and h2load (nghttp2-client) from Debian (apt-get update only when something is
 # missing, so reruns are fast) and builds three venvs under bench/.venvs/:
 #   peers  - the servers we compare against (gunicorn, waitress, hypercorn,
 #            granian) plus psutil for RSS sampling;
 #   orig   - the ORIGINAL skitai 0.57.16 from PyPI; it has the same import name
 #            as the rebuild, so it must live in its own venv;
-#   skitai - the Skitai under test, installed editable from ../skitai-core.
+#   skitai - the Skitai under test, installed editable from ../skitai-core, with the
+#            HTTP/2 plugin from ../skitai-http2 (the h2c-hello scenario).
 set -euo pipefail
 
 BENCH_DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -19,6 +20,7 @@ missing=()
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -43,7 +45,7 @@ echo "setup: venv orig (skitai 0.57.16 from PyPI)"
 make_venv orig "skitai==0.57.16"
 if [ -f "$CORE/pyproject.toml" ]; then
     echo "setup: venv skitai (editable from $CORE)"
-    make_venv skitai uvloop -e "$CORE"
+    make_venv skitai uvloop -e "$CORE" -e "$BENCH_DIR/../skitai-http2"
 else
     echo "setup: $CORE not found yet; skipping the skitai venv (its bench entries will fail)"
 fi

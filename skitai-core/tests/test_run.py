@@ -167,10 +167,11 @@ def test_named_process_title(tmp_path):
     script = tmp_path / "serve.py"
     script.write_text(WORKERS_SCRIPT)
     with ServerProcess(str(script), env={"SKITAI_TEST_NAME": "pets"}) as server:
-        assert title(server.process.pid) == "skitai/pets: master"
-        stopping = time.monotonic()
+        # the port answers as soon as the master has bound it, a moment before it takes its title
+        wait_for(lambda: title(server.process.pid) == "skitai/pets: master", timeout=10)
     # stopped right after start, while workers may still be forking: every worker still obeys
-    assert server.returncode == 0 and time.monotonic() - stopping < 5
+    # (one that did not would hold the stop until ServerProcess kills it: status -9)
+    assert server.returncode == 0
 
 
 BURNING_SCRIPT = '''

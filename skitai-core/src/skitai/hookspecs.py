@@ -51,11 +51,16 @@ def skitai_configure(config):
 def skitai_register_protocols(protocols):
     """Register connection protocols on `protocols`, a `skitai.plugin.ProtocolRegistry`.
 
-    `protocols.add(name, factory, alpn=(...), default=False, priority=500)`: `factory(server)`
-    returns an `asyncio.Protocol` for one accepted connection. The protocol marked `default`
-    answers plain TCP connections. On TLS listeners the ALPN ids are offered lowest `priority`
-    first (HTTP/1.1 registers at 900); the protocol whose id the handshake negotiated gets the
-    connection, already past the handshake, and the default one when none was negotiated.
+    `protocols.add(name, factory, alpn=(...), default=False, priority=500, preface=b"")`:
+    `factory(server)` returns an `asyncio.Protocol` for one accepted connection. The protocol
+    marked `default` answers plain TCP connections; a plain connection whose first bytes are a
+    protocol's `preface` is handed to that protocol. On TLS listeners the ALPN ids are offered
+    lowest `priority` first (HTTP/1.1 registers at 900); the protocol whose id the handshake
+    negotiated gets the connection, already past the handshake, and the default one when none
+    was negotiated.
+
+    `protocols.add_upgrade(token, upgrade)`: a `skitai.plugin.ProtocolUpgrade` that takes an
+    HTTP/1.1 connection over on `Upgrade: <token>` (h2c, websocket).
     """
 
 

@@ -10,7 +10,9 @@ from typing import Any, Callable
 
 import pluggy
 
-from .exchange import Exchange, RequestHandler
+from .body import BodyTimeout, ClientDisconnected, SpooledBody, StreamedBody
+from .exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
+from .statuses import error_body, error_headers, status_line
 
 hookimpl = pluggy.HookimplMarker("skitai")
 
@@ -18,9 +20,20 @@ __all__ = [
     "hookimpl",
     "Exchange",
     "RequestHandler",
+    "BodyPiece",
+    "FileSegment",
+    "body_length",
+    "StreamedBody",
+    "SpooledBody",
+    "ClientDisconnected",
+    "BodyTimeout",
+    "status_line",
+    "error_body",
+    "error_headers",
     "MountAdapter",
     "CommandRegistry",
     "ProtocolRegistry",
+    "ProtocolUpgrade",
     "HandlerRegistry",
 ]
 
@@ -71,6 +84,27 @@ class ProtocolSpec:
     alpn: tuple[str, ...] = ()
     default: bool = False
     priority: int = 500
+    preface: bytes = b""
+
+
+class ProtocolUpgrade:
+    """Takes an HTTP/1.1 connection over when a request asks `Upgrade: <token>` (h2c, websocket).
+
+    Registered with `protocols.add_upgrade(token, upgrade)`. `accepts(exchange)` looks at the
+    request head (on the loop thread) and says whether it is a valid upgrade request for this
+    protocol; when it is not, the request is served as plain HTTP/1.1. An accepted request is
+    not dispatched to a handler: its body is read in full (`exchange.body`, complete), earlier
+    pipelined responses are sent, and then `take_over(server, exchange)` returns the
+    `asyncio.Protocol` that gets the transport. The HTTP/1.1 connection calls the new protocol's
+    `connection_made(transport)`, which writes the `101 Switching Protocols` answer itself
+    (its headers belong to the protocol), and passes it all bytes that follow.
+    """
+
+    def accepts(self, exchange: Exchange) -> bool:
+        return True
+
+    def take_over(self, server: Any, exchange: Exchange) -> Any:
+        raise NotImplementedError
 
 
 @dataclass
@@ -78,12 +112,39 @@ class ProtocolRegistry:
     """Connection protocols, filled by `skitai_register_protocols`."""
 
     specs: list[ProtocolSpec] = field(default_factory=list)
+    upgrades: dict[str, ProtocolUpgrade] = field(default_factory=dict)
 
     def add(self, name: str, factory: Callable[[Any], Any], alpn: tuple[str, ...] = (),
-            default: bool = False, priority: int = 500) -> None:
+            default: bool = False, priority: int = 500, preface: bytes = b"") -> None:
         """`priority` orders the ALPN ids a TLS listener offers, lowest first: a plugin's
-        protocol (h2 at the default 500) is preferred to HTTP/1.1, which registers at 900."""
-        self.specs.append(ProtocolSpec(name, factory, tuple(alpn), default, priority=priority))
+        protocol (h2 at the default 500) is preferred to HTTP/1.1, which registers at 900.
+        `preface`: the first bytes a client of this protocol sends on a plain connection
+        (HTTP/2 prior knowledge: `PRI * HTTP/2.0`); the default protocol hands such a
+        connection to `factory(server)` with the bytes it already received."""
+        self.specs.append(ProtocolSpec(name, factory, tuple(alpn), default, priority=priority,
+                                       preface=bytes(preface)))
+
+    def add_upgrade(self, token: str, upgrade: ProtocolUpgrade) -> None:
+        token = token.lower()
+        if token in self.upgrades:
+            raise ValueError(f"HTTP/1.1 upgrade {token!r} is registered twice")
+        self.upgrades[token] = upgrade
+
+    def match_preface(self, data: bytes) -> tuple[ProtocolSpec | None, bool]:
+        """The protocol whose preface `data` starts with, and whether more bytes are needed to
+        tell (`data` is still a prefix of some preface)."""
+        undecided = False
+        for spec in self.specs:
+            if spec.preface:
+                if data.startswith(spec.preface):
+                    return spec, False
+                if spec.preface.startswith(data):
+                    undecided = True
+        return None, undecided
+
+    @property
+    def has_prefaces(self) -> bool:
+        return any(spec.preface for spec in self.specs)
 
     def default(self) -> ProtocolSpec:
         for spec in self.specs:

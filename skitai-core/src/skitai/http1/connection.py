@@ -4,6 +4,8 @@ Responsibilities that need the socket live here and nowhere else: keep-alive and
 (responses strictly in request order), flow control in both directions, timeouts (408 for an
 incomplete request, silent close for an idle keep-alive connection), `Expect: 100-continue`,
 answering parse errors with their status before closing, and sendfile for file bodies.
+It is also where other protocols take a plain connection over: by its first bytes (a registered
+preface such as HTTP/2's) or by an `Upgrade` request a registered `ProtocolUpgrade` accepts.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from collections import deque
 from typing import Sequence
 
 from ..body import BodyTimeout, ClientDisconnected, DiscardedBody, SpooledBody, StreamedBody
-from ..exchange import BodyPiece, Exchange, FileSegment, body_length
+from ..exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
 from ..statuses import error_body, status_line
 from .framing import CHUNKED, CONTINUE_RESPONSE, LAST_CHUNK, LENGTH, NO_BODY, chunk, frame_response, status_code
 from .parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser
@@ -144,6 +146,21 @@ class H1Exchange(Exchange):
         self.conn.exchange_finished(self)
 
 
+class _Upgrading(RequestHandler):
+    """Stands in for the handler of a request a `ProtocolUpgrade` accepted: the usual dispatch
+    order reads the whole body and sends earlier pipelined responses first, then the connection
+    is handed over to the protocol the upgrade returns."""
+
+    needs_full_body = True
+
+    def __init__(self, upgrade) -> None:
+        self.upgrade = upgrade
+
+    def handle(self, exchange: H1Exchange) -> None:
+        conn = exchange.conn
+        conn.hand_over(self.upgrade.take_over(conn.server, exchange))
+
+
 class H1Connection(asyncio.Protocol):
     def __init__(self, server) -> None:
         self.server = server
@@ -171,6 +188,11 @@ class H1Connection(asyncio.Protocol):
         self._direct: socket.socket | None = None
         self._send_task: asyncio.Task | None = None
         self._drain_waiter: asyncio.Future | None = None
+        protocols = server.kernel.protocols
+        self.upgrades = protocols.upgrades
+        self.handed_over = False
+        # first bytes kept until they tell HTTP/1.1 from a registered preface (None: decided)
+        self._sniff: bytes | None = b"" if protocols.has_prefaces else None
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -184,6 +206,14 @@ class H1Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return  # lingering close: input is discarded
+        if self._sniff is not None:
+            data = self._sniff + data
+            spec, undecided = self.server.kernel.protocols.match_preface(data)
+            self._sniff = data if undecided else None
+            if spec is not None:
+                self.hand_over(spec.factory(self.server), data)
+            if undecided or spec is not None:
+                return
         kind = self.timer_kind
         if kind == "idle":
             self._set_timer("request", self.request_timeout)
@@ -195,8 +225,12 @@ class H1Connection(asyncio.Protocol):
                 self.receiving.body.feed(event)
             elif kind is RequestHead:
                 self._on_head(event)
+                if self.handed_over:
+                    return  # what follows the upgrade request is not HTTP/1.1
             elif event is END_OF_REQUEST:
                 self._on_end()
+                if self.handed_over:
+                    return
             else:
                 self._on_error(event)
 
@@ -242,7 +276,11 @@ class H1Connection(asyncio.Protocol):
     # request events
     def _on_head(self, head: RequestHead) -> None:
         exchange = H1Exchange(self, head)
-        handler = exchange.handler = self.server.resolve(exchange)
+        upgrade = self._upgrade_for(exchange) if self.upgrades else None
+        if upgrade is not None:
+            handler = exchange.handler = _Upgrading(upgrade)
+        else:
+            handler = exchange.handler = self.server.resolve(exchange)
         if head.has_body:
             if handler.needs_full_body:
                 exchange.body = SpooledBody()
@@ -260,6 +298,38 @@ class H1Connection(asyncio.Protocol):
             self.pending.append(exchange)
             if len(self.pending) == MAX_PIPELINED:
                 self._pause_reading()
+
+    def _upgrade_for(self, exchange: H1Exchange):
+        """The registered upgrade that accepts this request (`Connection: Upgrade` and an
+        `Upgrade` token it knows, tried in the client's order), or None to serve HTTP/1.1."""
+        offered = exchange.header("upgrade")
+        if offered is None or self.shutting_down or exchange.version != "1.1":
+            return None
+        connection = exchange.header("connection") or ""
+        if "upgrade" not in (token.strip().lower() for token in connection.split(",")):
+            return None
+        for token in offered.split(","):
+            upgrade = self.upgrades.get(token.strip().lower())
+            if upgrade is not None and upgrade.accepts(exchange):
+                return upgrade
+        return None
+
+    def hand_over(self, protocol: asyncio.BaseProtocol, data: bytes = b"") -> None:
+        """Give the transport to `protocol` (chosen by a preface or an upgrade) without closing
+        it; `data` are bytes already read that belong to the new protocol. This connection is
+        finished from here on and leaves the server's set; the new one joins it itself."""
+        self.closed = self.handed_over = True
+        self.timer_kind = None
+        self.current = self.receiving = None
+        self.server.connection_closed(self)
+        transport = self.transport
+        transport.set_protocol(protocol)
+        if self.reading_paused:
+            self.reading_paused = False
+            transport.resume_reading()
+        protocol.connection_made(transport)
+        if data:
+            protocol.data_received(data)
 
     def _on_end(self) -> None:
         exchange = self.receiving

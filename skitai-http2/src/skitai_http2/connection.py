@@ -1,0 +1,358 @@
+"""The HTTP/2 connection: joins the sans-IO `H2Session` to an asyncio transport and to the
+server's handlers, one `H2Exchange` per stream.
+
+What needs the socket or the clock lives here: reading and writing, per-stream request-body
+back-pressure (window credit is held back while the app is not reading), writes coalesced once
+per loop iteration, timeouts driven by the server's once-a-second sweep (idle connection, stalled
+streams, a peer that stops reading the socket), and GOAWAY on graceful stop.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import h2.events
+from h2.errors import ErrorCodes
+
+from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
+
+from .exchange import LOW_WATER, H2Exchange
+from .request import BadRequest, request_fields
+from .session import H2Session, Limits, SessionError
+
+log = logging.getLogger("skitai.http2")
+
+LINGER_SECONDS = 2.0   # how long a closing connection keeps discarding input
+SWITCHING_PROTOCOLS = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
+# fields of an upgraded HTTP/1.1 request that describe the HTTP/1.1 connection, not the request
+UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "keep-alive", "te",
+                            "transfer-encoding", "proxy-connection"))
+
+
+class BodyTooLarge(ClientDisconnected):
+    """The stream's request body went past the maximum upload size."""
+
+
+def limits_for(config) -> Limits:
+    return Limits(max_header_list_size=config.max_header_size)
+
+
+class H2ServerConnection(asyncio.Protocol):
+    def __init__(self, server, upgrade=None) -> None:
+        self.server = server
+        self.loop = server.loop
+        config = server.config
+        self.request_timeout = config.request_timeout
+        self.keep_alive = config.keep_alive
+        self.max_upload = config.max_upload_size
+        self.session = H2Session(limits_for(config))
+        self.streams: dict[int, H2Exchange] = {}
+        self.blocked: set[H2Exchange] = set()
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.shutting_down = False
+        self.write_paused_since: float | None = None
+        self.idle_since = time.monotonic()
+        self._flush_scheduled = False
+        self._upgrade = upgrade   # the HTTP/1.1 request that asked for h2c: stream 1
+
+    # asyncio.Protocol
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+        self.client = transport.get_extra_info("peername") or ("", 0)
+        self.sockname = transport.get_extra_info("sockname") or ("", 0)
+        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        self.server.connection_opened(self)
+        request, self._upgrade = self._upgrade, None
+        if request is None:
+            self.session.start()
+            self._write()
+            return
+        transport.write(SWITCHING_PROTOCOLS)
+        self.session.start(request.header("http2-settings"))
+        headers = [(name, value) for name, value in request.headers if name not in UPGRADE_FIELDS]
+        exchange = H2Exchange(self, 1, request.method, request.target, headers)
+        exchange.body = request.body  # read in full before the switch (RFC 7540 3.2)
+        self._open(exchange)
+        self._flush_now()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        now = time.monotonic()
+        try:
+            events = self.session.receive(data, now)
+        except SessionError as error:
+            log.debug("HTTP/2 connection from %s refused: %s", self.client, error)
+            self._write()
+            self.close()
+            return
+        for event in events:
+            kind = type(event)
+            if kind is h2.events.DataReceived:
+                self._on_data(event, now)
+            elif kind is h2.events.RequestReceived:
+                self._on_request(event)
+            elif kind is h2.events.StreamEnded:
+                self._on_end(event.stream_id)
+            elif kind is h2.events.StreamReset:
+                exchange = self.streams.get(event.stream_id)
+                if exchange is not None:
+                    self._drop(exchange, reset=None)
+            elif kind is h2.events.ConnectionTerminated:
+                # The client is leaving; h2 sends nothing after a GOAWAY it received.
+                for exchange in list(self.streams.values()):
+                    self._drop(exchange, reset=None)
+                self.close()
+                return
+        self._flush_now()
+        if self.shutting_down and not self.streams:
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        for exchange in list(self.streams.values()):
+            self._drop(exchange, reset=None)
+        self.server.connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self.write_paused_since = time.monotonic()
+
+    def resume_writing(self) -> None:
+        self.write_paused_since = None
+        self.schedule_flush()
+
+    # requests
+    def _on_request(self, event: h2.events.RequestReceived) -> None:
+        stream_id = event.stream_id
+        session = self.session
+        if session.goaway_sent and stream_id > session.last_stream_id:
+            session.reset(stream_id, ErrorCodes.REFUSED_STREAM)
+            return
+        try:
+            method, target, headers = request_fields(event.headers)
+        except (BadRequest, UnicodeError):
+            session.reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            return
+        exchange = H2Exchange(self, stream_id, method, target, headers)
+        if event.stream_ended is None:
+            exchange.body = SpooledBody()  # replaced below when the handler streams
+        self._open(exchange)
+
+    def _open(self, exchange: H2Exchange) -> None:
+        self.streams[exchange.stream_id] = exchange
+        handler = exchange.handler = self.server.resolve(exchange)
+        body = exchange.body
+        if not body.complete:
+            if not handler.needs_full_body:
+                exchange.body = StreamedBody(
+                    lambda: self._pause_stream(exchange), lambda: self._resume_threadsafe(exchange),
+                    self.request_timeout, exchange.request_continue if exchange.expect_continue else None)
+            length = exchange.header("content-length")
+            if length is not None and length.isdigit() and int(length) > self.max_upload:
+                self._refuse_body(exchange)
+                return
+            if handler.needs_full_body:
+                if exchange.expect_continue:
+                    self.send_continue(exchange)
+                return  # dispatched when the body is complete
+        self._dispatch(exchange)
+
+    def _dispatch(self, exchange: H2Exchange) -> None:
+        exchange.dispatched = True
+        try:
+            exchange.handler.handle(exchange)
+        except Exception:
+            log.exception("request handler failed: %s %s", exchange.method, exchange.target)
+            if not exchange.response_started:
+                exchange.send_response(status_line(500), error_headers(), error_body(500))
+            else:
+                exchange.abort()
+
+    def _on_data(self, event: h2.events.DataReceived, now: float) -> None:
+        exchange = self.streams.get(event.stream_id)
+        if exchange is None or exchange.finished or exchange.body.complete or exchange.refused:
+            return  # the response is complete or refused the body: the rest is dropped
+        exchange.last_input = now
+        body = exchange.body
+        if body.received + len(event.data) > self.max_upload:
+            self._refuse_body(exchange)
+            return
+        body.feed(event.data)
+        if exchange.reading_paused:
+            exchange.unacked += event.flow_controlled_length
+        else:
+            self.session.ack_stream(event.stream_id, event.flow_controlled_length)
+
+    def _on_end(self, stream_id: int) -> None:
+        exchange = self.streams.get(stream_id)
+        if exchange is None or exchange.body.complete:
+            return  # a request without a body (END_STREAM on its HEADERS)
+        exchange.body.finish()
+        if not exchange.dispatched and not exchange.finished:
+            self._dispatch(exchange)
+
+    def _refuse_body(self, exchange: H2Exchange) -> None:
+        exchange.refused = True
+        exchange.body.fail(BodyTooLarge("request body larger than the maximum upload size"))
+        if exchange.response_started:
+            exchange.abort()
+        else:
+            exchange.dispatched = True
+            exchange.send_response(status_line(413), error_headers(), error_body(413))
+
+    def send_continue(self, exchange: H2Exchange) -> None:
+        if not (exchange.continue_sent or exchange.response_started or exchange.finished
+                or exchange.aborted or self.closed):
+            exchange.continue_sent = True
+            self.session.send_informational(exchange.stream_id, 100)
+            self._write()
+
+    # request body back-pressure: window credit is what lets the client send more
+    def _pause_stream(self, exchange: H2Exchange) -> None:
+        exchange.reading_paused = True
+
+    def _resume_threadsafe(self, exchange: H2Exchange) -> None:
+        self.loop.call_soon_threadsafe(self._resume_stream, exchange)
+
+    def _resume_stream(self, exchange: H2Exchange) -> None:
+        exchange.reading_paused = False
+        credit, exchange.unacked = exchange.unacked, 0
+        if not self.closed and self.streams.get(exchange.stream_id) is exchange:
+            self.session.ack_stream(exchange.stream_id, credit)
+            self._write()
+
+    # responses
+    def block(self, exchange: H2Exchange) -> None:
+        exchange.writable.clear()
+        self.blocked.add(exchange)
+
+    def schedule_flush(self) -> None:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_scheduled = False
+        if self.closed:
+            return
+        if self.write_paused_since is None:
+            ended, failed = self.session.flush(time.monotonic())
+            for stream_id in failed:
+                exchange = self.streams.get(stream_id)
+                if exchange is not None:
+                    log.warning("HTTP/2 file body of %s could not be read", exchange.target)
+                    exchange.abort()
+            for stream_id in ended:
+                exchange = self.streams.get(stream_id)
+                if exchange is not None:
+                    self.stream_done(exchange)
+            if self.blocked:
+                for exchange in list(self.blocked):
+                    if self.session.pending(exchange.stream_id) <= LOW_WATER:
+                        self.blocked.discard(exchange)
+                        exchange.writable.set()
+        self._write()
+
+    def stream_done(self, exchange: H2Exchange) -> None:
+        """The response went out in full (END_STREAM sent)."""
+        self.streams.pop(exchange.stream_id, None)
+        self.blocked.discard(exchange)
+        exchange.finished = True
+        if not exchange.body.complete:
+            # RFC 9113 8.1: a complete response ends the request too; stop the upload.
+            self.session.reset(exchange.stream_id, ErrorCodes.NO_ERROR)
+            exchange.body.fail(ClientDisconnected("the response was sent before the request body"))
+        self._finished(exchange)
+
+    def abort_stream(self, exchange: H2Exchange, error_code: int = ErrorCodes.INTERNAL_ERROR) -> None:
+        self._drop(exchange, reset=error_code)
+        self.schedule_flush()
+
+    def _drop(self, exchange: H2Exchange, reset: int | None) -> None:
+        """The stream ends without a complete response (reset by either side or lost)."""
+        self.streams.pop(exchange.stream_id, None)
+        self.blocked.discard(exchange)
+        exchange.aborted = True
+        exchange.writable.set()  # wake a producer so it sees `aborted`
+        exchange.body.fail(ClientDisconnected("the stream was reset"))
+        if reset is not None and not self.closed:
+            self.session.reset(exchange.stream_id, reset)
+        else:
+            self.session.outboxes.pop(exchange.stream_id, None)
+        self._finished(exchange, logged=exchange.response_started)
+
+    def _finished(self, exchange: H2Exchange, logged: bool = True) -> None:
+        if logged:
+            self.server.log_exchange(exchange)
+        exchange._run_done_callbacks()
+        if not self.streams:
+            self.idle_since = time.monotonic()
+            if self.shutting_down:
+                self.loop.call_soon(self._close_when_flushed)
+
+    def _close_when_flushed(self) -> None:
+        if not self.streams:
+            self._write()
+            self.close()
+
+    # output
+    def _write(self) -> None:
+        data = self.session.data_to_send()
+        if data and not self.closed:
+            self.transport.write(data)
+
+    # timers (checked by the server's once-a-second sweep)
+    def check_timeout(self, now: float) -> None:
+        if self.closed:
+            return
+        if self.write_paused_since is not None and now - self.write_paused_since >= self.request_timeout:
+            self.abort()  # the client stopped reading the socket
+            return
+        for stream_id in self.session.stalled(now, self.request_timeout):
+            exchange = self.streams.get(stream_id)
+            if exchange is not None:  # the stream stopped reading: its window stayed shut
+                self.abort_stream(exchange, ErrorCodes.CANCEL)
+            else:
+                self.session.reset(stream_id, ErrorCodes.CANCEL)
+        for exchange in list(self.streams.values()):
+            if (not exchange.dispatched and not exchange.body.complete
+                    and now - exchange.last_input >= self.request_timeout):
+                exchange.body.fail(ClientDisconnected("request body not received in time"))
+                exchange.dispatched = True
+                exchange.send_response(status_line(408), error_headers(), error_body(408))
+        if not self.streams and now - self.idle_since >= self.keep_alive:
+            self.session.goaway()
+            self._write()
+            self.close()
+            return
+        self._flush_now()
+
+    # closing
+    def close(self) -> None:
+        """Shut our side first and close a moment later: closing with the peer's frames still
+        unread makes the kernel send a reset that can destroy the GOAWAY just written."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        else:
+            self.transport.close()
+
+    def abort(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.transport.abort()
+
+    def shutdown(self) -> None:
+        """Graceful stop or reload: GOAWAY, finish the streams in flight, then close."""
+        self.shutting_down = True
+        if self.closed:
+            return
+        self.session.goaway()
+        self._write()
+        if not self.streams:
+            self.close()

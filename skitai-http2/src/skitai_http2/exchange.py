@@ -1,0 +1,129 @@
+"""One HTTP/2 stream as a Skitai `Exchange`, so every mounted handler (WSGI apps, static files,
+plugin handlers) serves it unchanged.
+
+The response methods turn into HEADERS and queued DATA on the connection's sans-IO session;
+`writable` is per stream and clears while the stream's unsent data is above a high-water mark,
+so an app streaming into a closed flow-control window waits instead of filling memory.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import TYPE_CHECKING, Sequence
+
+from skitai.plugin import BodyPiece, Exchange, FileSegment, body_length
+
+if TYPE_CHECKING:
+    from .connection import H2ServerConnection
+
+HIGH_WATER = 256 * 1024
+LOW_WATER = 64 * 1024
+# Connection-specific fields have no meaning in HTTP/2 and make a peer reject the response
+# (RFC 9113 8.2.2); apps written for HTTP/1.1 send them (`Connection: close`), so they are dropped.
+CONNECTION_SPECIFIC = frozenset((
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
+    "http2-settings"))
+
+
+class H2Exchange(Exchange):
+    protocol_name = "HTTP/2.0"
+
+    def __init__(self, conn: "H2ServerConnection", stream_id: int, method: str, target: str,
+                 headers: list[tuple[str, str]]) -> None:
+        path, _, query = target.partition("?")
+        super().__init__(conn.loop, method, target, path, query, "2.0", headers, conn.scheme,
+                         conn.client, conn.sockname, threading.Event())
+        self.writable.set()
+        self.conn = conn
+        self.stream_id = stream_id
+        self.dispatched = False
+        self.expect_continue = (self.header("expect") or "").lower() == "100-continue"
+        self.continue_sent = False
+        self.reading_paused = False
+        self.refused = False        # the body went past the upload limit: the rest is dropped
+        self.unacked = 0            # body bytes received while paused, credited on resume
+        self.last_input = time.monotonic()
+        self._no_body = False
+        self._remaining: int | None = None   # what the declared Content-Length still allows
+
+    # response head
+    def _send_head(self, status: str, headers: list[tuple[str, str]], length: int | None,
+                   empty: bool) -> None:
+        code = int(status[:3])
+        self.status = code
+        self.responded_at = time.monotonic()
+        out = []
+        declared = None
+        for name, value in headers:
+            key = name.lower()
+            if key in CONNECTION_SPECIFIC:
+                continue
+            if key == "content-length":
+                declared = int(value)
+            out.append((key.encode("latin-1"), value.encode("latin-1")))
+        self._no_body = self.method == "HEAD" or code in (204, 304)
+        if declared is None and length is not None and not self._no_body:
+            declared = length
+            out.append((b"content-length", b"%d" % length))
+        self._remaining = None if self._no_body else declared
+        self.conn.session.send_head(self.stream_id, code, out, end_stream=self._no_body or empty)
+        if self._no_body or empty:
+            self._no_body = True
+            self.conn.stream_done(self)
+            self.conn.schedule_flush()
+
+    # response interface
+    def send_response(self, status: str, headers: list[tuple[str, str]],
+                      body: bytes | Sequence[BodyPiece] = b"") -> None:
+        if self.finished or self.aborted:
+            return
+        pieces = [body] if isinstance(body, (bytes, bytearray, memoryview)) else list(body)
+        length = body_length(pieces)
+        self._send_head(status, headers, length, length == 0)
+        if self._no_body:
+            return
+        for piece in pieces:
+            self._queue(piece)
+        self.finish()
+
+    def send_head(self, status: str, headers: list[tuple[str, str]]) -> None:
+        if self.finished or self.aborted:
+            return
+        self._send_head(status, headers, None, False)
+
+    def send_data(self, data: bytes) -> None:
+        if self.finished or self.aborted or self._no_body or not data:
+            return
+        self._queue(data)
+        self.conn.schedule_flush()
+
+    def _queue(self, piece: bytes | FileSegment) -> None:
+        size = piece.count if isinstance(piece, FileSegment) else len(piece)
+        if self._remaining is not None:
+            if size > self._remaining:  # more than its Content-Length: the excess is dropped
+                size = self._remaining
+                piece = (FileSegment(piece.file, piece.offset, size) if isinstance(piece, FileSegment)
+                         else piece[:size])
+            self._remaining -= size
+        if size:
+            self.bytes_sent += size
+            if self.conn.session.queue(self.stream_id, piece) > HIGH_WATER:
+                self.conn.block(self)
+
+    def finish(self) -> None:
+        if self.finished or self.aborted or self._no_body:
+            return
+        if self._remaining:
+            # Shorter than its Content-Length: a reset tells the client the body is incomplete.
+            self.abort()
+            return
+        self.conn.session.end(self.stream_id)
+        self.conn.schedule_flush()
+
+    def abort(self) -> None:
+        if not (self.finished or self.aborted):
+            self.conn.abort_stream(self)
+
+    def request_continue(self) -> None:
+        if self.expect_continue and not self.continue_sent:
+            self.loop.call_soon_threadsafe(self.conn.send_continue, self)

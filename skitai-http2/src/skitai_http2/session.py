@@ -1,0 +1,302 @@
+"""Sans-IO HTTP/2 server session: the h2 state machine plus Skitai's settings, protections and
+flow-controlled output. Bytes in, events out, bytes to send; no sockets, no event loop.
+
+`receive(data, now)` returns h2 events the connection acts on, or raises `SessionError` after
+queueing a GOAWAY when the peer broke the protocol or abused it:
+
+* rapid reset (CVE-2023-44487): streams the client resets cost from a `Budget`;
+* SETTINGS and PING floods: every frame that makes us answer costs from another one;
+* oversized header lists and HPACK bombs: h2's decoder enforces SETTINGS_MAX_HEADER_LIST_SIZE
+  on the decoded size, and h2 caps a header block at 64 CONTINUATION frames;
+* too many concurrent streams: h2 refuses streams beyond SETTINGS_MAX_CONCURRENT_STREAMS.
+
+Response bodies are queued per stream (`Outbox`: bytes and file segments) and leave as the
+peer's flow-control windows allow (`flush`), so a stream that stops reading holds back only its
+own data; `stalled(now, timeout)` names the streams that have waited on a closed window too long.
+"""
+from __future__ import annotations
+
+import base64
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from h2.connection import ConnectionState
+from h2.errors import ErrorCodes
+from hyperframe.frame import GoAwayFrame, SettingsFrame
+
+from skitai.plugin import FileSegment
+
+from .budget import Budget
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+KiB = 1024
+MiB = 1024 * KiB
+
+
+@dataclass
+class Limits:
+    """What the server announces in SETTINGS and tolerates from a peer."""
+
+    max_concurrent_streams: int = 100
+    stream_window: int = 256 * KiB        # inbound bytes a stream may have unread
+    connection_window: int = 16 * MiB     # inbound bytes all streams together may have in flight
+    max_header_list_size: int = 64 * KiB
+    max_frame_size: int = 16 * KiB
+    reset_burst: int = 200                # client resets tolerated at once ...
+    reset_rate: float = 100.0             # ... and per second after that
+    control_burst: int = 500              # SETTINGS and PING frames tolerated at once ...
+    control_rate: float = 50.0            # ... and per second after that
+
+
+class SessionError(Exception):
+    """The connection must end; a GOAWAY with `error_code` is already queued."""
+
+    def __init__(self, reason: str, error_code: int = ErrorCodes.PROTOCOL_ERROR) -> None:
+        super().__init__(reason)
+        self.error_code = error_code
+
+
+def valid_settings_header(value: str) -> bool:
+    """Whether an `HTTP2-Settings` value (base64url SETTINGS payload, RFC 7540 3.2.1) parses."""
+    try:
+        payload = base64.urlsafe_b64decode(value.strip() + "=" * (-len(value.strip()) % 4))
+        SettingsFrame(0).parse_body(memoryview(payload))
+    except Exception:
+        return False
+    return True
+
+
+class Outbox:
+    """A stream's response body waiting for flow-control window: bytes and file segments."""
+
+    __slots__ = ("pieces", "pending", "ending", "trailers", "blocked_since")
+
+    def __init__(self) -> None:
+        self.pieces: deque = deque()
+        self.pending = 0
+        self.ending = False
+        self.trailers: list[tuple[str, str]] | None = None
+        self.blocked_since: float | None = None
+
+    def add(self, piece: bytes | FileSegment) -> None:
+        if isinstance(piece, FileSegment):
+            if piece.count:
+                self.pieces.append(FileSegment(piece.file, piece.offset, piece.count))
+                self.pending += piece.count
+        elif piece:
+            self.pieces.append(piece)
+            self.pending += len(piece)
+
+    def take(self, size: int) -> bytes:
+        """Up to `size` bytes from the front (one piece at most)."""
+        piece = self.pieces[0]
+        if isinstance(piece, FileSegment):
+            data = os.pread(piece.file.fileno(), min(size, piece.count), piece.offset)
+            if not data:
+                raise OSError("file shrank while being sent")
+            piece.offset += len(data)
+            piece.count -= len(data)
+            if not piece.count:
+                self.pieces.popleft()
+        elif len(piece) <= size:
+            data = self.pieces.popleft()
+        else:
+            data, self.pieces[0] = piece[:size], piece[size:]
+        self.pending -= len(data)
+        return data
+
+
+class H2Session:
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits = limits or Limits()
+        # Header validation is `request.request_fields`' job (one pass instead of h2's ten);
+        # outbound headers are built lower-case and filtered by `H2Exchange`.
+        config = h2.config.H2Configuration(
+            client_side=False, header_encoding=None, validate_inbound_headers=False,
+            normalize_inbound_headers=False, validate_outbound_headers=False,
+            normalize_outbound_headers=False)
+        self.h2 = h2.connection.H2Connection(config)
+        self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_window,
+            h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
+            h2.settings.SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
+            h2.settings.SettingCodes.ENABLE_PUSH: 0,
+        })
+        # Until our SETTINGS are acknowledged h2 applies the protocol defaults; the header list
+        # limit must hold from the first frame on.
+        self.h2.decoder.max_header_list_size = limits.max_header_list_size
+        self.outboxes: dict[int, Outbox] = {}
+        self.resets = Budget(limits.reset_burst, limits.reset_rate)
+        self.control = Budget(limits.control_burst, limits.control_rate)
+        self.goaway_sent = False
+        self.last_stream_id = 0   # after a graceful GOAWAY: streams above it are refused
+        self._out = bytearray()
+        self._connection_unacked = 0
+
+    # setup
+    def start(self, upgrade_settings: str | None = None) -> None:
+        """Queue the server preface; with `upgrade_settings` (the h2c `HTTP2-Settings` value)
+        the connection continues an upgraded HTTP/1.1 request as stream 1."""
+        if upgrade_settings is None:
+            self.h2.initiate_connection()
+        else:
+            self.h2.initiate_upgrade_connection(upgrade_settings.strip().encode("ascii"))
+        self.h2.increment_flow_control_window(self.limits.connection_window - 65535)
+
+    # input
+    def receive(self, data: bytes, now: float) -> list[Any]:
+        try:
+            events = self.h2.receive_data(data)
+        except h2.exceptions.DenialOfServiceError as error:
+            raise SessionError(str(error), ErrorCodes.ENHANCE_YOUR_CALM) from None
+        except h2.exceptions.ProtocolError as error:
+            raise SessionError(str(error) or type(error).__name__,
+                               getattr(error, "error_code", ErrorCodes.PROTOCOL_ERROR)) from None
+        for event in events:
+            kind = type(event)
+            if kind is h2.events.StreamReset:
+                self.outboxes.pop(event.stream_id, None)
+                if event.remote_reset and not self.resets.spend(now):
+                    self.refuse("too many streams reset by the client (rapid reset)")
+            elif kind in (h2.events.PingReceived, h2.events.RemoteSettingsChanged):
+                if not self.control.spend(now):
+                    self.refuse("SETTINGS or PING flood")
+            elif kind is h2.events.DataReceived:
+                self._ack_connection(event.flow_controlled_length)
+        return events
+
+    def refuse(self, reason: str, error_code: int = ErrorCodes.ENHANCE_YOUR_CALM):
+        self.h2.close_connection(error_code, reason.encode("ascii", "replace"))
+        self.goaway_sent = True
+        raise SessionError(reason, error_code)
+
+    def _ack_connection(self, length: int) -> None:
+        """The connection window is only a sum of stream windows here: per-stream windows bound
+        what each stream may buffer, so connection credit goes back as soon as data arrives."""
+        self._connection_unacked += length
+        if self._connection_unacked >= self.limits.connection_window // 4 and not self.closed:
+            self.h2.increment_flow_control_window(self._connection_unacked)
+            self._connection_unacked = 0
+
+    def ack_stream(self, stream_id: int, length: int) -> None:
+        """The app consumed `length` bytes of a stream's body: let the client send more."""
+        if length > 0 and not self.closed and self._stream_open_remote(stream_id):
+            self.h2.increment_flow_control_window(length, stream_id)
+
+    def _stream_open_remote(self, stream_id: int) -> bool:
+        stream = self.h2.streams.get(stream_id)
+        return stream is not None and not stream.closed and stream.state_machine.state.name == "OPEN"
+
+    # output: quietly nothing once h2 has closed the connection (a GOAWAY either way), since
+    # h2 refuses every frame from then on and the connection is ending anyway
+    @property
+    def closed(self) -> bool:
+        return self.h2.state_machine.state is ConnectionState.CLOSED
+
+    def send_head(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
+                  end_stream: bool) -> None:
+        if not self.closed:
+            self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
+
+    def send_informational(self, stream_id: int, status: int) -> None:
+        if not self.closed:
+            self.h2.send_headers(stream_id, [(b":status", b"%d" % status)])
+
+    def queue(self, stream_id: int, piece: bytes | FileSegment) -> int:
+        """Queue body data; returns the bytes now waiting on the stream."""
+        box = self.outboxes.get(stream_id)
+        if box is None:
+            box = self.outboxes[stream_id] = Outbox()
+        box.add(piece)
+        return box.pending
+
+    def end(self, stream_id: int, trailers: list[tuple[bytes, bytes]] | None = None) -> None:
+        """End the stream once its queued data is sent (with trailers when given)."""
+        box = self.outboxes.get(stream_id)
+        if box is None:
+            box = self.outboxes[stream_id] = Outbox()
+        box.ending = True
+        box.trailers = trailers
+
+    def pending(self, stream_id: int) -> int:
+        box = self.outboxes.get(stream_id)
+        return 0 if box is None else box.pending
+
+    def flush(self, now: float) -> tuple[list[int], list[int]]:
+        """Send queued data as the windows allow; returns the streams that ended and those whose
+        file body could not be read (the caller resets them)."""
+        ended, failed = [], []
+        if self.closed:
+            return ended, failed
+        h2conn = self.h2
+        frame_size = h2conn.max_outbound_frame_size
+        for stream_id, box in list(self.outboxes.items()):
+            while box.pieces:
+                window = h2conn.local_flow_control_window(stream_id)
+                if window <= 0:
+                    break
+                try:
+                    data = box.take(min(window, frame_size))
+                except OSError:
+                    failed.append(stream_id)
+                    del self.outboxes[stream_id]
+                    break
+                last = box.ending and not box.pieces and box.trailers is None
+                h2conn.send_data(stream_id, data, end_stream=last)
+                if last:
+                    break
+            if stream_id in failed:
+                continue
+            if box.pieces:
+                if box.blocked_since is None:
+                    box.blocked_since = now
+                continue
+            box.blocked_since = None
+            if box.ending:
+                del self.outboxes[stream_id]
+                if box.trailers is not None:
+                    h2conn.send_headers(stream_id, box.trailers, end_stream=True)
+                elif h2conn.streams.get(stream_id) is not None and _may_send(h2conn, stream_id):
+                    h2conn.end_stream(stream_id)
+                ended.append(stream_id)
+        return ended, failed
+
+    def stalled(self, now: float, timeout: float) -> list[int]:
+        """Streams whose data has waited on a closed flow-control window for `timeout`."""
+        return [stream_id for stream_id, box in self.outboxes.items()
+                if box.blocked_since is not None and now - box.blocked_since >= timeout]
+
+    def reset(self, stream_id: int, error_code: int = ErrorCodes.INTERNAL_ERROR) -> None:
+        self.outboxes.pop(stream_id, None)
+        stream = self.h2.streams.get(stream_id)
+        if stream is not None and not stream.closed and not self.closed:
+            self.h2.reset_stream(stream_id, error_code)
+
+    def goaway(self) -> None:
+        """Graceful GOAWAY: streams so far are served, newer ones refused. Written outside h2's
+        state machine, which would otherwise stop sending the in-flight responses."""
+        if self.goaway_sent:
+            return
+        self.goaway_sent = True
+        self.last_stream_id = self.h2.highest_inbound_stream_id
+        frame = GoAwayFrame(0, last_stream_id=self.last_stream_id, error_code=ErrorCodes.NO_ERROR)
+        self._out += self.h2.data_to_send() + frame.serialize()
+
+    def data_to_send(self) -> bytes:
+        data = self.h2.data_to_send()
+        if self._out:
+            data, self._out = bytes(self._out) + data, bytearray()
+        return data
+
+
+def _may_send(h2conn: h2.connection.H2Connection, stream_id: int) -> bool:
+    stream = h2conn.streams[stream_id]
+    return not stream.closed and stream.state_machine.state.name in ("OPEN", "HALF_CLOSED_REMOTE")

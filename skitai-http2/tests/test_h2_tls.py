@@ -1,0 +1,54 @@
+"""h2 over TLS: offered by ALPN before http/1.1, which stays the fallback (curl, httpx,
+openssl s_client), with the certificates of `skitai.testing.make_certificates`."""
+import shutil
+import ssl
+import subprocess
+
+import httpx
+import pytest
+from apps import APP
+
+from skitai.testing import make_certificates
+
+curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+
+
+@pytest.fixture
+def certs(tmp_path):
+    return make_certificates(str(tmp_path))
+
+
+@pytest.fixture
+def tls_server(serve, certs):
+    return serve(APP, ssl_certfile=certs.cert, ssl_keyfile=certs.key)
+
+
+@curl
+@pytest.mark.parametrize("flag, version", [("--http2", "2"), ("--http1.1", "1.1")])
+def test_curl_gets_h2_by_alpn_or_http1_when_it_asks(tls_server, certs, flag, version):
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "10", flag, "--cacert", certs.ca, "-w", " %{http_version}",
+         f"https://localhost:{tls_server.port}/"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    protocol = "HTTP/2.0" if version == "2" else "HTTP/1.1"
+    assert result.stdout == f"{protocol} GET localhost:{tls_server.port} {version}"
+
+
+def test_httpx_http2_over_tls(tls_server, certs):
+    with httpx.Client(http2=True, verify=ssl.create_default_context(cafile=certs.ca), trust_env=False) as client:
+        responses = [client.get(f"https://localhost:{tls_server.port}/") for _ in range(3)]
+    assert {response.http_version for response in responses} == {"HTTP/2"}
+    assert responses[0].text == f"HTTP/2.0 GET localhost:{tls_server.port}"
+
+
+@openssl
+@pytest.mark.parametrize("offered, negotiated", [("h2,http/1.1", "h2"), ("http/1.1,h2", "h2"),
+                                                 ("http/1.1", "http/1.1")])
+def test_the_server_prefers_h2(tls_server, certs, offered, negotiated):
+    result = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{tls_server.port}", "-servername", "localhost",
+         "-alpn", offered, "-CAfile", certs.ca, "-verify_return_error"],
+        input="", capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ALPN protocol: {negotiated}" in result.stdout

@@ -1,0 +1,60 @@
+"""Request header validation (RFC 9113 8.2-8.3), in the pass that replaces h2's."""
+import pytest
+from apps import APP
+from h2.errors import ErrorCodes
+from h2peer import RawPeer
+
+from skitai_http2.request import BadRequest, request_fields
+
+BASE = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/a?b=c"), (b":authority", b"example:80")]
+
+
+def test_a_request_and_its_host():
+    method, target, fields = request_fields(BASE + [(b"cookie", b"a=1"), (b"cookie", b"b=2")])
+    assert (method, target) == ("GET", "/a?b=c")
+    assert fields == [("host", "example:80"), ("cookie", "a=1"), ("cookie", "b=2")]
+    assert request_fields(BASE + [(b"host", b"example:80"), (b"te", b"trailers")])[2] == [
+        ("host", "example:80"), ("te", "trailers")]
+
+
+@pytest.mark.parametrize("headers", [
+    BASE + [(b"X-Upper", b"1")],
+    BASE + [(b"x-bad", b"a\r\nb: c")],
+    BASE + [(b"x-bad", b" padded")],
+    BASE + [(b"x-nul", b"a\x00")],
+    BASE + [(b"connection", b"close")],
+    BASE + [(b"transfer-encoding", b"chunked")],
+    BASE + [(b"te", b"gzip")],
+    BASE + [(b"host", b"other")],
+    BASE + [(b"x-a", b"1"), (b":method", b"GET")],
+    BASE + [(b":method", b"POST")],
+    BASE + [(b":protocol", b"websocket")],
+    [(b":method", b"GET"), (b":scheme", b"http")],
+    [(b":method", b"CONNECT"), (b":authority", b"example:443")],
+    [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"http://example/")],
+    [(b":method", b"G T"), (b":scheme", b"http"), (b":path", b"/")],
+    BASE + [(b"", b"x")],
+])
+def test_malformed_requests(headers):
+    with pytest.raises(BadRequest):
+        request_fields(headers)
+
+
+def test_malformed_request_resets_only_its_stream(serve):
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        peer.send(peer.request(1, extra=[("x-bad", "a\nb")]), peer.request(3))
+        reset = data = None
+        for frame in peer.frames(timeout=5):
+            name = type(frame).__name__
+            if name == "RstStreamFrame" and frame.stream_id == 1:
+                reset = frame
+            elif name == "DataFrame" and frame.stream_id == 3:
+                data = frame
+            if reset is not None and data is not None:
+                break
+        assert reset.error_code == ErrorCodes.PROTOCOL_ERROR
+        assert data.data.startswith(b"HTTP/2.0 GET")
+    finally:
+        peer.close()
