@@ -15,7 +15,7 @@ import skitai
 from skitai import HTTPError, was
 from skitai.corequest import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, STA_UNSENT, LoopBlockedError, Mask
 from skitai.services import WasUnboundError
-from skitai.testing import ServerThread
+from skitai.testing import ServerThread, StartedServers
 
 
 def routes_app(routes):
@@ -33,19 +33,14 @@ def routes_app(routes):
 @pytest.fixture
 def serve_was():
     """serve_was(routes, **settings) -> a started ServerThread with the echo plugin loaded."""
-    started = []
-
-    def start(routes, **settings):
+    def with_echo(**settings):
         server = ServerThread(**settings)
         server.kernel.pm.register(echo)
-        server.mount("/", routes_app(routes))
-        server.__enter__()
-        started.append(server)
         return server
 
-    yield start
-    for server in started:
-        server.__exit__(None, None, None)
+    servers = StartedServers(with_echo)
+    yield lambda routes, **settings: servers(routes_app(routes), **settings)
+    servers.stop()
 
 
 def get(server, path, timeout=20):

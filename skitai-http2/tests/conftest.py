@@ -1,6 +1,6 @@
 import pytest
 
-from skitai.testing import ServerThread
+from skitai.testing import ServerThread, StartedServers
 from skitai_http2 import plugin
 
 
@@ -15,18 +15,6 @@ def h2_server(**settings) -> ServerThread:
 def serve():
     """serve(app_or_obj | (point, obj)..., **settings) -> a started HTTP/2-capable ServerThread,
     stopped after the test."""
-    started = []
-
-    def start(*mounts, **settings):
-        server = h2_server(**settings)
-        if mounts and not isinstance(mounts[0], tuple):
-            mounts = (("/", mounts[0]),)
-        for point, obj in mounts:
-            server.mount(point, obj)
-        server.__enter__()
-        started.append(server)
-        return server
-
-    yield start
-    for server in started:
-        server.__exit__(None, None, None)
+    servers = StartedServers(h2_server)
+    yield servers
+    servers.stop()

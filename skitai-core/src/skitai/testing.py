@@ -183,3 +183,30 @@ class ServerThread:
     def __exit__(self, *exc_info: Any) -> None:
         self.server.request_stop()
         self._thread.join(self.kernel.config.shutdown_timeout + 5)
+
+
+
+class StartedServers:
+    """The servers a test starts, all stopped at its end: the body of a pytest `serve` fixture.
+
+    `servers(app | (point, obj)..., **settings)` mounts and starts a server made by
+    `make_server(**settings)` (a ServerThread, or one with plugins registered); `stop()` stops
+    every one of them."""
+
+    def __init__(self, make_server: Callable[..., ServerThread] = ServerThread) -> None:
+        self.make_server = make_server
+        self.started: list[ServerThread] = []
+
+    def __call__(self, *mounts: Any, **settings: Any) -> ServerThread:
+        server = self.make_server(**settings)
+        if mounts and not isinstance(mounts[0], tuple):
+            mounts = (("/", mounts[0]),)
+        for point, obj in mounts:
+            server.mount(point, obj)
+        server.__enter__()
+        self.started.append(server)
+        return server
+
+    def stop(self) -> None:
+        for server in self.started:
+            server.__exit__(None, None, None)
