@@ -1,14 +1,13 @@
 """`---profile`, `---gc` and `---memtrack` on real servers, and the GC schedule and memory line
 interval on their own."""
 import gc
-import http.client
 import logging
 import re
 
 import pytest
 
 from skitai import diagnostics
-from skitai.testing import ServerProcess, wait_for
+from skitai.testing import ServerProcess, http_get, wait_for
 
 SCRIPT = '''
 import gc
@@ -36,13 +35,8 @@ if __name__ == "__main__":
 
 
 def get(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
+    status, body = http_get(port, path)
+    return status, body.decode()
 
 
 def server_for(tmp_path, workers, *options, file_logging=False):

@@ -1,6 +1,5 @@
 """`skitai.enable_file_logging()`: request.log, app.log and server.log written by real servers
 (one process, and a master with two workers), and their reopening after logrotate (SIGUSR1)."""
-import http.client
 import os
 import re
 import signal
@@ -10,6 +9,7 @@ import pytest
 
 from skitai import paths
 from skitai.testing import ServerProcess, wait_for
+from skitai.testing import http_get as get
 
 SCRIPT = '''
 import os
@@ -41,16 +41,6 @@ if __name__ == "__main__":
 REQUEST_LINE = re.compile(
     r'^\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d 127\.0\.0\.1 127\.0\.0\.1:\d+ GET (?P<uri>\S+) HTTP/1\.1 0 '
     r'(?P<status>\d{3}) \d+ - - - - - - - (?P<worker>M|W\d) (?P<connections>\d+) \d+ms \d+ms$')
-
-
-def get(port, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
 
 
 def read_lines(path):

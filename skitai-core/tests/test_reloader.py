@@ -1,7 +1,6 @@
 """The auto-reloader: a script run with `--devel` (or an app's `use_reloader`) serves the new code
 after its app file or a sub-module is edited; a broken edit leaves the previous version
 serving; the reloader process never outlives its master."""
-import http.client
 import os
 import signal
 import textwrap
@@ -10,7 +9,7 @@ import psutil
 import pytest
 from test_run import wait_for
 
-from skitai.testing import ServerProcess
+from skitai.testing import ServerProcess, http_get
 
 SERVE = '''
 import os
@@ -60,13 +59,8 @@ def run(project, *args, **env):
 
 
 def get(port, path="/"):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read().decode()
-    finally:
-        conn.close()
+    status, body = http_get(port, path)
+    return status, body.decode()
 
 
 def wait_for_body(server, expected, timeout=30.0):

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from skitai.testing import ServerProcess, wait_for
+from skitai.testing import http_get as get
 
 SCRIPT = '''
 import time
@@ -36,13 +37,6 @@ def script(tmp_path):
     path = tmp_path / "serve.py"
     path.write_text(textwrap.dedent(SCRIPT))
     return str(path)
-
-
-def get(port, path, timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    conn.request("GET", path)
-    response = conn.getresponse()
-    return response.status, response.read()
 
 
 def test_command_line_port_overrides_the_script(script):

@@ -2,6 +2,7 @@
 running a real script, and a server on a thread for tests that define apps inline."""
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -33,6 +34,17 @@ def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def http_get(port: int, path: str = "/", timeout: float = 10.0) -> tuple[int, bytes]:
+    """GET `path` from 127.0.0.1:`port` on a connection of its own: (status, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
