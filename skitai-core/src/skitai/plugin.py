@@ -11,6 +11,7 @@ from typing import Any, Callable
 import pluggy
 
 from .body import BodyTimeout, ClientDisconnected, SpooledBody, StreamedBody
+from .closing import linger_then_close
 from .exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
 from .statuses import error_body, error_headers, status_line
 
@@ -30,6 +31,7 @@ __all__ = [
     "status_line",
     "error_body",
     "error_headers",
+    "linger_then_close",
     "MountAdapter",
     "CommandRegistry",
     "ProtocolRegistry",

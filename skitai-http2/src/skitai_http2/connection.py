@@ -15,7 +15,15 @@ import time
 import h2.events
 from h2.errors import ErrorCodes
 
-from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
+from skitai.plugin import (
+    ClientDisconnected,
+    SpooledBody,
+    StreamedBody,
+    error_body,
+    error_headers,
+    linger_then_close,
+    status_line,
+)
 
 from .exchange import LOW_WATER, H2Exchange
 from .request import BadRequest, request_fields
@@ -23,7 +31,6 @@ from .session import H2Session, Limits, SessionError
 
 log = logging.getLogger("skitai.http2")
 
-LINGER_SECONDS = 2.0   # how long a closing connection keeps discarding input
 SWITCHING_PROTOCOLS = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 # fields of an upgraded HTTP/1.1 request that describe the HTTP/1.1 connection, not the request
 UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "keep-alive", "te",
@@ -336,11 +343,7 @@ class H2ServerConnection(asyncio.Protocol):
         if self.closed:
             return
         self.closed = True
-        if self.transport.can_write_eof():
-            self.transport.write_eof()
-            self.loop.call_later(LINGER_SECONDS, self.transport.close)
-        else:
-            self.transport.close()
+        linger_then_close(self.transport, self.loop)
 
     def abort(self) -> None:
         if not self.closed:

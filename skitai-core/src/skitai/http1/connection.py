@@ -19,6 +19,7 @@ from collections import deque
 from typing import Sequence
 
 from ..body import BodyTimeout, ClientDisconnected, DiscardedBody, SpooledBody, StreamedBody
+from ..closing import linger_then_close
 from ..exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
 from ..statuses import error_body, status_line
 from .framing import CHUNKED, CONTINUE_RESPONSE, LAST_CHUNK, LENGTH, NO_BODY, chunk, frame_response, status_code
@@ -28,7 +29,6 @@ log = logging.getLogger("skitai.http1")
 
 MAX_PIPELINED = 16          # queued requests before the connection stops reading
 DRAIN_LIMIT = 1024 * 1024   # unread body bytes discarded to keep a connection alive
-LINGER_SECONDS = 2.0        # how long a closing connection keeps discarding input
 MSG_MORE = getattr(socket, "MSG_MORE", 0)
 SHUTDOWN_IDLE_GRACE = 1.0   # seconds an idle connection may still bring a request during a stop
 FILE_CHUNK = 256 * 1024     # read size when a file body cannot be sent with sendfile
@@ -599,15 +599,13 @@ class H1Connection(asyncio.Protocol):
             return
         self.closed = True
         self.timer_kind = None
-        if (self.receiving is not None or self.error is not None) and self.transport.can_write_eof():
-            # Input is still arriving: closing now would make the kernel answer it with a reset
-            # that can destroy the response just written. Shut our side, discard input for a
-            # moment (data_received ignores it once closed), then close.
-            self.transport.write_eof()
+        if self.receiving is not None or self.error is not None:
+            # Input is still arriving: linger (data_received ignores it once closed), reading
+            # again so that it is discarded rather than left unread.
             if self.reading_paused:
                 self.reading_paused = False
                 self.transport.resume_reading()
-            self.loop.call_later(LINGER_SECONDS, self.transport.close)
+            linger_then_close(self.transport, self.loop)
         else:
             self.transport.close()
 
