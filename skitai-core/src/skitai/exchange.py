@@ -45,6 +45,9 @@ class Exchange:
     """Request attributes plus the response interface a protocol implements."""
 
     protocol_name = "HTTP/1.1"
+    # Trailer fields (lower-case names, validated) sent after the body by a protocol that can:
+    # set on the loop thread with `set_trailers` before `finish` or `send_response`.
+    trailers: list[tuple[str, str]] | None = None
 
     def __init__(self, loop: Any, method: str, target: str, path: str, query: str, version: str,
                  headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple,
@@ -122,6 +125,20 @@ class Exchange:
 
     def request_continue(self) -> None:
         """The app is about to read the body: answer `Expect: 100-continue` if the protocol must."""
+
+    def set_trailers(self, trailers: list[tuple[str, str]]) -> None:
+        """Fields to send after the body (loop thread, before the response ends). Protocols that
+        cannot carry them here (HTTP/1.1 without chunked framing or `TE: trailers`) drop them."""
+        self.trailers = trailers
+
+    def push(self, path: str, headers: Sequence[tuple[str, str]] = ()) -> bool:
+        """Offer the client the response to `GET path` before it asks (HTTP/2 server push).
+
+        Callable from the app's thread while the response is not complete; the promise goes out
+        ahead of the response calls that follow it. Returns whether a push was promised: False
+        where the protocol has no push (HTTP/1.1), the client refused it, or a limit was hit.
+        """
+        return False
 
     @property
     def response_started(self) -> bool:

@@ -19,3 +19,7 @@ class Budget:
         self.level = max(0.0, self.level - (now - self.updated) * self.rate) + amount
         self.updated = now
         return self.level <= self.burst
+
+    def refund(self, amount: float) -> None:
+        """Give back what a legitimate exchange earned (a frame the peer had reason to send)."""
+        self.level = max(0.0, self.level - amount)

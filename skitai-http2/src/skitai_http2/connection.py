@@ -63,6 +63,7 @@ class H2ServerConnection(asyncio.Protocol):
         self.idle_since = time.monotonic()
         self._flush_scheduled = False
         self._upgrade = upgrade   # the HTTP/1.1 request that asked for h2c: stream 1
+        self.pushes_in_flight = 0  # pushed streams promised and not yet complete
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -100,7 +101,7 @@ class H2ServerConnection(asyncio.Protocol):
             if kind is h2.events.DataReceived:
                 self._on_data(event, now)
             elif kind is h2.events.RequestReceived:
-                self._on_request(event)
+                self._on_request(event, now)
             elif kind is h2.events.StreamEnded:
                 self._on_end(event.stream_id)
             elif kind is h2.events.StreamReset:
@@ -114,8 +115,8 @@ class H2ServerConnection(asyncio.Protocol):
                 self.close()
                 return
         self._flush_now()
-        if self.shutting_down and not self.streams:
-            self.close()
+        if self.session.closed or (self.shutting_down and not self.streams):
+            self.close()  # closed: a flood of malformed requests got a GOAWAY
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -131,7 +132,7 @@ class H2ServerConnection(asyncio.Protocol):
         self.schedule_flush()
 
     # requests
-    def _on_request(self, event: h2.events.RequestReceived) -> None:
+    def _on_request(self, event: h2.events.RequestReceived, now: float) -> None:
         stream_id = event.stream_id
         session = self.session
         if session.goaway_sent and stream_id > session.last_stream_id:
@@ -140,7 +141,7 @@ class H2ServerConnection(asyncio.Protocol):
         try:
             method, target, headers = request_fields(event.headers)
         except (BadRequest, UnicodeError):
-            session.reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            session.reject(stream_id, now)
             return
         exchange = H2Exchange(self, stream_id, method, target, headers)
         if event.stream_ended is None:
@@ -165,6 +166,21 @@ class H2ServerConnection(asyncio.Protocol):
                     self.send_continue(exchange)
                 return  # dispatched when the body is complete
         self._dispatch(exchange)
+
+    def push(self, parent: H2Exchange, block: list[tuple[bytes, bytes]], target: str,
+             fields: list[tuple[str, str]]) -> None:
+        """On the loop thread: PUSH_PROMISE on the parent's stream, then the promised GET is
+        served like a received request (mount table, static files, apps, access log). The
+        checks of `H2Exchange.push` are made again: the connection may have changed since."""
+        if (parent.finished or parent.aborted or self.closed or self.shutting_down
+                or not self.session.may_push(self.pushes_in_flight)):
+            return
+        stream_id = self.session.push(parent.stream_id, block)
+        if stream_id is None:
+            return
+        self.pushes_in_flight += 1
+        self._open(H2Exchange(self, stream_id, "GET", target, fields))
+        self.schedule_flush()
 
     def _dispatch(self, exchange: H2Exchange) -> None:
         exchange.dispatched = True
@@ -291,6 +307,8 @@ class H2ServerConnection(asyncio.Protocol):
         self._finished(exchange, logged=exchange.response_started)
 
     def _finished(self, exchange: H2Exchange, logged: bool = True) -> None:
+        if exchange.stream_id % 2 == 0:
+            self.pushes_in_flight -= 1
         if logged:
             self.server.log_exchange(exchange)
         exchange._run_done_callbacks()

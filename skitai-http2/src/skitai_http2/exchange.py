@@ -4,14 +4,20 @@ plugin handlers) serves it unchanged.
 The response methods turn into HEADERS and queued DATA on the connection's sans-IO session;
 `writable` is per stream and clears while the stream's unsent data is above a high-water mark,
 so an app streaming into a closed flow-control window waits instead of filling memory.
+Trailers set on the exchange end the stream as a last HEADERS frame; `push` promises a
+same-origin GET that the connection then serves through the mount table like any request.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from typing import TYPE_CHECKING, Sequence
 
 from skitai.plugin import BodyPiece, Exchange, FileSegment, body_length
+
+from .push import promised_request, push_target
+from .request import BadRequest
 
 if TYPE_CHECKING:
     from .connection import H2ServerConnection
@@ -45,6 +51,7 @@ class H2Exchange(Exchange):
         self.last_input = time.monotonic()
         self._no_body = False
         self._remaining: int | None = None   # what the declared Content-Length still allows
+        self.pushes = 0             # promises made on this stream (server push)
 
     # response head
     def _send_head(self, status: str, headers: list[tuple[str, str]], length: int | None,
@@ -66,6 +73,7 @@ class H2Exchange(Exchange):
             declared = length
             out.append((b"content-length", b"%d" % length))
         self._remaining = None if self._no_body else declared
+        empty = empty and self.trailers is None  # trailers end the stream instead
         self.conn.session.send_head(self.stream_id, code, out, end_stream=self._no_body or empty)
         if self._no_body or empty:
             self._no_body = True
@@ -117,7 +125,11 @@ class H2Exchange(Exchange):
             # Shorter than its Content-Length: a reset tells the client the body is incomplete.
             self.abort()
             return
-        self.conn.session.end(self.stream_id)
+        trailers = self.trailers
+        if trailers is not None:
+            trailers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in trailers
+                        if name.lower() not in CONNECTION_SPECIFIC]
+        self.conn.session.end(self.stream_id, trailers)
         self.conn.schedule_flush()
 
     def abort(self) -> None:
@@ -127,3 +139,36 @@ class H2Exchange(Exchange):
     def request_continue(self) -> None:
         if self.expect_continue and not self.continue_sent:
             self.loop.call_soon_threadsafe(self.conn.send_continue, self)
+
+    def push(self, path: str, headers: Sequence[tuple[str, str]] = ()) -> bool:
+        """Promise `GET path` (same origin only) and serve it on a stream of its own; see
+        `Exchange.push`. Checked here on the caller's thread, promised on the loop thread in
+        order with the response calls that follow, so the PUSH_PROMISE precedes the response
+        that refers to the pushed resource."""
+        conn = self.conn
+        authority = self.header("host")
+        if (self.stream_id % 2 == 0 or authority is None or self.finished or self.aborted
+                or self.pushes >= conn.session.limits.max_pushes_per_request
+                or conn.shutting_down or not conn.session.may_push(conn.pushes_in_flight)):
+            return False  # a pushed response cannot push; no origin to push for; limits
+        target = push_target(path, self.scheme, authority)
+        if target is None:
+            return False
+        try:
+            block, fields = promised_request(self.scheme, authority, target, self.headers, headers)
+        except BadRequest:
+            return False
+        self.pushes += 1
+        if _on_loop(self.loop):
+            conn.push(self, block, target, fields)
+        else:
+            self.loop.call_soon_threadsafe(conn.push, self, block, target, fields)
+        return True
+
+
+def _on_loop(loop) -> bool:
+    """Whether this thread runs `loop` (an app served with threads=0 runs on the loop thread)."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

@@ -8,7 +8,13 @@ queueing a GOAWAY when the peer broke the protocol or abused it:
 * SETTINGS and PING floods: every frame that makes us answer costs from another one;
 * oversized header lists and HPACK bombs: h2's decoder enforces SETTINGS_MAX_HEADER_LIST_SIZE
   on the decoded size, and h2 caps a header block at 64 CONTINUATION frames;
-* too many concurrent streams: h2 refuses streams beyond SETTINGS_MAX_CONCURRENT_STREAMS.
+* too many concurrent streams: h2 refuses streams beyond SETTINGS_MAX_CONCURRENT_STREAMS;
+* frames that cost us work but carry nothing (CVE-2019-9513/9515/9518 and kin), counted per
+  frame as h2 receives it, since h2 drops some without an event (a WINDOW_UPDATE for a closed
+  stream) and answers others itself (empty DATA on a reset stream): WINDOW_UPDATE beyond the
+  two each DATA frame we send earns, PRIORITY and unknown-type frames, empty DATA frames
+  without END_STREAM and empty header blocks each cost from their own `Budget`;
+* malformed requests, each answered with a stream reset (`reject`), cost from another.
 
 Response bodies are queued per stream (`Outbox`: bytes and file segments) and leave as the
 peer's flow-control windows allow (`flush`), so a stream that stops reading holds back only its
@@ -29,7 +35,15 @@ import h2.exceptions
 import h2.settings
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
-from hyperframe.frame import GoAwayFrame, SettingsFrame
+from hyperframe.frame import (
+    DataFrame,
+    ExtensionFrame,
+    GoAwayFrame,
+    HeadersFrame,
+    PriorityFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 from skitai.plugin import FileSegment
 
@@ -53,6 +67,36 @@ class Limits:
     reset_rate: float = 100.0             # ... and per second after that
     control_burst: int = 500              # SETTINGS and PING frames tolerated at once ...
     control_rate: float = 50.0            # ... and per second after that
+    window_update_burst: int = 1000       # WINDOW_UPDATE frames beyond those our DATA earned ...
+    window_update_rate: float = 100.0     # ... and per second after that
+    idle_burst: int = 500                 # PRIORITY and unknown-type frames ...
+    idle_rate: float = 50.0
+    empty_burst: int = 100                # empty DATA (without END_STREAM) and HEADERS frames ...
+    empty_rate: float = 10.0
+    malformed_burst: int = 100            # malformed requests (each costs us a reset) ...
+    malformed_rate: float = 10.0
+    max_pushes_per_request: int = 16      # server push: promises one response may make ...
+    max_pushed_streams: int = 32          # ... and pushed streams in flight on a connection
+
+
+class Flood(Exception):
+    """A frame went over its budget (raised from inside h2's frame loop, turned into GOAWAY)."""
+
+
+class _Connection(h2.connection.H2Connection):
+    """h2's connection showing each received frame to `inspect` before handling it.
+
+    `_receive_frame` is h2's per-frame entry (private, stable since h2 2.0); events alone cannot
+    account for every frame, see the module docstring.
+    """
+
+    def __init__(self, config: h2.config.H2Configuration, inspect) -> None:
+        super().__init__(config)
+        self._inspect = inspect
+
+    def _receive_frame(self, frame):
+        self._inspect(frame)
+        return super()._receive_frame(frame)
 
 
 class SessionError(Exception):
@@ -122,7 +166,7 @@ class H2Session:
             client_side=False, header_encoding=None, validate_inbound_headers=False,
             normalize_inbound_headers=False, validate_outbound_headers=False,
             normalize_outbound_headers=False)
-        self.h2 = h2.connection.H2Connection(config)
+        self.h2 = _Connection(config, self._inspect)
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_window,
@@ -136,6 +180,11 @@ class H2Session:
         self.outboxes: dict[int, Outbox] = {}
         self.resets = Budget(limits.reset_burst, limits.reset_rate)
         self.control = Budget(limits.control_burst, limits.control_rate)
+        self.window_updates = Budget(limits.window_update_burst, limits.window_update_rate)
+        self.idle_frames = Budget(limits.idle_burst, limits.idle_rate)
+        self.empty_frames = Budget(limits.empty_burst, limits.empty_rate)
+        self.malformed = Budget(limits.malformed_burst, limits.malformed_rate)
+        self._now = 0.0
         self.goaway_sent = False
         self.last_stream_id = 0   # after a graceful GOAWAY: streams above it are refused
         self._out = bytearray()
@@ -153,8 +202,11 @@ class H2Session:
 
     # input
     def receive(self, data: bytes, now: float) -> list[Any]:
+        self._now = now
         try:
             events = self.h2.receive_data(data)
+        except Flood as flood:
+            self.refuse(str(flood))
         except h2.exceptions.DenialOfServiceError as error:
             raise SessionError(str(error), ErrorCodes.ENHANCE_YOUR_CALM) from None
         except h2.exceptions.ProtocolError as error:
@@ -173,10 +225,40 @@ class H2Session:
                 self._ack_connection(event.flow_controlled_length)
         return events
 
+    def _inspect(self, frame) -> None:
+        """Charge a frame that carries nothing to its budget (h2 calls this for every frame)."""
+        kind = type(frame)
+        if kind is DataFrame:
+            if frame.data or "END_STREAM" in frame.flags:
+                return
+            budget, what = self.empty_frames, "empty DATA frames"
+        elif kind is HeadersFrame:
+            if frame.data:  # the whole header block: h2 joins CONTINUATION frames to it
+                return
+            budget, what = self.empty_frames, "empty HEADERS frames"
+        elif kind is WindowUpdateFrame:
+            budget, what = self.window_updates, "WINDOW_UPDATE frames"
+        elif kind is PriorityFrame or kind is ExtensionFrame:
+            budget, what = self.idle_frames, "PRIORITY or unknown frames"
+        else:
+            return
+        if not budget.spend(self._now):
+            raise Flood(f"{what} flood")
+
     def refuse(self, reason: str, error_code: int = ErrorCodes.ENHANCE_YOUR_CALM):
+        self._close(reason, error_code)
+        raise SessionError(reason, error_code)
+
+    def _close(self, reason: str, error_code: int) -> None:
         self.h2.close_connection(error_code, reason.encode("ascii", "replace"))
         self.goaway_sent = True
-        raise SessionError(reason, error_code)
+
+    def reject(self, stream_id: int, now: float) -> None:
+        """Reset a malformed request's stream (RFC 9113 8.1.1); too many of them and the
+        connection ends with GOAWAY (`closed` turns true)."""
+        self.reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
+        if not self.malformed.spend(now) and not self.closed:
+            self._close("malformed requests flood", ErrorCodes.ENHANCE_YOUR_CALM)
 
     def _ack_connection(self, length: int) -> None:
         """The connection window is only a sum of stream windows here: per-stream windows bound
@@ -205,6 +287,26 @@ class H2Session:
                   end_stream: bool) -> None:
         if not self.closed:
             self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
+
+    def may_push(self, in_flight: int) -> bool:
+        """Whether one more pushed stream is welcome: the client takes pushes, the connection
+        is not ending, and `in_flight` pushed streams leave room under the client's concurrent
+        stream limit and ours."""
+        h2conn = self.h2
+        remote = h2conn.remote_settings
+        return (not self.goaway_sent and not self.closed and bool(remote.enable_push)
+                and in_flight < min(self.limits.max_pushed_streams, remote.max_concurrent_streams))
+
+    def push(self, stream_id: int, headers: list[tuple[bytes, bytes]]) -> int | None:
+        """PUSH_PROMISE on `stream_id` for the request `headers`; the promised stream's id, or
+        None when the stream can no longer promise (it ended, or the ids ran out)."""
+        h2conn = self.h2
+        try:
+            promised = h2conn.get_next_available_stream_id()
+            h2conn.push_stream(stream_id, promised, headers)
+        except h2.exceptions.ProtocolError:
+            return None
+        return promised
 
     def send_informational(self, stream_id: int, status: int) -> None:
         if not self.closed:
@@ -251,6 +353,9 @@ class H2Session:
                     break
                 last = box.ending and not box.pieces and box.trailers is None
                 h2conn.send_data(stream_id, data, end_stream=last)
+                # the client may answer a DATA frame with a WINDOW_UPDATE for the stream and
+                # one for the connection: those two are not a flood
+                self.window_updates.refund(2)
                 if last:
                     break
             if stream_id in failed:

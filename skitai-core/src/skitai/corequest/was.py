@@ -13,8 +13,9 @@ import signal
 import sys
 import tempfile
 import traceback as tb
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
+from ..services import current
 from .cache import ResultCache
 from .engine import Engine
 from .shared import SharedLock, SharedTable
@@ -91,6 +92,19 @@ class Was:
     def get_lock(self, name: str = "__main__") -> SharedLock:
         """A lock by name, shared by the threads and the worker processes of this server."""
         return self.engine.shared.lock(name)
+
+    # the current request
+    def push(self, uri: str, headers: Sequence[tuple[str, str]] = ()) -> bool:
+        """Push `GET uri` to the client with the current response (HTTP/2 server push).
+
+        `uri` is a path of this site (or an absolute URL of the same origin); `headers` are
+        extra request fields of the promised request. Call it before the response is complete.
+        Returns whether a push was promised: False on HTTP/1.1, when the client disabled push,
+        for another origin, or over the per-request or per-connection limit.
+        """
+        environ = getattr(current, "environ", None)
+        push = environ.get("skitai.push") if environ is not None else None
+        return bool(push is not None and push(uri, headers))
 
     # utilities
     def status(self) -> str:

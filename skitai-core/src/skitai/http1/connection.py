@@ -22,7 +22,17 @@ from ..body import BodyTimeout, ClientDisconnected, DiscardedBody, SpooledBody, 
 from ..closing import linger_then_close
 from ..exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
 from ..statuses import error_body, status_line
-from .framing import CHUNKED, CONTINUE_RESPONSE, LAST_CHUNK, LENGTH, NO_BODY, chunk, frame_response, status_code
+from .framing import (
+    CHUNKED,
+    CONTINUE_RESPONSE,
+    LENGTH,
+    NO_BODY,
+    accepts_trailers,
+    chunk,
+    frame_response,
+    last_chunk,
+    status_code,
+)
 from .parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser
 
 log = logging.getLogger("skitai.http1")
@@ -124,7 +134,8 @@ class H1Exchange(Exchange):
         if self._head is not None:
             out, self._head = self._head, None
         if self._mode == CHUNKED:
-            out += LAST_CHUNK
+            trailers = self.trailers
+            out += last_chunk(trailers if trailers and accepts_trailers(self.header("te")) else None)
         elif self._mode == LENGTH and self._remaining:
             # The app sent less than its Content-Length: only closing tells the client.
             self.keep_alive = False

@@ -82,3 +82,16 @@ def chunk(data: bytes) -> bytes:
 
 
 LAST_CHUNK = b"0\r\n\r\n"
+
+
+def accepts_trailers(te: str | None) -> bool:
+    """Whether a request's TE header lists "trailers" (RFC 9110 10.1.4): only then may a
+    chunked response carry a trailer section the client will not choke on."""
+    return te is not None and any(part.split(";")[0].strip().lower() == "trailers" for part in te.split(","))
+
+
+def last_chunk(trailers: list[tuple[str, str]] | None) -> bytes:
+    """The end of a chunked body, with its trailer section (RFC 9112 7.1.2) when there is one."""
+    if not trailers:
+        return LAST_CHUNK
+    return b"0\r\n" + "".join(f"{name}: {value}\r\n" for name, value in trailers).encode("latin-1") + b"\r\n"

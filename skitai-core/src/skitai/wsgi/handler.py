@@ -27,6 +27,18 @@ from .filewrapper import FileWrapper
 app_errors = logging.getLogger("skitai.app")
 
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
+# Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing, connection
+# handling and the content's own description, which the receiver has acted on already.
+_NOT_TRAILERS = frozenset((
+    "content-length", "transfer-encoding", "trailer", "te", "host", "connection", "keep-alive",
+    "proxy-connection", "upgrade", "content-type", "content-encoding", "content-range"))
+
+
+def _check_field(name: str, value: str) -> None:
+    if not isinstance(name, str) or not isinstance(value, str):
+        raise TypeError(f"WSGI header names and values must be str: {(name, value)!r}")
+    if not name or ":" in name or any(char in name or char in value for char in _FORBIDDEN_IN_HEADERS):
+        raise ValueError(f"invalid character in WSGI header {(name, value)!r}")
 
 
 class WSGIApp(RequestHandler):
@@ -62,6 +74,9 @@ class WSGIApp(RequestHandler):
     def run(self, exchange: Exchange, environ: dict) -> None:
         response = WSGIResponse(exchange, self.pool is not None)
         result = None
+        # Skitai's WSGI extensions (documented in the README): trailers and HTTP/2 server push
+        environ["skitai.set_trailers"] = response.set_trailers
+        environ["skitai.push"] = exchange.push
         current.environ = environ  # `skitai.was` for this request, also while its body iterates
         try:
             result = self.app(environ, response.start_response)
@@ -95,6 +110,7 @@ class WSGIResponse:
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
         self.head_sent = False
+        self.declares_trailers = False  # a `Trailer` header: the body is streamed (chunked)
 
     # loop calls
     def _call(self, function: Callable[..., Any], *args: Any) -> None:
@@ -123,16 +139,38 @@ class WSGIResponse:
             raise AssertionError("start_response called a second time without exc_info")
         if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
             raise ValueError(f"invalid WSGI status {status!r}")
+        declares_trailers = False
         for name, value in headers:
-            if not isinstance(name, str) or not isinstance(value, str):
-                raise TypeError(f"WSGI header names and values must be str: {(name, value)!r}")
-            if any(char in name or char in value for char in _FORBIDDEN_IN_HEADERS) or ":" in name:
-                raise ValueError(f"invalid character in WSGI header {(name, value)!r}")
-            if name.lower() == "content-length" and not value.strip().isdigit():
+            _check_field(name, value)
+            lower = name.lower()
+            if lower == "content-length" and not value.strip().isdigit():
                 raise ValueError(f"invalid Content-Length {value!r}")
+            if lower == "trailer":
+                declares_trailers = True
         self.status = status
         self.headers = list(headers)
+        self.declares_trailers = declares_trailers
         return self.write
+
+    def set_trailers(self, trailers: list[tuple[str, str]]) -> None:
+        """`environ["skitai.set_trailers"]`: fields sent after the body, replacing any set before.
+
+        Call it before the response iterable is exhausted (a generator may call it after its
+        last chunk). HTTP/2 sends them as a final HEADERS frame; HTTP/1.1 as the trailer section
+        of a chunked body when the client sent `TE: trailers`, else they are dropped. Declare
+        the names in a `Trailer` response header: it also makes Skitai stream the body, which
+        HTTP/1.1 needs to carry trailers at all.
+        """
+        fields = []
+        for name, value in trailers:
+            _check_field(name, value)
+            lower = name.lower()
+            if not (name + value).isascii() and not _latin1(name + value):
+                raise ValueError(f"trailer {(name, value)!r} is not latin-1 (PEP 3333)")
+            if lower in _NOT_TRAILERS:
+                raise ValueError(f"{name!r} is not allowed in trailers (RFC 9110 6.5.1)")
+            fields.append((lower, value))
+        self._call(self.exchange.set_trailers, fields)
 
     def write(self, data: bytes) -> None:
         if self.status is None:
@@ -150,13 +188,14 @@ class WSGIResponse:
     # sending the result
     def send_result(self, result: Any) -> bool:
         """Send the app's return value; True when the exchange took over closing it."""
-        if isinstance(result, FileWrapper) and not self.head_sent and result.fileno() is not None:
+        streamed = self.head_sent or self.declares_trailers
+        if isinstance(result, FileWrapper) and not streamed and result.fileno() is not None:
             self._require_status()
             self._call(self._send_file, result)
             return True
         if isinstance(result, str):
             result = [result]
-        if isinstance(result, (list, tuple)) and not self.head_sent:
+        if isinstance(result, (list, tuple)) and not streamed:
             body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
             self._require_status()
             self.head_sent = True
@@ -228,6 +267,14 @@ class WSGIResponse:
 
     def abort(self) -> None:
         self._call(self.exchange.abort)
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _header(headers: list[tuple[str, str]], name: str) -> str | None:
