@@ -55,6 +55,7 @@ class Client:
         self.flush()
         self.closed = False
         self.backlog: list = []  # events read but not yet taken by `response`
+        self.trailers: dict[int, dict] = {}  # stream id -> trailer fields `response` received
 
     def flush(self) -> None:
         data = self.conn.data_to_send()
@@ -100,6 +101,8 @@ class Client:
                 self.backlog.remove(event)
                 if isinstance(event, h2.events.ResponseReceived):
                     headers = dict(event.headers)
+                elif isinstance(event, h2.events.TrailersReceived):
+                    self.trailers[stream_id] = dict(event.headers)
                 elif isinstance(event, h2.events.DataReceived):
                     body += event.data
                     if ack:
