@@ -33,10 +33,15 @@ def stream(environ, start_response):
         yield PIECE
 
 
+def piece(environ, start_response):
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return [PIECE]
+
+
 def route(routes):
     def app(environ, start_response):
         return routes[environ["PATH_INFO"]](environ, start_response)
     return app
 
 
-APP = route({"/": hello, "/echo": echo, "/stream": stream})
+APP = route({"/": hello, "/echo": echo, "/stream": stream, "/piece": piece})

@@ -94,6 +94,21 @@ def test_h2load_smoke(serve):
 
 
 @nghttp2
+@pytest.mark.parametrize("path, args", [
+    ("/", ["-n", "20000", "-c", "10", "-m", "100"]),
+    # 16 KiB stream windows: a WINDOW_UPDATE for about every DATA frame
+    ("/piece", ["-n", "2000", "-c", "10", "-m", "100", "-w", "14", "-W", "16"]),
+])
+def test_h2load_many_streams_trip_no_flood_protection(serve, path, args):
+    server = serve(APP)
+    result = run("h2load", *args, server.url(path))
+    count = args[1]
+    out = result.stdout.decode()
+    assert f"{count} succeeded, 0 failed, 0 errored, 0 timeout" in out, out
+    assert f"status codes: {count} 2xx" in out
+
+
+@nghttp2
 def test_nghttp_upgrade_with_a_body(serve, tmp_path):
     server = serve(APP)
     upload = tmp_path / "upload.bin"

@@ -2,13 +2,22 @@
 GOAWAY (or a stream reset) and keeps serving everyone else."""
 import threading
 
+import apps
 import h2.events
 import h2.settings
 import httpx
 from apps import APP
 from h2.errors import ErrorCodes
 from h2peer import Client, RawPeer
-from hyperframe.frame import RstStreamFrame, SettingsFrame
+from hyperframe.frame import (
+    DataFrame,
+    ExtensionFrame,
+    GoAwayFrame,
+    PriorityFrame,
+    RstStreamFrame,
+    SettingsFrame,
+    WindowUpdateFrame,
+)
 
 
 def still_serving(server):
@@ -188,5 +197,200 @@ def test_client_reset_stops_the_stream(serve):
         peer.until(lambda e: isinstance(e, h2.events.DataReceived))
         peer.sock.sendall(RstStreamFrame(stream_id, error_code=ErrorCodes.CANCEL).serialize())
         assert closed.wait(10)
+    finally:
+        peer.close()
+
+
+def calm_goaway(peer, *frames):
+    """Send `frames`; the GOAWAY that answers them, which must be ENHANCE_YOUR_CALM."""
+    peer.send(*frames)
+    goaway = peer.goaway()
+    assert goaway is not None and goaway.error_code == ErrorCodes.ENHANCE_YOUR_CALM, goaway
+    return goaway
+
+
+def served_one(peer, stream_id=1, path="/"):
+    """A complete request and response on the raw peer, so `stream_id` is a closed stream."""
+    peer.send(peer.request(stream_id, path))
+    for frame in peer.frames():
+        if stream_id == frame.stream_id and "END_STREAM" in frame.flags:
+            return
+    raise AssertionError("no complete response")
+
+
+def test_window_update_flood_is_stopped(serve):
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        goaway = calm_goaway(peer, *(WindowUpdateFrame(0, window_increment=1) for _ in range(3000)))
+        assert b"WINDOW_UPDATE" in goaway.additional_data
+    finally:
+        peer.close()
+    still_serving(server)
+
+
+def test_window_update_flood_on_a_closed_stream_is_stopped(serve):
+    """h2 drops a WINDOW_UPDATE for a closed stream without an event: still counted."""
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        served_one(peer)
+        goaway = calm_goaway(peer, *(WindowUpdateFrame(1, window_increment=1) for _ in range(3000)))
+        assert b"WINDOW_UPDATE" in goaway.additional_data
+    finally:
+        peer.close()
+
+
+def test_priority_flood_is_stopped(serve):
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        goaway = calm_goaway(peer, *(PriorityFrame(2 * n + 1, depends_on=0, stream_weight=15) for n in range(3000)))
+        assert b"PRIORITY" in goaway.additional_data
+    finally:
+        peer.close()
+    still_serving(server)
+
+
+def test_unknown_frame_flood_is_stopped(serve):
+    """Frames of an unknown type must be ignored (RFC 9113 4.1), which makes them free to send."""
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        calm_goaway(peer, *(ExtensionFrame(type=0x20, stream_id=0) for _ in range(3000)))
+    finally:
+        peer.close()
+
+
+def test_empty_data_flood_is_stopped(serve):
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        goaway = calm_goaway(peer, peer.request(1, "/echo", end_stream=False),
+                             *(DataFrame(1, b"") for _ in range(1000)))
+        assert b"empty DATA" in goaway.additional_data
+    finally:
+        peer.close()
+    still_serving(server)
+
+
+def test_empty_data_flood_on_a_reset_stream_is_stopped(serve):
+    """h2 answers each DATA frame on a stream reset a moment ago with RST_STREAM: without a
+    budget that is one frame out for nine bytes in, forever."""
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        peer.send(peer.request(1, "/echo", end_stream=False), peer.reset(1))
+        calm_goaway(peer, *(DataFrame(1, b"") for _ in range(1000)))
+    finally:
+        peer.close()
+
+
+def test_padding_only_data_flood_is_stopped(serve):
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        padded = []
+        for _ in range(1000):
+            frame = DataFrame(1, b"", pad_length=10)
+            frame.flags.add("PADDED")
+            padded.append(frame)
+        calm_goaway(peer, peer.request(1, "/echo", end_stream=False), *padded)
+    finally:
+        peer.close()
+
+
+def test_empty_headers_flood_is_stopped(serve):
+    """Zero-length header blocks, each in a HEADERS frame followed by zero-length CONTINUATIONs."""
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        frames = []
+        for n in range(300):
+            frames.append(peer.headers(2 * n + 1, [], end_stream=True, end_headers=False))
+            frames += [peer.continuation(2 * n + 1, b"") for _ in range(3)]
+            frames[-1].flags.add("END_HEADERS")
+        goaway = calm_goaway(peer, *frames)
+        assert b"empty HEADERS" in goaway.additional_data
+    finally:
+        peer.close()
+    still_serving(server)
+
+
+def test_malformed_request_flood_is_stopped(serve):
+    """CVE-2019-9516: requests with a zero-length header name, each answered with a reset."""
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        # in batches answered before the next, or h2 counts them all as open streams at once
+        goaway, stream_id = None, 1
+        for _ in range(20):
+            batch = [peer.request(stream_id + 2 * n, extra=[("", "")]) for n in range(50)]
+            stream_id += 100
+            peer.send(*batch)
+            resets = 0
+            for frame in peer.frames():
+                if isinstance(frame, GoAwayFrame):
+                    goaway = frame
+                    break
+                resets += isinstance(frame, RstStreamFrame)
+                if resets == 50:
+                    break
+            if goaway is not None:
+                break
+        assert goaway is not None and goaway.error_code == ErrorCodes.ENHANCE_YOUR_CALM
+        assert b"malformed" in goaway.additional_data
+    finally:
+        peer.close()
+    still_serving(server)
+
+
+def test_a_few_malformed_requests_are_only_reset(serve):
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        peer.send(*(peer.request(2 * n + 1, extra=[("", "")]) for n in range(10)), peer.request(21))
+        resets = 0
+        for frame in peer.frames(timeout=5):
+            assert not isinstance(frame, GoAwayFrame)
+            if isinstance(frame, RstStreamFrame):
+                assert frame.error_code == ErrorCodes.PROTOCOL_ERROR
+                resets += 1
+            if frame.stream_id == 21 and "END_STREAM" in frame.flags:
+                break
+        assert resets == 10
+    finally:
+        peer.close()
+
+
+def test_window_updates_for_every_data_frame_are_no_flood(serve):
+    """A client that credits every DATA frame at once, stream and connection, as some do:
+    24 MiB in 16 KiB frames is 3072 WINDOW_UPDATEs, all earned."""
+    big = apps.PIECE * 384
+
+    def download(environ, start_response):
+        start_response("200 OK", [])
+        return [big]
+
+    server = serve(download)
+    peer = Client(server.port)
+    try:
+        stream_id = peer.request("/")
+        received = 0
+        while True:
+            events = peer.until(lambda e: isinstance(e, (h2.events.DataReceived, h2.events.StreamEnded,
+                                                          h2.events.ConnectionTerminated)))
+            ended = any(isinstance(event, h2.events.StreamEnded) for event in events)
+            for event in events:
+                assert not isinstance(event, (h2.events.ConnectionTerminated, h2.events.StreamReset)), event
+                if isinstance(event, h2.events.DataReceived):
+                    received += len(event.data)
+                    peer.conn.increment_flow_control_window(event.flow_controlled_length)
+                    if not ended:
+                        peer.conn.increment_flow_control_window(event.flow_controlled_length, stream_id)
+            peer.flush()
+            if ended:
+                break
+        assert received == len(big)
     finally:
         peer.close()

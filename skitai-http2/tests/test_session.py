@@ -8,7 +8,7 @@ import h2.settings
 import pytest
 from h2.errors import ErrorCodes
 from h2peer import split_frames
-from hyperframe.frame import SettingsFrame
+from hyperframe.frame import GoAwayFrame, HeadersFrame, PriorityFrame, SettingsFrame, WindowUpdateFrame
 
 from skitai_http2.budget import Budget
 from skitai_http2.session import H2Session, Limits, SessionError, valid_settings_header
@@ -94,3 +94,135 @@ def test_settings_header_validation():
     assert valid_settings_header("")  # no settings at all is valid
     assert not valid_settings_header("a")
     assert not valid_settings_header("AAAA!")
+
+
+def test_budget_refund_earns_credit_up_to_a_burst():
+    budget = Budget(burst=2, rate=0.0)
+    assert budget.spend(0.0) and budget.spend(0.0) and not budget.spend(0.0)
+    budget.refund(2)
+    assert budget.spend(0.0)
+    budget = Budget(burst=2, rate=10.0)
+    budget.refund(100)  # at most one burst of credit: a long download does not pay for a flood
+    assert all(budget.spend(5.0) for _ in range(4))  # time does not eat the credit
+    assert not budget.spend(5.0)
+
+
+def push_request(client):
+    client.send_headers(1, REQUEST, end_stream=True)
+
+
+def test_push_promise_then_the_pushed_response():
+    server, client = pair()
+    push_request(client)
+    server.receive(client.data_to_send(), 0.0)
+    assert server.may_push(0)
+    promised = server.push(1, [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"example"),
+                               (b":path", b"/a.png")])
+    assert promised == 2
+    server.send_head(promised, 200, [], end_stream=False)
+    server.queue(promised, b"pushed body")
+    server.end(promised)
+    server.send_head(1, 200, [], end_stream=True)
+    assert server.flush(0.0) == ([2], [])
+    events = client.receive_data(server.data_to_send())
+    push = next(e for e in events if isinstance(e, h2.events.PushedStreamReceived))
+    assert push.parent_stream_id == 1 and dict(push.headers)[":path"] == "/a.png"
+    assert b"".join(e.data for e in events if isinstance(e, h2.events.DataReceived) and e.stream_id == 2) \
+        == b"pushed body"
+
+
+def test_no_push_when_disabled_ending_or_over_the_limits():
+    server, client = pair(client_settings={h2.settings.SettingCodes.ENABLE_PUSH: 0})
+    assert not server.may_push(0)
+    server, client = pair(client_settings={h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 2})
+    assert server.may_push(1) and not server.may_push(2)
+    server, client = pair(Limits(max_pushed_streams=4))
+    assert server.may_push(3) and not server.may_push(4)
+    server.goaway()
+    assert not server.may_push(0)
+
+
+def test_push_on_an_ended_stream_is_refused():
+    server, client = pair()
+    push_request(client)
+    server.receive(client.data_to_send(), 0.0)
+    server.send_head(1, 200, [], end_stream=True)
+    assert server.push(1, [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"example"),
+                           (b":path", b"/late")]) is None
+
+
+def test_trailers_end_the_stream():
+    server, client = pair()
+    push_request(client)
+    server.receive(client.data_to_send(), 0.0)
+    server.send_head(1, 200, [], end_stream=False)
+    server.queue(1, b"body")
+    server.end(1, [(b"x-checksum", b"abc")])
+    assert server.flush(0.0) == ([1], [])
+    events = client.receive_data(server.data_to_send())
+    trailers = next(e for e in events if isinstance(e, h2.events.TrailersReceived))
+    assert trailers.headers == [("x-checksum", "abc")] and trailers.stream_ended is not None
+
+
+@pytest.mark.parametrize("frame, reason", [
+    (WindowUpdateFrame(0, window_increment=1), b"WINDOW_UPDATE"),
+    (PriorityFrame(3, depends_on=0, stream_weight=1), b"PRIORITY"),
+    (HeadersFrame(3, b"", flags=["END_HEADERS", "END_STREAM"]), b"empty HEADERS"),
+])
+def test_frames_that_carry_nothing_cost_from_a_budget(frame, reason):
+    """Eleven at one instant end the session; eleven spread over time do not."""
+    limits = Limits(window_update_burst=10, window_update_rate=1.0, idle_burst=10, idle_rate=1.0,
+                    empty_burst=10, empty_rate=1.0, malformed_burst=100)
+    server, client = pair(limits)
+    for n in range(11):
+        if isinstance(frame, HeadersFrame):
+            frame.stream_id = 2 * n + 1
+        server.receive(frame.serialize(), float(n))
+    server, client = pair(limits)
+    with pytest.raises(SessionError) as error:
+        for n in range(11):
+            if isinstance(frame, HeadersFrame):
+                frame.stream_id = 2 * n + 1
+            server.receive(frame.serialize(), 0.0)
+    assert error.value.error_code == ErrorCodes.ENHANCE_YOUR_CALM
+    goaway = next(f for f in split_frames(server.data_to_send())[0] if isinstance(f, GoAwayFrame))
+    assert reason in goaway.additional_data
+
+
+def test_data_frames_sent_earn_window_updates():
+    server, client = pair(Limits(window_update_burst=10, window_update_rate=0.0))
+    push_request(client)
+    server.receive(client.data_to_send(), 0.0)
+    server.send_head(1, 200, [], end_stream=False)
+    server.queue(1, b"x" * 16384 * 20)
+    server.end(1)
+    server.flush(0.0)  # 4 frames fill the client's 64 KiB window: 8 updates earned
+    for _ in range(18):
+        server.receive(WindowUpdateFrame(0, window_increment=1).serialize(), 0.0)
+    with pytest.raises(SessionError):
+        server.receive(WindowUpdateFrame(0, window_increment=1).serialize(), 0.0)
+
+
+def test_empty_data_with_end_stream_is_free():
+    server, client = pair(Limits(empty_burst=2, empty_rate=0.0))
+    for n in range(10):
+        client.send_headers(2 * n + 1, REQUEST, end_stream=False)
+        client.send_data(2 * n + 1, b"", end_stream=True)
+        server.receive(client.data_to_send(), 0.0)
+
+
+def test_malformed_requests_cost_from_a_budget():
+    server, client = pair(Limits(malformed_burst=3, malformed_rate=0.0))
+    for stream_id in (1, 3, 5):
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+        server.receive(client.data_to_send(), 0.0)
+        server.reject(stream_id, 0.0)
+    assert not server.closed
+    client.send_headers(7, REQUEST, end_stream=True)
+    server.receive(client.data_to_send(), 0.0)
+    server.reject(7, 0.0)
+    assert server.closed
+    events = client.receive_data(server.data_to_send())
+    assert [e.error_code for e in events if isinstance(e, h2.events.StreamReset)] == [ErrorCodes.PROTOCOL_ERROR] * 4
+    assert isinstance(events[-1], h2.events.ConnectionTerminated)
+    assert events[-1].error_code == ErrorCodes.ENHANCE_YOUR_CALM

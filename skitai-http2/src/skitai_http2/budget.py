@@ -16,10 +16,15 @@ class Budget:
         self.updated = 0.0
 
     def spend(self, now: float, amount: float = 1.0) -> bool:
-        self.level = max(0.0, self.level - (now - self.updated) * self.rate) + amount
+        level = self.level
+        if level > 0.0:  # time drains what was spent; earned credit (below zero) stays
+            level = max(0.0, level - (now - self.updated) * self.rate)
+        self.level = level + amount
         self.updated = now
         return self.level <= self.burst
 
     def refund(self, amount: float) -> None:
-        """Give back what a legitimate exchange earned (a frame the peer had reason to send)."""
-        self.level = max(0.0, self.level - amount)
+        """Credit events the peer now has reason to send (a WINDOW_UPDATE for each DATA frame
+        we sent). Credit is kept for later, up to one burst's worth, since the answers arrive
+        after what earned them."""
+        self.level = max(-float(self.burst), self.level - amount)
