@@ -4,7 +4,8 @@ server's handlers, one `H2Exchange` per stream.
 What needs the socket or the clock lives here: reading and writing, per-stream request-body
 back-pressure (window credit is held back while the app is not reading), writes coalesced once
 per loop iteration, timeouts driven by the server's once-a-second sweep (idle connection, stalled
-streams, a peer that stops reading the socket), and GOAWAY on graceful stop.
+streams, a peer that stops reading the socket), and GOAWAY on graceful stop. Server push also
+ends here: a promised request becomes an `H2Exchange` served like a received one.
 """
 from __future__ import annotations
 
