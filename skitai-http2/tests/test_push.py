@@ -11,7 +11,8 @@ import h2.events
 import h2.settings
 import httpx
 import pytest
-from h2peer import Client
+from h2peer import Client, RawPeer
+from hyperframe.frame import DataFrame, PushPromiseFrame
 
 from skitai import was
 from skitai.testing import wait_for
@@ -284,3 +285,32 @@ def test_promised_request_inherits_and_validates():
                 [(":path", "/other")], [("x", "\u20ac")]):
         with pytest.raises(BadRequest):
             promised_request("https", "example.com", "/a", parent, bad)
+
+
+def test_no_push_once_the_connection_is_going_away(serve, site):
+    """A graceful stop sends GOAWAY; the request in flight is still answered, without pushes.
+    (A raw peer: h2's client state machine takes nothing more after a GOAWAY.)"""
+    started, proceed = threading.Event(), threading.Event()
+
+    def late_push(environ, start_response):
+        started.set()
+        proceed.wait(10)
+        pushed = was.push("/images/B.png")
+        start_response("200 OK", [])
+        return [str(pushed).encode()]
+
+    server = serve(("/", str(site)), ("/", late_push))
+    peer = RawPeer(server.port)
+    try:
+        peer.send(peer.request(1, "/late"))
+        assert started.wait(10)
+        server.server.request_stop()
+        assert peer.goaway() is not None
+        proceed.set()
+        frames = list(peer.frames())
+        assert not any(isinstance(frame, PushPromiseFrame) for frame in frames)
+        data = [frame for frame in frames if isinstance(frame, DataFrame) and frame.stream_id == 1]
+        assert b"".join(frame.data for frame in data) == b"False" and "END_STREAM" in data[-1].flags
+    finally:
+        proceed.set()
+        peer.close()
