@@ -204,7 +204,7 @@ def test_openssl_s_client_negotiates_the_preferred_protocol(script, certs):
         result = subprocess.run(
             ["openssl", "s_client", "-connect", f"127.0.0.1:{server.port}", "-servername", "localhost",
              "-alpn", "h2,http/1.1", "-CAfile", certs.ca, "-verify_return_error"],
-            input="", capture_output=True, text=True, timeout=30)
+            input="", capture_output=True, text=True, errors="replace", timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ALPN protocol: {installed_alpn_ids()[0]}" in result.stdout
     assert "Verify return code: 0 (ok)" in result.stdout

@@ -49,6 +49,6 @@ def test_the_server_prefers_h2(tls_server, certs, offered, negotiated):
     result = subprocess.run(
         ["openssl", "s_client", "-connect", f"127.0.0.1:{tls_server.port}", "-servername", "localhost",
          "-alpn", offered, "-CAfile", certs.ca, "-verify_return_error"],
-        input="", capture_output=True, text=True, timeout=30)
+        input="", capture_output=True, text=True, errors="replace", timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ALPN protocol: {negotiated}" in result.stdout
