@@ -6,6 +6,8 @@ The response methods turn into HEADERS and queued DATA on the connection's sans-
 so an app streaming into a closed flow-control window waits instead of filling memory.
 Trailers set on the exchange end the stream as a last HEADERS frame; `push` promises a
 same-origin GET that the connection then serves through the mount table like any request.
+An extended CONNECT (RFC 8441) that its handler accepts becomes a tunnel (`open_tunnel`): the
+stream stays open and its DATA frames carry the other protocol's bytes.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from skitai.plugin import BodyPiece, Exchange, FileSegment, body_length
 
 from .push import promised_request, push_target
 from .request import BadRequest
+from .tunnel import StreamTunnel
 
 if TYPE_CHECKING:
     from .connection import H2ServerConnection
@@ -52,6 +55,9 @@ class H2Exchange(Exchange):
         self._no_body = False
         self._remaining: int | None = None   # what the declared Content-Length still allows
         self.pushes = 0             # promises made on this stream (server push)
+        self.tunnel: StreamTunnel | None = None      # once an extended CONNECT was accepted
+        self.early_data: list[tuple[bytes, int]] = []  # its DATA before that
+        self.peer_ended = False     # the client's END_STREAM came before the tunnel opened
 
     # response head
     def _send_head(self, status: str, headers: list[tuple[str, str]], length: int | None,
@@ -135,6 +141,20 @@ class H2Exchange(Exchange):
     def abort(self) -> None:
         if not (self.finished or self.aborted):
             self.conn.abort_stream(self)
+
+    def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol) -> None:
+        if self.finished or self.aborted or self.tunnel is not None:
+            return
+        if self.connect_protocol is None:
+            raise RuntimeError("only an extended CONNECT (RFC 8441) can become a tunnel")
+        self._send_head(status, headers, None, False)  # HEADERS without END_STREAM
+        self.conn.open_tunnel(self, protocol)
+
+    def queue_tunnel_data(self, data: bytes) -> None:
+        self.bytes_sent += len(data)
+        if self.conn.session.queue(self.stream_id, data) > HIGH_WATER:
+            self.conn.block(self)
+        self.conn.schedule_flush()
 
     def request_continue(self) -> None:
         if self.expect_continue and not self.continue_sent:

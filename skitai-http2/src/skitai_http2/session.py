@@ -173,6 +173,8 @@ class H2Session:
             h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
             h2.settings.SettingCodes.MAX_FRAME_SIZE: limits.max_frame_size,
             h2.settings.SettingCodes.ENABLE_PUSH: 0,
+            # RFC 8441: extended CONNECT, how WebSockets travel over HTTP/2
+            h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 1,
         })
         # Until our SETTINGS are acknowledged h2 applies the protocol defaults; the header list
         # limit must hold from the first frame on.
