@@ -264,6 +264,7 @@ def test_reload_revalidates_every_asset_over_h2(serve_h2, site, certs, browser):
     page = browser.open(origin + "/", network=True)
     check_page(page, site, origin, "h2")
     assert {(r["status"], r["protocol"]) for r in page.responses} == {(200, "h2")}
+    assert all("date" in r["headers"] and "server" in r["headers"] for r in page.responses)
     first = len(page.responses)
     page.reload()
     check_page(page, site, origin, "h2")
