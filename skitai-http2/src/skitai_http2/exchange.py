@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Sequence
 
+from skitai import __version__
 from skitai.plugin import BodyPiece, Exchange, FileSegment, body_length
 
 from .push import promised_request, push_target
@@ -32,6 +34,19 @@ LOW_WATER = 64 * 1024
 CONNECTION_SPECIFIC = frozenset((
     "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
     "http2-settings"))
+# Every response carries Date (RFC 9110 6.6.1: an origin server with a clock must send it in
+# 2xx-4xx answers) and Server, as HTTP/1.1 responses do, unless the app sent its own.
+SERVER = f"skitai/{__version__}".encode("ascii")
+_date_second, _date_value = -1, b""
+
+
+def http_date_now() -> bytes:
+    """The Date value, formatted once a second."""
+    global _date_second, _date_value
+    now = int(time.time())
+    if now != _date_second:
+        _date_value, _date_second = formatdate(now, usegmt=True).encode("ascii"), now
+    return _date_value
 
 
 class H2Exchange(Exchange):
@@ -67,13 +82,22 @@ class H2Exchange(Exchange):
         self.responded_at = time.monotonic()
         out = []
         declared = None
+        dated = named = False
         for name, value in headers:
             key = name.lower()
             if key in CONNECTION_SPECIFIC:
                 continue
             if key == "content-length":
                 declared = int(value)
+            elif key == "date":
+                dated = True
+            elif key == "server":
+                named = True
             out.append((key.encode("latin-1"), value.encode("latin-1")))
+        if not dated:
+            out.append((b"date", http_date_now()))
+        if not named:
+            out.append((b"server", SERVER))
         self._no_body = self.method == "HEAD" or code in (204, 304)
         if declared is None and length is not None and not self._no_body:
             declared = length
