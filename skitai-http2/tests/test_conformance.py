@@ -72,9 +72,6 @@ COMPRESSION_ERROR = ErrorCodes.COMPRESSION_ERROR
 MAX_WINDOW = 2**31 - 1
 
 # known server failures, fixed one by one
-HPACK_AS_PROTOCOL_ERROR = pytest.mark.xfail(strict=True, reason=(
-    "h2 reports every HPACK decoding error as PROTOCOL_ERROR (h2.connection._decode_headers), "
-    "RFC 9113 4.3 requires COMPRESSION_ERROR"))
 ACK_PAYLOAD_AS_PROTOCOL_ERROR = pytest.mark.xfail(strict=True, reason=(
     "hyperframe raises InvalidDataError for a SETTINGS ACK with payload, which h2 makes PROTOCOL_ERROR; "
     "RFC 9113 6.5 requires FRAME_SIZE_ERROR"))
@@ -212,7 +209,7 @@ def x_test(huffman_value: bytes) -> bytes:
     return integer(0, 4) + string(b"x-test") + integer(len(huffman_value), 7, 0x80) + huffman_value
 
 
-def decoding_error(id, block, marks=HPACK_AS_PROTOCOL_ERROR):
+def decoding_error(id, block, marks=()):
     """A GET whose header block (`block(p)`) does not decode: COMPRESSION_ERROR (RFC 9113 4.3)."""
     return case(id, lambda p: p.send(p.headers(1, block(p))), [COMPRESSION_ERROR], marks=marks)
 
@@ -230,7 +227,7 @@ CONNECTION_ERRORS = [
         1, extra=[(f"x-dummy{n}", "x" * 4000) for n in range(5)])), [FRAME_SIZE_ERROR]),
     # http2/4.3: header compression and decompression
     case("http2/4.3/invalid-header-block", lambda p: p.send(frame(HEADERS, END_STREAM | END_HEADERS, 1, b"\x40")),
-         [COMPRESSION_ERROR], marks=HPACK_AS_PROTOCOL_ERROR),
+         [COMPRESSION_ERROR]),
     case("http2/4.3/priority-inside-header-block", lambda p: p.send(
         p.request(1, end_headers=False), p.priority(1), p.continuation(1, p.block([("x-dummy", "x")]))),
          [PROTOCOL_ERROR]),
@@ -327,8 +324,7 @@ CONNECTION_ERRORS = [
     # hpack (RFC 7541): every decoding error is a connection error COMPRESSION_ERROR
     decoding_error("hpack/2.3.3/index-beyond-both-tables", lambda p: common_block(p) + integer(200, 7, 0x80)),
     decoding_error("hpack/4.2/size-update-at-end-of-block", lambda p: common_block(p) + size_update(1)),
-    case("hpack/4.3/evicted-entry-referenced", evicted_entry, [COMPRESSION_ERROR],  # (extra)
-         marks=HPACK_AS_PROTOCOL_ERROR),
+    case("hpack/4.3/evicted-entry-referenced", evicted_entry, [COMPRESSION_ERROR]),  # (extra)
     decoding_error("hpack/5.1/integer-overflow",  # (extra) an index of 2^70 and more
                    lambda p: common_block(p) + b"\xff" * 11 + b"\x01"),
     decoding_error("hpack/5.2/huffman-padding-over-7-bits",

@@ -7,7 +7,8 @@ queueing a GOAWAY when the peer broke the protocol or abused it:
 * rapid reset (CVE-2023-44487): streams the client resets cost from a `Budget`;
 * SETTINGS and PING floods: every frame that makes us answer costs from another one;
 * oversized header lists and HPACK bombs: h2's decoder enforces SETTINGS_MAX_HEADER_LIST_SIZE
-  on the decoded size, and h2 caps a header block at 64 CONTINUATION frames;
+  on the decoded size, and h2 caps a header block at 64 CONTINUATION frames; any other
+  decoding error ends the connection with COMPRESSION_ERROR (`_Decoder`);
 * too many concurrent streams: h2 refuses streams beyond SETTINGS_MAX_CONCURRENT_STREAMS;
 * frames that cost us work but carry nothing (CVE-2019-9513/9515/9518 and kin), counted per
   frame as h2 receives it, since h2 drops some without an event (a WINDOW_UPDATE for a closed
@@ -35,6 +36,8 @@ import h2.exceptions
 import h2.settings
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
+from hpack import Decoder
+from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.frame import (
     DataFrame,
     ExtensionFrame,
@@ -83,6 +86,26 @@ class Flood(Exception):
     """A frame went over its budget (raised from inside h2's frame loop, turned into GOAWAY)."""
 
 
+class CompressionError(h2.exceptions.ProtocolError):
+    """A header block that does not decode (RFC 9113 4.3)."""
+
+    error_code = ErrorCodes.COMPRESSION_ERROR
+
+
+class _Decoder(Decoder):
+    """hpack's decoder whose decoding errors end the connection with COMPRESSION_ERROR: h2 turns
+    them into a plain ProtocolError, so a GOAWAY with PROTOCOL_ERROR. An oversized header list
+    stays h2's (ENHANCE_YOUR_CALM)."""
+
+    def decode(self, data, raw=False):
+        try:
+            return super().decode(data, raw)
+        except OversizedHeaderListError:
+            raise
+        except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as error:
+            raise CompressionError(f"header block does not decode: {error}") from None
+
+
 class _Connection(h2.connection.H2Connection):
     """h2's connection showing each received frame to `inspect` before handling it.
 
@@ -93,6 +116,10 @@ class _Connection(h2.connection.H2Connection):
     def __init__(self, config: h2.config.H2Configuration, inspect) -> None:
         super().__init__(config)
         self._inspect = inspect
+        decoder = _Decoder()
+        decoder.max_header_list_size = self.decoder.max_header_list_size
+        decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
+        self.decoder = decoder
 
     def _receive_frame(self, frame):
         self._inspect(frame)
