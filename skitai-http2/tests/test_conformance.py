@@ -72,9 +72,6 @@ COMPRESSION_ERROR = ErrorCodes.COMPRESSION_ERROR
 MAX_WINDOW = 2**31 - 1
 
 # known server failures, fixed one by one
-ACK_PAYLOAD_AS_PROTOCOL_ERROR = pytest.mark.xfail(strict=True, reason=(
-    "hyperframe raises InvalidDataError for a SETTINGS ACK with payload, which h2 makes PROTOCOL_ERROR; "
-    "RFC 9113 6.5 requires FRAME_SIZE_ERROR"))
 PREFACE_WITHOUT_SETTINGS = pytest.mark.xfail(strict=True, reason=(
     "h2 does not check that the client preface ends with a SETTINGS frame (RFC 9113 3.4)"))
 TRAILERS_NOT_VALIDATED = pytest.mark.xfail(strict=True, reason=(
@@ -273,8 +270,7 @@ CONNECTION_ERRORS = [
     case("http2/6.4/length-3", lambda p: p.send(p.request(1), frame(RST_STREAM, 0, 1, bytes(3))),
          [FRAME_SIZE_ERROR]),
     # http2/6.5: SETTINGS
-    case("http2/6.5/ack-with-payload", lambda p: p.send(frame(SETTINGS, ACK, 0, b"\0")), [FRAME_SIZE_ERROR],
-         marks=ACK_PAYLOAD_AS_PROTOCOL_ERROR),
+    case("http2/6.5/ack-with-payload", lambda p: p.send(frame(SETTINGS, ACK, 0, b"\0")), [FRAME_SIZE_ERROR]),
     case("http2/6.5/stream-1", lambda p: p.send(frame(SETTINGS, 0, 1, bytes(6))), [PROTOCOL_ERROR]),
     case("http2/6.5/length-not-multiple-of-6", lambda p: p.send(frame(SETTINGS, 0, 0, bytes(8))),
          [FRAME_SIZE_ERROR]),

@@ -36,6 +36,7 @@ import h2.exceptions
 import h2.settings
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
+from h2.frame_buffer import FrameBuffer
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hyperframe.frame import (
@@ -106,6 +107,25 @@ class _Decoder(Decoder):
             raise CompressionError(f"header block does not decode: {error}") from None
 
 
+class FrameSizeError(h2.exceptions.ProtocolError):
+    error_code = ErrorCodes.FRAME_SIZE_ERROR
+
+
+class _FrameBuffer(FrameBuffer):
+    """h2's frame buffer looking at each frame header before hyperframe parses the frame:
+    hyperframe calls a SETTINGS ACK with a payload malformed data, which h2 answers with
+    PROTOCOL_ERROR; RFC 9113 6.5 requires FRAME_SIZE_ERROR.
+
+    `_data` is the buffer's unparsed input (private, like `_receive_frame` below); it always
+    starts at a frame boundary, the preface being taken off as it arrives."""
+
+    def __next__(self):
+        header = self._data[:9]
+        if len(header) == 9 and header[3] == SettingsFrame.type and header[4] & 0x1 and header[:3] != b"\0\0\0":
+            raise FrameSizeError("SETTINGS ACK with a payload")
+        return super().__next__()
+
+
 class _Connection(h2.connection.H2Connection):
     """h2's connection showing each received frame to `inspect` before handling it.
 
@@ -120,6 +140,7 @@ class _Connection(h2.connection.H2Connection):
         decoder.max_header_list_size = self.decoder.max_header_list_size
         decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
         self.decoder = decoder
+        self.incoming_buffer = _FrameBuffer(server=True)
 
     def _receive_frame(self, frame):
         self._inspect(frame)
