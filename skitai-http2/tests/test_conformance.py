@@ -72,8 +72,6 @@ COMPRESSION_ERROR = ErrorCodes.COMPRESSION_ERROR
 MAX_WINDOW = 2**31 - 1
 
 # known server failures, fixed one by one
-PREFACE_WITHOUT_SETTINGS = pytest.mark.xfail(strict=True, reason=(
-    "h2 does not check that the client preface ends with a SETTINGS frame (RFC 9113 3.4)"))
 TRAILERS_NOT_VALIDATED = pytest.mark.xfail(strict=True, reason=(
     "trailers are not validated (h2's validation is off and request_fields only sees the request): "
     "a pseudo-header field in trailers is accepted, RFC 9113 8.1 makes the request malformed"))
@@ -218,7 +216,7 @@ CONNECTION_ERRORS = [
     case("http2/3.5/invalid-preface-tls", lambda p: p.send(b"INVALID CONNECTION PREFACE\r\n\r\n"),
          [PROTOCOL_ERROR], handshake=False, tls=True, close_ok=True),
     case("http2/3.5/preface-not-followed-by-settings", lambda p: p.send(PREFACE, p.ping()),  # (extra)
-         [PROTOCOL_ERROR], handshake=False, marks=PREFACE_WITHOUT_SETTINGS),
+         [PROTOCOL_ERROR], handshake=False),
     # http2/4.2: frame size
     case("http2/4.2/headers-over-max-frame-size", lambda p: p.send(p.request(
         1, extra=[(f"x-dummy{n}", "x" * 4000) for n in range(5)])), [FRAME_SIZE_ERROR]),

@@ -113,16 +113,28 @@ class FrameSizeError(h2.exceptions.ProtocolError):
 
 class _FrameBuffer(FrameBuffer):
     """h2's frame buffer looking at each frame header before hyperframe parses the frame:
-    hyperframe calls a SETTINGS ACK with a payload malformed data, which h2 answers with
-    PROTOCOL_ERROR; RFC 9113 6.5 requires FRAME_SIZE_ERROR.
+
+    * the client preface ends with a SETTINGS frame (RFC 9113 3.4), which h2 does not check;
+    * hyperframe calls a SETTINGS ACK with a payload malformed data, which h2 answers with
+      PROTOCOL_ERROR; RFC 9113 6.5 requires FRAME_SIZE_ERROR.
 
     `_data` is the buffer's unparsed input (private, like `_receive_frame` below); it always
     starts at a frame boundary, the preface being taken off as it arrives."""
 
+    def __init__(self, server: bool = True) -> None:
+        super().__init__(server)
+        self._settings_expected = True
+
     def __next__(self):
         header = self._data[:9]
-        if len(header) == 9 and header[3] == SettingsFrame.type and header[4] & 0x1 and header[:3] != b"\0\0\0":
-            raise FrameSizeError("SETTINGS ACK with a payload")
+        if len(header) == 9:
+            is_ack = header[3] == SettingsFrame.type and header[4] & 0x1
+            if self._settings_expected:
+                if header[3] != SettingsFrame.type or is_ack:
+                    raise h2.exceptions.ProtocolError("the client preface does not end with SETTINGS")
+                self._settings_expected = False
+            elif is_ack and header[:3] != b"\0\0\0":
+                raise FrameSizeError("SETTINGS ACK with a payload")
         return super().__next__()
 
 
