@@ -71,11 +71,6 @@ REFUSED_STREAM = ErrorCodes.REFUSED_STREAM
 COMPRESSION_ERROR = ErrorCodes.COMPRESSION_ERROR
 MAX_WINDOW = 2**31 - 1
 
-# known server failures, fixed one by one
-TRAILERS_NOT_VALIDATED = pytest.mark.xfail(strict=True, reason=(
-    "trailers are not validated (h2's validation is off and request_fields only sees the request): "
-    "a pseudo-header field in trailers is accepted, RFC 9113 8.1 makes the request malformed"))
-
 
 def fields(environ, start_response):
     """The request's header fields as the app sees them, one "name: value" line each."""
@@ -419,7 +414,7 @@ STREAM_ERRORS = [
     malformed("http2/8.1.2.1/pseudo-header-in-trailers", lambda p: p.send(
         post(p), p.data(1, b"test"), p.headers(1, p.block([(":method", "POST")]), end_stream=False))),
     malformed("http2/8.1.2.1/pseudo-header-in-trailers-with-end-stream", lambda p: p.send(  # (extra)
-        post(p), p.data(1, b"test"), p.headers(1, p.block([(":method", "POST")]))), marks=TRAILERS_NOT_VALIDATED),
+        post(p), p.data(1, b"test"), p.headers(1, p.block([(":method", "POST")])))),
     malformed("http2/8.1.2.1/pseudo-header-after-regular-field", lambda p: p.send(
         p.request(1, fields=[("x-test", "ok"), *p.common()]))),
     # http2/8.1.2.2: connection-specific header fields
@@ -429,6 +424,8 @@ STREAM_ERRORS = [
     malformed_fields("http2/8.1.2.2/transfer-encoding", [("transfer-encoding", "chunked")]),  # (extra)
     malformed_fields("http2/8.1.2.2/upgrade", [("upgrade", "websocket")]),               # (extra)
     malformed_fields("http2/8.1.2.2/te-other-than-trailers", [("trailers", "test"), ("te", "trailers, deflate")]),
+    malformed("http2/8.1.2.2/connection-in-trailers", lambda p: p.send(  # (extra)
+        post(p), p.data(1, b"test"), p.headers(1, p.block([("connection", "close")])))),
     # http2/8.1.2.3: request pseudo-header fields
     malformed("http2/8.1.2.3/empty-path", lambda p: p.send(p.request(
         1, fields=[(n, "" if n == ":path" else v) for n, v in p.common()]))),
