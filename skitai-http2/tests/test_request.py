@@ -4,7 +4,7 @@ from apps import APP
 from h2.errors import ErrorCodes
 from h2peer import RawPeer
 
-from skitai_http2.request import BadRequest, request_fields
+from skitai_http2.request import BadRequest, check_trailers, request_fields
 
 BASE = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/a?b=c"), (b":authority", b"example:80")]
 
@@ -68,3 +68,11 @@ def test_malformed_request_resets_only_its_stream(serve):
         assert data.data.startswith(b"HTTP/2.0 GET")
     finally:
         peer.close()
+
+
+def test_trailers():
+    check_trailers([(b"x-checksum", b"abc"), (b"te", b"trailers")])
+    for trailers in ([(b":method", b"POST")], [(b"X-Upper", b"1")], [(b"x-bad", b"a\nb")],
+                     [(b"connection", b"close")], [(b"te", b"gzip")]):
+        with pytest.raises(BadRequest):
+            check_trailers(trailers)

@@ -28,7 +28,7 @@ from skitai.plugin import (
 )
 
 from .exchange import LOW_WATER, H2Exchange
-from .request import BadRequest, request_fields
+from .request import BadRequest, check_trailers, request_fields
 from .session import H2Session, Limits, SessionError
 from .tunnel import StreamTunnel
 
@@ -105,6 +105,8 @@ class H2ServerConnection(asyncio.Protocol):
                 self._on_data(event, now)
             elif kind is h2.events.RequestReceived:
                 self._on_request(event, now)
+            elif kind is h2.events.TrailersReceived:
+                self._on_trailers(event, now)
             elif kind is h2.events.StreamEnded:
                 self._on_end(event.stream_id)
             elif kind is h2.events.StreamReset:
@@ -152,6 +154,16 @@ class H2ServerConnection(asyncio.Protocol):
         elif event.stream_ended is None:
             exchange.body = SpooledBody()  # replaced below when the handler streams
         self._open(exchange)
+
+    def _on_trailers(self, event: h2.events.TrailersReceived, now: float) -> None:
+        """Request trailers are only checked: malformed ones make the request malformed."""
+        try:
+            check_trailers(event.headers)
+        except BadRequest:
+            exchange = self.streams.get(event.stream_id)
+            if exchange is not None:
+                self._drop(exchange, reset=None)
+            self.session.reject(event.stream_id, now)
 
     def _open(self, exchange: H2Exchange) -> None:
         self.streams[exchange.stream_id] = exchange

@@ -12,6 +12,10 @@ a malformed request, which the connection answers with a stream reset:
 * no connection-specific fields, and `te` only as "trailers";
 * `host`, when sent, agrees with `:authority`, which otherwise becomes the `host` field so apps
   and the WSGI environ find it where they look.
+
+`check_trailers` holds a request's trailer section to the same field rules, without any
+pseudo-header field (RFC 9113 8.1); the trailers themselves are not passed on (WSGI has no
+place for them).
 """
 from __future__ import annotations
 
@@ -69,3 +73,14 @@ def request_fields(headers: Sequence[tuple[bytes, bytes]]
             raise BadRequest(":protocol outside an extended CONNECT")
         protocol = protocol.decode("latin-1")
     return method.decode("ascii"), path.decode("latin-1"), fields, protocol
+
+
+def check_trailers(headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """Raise BadRequest when a trailer section makes the request malformed."""
+    for name, value in headers:
+        if name[:1] == b":":
+            raise BadRequest(f"pseudo-header field {name!r} in trailers")
+        if not _TOKEN(name) or (value and _BAD_VALUE(value)):
+            raise BadRequest(f"invalid trailer field {name!r}")
+        if name in _CONNECTION_SPECIFIC or (name == b"te" and value != b"trailers"):
+            raise BadRequest(f"connection-specific field {name!r} in trailers")
