@@ -10,7 +10,8 @@ rebuilt as tables, written from the RFCs and h2spec's list of cases:
   connection errors, extensions, each frame type's rules, flow control, HTTP semantics
   (malformed requests, pseudo-header and connection-specific fields, TE, content-length)
   and push;
-* "hpack": RFC 7541 decoding errors (indexes, Huffman padding and EOS, table size updates).
+* "hpack": RFC 7541 decoding errors (indexes, Huffman padding and EOS, table size updates);
+* "rfc8441" (extra, not in h2spec): extended CONNECT, how a WebSocket opens over HTTP/2.
 
 A case id is group/section/what. Cases h2spec does not have are marked "(extra)" in the
 comments: field value rules of RFC 9113 8.2.1, trailers with END_STREAM, boundary values.
@@ -70,6 +71,19 @@ FRAME_SIZE_ERROR = ErrorCodes.FRAME_SIZE_ERROR
 REFUSED_STREAM = ErrorCodes.REFUSED_STREAM
 COMPRESSION_ERROR = ErrorCodes.COMPRESSION_ERROR
 MAX_WINDOW = 2**31 - 1
+ENABLE_CONNECT_PROTOCOL = 0x8
+
+
+def extended_connect(protocol="websocket", method="CONNECT", drop=()):
+    """An RFC 8441 request's fields (`drop` leaves out pseudo-headers)."""
+    fields = [(":method", method), (":protocol", protocol), (":scheme", "http"), (":path", "/"),
+              (":authority", "example.com"), ("sec-websocket-version", "13")]
+    return [(name, value) for name, value in fields if name not in drop]
+
+
+def announces_extended_connect(p):
+    if p.server_settings.get(ENABLE_CONNECT_PROTOCOL) != 1:
+        p.fail(f"SETTINGS_ENABLE_CONNECT_PROTOCOL is not 1 in {p.server_settings}")
 
 
 def fields(environ, start_response):
@@ -353,6 +367,12 @@ def malformed_fields(id, extra=(), fields=None, marks=()):
 
 
 STREAM_ERRORS = [
+    # rfc8441/4: :protocol only on CONNECT, which then needs :scheme and :path
+    malformed_fields("rfc8441/4/protocol-on-get", fields=extended_connect(method="GET")),
+    malformed_fields("rfc8441/4/extended-connect-without-path", fields=extended_connect(drop=(":path",))),
+    malformed_fields("rfc8441/4/extended-connect-without-scheme", fields=extended_connect(drop=(":scheme",))),
+    malformed_fields("rfc8441/4/empty-protocol", fields=extended_connect(protocol="")),
+    malformed_fields("rfc8441/4/plain-connect", fields=extended_connect(drop=(":protocol", ":scheme", ":path"))),
     # http2/4.2
     case("http2/4.2/data-over-max-frame-size", lambda p: p.send(post(p), p.data(1, b"x" * (2**14 + 1), True)),
          1, [FRAME_SIZE_ERROR]),
@@ -464,6 +484,8 @@ STREAM_ERRORS = [
 
 
 ACCEPTED = [
+    # rfc8441/3: the server says it takes extended CONNECT
+    case("rfc8441/3/settings-enable-connect-protocol", announces_extended_connect),
     # generic/1, generic/3.7 and http2/3.5, http2/6.7: the handshake checks the server's first
     # frame is SETTINGS, and `accepted` that PING is answered with the same payload
     case("generic/1/preface", lambda p: None),
@@ -500,6 +522,9 @@ ACCEPTED = [
 
 
 RESPONSES = [
+    # rfc8441/5: a route that is no WebSocket view answers the extended CONNECT as a request
+    case("rfc8441/5/extended-connect-to-a-plain-route", lambda p: p.send(
+        p.request(1, fields=extended_connect(), end_stream=False)), body=lambda body: body.startswith(b"HTTP/2.0")),
     # generic/3.1: DATA
     case("generic/3.1/data", lambda p: p.send(post(p), p.data(1, b"test", True)), body=echoed(b"test")),
     case("generic/3.1/several-data", lambda p: p.send(post(p), p.data(1, b"test"), p.data(1, b"test", True)),
@@ -641,6 +666,7 @@ def test_the_table_covers_h2specs_groups():
     ids = [param.id for table in (CONNECTION_ERRORS, STREAM_ERRORS, ACCEPTED, RESPONSES, FLOW_CONTROL, CLOSES)
            for param in table]
     assert len(ids) == len(set(ids))
-    groups = {group: sum(1 for id in ids if id.startswith(group + "/")) for group in ("generic", "http2", "hpack")}
+    groups = {group: sum(1 for id in ids if id.startswith(group + "/"))
+              for group in ("generic", "http2", "hpack", "rfc8441")}
     assert sum(groups.values()) == len(ids)
-    assert groups == {"generic": 45, "http2": 119, "hpack": 12}
+    assert groups == {"generic": 45, "http2": 119, "hpack": 12, "rfc8441": 7}
