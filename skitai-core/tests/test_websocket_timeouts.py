@@ -2,10 +2,11 @@
 server's close frame, and one that stops reading while the app keeps sending."""
 from __future__ import annotations
 
-import base64
 import socket
 import threading
 import time
+
+from rawhttp import websocket_handshake
 
 import skitai
 
@@ -34,9 +35,7 @@ def floods(environ, start_response):
 
 def handshake(port: int, path: str) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-    key = base64.b64encode(b"t" * 16)
-    sock.sendall(b"GET " + path.encode() + b" HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
-                 b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    sock.sendall(websocket_handshake(path, b"t"))
     head = b""
     while b"\r\n\r\n" not in head:
         head += sock.recv(1)
