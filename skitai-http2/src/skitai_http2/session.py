@@ -39,6 +39,7 @@ from h2.errors import ErrorCodes
 from h2.frame_buffer import FrameBuffer
 from hpack import Decoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
+from hpack.table import HeaderTable
 from hyperframe.frame import (
     DataFrame,
     ExtensionFrame,
@@ -93,18 +94,64 @@ class CompressionError(h2.exceptions.ProtocolError):
     error_code = ErrorCodes.COMPRESSION_ERROR
 
 
+class _VersionedTable(HeaderTable):
+    """hpack's dynamic table counting its changes, so a decoded block can be reused while the
+    table is as it was."""
+
+    version = 0
+
+    def add(self, name: bytes, value: bytes) -> None:
+        self.version += 1
+        super().add(name, value)
+
+    @HeaderTable.maxsize.setter
+    def maxsize(self, newmax: int) -> None:
+        self.version += 1
+        HeaderTable.maxsize.fset(self, newmax)
+
+
 class _Decoder(Decoder):
-    """hpack's decoder whose decoding errors end the connection with COMPRESSION_ERROR: h2 turns
-    them into a plain ProtocolError, so a GOAWAY with PROTOCOL_ERROR. An oversized header list
-    stays h2's (ENHANCE_YOUR_CALM)."""
+    """hpack's decoder, with two changes.
+
+    Decoding errors end the connection with COMPRESSION_ERROR: h2 turns them into a plain
+    ProtocolError, so a GOAWAY with PROTOCOL_ERROR. An oversized header list stays h2's
+    (ENHANCE_YOUR_CALM).
+
+    A block that leaves the dynamic table unchanged decodes to the same fields for as long as
+    the table stays the same, and clients send the same few blocks again and again (a page's
+    assets, an API client's calls: after the first request every field is an index). Such
+    blocks are remembered with the table's version; decoding was a sixth of the time of a small
+    request. The table (`header_table`) is hpack's attribute, replaced by a counting one.
+    """
+
+    CACHE_SIZE = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        table = _VersionedTable()
+        table.maxsize = self.header_table.maxsize
+        self.header_table = table
+        self._cache: dict[tuple[bytes, bool], tuple[int, int, tuple]] = {}
 
     def decode(self, data, raw=False):
+        table = self.header_table
+        key = (bytes(data), raw)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == table.version and cached[1] == self.max_header_list_size:
+            self._assert_valid_table_size()
+            return list(cached[2])
+        version = table.version
         try:
-            return super().decode(data, raw)
+            headers = super().decode(data, raw)
         except OversizedHeaderListError:
             raise
         except (HPACKError, IndexError, TypeError, UnicodeDecodeError) as error:
             raise CompressionError(f"header block does not decode: {error}") from None
+        if table.version == version:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = (version, self.max_header_list_size, tuple(headers))
+        return headers
 
 
 class FrameSizeError(h2.exceptions.ProtocolError):
