@@ -244,3 +244,32 @@ def test_remembered_header_blocks_follow_the_dynamic_table():
     assert decoder.decode(literal, raw=True) == [(b"a", b"1")]  # a block that adds is never reused
     assert decoder.decode(b"\xbf", raw=True) == [(b"b", b"2")]  # 63: so it did add again
     assert list(decoder.header_table.dynamic_entries)[:3] == [(b"a", b"1"), (b"b", b"2"), (b"a", b"1")]
+
+
+def test_remembered_response_blocks_follow_the_encoder_table():
+    """The encoder reuses a block only while its table is unchanged, so a peer decoding every
+    block in order always gets the fields that were encoded."""
+    from hpack import Decoder, NeverIndexedHeaderTuple
+
+    from skitai_http2.session import _Encoder
+
+    encoder, peer, sent = _Encoder(), Decoder(), []
+
+    def encode(fields):
+        block = encoder.encode(list(fields))
+        sent.append((block, [tuple(field) for field in fields]))
+        return block
+
+    head = [(b":status", b"200"), (b"x-a", b"1")]
+    first, second, third = encode(head), encode(head), encode(head)
+    assert second == third != first                   # literals first, then indexes, remembered
+    encode([(b"x-b", b"2")])                           # a new entry moves the table
+    moved = encode(head)
+    assert moved != second                             # x-a's index changed with it
+    encoder.header_table_size = 0                      # a size change must be signalled
+    resized = encode(head)
+    assert resized[:1] == b"\x20"                      # the block starts with the size update
+    secret = encode([(b":status", b"200"), NeverIndexedHeaderTuple(b"x-a", b"1")])
+    assert secret[1:2] == b"\x10"                      # a never-indexed literal, not an index
+    for block, fields in sent:
+        assert peer.decode(block, raw=True) == fields

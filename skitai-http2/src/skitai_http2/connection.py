@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 import h2.events
@@ -27,7 +28,7 @@ from skitai.plugin import (
     status_line,
 )
 
-from .exchange import LOW_WATER, H2Exchange
+from .exchange import ALWAYS_WRITABLE, LOW_WATER, H2Exchange
 from .request import BadRequest, check_trailers, request_fields
 from .session import H2Session, Limits, SessionError
 from .tunnel import StreamTunnel
@@ -296,7 +297,10 @@ class H2ServerConnection(asyncio.Protocol):
 
     # responses
     def block(self, exchange: H2Exchange) -> None:
-        exchange.writable.clear()
+        if exchange.writable is ALWAYS_WRITABLE:
+            exchange.writable = threading.Event()  # its own, unset: only this stream waits
+        else:
+            exchange.writable.clear()
         self.blocked.add(exchange)
         if exchange.tunnel is not None:
             exchange.tunnel.protocol.pause_writing()

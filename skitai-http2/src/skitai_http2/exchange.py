@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
+# The `writable` of every stream until it first blocks (never cleared): most responses never
+# wait on flow control, and an Event per stream cost more than the rest of its bookkeeping.
+ALWAYS_WRITABLE = threading.Event()
+ALWAYS_WRITABLE.set()
 # Connection-specific fields have no meaning in HTTP/2 and make a peer reject the response
 # (RFC 9113 8.2.2); apps written for HTTP/1.1 send them (`Connection: close`), so they are dropped.
 CONNECTION_SPECIFIC = frozenset((
@@ -56,8 +60,7 @@ class H2Exchange(Exchange):
                  headers: list[tuple[str, str]]) -> None:
         path, _, query = target.partition("?")
         super().__init__(conn.loop, method, target, path, query, "2.0", headers, conn.scheme,
-                         conn.client, conn.sockname, threading.Event())
-        self.writable.set()
+                         conn.client, conn.sockname, ALWAYS_WRITABLE)
         self.conn = conn
         self.stream_id = stream_id
         self.dispatched = False

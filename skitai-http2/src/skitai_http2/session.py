@@ -37,7 +37,7 @@ import h2.settings
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from h2.frame_buffer import FrameBuffer
-from hpack import Decoder
+from hpack import Decoder, Encoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hpack.table import HeaderTable
 from hyperframe.frame import (
@@ -108,6 +108,38 @@ class _VersionedTable(HeaderTable):
     def maxsize(self, newmax: int) -> None:
         self.version += 1
         HeaderTable.maxsize.fset(self, newmax)
+
+
+class _Encoder(Encoder):
+    """hpack's encoder remembering the blocks it made without changing its table (the same
+    response head again: every field an index), for as long as the table is unchanged.
+    Only lists of plain tuples are remembered: a NeverIndexedHeaderTuple compares equal to a
+    plain one but must be encoded otherwise."""
+
+    CACHE_SIZE = 64
+
+    def __init__(self) -> None:
+        super().__init__()
+        table = _VersionedTable()
+        table.maxsize = self.header_table.maxsize
+        self.header_table = table
+        self._cache: dict[tuple, tuple[int, bytes]] = {}
+
+    def encode(self, headers, huffman=True):
+        table = self.header_table
+        if table.resized or type(headers) is not list or any(type(field) is not tuple for field in headers):
+            return super().encode(headers, huffman)
+        key = (tuple(headers), huffman)
+        cached = self._cache.get(key)
+        if cached is not None and cached[0] == table.version:
+            return cached[1]
+        version = table.version
+        block = super().encode(headers, huffman)
+        if table.version == version:
+            if len(self._cache) >= self.CACHE_SIZE:
+                self._cache.clear()
+            self._cache[key] = (version, block)
+        return block
 
 
 class _Decoder(Decoder):
@@ -199,6 +231,7 @@ class _Connection(h2.connection.H2Connection):
         decoder.max_header_list_size = self.decoder.max_header_list_size
         decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
         self.decoder = decoder
+        self.encoder = _Encoder()
         self.incoming_buffer = _FrameBuffer(server=True)
 
     def _receive_frame(self, frame):
