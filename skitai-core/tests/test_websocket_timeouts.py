@@ -71,3 +71,32 @@ def test_a_client_that_stops_reading_is_dropped_and_the_sender_told(serve):
     assert failures, f"the app sent {len(sent)} messages and was never stopped"
     assert len(sent) < 100000
     assert threading.active_count() < 50
+
+
+@skitai.websocket(60)
+def echo(environ, start_response):
+    while True:
+        message = yield
+        if message is None:
+            return
+        yield message
+
+
+def test_a_client_that_sends_without_reading_is_read_no_more(serve):
+    """Its echoes cannot leave, so its messages are not taken in: the server buffers a bounded
+    amount (socket buffers and one write buffer), and the client's sending blocks."""
+    server = serve(("/echo", echo), threads=0)
+    payload = b"x" * 65536
+    # a binary frame masked with zeros; 65536 bytes need the 8-byte length (127)
+    frame = bytes([0x82, 0x80 | 127]) + len(payload).to_bytes(8, "big") + b"\x00\x00\x00\x00" + payload
+    with handshake(server.port, "/echo") as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(3)
+        sent = 0
+        try:
+            while sent < 256 * 1024 * 1024:
+                sock.sendall(frame)
+                sent += len(frame)
+        except (socket.timeout, BlockingIOError):
+            pass
+    assert sent < 64 * 1024 * 1024, f"the server took {sent} bytes from a client that read nothing"

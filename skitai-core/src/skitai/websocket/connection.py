@@ -32,7 +32,7 @@ class WebSocketConnection(asyncio.Protocol):
         self.close_deadline: float | None = None
         self.write_paused_since: float | None = None
         self.write_timeout = server.config.request_timeout
-        self.input_paused = False
+        self._input_pauses: set[str] = set()  # "inbox": the app is behind; "output": the client
         self._input_ended = False
 
     def __repr__(self) -> str:
@@ -61,12 +61,16 @@ class WebSocketConnection(asyncio.Protocol):
         self.server.connection_closed(self)
 
     def pause_writing(self) -> None:
+        """The client reads slower than we answer: senders wait, and so does its input, which
+        would only make more answers pile up (an echo app on the loop thread, say)."""
         self.write_paused_since = time.monotonic()
         self.websocket.writable.clear()
+        self._pause_input("output")
 
     def resume_writing(self) -> None:
         self.write_paused_since = None
         self.websocket.writable.set()
+        self._resume_input("output")
 
     # events
     def _handle(self, events: list) -> None:
@@ -103,15 +107,27 @@ class WebSocketConnection(asyncio.Protocol):
         elif self.close_deadline is None:
             self.close_deadline = time.monotonic() + CLOSE_TIMEOUT
 
+    @property
+    def input_paused(self) -> bool:
+        return bool(self._input_pauses)
+
     def pause_input(self) -> None:
-        if not self.closed and not self.input_paused:
-            self.input_paused = True
-            self.transport.pause_reading()
+        self._pause_input("inbox")
 
     def resume_input(self) -> None:
-        if not self.closed and self.input_paused:
-            self.input_paused = False
-            self.last_input = time.monotonic()
+        self._resume_input("inbox")
+
+    def _pause_input(self, reason: str) -> None:
+        if not self._input_pauses and not self.closed:
+            self.transport.pause_reading()
+        self._input_pauses.add(reason)
+
+    def _resume_input(self, reason: str) -> None:
+        if reason not in self._input_pauses:
+            return
+        self._input_pauses.discard(reason)
+        if not self._input_pauses and not self.closed:
+            self.last_input = time.monotonic()  # the pause was ours: it does not count as idle
             self.transport.resume_reading()
 
     # timers (the server's sweep)
