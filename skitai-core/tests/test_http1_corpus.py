@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from rawhttp import exchange
 
-from skitai.http1.parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser
+from skitai.http1.parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser, UpgradeRest
 
 sys.path.insert(0, str(Path(__file__).parent / "http1_cases"))
 from corpus import load_cases  # noqa: E402
@@ -18,13 +18,25 @@ VALID = load_cases("valid")
 INVALID = load_cases("invalid")
 
 
+def feed(parser: RequestParser, data: bytes) -> list:
+    """The parser's events; the bytes held after an Upgrade request are fed back, as the
+    connection does once nobody took the upgrade."""
+    events = []
+    for event in parser.feed(data):
+        if isinstance(event, UpgradeRest):
+            events.extend(feed(parser, event.data))
+        else:
+            events.append(event)
+    return events
+
+
 def parse_all(raw: bytes, step: int | None = None) -> list:
     """Requests as dicts, plus a trailing ParseError if one was produced."""
     parser = RequestParser(**LIMITS)
     if step is not None and len(raw) > 65536:
         step *= 4096  # byte-by-byte through a megabyte proves nothing more than through its head
     pieces = [raw] if step is None else [raw[i:i + step] for i in range(0, len(raw), step)]
-    events = [event for piece in pieces for event in parser.feed(piece)]
+    events = [event for piece in pieces for event in feed(parser, piece)]
     requests, current = [], None
     for event in events:
         if isinstance(event, RequestHead):

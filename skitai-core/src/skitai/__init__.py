@@ -27,6 +27,7 @@ from .api import (
                   set_max_rcache,
                   set_max_upload_size,
                   set_request_timeout,
+                  set_websocket_max_message_size,
                   set_worker_critical_point,
 )
 from .corequest.result import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, STA_UNSENT
@@ -34,6 +35,8 @@ from .errors import HTTPError
 from .paths import abspath, getswd
 from .services import was
 from .testclient import test_client
+from .websocket.channel import ConnectionClosed
+from .websocket.decorator import websocket
 
 __all__ = [
     "__version__",
@@ -65,7 +68,10 @@ __all__ = [
     "set_max_rcache",
     "set_max_upload_size",
     "set_request_timeout",
+    "set_websocket_max_message_size",
     "set_worker_critical_point",
     "test_client",
     "was",
+    "websocket",
+    "ConnectionClosed",
 ]

@@ -42,6 +42,12 @@ def set_max_upload_size(size: int) -> None:
     get_kernel().config.max_upload_size = int(size)
 
 
+def set_websocket_max_message_size(size: int) -> None:
+    """The largest WebSocket message a client may send (after decompression); a bigger one
+    closes its WebSocket with 1009."""
+    get_kernel().config.websocket_max_message_size = int(size)
+
+
 def set_request_timeout(seconds: float) -> None:
     get_kernel().config.request_timeout = float(seconds)
 

@@ -50,6 +50,8 @@ class ServerConfig:
     max_request_line: int = 8190
     max_header_size: int = 64 * KiB
     max_header_count: int = 100
+    # skitai.set_websocket_max_message_size: a bigger message closes its WebSocket with 1009
+    websocket_max_message_size: int = 1 * MiB
 
     # (url prefix, seconds) for static files; the longest matching prefix wins.
     max_ages: list[tuple[str, int]] = field(default_factory=list)

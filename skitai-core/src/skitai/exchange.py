@@ -45,6 +45,8 @@ class Exchange:
     """Request attributes plus the response interface a protocol implements."""
 
     protocol_name = "HTTP/1.1"
+    # The `:protocol` of an HTTP/2 extended CONNECT (RFC 8441: "websocket"), else None.
+    connect_protocol: str | None = None
     # Trailer fields (lower-case names, validated) sent after the body by a protocol that can:
     # set on the loop thread with `set_trailers` before `finish` or `send_response`.
     trailers: list[tuple[str, str]] | None = None
@@ -130,6 +132,20 @@ class Exchange:
         """Fields to send after the body (loop thread, before the response ends). Protocols that
         cannot carry them here (HTTP/1.1 without chunked framing or `TE: trailers`) drop them."""
         self.trailers = trailers
+
+    def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol: Any) -> None:
+        """Answer with `status` and `headers`, then carry another protocol's bytes both ways
+        (a WebSocket: HTTP/1.1 `101 Switching Protocols` for the rest of the connection, HTTP/2
+        `200` for the rest of the stream, RFC 8441).
+
+        `protocol` is an `asyncio.Protocol`: its `connection_made(transport)` gets a transport
+        (the connection's own, or one that carries the stream's DATA frames) with `write`,
+        `close`, `abort`, `pause_reading`, `resume_reading`, `is_closing` and `get_extra_info`,
+        and it receives `data_received`, `eof_received`, `pause_writing`/`resume_writing` and
+        `connection_lost`. The exchange is finished (and logged) once the answer is sent.
+        Loop thread only.
+        """
+        raise NotImplementedError(f"{self.protocol_name} exchanges cannot switch protocols")
 
     def push(self, path: str, headers: Sequence[tuple[str, str]] = ()) -> bool:
         """Offer the client the response to `GET path` before it asks (HTTP/2 server push).

@@ -18,6 +18,7 @@ DEFAULT_PLUGINS = (
     "skitai.builtin.static",
     "skitai.builtin.forward",
     "skitai.builtin.corequest",
+    "skitai.builtin.websocket",
 )
 
 

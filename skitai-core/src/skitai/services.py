@@ -23,6 +23,14 @@ class WasProxy:
 
     __slots__ = ()
 
+    @staticmethod
+    def websocket(*args: Any, **kwargs: Any) -> Any:
+        """`@was.websocket(...)`: the manual's other spelling of `skitai.websocket`, usable
+        when the view is defined (outside any request)."""
+        from .websocket.decorator import websocket
+
+        return websocket(*args, **kwargs)
+
     def __getattr__(self, name: str) -> Any:
         environ = getattr(current, "environ", None)
         if environ is None:

@@ -193,6 +193,8 @@ class ServerThread:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        if not self._thread.is_alive():
+            return  # stopped already (a test may stop it itself)
         self.server.request_stop()
         self._thread.join(self.kernel.config.shutdown_timeout + 5)
 

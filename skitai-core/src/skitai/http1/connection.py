@@ -5,7 +5,9 @@ Responsibilities that need the socket live here and nowhere else: keep-alive and
 incomplete request, silent close for an idle keep-alive connection), `Expect: 100-continue`,
 answering parse errors with their status before closing, and sendfile for file bodies.
 It is also where other protocols take a plain connection over: by its first bytes (a registered
-preface such as HTTP/2's) or by an `Upgrade` request a registered `ProtocolUpgrade` accepts.
+preface such as HTTP/2's), by an `Upgrade` request a registered `ProtocolUpgrade` accepts, or by
+a handler that answers a request with `open_tunnel` (a WebSocket handshake). The bytes after a
+bodiless `Upgrade` request are held, unparsed, until its answer tells whether they are HTTP/1.1.
 """
 from __future__ import annotations
 
@@ -30,10 +32,11 @@ from .framing import (
     accepts_trailers,
     chunk,
     frame_response,
+    frame_switch,
     last_chunk,
     status_code,
 )
-from .parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser
+from .parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser, UpgradeRest
 
 log = logging.getLogger("skitai.http1")
 
@@ -153,6 +156,16 @@ class H1Exchange(Exchange):
         if self.expect_continue and not self.continue_sent:
             self.loop.call_soon_threadsafe(self.conn.send_continue, self)
 
+    def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol) -> None:
+        if self.finished or self.aborted:
+            return
+        if self.version != "1.1" or self.conn.pending or not self.body.complete:
+            raise RuntimeError("only a complete HTTP/1.1 request with nothing pipelined behind "
+                               "it can switch protocols")
+        self.status = status_code(status)
+        self.responded_at = time.monotonic()
+        self.conn.open_tunnel(self, frame_switch(status, headers), protocol)
+
     def _complete(self) -> None:
         self.conn.exchange_finished(self)
 
@@ -202,6 +215,10 @@ class H1Connection(asyncio.Protocol):
         protocols = server.kernel.protocols
         self.upgrades = protocols.upgrades
         self.handed_over = False
+        self.latest: H1Exchange | None = None          # the last request whose head arrived
+        # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
+        self._held: bytes | None = None
+        self._holding_for: H1Exchange | None = None
         # first bytes kept until they tell HTTP/1.1 from a registered preface (None: decided)
         self._sniff: bytes | None = b"" if protocols.has_prefaces else None
 
@@ -217,6 +234,9 @@ class H1Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return  # lingering close: input is discarded
+        if self._held is not None:
+            self._held += data  # read before pause_reading took effect
+            return
         if self._sniff is not None:
             data = self._sniff + data
             spec, undecided = self.server.kernel.protocols.match_preface(data)
@@ -230,6 +250,9 @@ class H1Connection(asyncio.Protocol):
             self._set_timer("request", self.request_timeout)
         elif kind == "body":
             self.deadline = time.monotonic() + self.request_timeout
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         for event in self.parser.feed(data):
             kind = type(event)
             if kind is bytes:
@@ -242,6 +265,8 @@ class H1Connection(asyncio.Protocol):
                 self._on_end()
                 if self.handed_over:
                     return
+            elif kind is UpgradeRest:
+                self._on_upgrade_rest(event.data)
             else:
                 self._on_error(event)
 
@@ -286,7 +311,7 @@ class H1Connection(asyncio.Protocol):
 
     # request events
     def _on_head(self, head: RequestHead) -> None:
-        exchange = H1Exchange(self, head)
+        exchange = self.latest = H1Exchange(self, head)
         upgrade = self._upgrade_for(exchange) if self.upgrades else None
         if upgrade is not None:
             handler = exchange.handler = _Upgrading(upgrade)
@@ -324,6 +349,36 @@ class H1Connection(asyncio.Protocol):
             if upgrade is not None and upgrade.accepts(exchange):
                 return upgrade
         return None
+
+    def _on_upgrade_rest(self, data: bytes) -> None:
+        """The request that asked for Upgrade may yet switch protocols: hold what follows it
+        until it is answered; if it already was (in HTTP/1.1), go on parsing."""
+        exchange = self.latest
+        if exchange is not None and not (exchange.finished or exchange.aborted):
+            self._held = data
+            self._holding_for = exchange
+            self._pause_reading()
+        elif data and not self.closed:
+            self._feed(data)
+
+    def _release_held(self) -> None:
+        """The upgrade request was answered in HTTP/1.1: what followed it is HTTP/1.1 too."""
+        data, self._held, self._holding_for = self._held, None, None
+        if self.closed:
+            return
+        self._resume_reading()
+        if data:
+            self.data_received(data)
+
+    def open_tunnel(self, exchange: H1Exchange, head: bytes, protocol: asyncio.BaseProtocol) -> None:
+        """`exchange` switched protocols: its answer goes out and the connection, with anything
+        the client sent after the request, belongs to `protocol` from here on."""
+        self.write(head)
+        data, self._held, self._holding_for = self._held or b"", None, None
+        exchange.finished = True
+        self.server.log_exchange(exchange)
+        exchange._run_done_callbacks()
+        self.hand_over(protocol, data)
 
     def hand_over(self, protocol: asyncio.BaseProtocol, data: bytes = b"") -> None:
         """Give the transport to `protocol` (chosen by a preface or an upgrade) without closing
@@ -404,6 +459,10 @@ class H1Connection(asyncio.Protocol):
         if exchange is not self.current:
             return
         self.current = None
+        if exchange is self._holding_for:
+            self._continue_after(exchange)
+            self._release_held()
+            return
         if not exchange.body.complete and exchange.keep_alive and not self.shutting_down:
             if self.can_drain(exchange):
                 # The next request starts after this body: drop the rest of it first.
@@ -496,7 +555,7 @@ class H1Connection(asyncio.Protocol):
             self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self.reading_paused and not self.closed and self.error is None:
+        if self.reading_paused and not self.closed and self.error is None and self._held is None:
             self.reading_paused = False
             self.transport.resume_reading()
 

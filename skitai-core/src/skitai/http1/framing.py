@@ -77,6 +77,17 @@ def frame_response(status: str, headers: list[tuple[str, str]], version: str, me
     return Framing("".join(lines).encode("latin-1"), mode, length, keep_alive)
 
 
+def frame_switch(status: str, headers: list[tuple[str, str]]) -> bytes:
+    """The head of a `101 Switching Protocols` answer: the protocol's own fields as given
+    (`Connection: Upgrade` included, which `frame_response` would take for a framing field)."""
+    lines = [f"HTTP/1.1 {status}\r\n"]
+    lines.extend(f"{name}: {value}\r\n" for name, value in headers)
+    lines.append(f"Date: {http_date_now()}\r\n")
+    lines.append(SERVER_HEADER)
+    lines.append("\r\n")
+    return "".join(lines).encode("latin-1")
+
+
 def chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 

@@ -11,6 +11,9 @@ policy (505), Host rules, absolute-form targets, and a uniform error event.
   * `bytes`                a piece of the current request's body (chunked framing removed)
   * `END_OF_REQUEST`       the current request is complete
   * `ParseError`           the stream is unusable: answer `status` and close
+  * `UpgradeRest`          the bytes after a bodiless request that asked for `Upgrade` (or a
+                           CONNECT): they may belong to another protocol, so they are not parsed;
+                           the connection feeds them back once it knows they are HTTP/1.1
 After a `ParseError` the parser accepts no more data.
 """
 from __future__ import annotations
@@ -56,6 +59,11 @@ class _EndOfRequest:
 END_OF_REQUEST = _EndOfRequest()
 
 
+@dataclass(slots=True)
+class UpgradeRest:
+    data: bytes
+
+
 class _Refused(Exception):
     """Raised inside a parser callback to stop llhttp with our own status."""
 
@@ -97,6 +105,14 @@ class RequestParser:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as upgrade:
             offset = upgrade.args[0] if upgrade.args else len(data)
+            head = self._last_head
+            if head is not None and not head.has_body:
+                # A bodiless Upgrade or CONNECT (a WebSocket handshake): whether what follows
+                # is HTTP/1.1 depends on the answer, so the connection decides.
+                self._parser = httptools.HttpRequestParser(self)
+                self.in_head = False
+                events.append(UpgradeRest(data[offset:]))
+                return events
             rest = self._ignore_upgrade(events, data[offset:])
             if rest:
                 events.extend(self.feed(rest))
@@ -119,11 +135,11 @@ class RequestParser:
         return events
 
     def _ignore_upgrade(self, events: list, rest: bytes) -> bytes:
-        """Go on as HTTP/1.1 after llhttp stopped at an Upgrade or CONNECT request; returns the
+        """Go on as HTTP/1.1 after llhttp stopped at an Upgrade request with a body; returns the
         bytes to parse next.
 
         No upgrade handler took the request (that decision is made above this parser), so it is
-        served as a plain request. llhttp ended the message at its head and left any body to the
+        served as a plain request. llhttp ended the message at its head and left the body to the
         upgraded protocol; the body is still HTTP/1.1 here (`curl --http2 -d ...` sends
         `Upgrade: h2c` with a body), so a fresh parser reads it behind a synthetic head that
         produces no event, and the premature end of the request is taken back.
@@ -131,7 +147,7 @@ class RequestParser:
         head = self._last_head
         self._parser = httptools.HttpRequestParser(self)
         self.in_head = False
-        if head is None or not head.has_body:
+        if head is None:
             return rest
         if events and events[-1] is END_OF_REQUEST:
             events.pop()

@@ -65,21 +65,36 @@ class WSGIApp(RequestHandler):
         self._base["skitai.server"] = server  # how `skitai.was` finds this process's services
 
     def handle(self, exchange: Exchange) -> None:
-        environ = build_environ(self._base, exchange)
-        if self.pool is None:
-            self.run(exchange, environ)
-        else:
-            self.pool.submit(self.run, exchange, environ)
+        self.dispatch(exchange, build_environ(self._base, exchange))
 
-    def run(self, exchange: Exchange, environ: dict) -> None:
-        response = WSGIResponse(exchange, self.pool is not None)
+    def environ_for(self, exchange: Exchange) -> dict:
+        return build_environ(self._base, exchange)
+
+    def dispatch(self, exchange: Exchange, environ: dict, response: "WSGIResponse | None" = None) -> None:
+        """Run the app for `exchange` on the pool (inline with threads=0); `response` stands in
+        for the plain `WSGIResponse` when a handler must see the result first (a WebSocket
+        handshake's)."""
+        if self.pool is None:
+            self.run(exchange, environ, response)
+        else:
+            self.pool.submit(self.run, exchange, environ, response)
+
+    def run(self, exchange: Exchange, environ: dict, response: "WSGIResponse | None" = None) -> None:
+        if response is None:
+            response = WSGIResponse(exchange, self.pool is not None)
         result = None
-        # Skitai's WSGI extensions (documented in the README): trailers and HTTP/2 server push
+        # Skitai's WSGI extensions (documented in the README): trailers, HTTP/2 server push, and
+        # answering with another WSGI app than the one running (skitai.websocket on a plain GET)
         environ["skitai.set_trailers"] = response.set_trailers
         environ["skitai.push"] = exchange.push
+        environ["skitai.replace_response"] = response.replace_with
         current.environ = environ  # `skitai.was` for this request, also while its body iterates
         try:
             result = self.app(environ, response.start_response)
+            if response.replacement is not None:
+                result, replaced = None, result
+                _close_result(replaced, environ)
+                result = response.run_replacement(environ)
             if response.send_result(result):
                 result = None  # closed once the file is sent
         except ClientDisconnected:
@@ -92,13 +107,17 @@ class WSGIApp(RequestHandler):
             app_errors.exception("%s %s failed", environ["REQUEST_METHOD"], environ["REQUEST_URI"])
             response.fail(500, sys.exc_info() if self.debug else None)
         finally:
-            if result is not None and hasattr(result, "close"):
-                try:
-                    result.close()
-                except Exception:
-                    app_errors.exception("closing the response of %s %s failed",
-                                         environ["REQUEST_METHOD"], environ["REQUEST_URI"])
+            _close_result(result, environ)
             current.environ = None
+
+
+def _close_result(result: Any, environ: dict) -> None:
+    if result is not None and hasattr(result, "close"):
+        try:
+            result.close()
+        except Exception:
+            app_errors.exception("closing the response of %s %s failed",
+                                 environ["REQUEST_METHOD"], environ["REQUEST_URI"])
 
 
 class WSGIResponse:
@@ -111,6 +130,7 @@ class WSGIResponse:
         self.headers: list[tuple[str, str]] = []
         self.head_sent = False
         self.declares_trailers = False  # a `Trailer` header: the body is streamed (chunked)
+        self.replacement: Callable | None = None
 
     # loop calls
     def _call(self, function: Callable[..., Any], *args: Any) -> None:
@@ -151,6 +171,20 @@ class WSGIResponse:
         self.headers = list(headers)
         self.declares_trailers = declares_trailers
         return self.write
+
+    def replace_with(self, app: Callable) -> None:
+        """`environ["skitai.replace_response"]`: once the running app returns, its response is
+        dropped and the WSGI app `app` answers the request instead (called with the same
+        environ). Too late once the app has started sending its body (`write()`)."""
+        if self.head_sent:
+            raise RuntimeError("the response has started: it can no longer be replaced")
+        self.replacement = app
+
+    def run_replacement(self, environ: dict) -> Any:
+        if self.head_sent:
+            raise RuntimeError("the response started before its replacement could answer")
+        self.status, self.headers, self.declares_trailers = None, [], False
+        return self.replacement(environ, self.start_response)
 
     def set_trailers(self, trailers: list[tuple[str, str]]) -> None:
         """`environ["skitai.set_trailers"]`: fields sent after the body, replacing any set before.
