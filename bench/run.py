@@ -119,6 +119,10 @@ SERVERS = {s.name: s for s in [
     Server("skitai-ws", "skitai", lambda s, port, tmp: [
         s.python(), str(APPS / "skitai_ws_echo.py"), f"--port={port}"],
         {"BENCH_THREADS": "4"}, "skitai"),
+    # threads=0: the generator runs on the event-loop thread, no hop to the pool per message.
+    Server("skitai-ws-t0", "skitai", lambda s, port, tmp: [
+        s.python(), str(APPS / "skitai_ws_echo.py"), f"--port={port}"],
+        {"BENCH_THREADS": "0"}, "skitai"),
     Server("orig-skitai-ws", "orig", lambda s, port, tmp: [
         s.python(), str(APPS / "orig_skitai_ws_echo.py"), f"--port={port}"],
         {"BENCH_THREADS": "4"}, "skitai"),
@@ -167,7 +171,7 @@ SCENARIOS = {s.name: s for s in [
              what="hello-world WSGI app over HTTP/2 prior knowledge (h2load -c 10 -m 10)",
              tool="h2load"),
     # "req/s" is round trips per second here: one message sent and its echo received.
-    Scenario("ws-echo", "/echo", ["skitai-ws", "websockets", "hypercorn-ws", "orig-skitai-ws"],
+    Scenario("ws-echo", "/echo", ["skitai-ws", "skitai-ws-t0", "websockets", "hypercorn-ws", "orig-skitai-ws"],
              ["websockets", "hypercorn-ws", "orig-skitai-ws"],
              what=f"WebSocket echo, {WS_CONNECTIONS} connections x one {WS_MESSAGE_SIZE}-byte text "
                   "message in flight each (round trips/s)",

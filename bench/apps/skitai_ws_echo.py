@@ -4,8 +4,8 @@ Uses Skitai's WebSocket API for a plain WSGI app (it follows the original's manu
 "HTML5 Websocket"): the decorated app is a generator, one per connection; `yield`
 with no value waits for the next message (None once the client has closed), and
 `yield message` sends a reply. Returning ends the WebSocket with close code 1000.
-Threads come from BENCH_THREADS (default 4). Access logging is off. The port is given as
---port=N by run.py.
+Threads come from BENCH_THREADS (default 4; 0 runs the generators on the event-loop
+thread). Access logging is off. The port is given as --port=N by run.py.
 """
 import os
 
