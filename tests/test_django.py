@@ -41,3 +41,24 @@ def test_admin_stylesheet_the_login_page_links_to(client):
 
 def test_the_projects_own_static_folder(client):
     assert client.get("/static/site.css").text == "h1 { color: navy; }\n"
+
+
+def test_a_generator_websocket_view(server):
+    from websockets.sync.client import connect
+
+    with connect(server.url("/chat/").replace("http", "ws", 1), open_timeout=10,
+                 user_agent_header="djangotest/1.0") as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=10) == "ECHO:hi user-agent=djangotest"
+
+
+def test_a_per_message_websocket_view_answers_with_its_response_body(server):
+    from websockets.sync.client import connect
+
+    with connect(server.url("/shout/").replace("http", "ws", 1), open_timeout=10) as ws:
+        ws.send("quiet")
+        assert ws.recv(timeout=10) == "QUIET"
+
+
+def test_a_plain_get_of_a_websocket_view(client):
+    assert client.get("/chat/").status_code == 426

@@ -51,5 +51,12 @@ def test_every_response_has_date_and_server():
     assert any(line.startswith("Server: skitai/") for line in lines)
 
 
+def test_an_apps_own_date_and_server_are_sent_once():
+    head = frame_response("200 OK", [("Date", "Sun, 06 Nov 1994 08:49:37 GMT"), ("Server", "myapp")],
+                          "1.1", "GET", True, 0).head.decode()
+    assert head.count("Date: ") == 1 and "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n" in head
+    assert head.count("Server: ") == 1 and "Server: myapp\r\n" in head
+
+
 def test_chunk_encoding():
     assert chunk(b"hello world!") == b"c\r\nhello world!\r\n"

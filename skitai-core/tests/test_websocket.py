@@ -4,14 +4,13 @@ direct sends, text and binary, ping/pong, close codes, limits, timeouts, permess
 back-pressure and graceful stops."""
 from __future__ import annotations
 
-import base64
 import contextlib
 import socket
 import threading
 import time
 
 import pytest
-from rawhttp import exchange, status_of
+from rawhttp import exchange, status_of, websocket_handshake
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
@@ -114,10 +113,6 @@ def short_idle(environ, start_response):
         if message is None:
             return
         yield message
-
-
-def slow_echo(environ, start_response):
-    pass
 
 
 @skitai.websocket(60)
@@ -303,9 +298,7 @@ def test_a_plain_request_to_a_websocket_view_gets_426(server):
 
 
 def test_a_handshake_to_a_plain_app_gets_its_answer_and_the_connection_stays_http(server):
-    key = base64.b64encode(b"k" * 16)
-    handshake = (b"GET /other HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    handshake = websocket_handshake("/other")
     # pipelined behind the handshake: held until its answer shows it is HTTP/1.1 after all
     follow = b"GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
     response = exchange(server.port, handshake + follow)
@@ -329,9 +322,7 @@ def test_invalid_handshakes_get_a_clear_status(server, headers, status):
 
 
 def test_frames_sent_right_behind_the_handshake_are_not_lost(server):
-    key = base64.b64encode(b"q" * 16)
-    handshake = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    handshake = websocket_handshake("/ws", b"q")
     mask = b"\x01\x02\x03\x04"
     payload = bytes(byte ^ mask[index % 4] for index, byte in enumerate(b"early"))
     frame = b"\x81\x85" + mask + payload
@@ -346,10 +337,7 @@ def test_frames_sent_right_behind_the_handshake_are_not_lost(server):
 
 
 def test_a_protocol_error_closes_with_1002(server):
-    key = base64.b64encode(b"e" * 16)
-    handshake = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: " + key + b"\r\nSec-WebSocket-Version: 13\r\n\r\n")
-    response = exchange(server.port, handshake + b"\x81\x02ab")  # an unmasked client frame
+    response = exchange(server.port, websocket_handshake("/ws", b"e") + b"\x81\x02ab")  # an unmasked client frame
     head, _, frames = response.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101")
     assert frames[:2] == b"\x88" + bytes([len(frames) - 2]) and frames[2:4] == (1002).to_bytes(2, "big")

@@ -2,6 +2,7 @@
 streaming past the flow-control window, large uploads streamed to the app, concurrent streams,
 request trailers."""
 import asyncio
+import email.utils
 import hashlib
 import os
 import threading
@@ -12,6 +13,8 @@ import httpx
 import pytest
 from apps import APP, PIECE, PIECES
 from h2peer import Client
+
+import skitai
 
 
 @pytest.fixture
@@ -45,6 +48,32 @@ def test_static_file_whole_range_and_conditional(serve, static_dir):
         assert cached.status_code == 304 and cached.content == b""
         unsatisfiable = http.get(server.url("/static/big.bin"), headers={"Range": "bytes=999999-"})
         assert unsatisfiable.status_code == 416
+
+
+def own_date_and_server(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
+                              ("Server", "myapp")])
+    return [b"mine"]
+
+
+def test_every_response_has_date_and_server(serve, static_dir):
+    """RFC 9110 6.6.1: Date in every 2xx-4xx answer (and Server), as over HTTP/1.1; an app's own
+    Date and Server are sent instead, once."""
+    server = serve(("/", APP), ("/static", str(static_dir)), ("/own", own_date_and_server))
+    with client() as http:
+        whole = http.get(server.url("/static/big.bin"))
+        responses = [http.get(server.url("/")), whole, http.head(server.url("/static/small.txt")),
+                     http.get(server.url("/static/big.bin"), headers={"If-None-Match": whole.headers["etag"]}),
+                     http.get(server.url("/static/missing.txt"))]
+        assert [response.status_code for response in responses] == [200, 200, 200, 304, 404]
+        for response in responses:
+            assert response.http_version == "HTTP/2"
+            assert len(response.headers.get_list("date")) == 1
+            assert email.utils.parsedate_to_datetime(response.headers["date"]).tzinfo is not None
+            assert response.headers.get_list("server") == [f"skitai/{skitai.__version__}"]
+        own = http.get(server.url("/own/"))
+        assert own.headers.get_list("date") == ["Sun, 06 Nov 1994 08:49:37 GMT"]
+        assert own.headers.get_list("server") == ["myapp"]
 
 
 def test_head_requests(serve, static_dir):

@@ -4,17 +4,25 @@ from apps import APP
 from h2.errors import ErrorCodes
 from h2peer import RawPeer
 
-from skitai_http2.request import BadRequest, request_fields
+from skitai_http2.request import BadRequest, check_trailers, request_fields
 
 BASE = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/a?b=c"), (b":authority", b"example:80")]
 
 
 def test_a_request_and_its_host():
-    method, target, fields = request_fields(BASE + [(b"cookie", b"a=1"), (b"cookie", b"b=2")])
-    assert (method, target) == ("GET", "/a?b=c")
+    method, target, fields, protocol = request_fields(BASE + [(b"cookie", b"a=1"), (b"cookie", b"b=2")])
+    assert (method, target, protocol) == ("GET", "/a?b=c", None)
     assert fields == [("host", "example:80"), ("cookie", "a=1"), ("cookie", "b=2")]
     assert request_fields(BASE + [(b"host", b"example:80"), (b"te", b"trailers")])[2] == [
         ("host", "example:80"), ("te", "trailers")]
+
+
+def test_an_extended_connect_names_its_protocol():
+    method, target, fields, protocol = request_fields(
+        [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
+         (b":path", b"/chat?room=1"), (b":authority", b"example"), (b"sec-websocket-version", b"13")])
+    assert (method, target, protocol) == ("CONNECT", "/chat?room=1", "websocket")
+    assert fields == [("host", "example"), ("sec-websocket-version", "13")]
 
 
 @pytest.mark.parametrize("headers", [
@@ -34,6 +42,8 @@ def test_a_request_and_its_host():
     [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"http://example/")],
     [(b":method", b"G T"), (b":scheme", b"http"), (b":path", b"/")],
     BASE + [(b"", b"x")],
+    [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":authority", b"example:443")],
+    [(b":method", b"CONNECT"), (b":protocol", b""), (b":scheme", b"http"), (b":path", b"/")],
 ])
 def test_malformed_requests(headers):
     with pytest.raises(BadRequest):
@@ -58,3 +68,11 @@ def test_malformed_request_resets_only_its_stream(serve):
         assert data.data.startswith(b"HTTP/2.0 GET")
     finally:
         peer.close()
+
+
+def test_trailers():
+    check_trailers([(b"x-checksum", b"abc"), (b"te", b"trailers")])
+    for trailers in ([(b":method", b"POST")], [(b"X-Upper", b"1")], [(b"x-bad", b"a\nb")],
+                     [(b"connection", b"close")], [(b"te", b"gzip")]):
+        with pytest.raises(BadRequest):
+            check_trailers(trailers)

@@ -226,3 +226,50 @@ def test_malformed_requests_cost_from_a_budget():
     assert [e.error_code for e in events if isinstance(e, h2.events.StreamReset)] == [ErrorCodes.PROTOCOL_ERROR] * 4
     assert isinstance(events[-1], h2.events.ConnectionTerminated)
     assert events[-1].error_code == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_remembered_header_blocks_follow_the_dynamic_table():
+    """A block of indexes decodes from memory while the table is unchanged, and afresh once
+    an entry was added (the same bytes then name another field)."""
+    from skitai_http2.session import _Decoder
+
+    decoder = _Decoder()
+    literal = b"\x40\x01a\x011"                # literal with incremental indexing: a: 1
+    assert decoder.decode(literal, raw=True) == [(b"a", b"1")]
+    indexed = b"\xbe"                           # index 62: the newest dynamic entry
+    assert decoder.decode(indexed, raw=True) == [(b"a", b"1")]
+    assert decoder.decode(indexed, raw=True) == [(b"a", b"1")]  # remembered
+    assert decoder.decode(b"\x40\x01b\x012", raw=True) == [(b"b", b"2")]
+    assert decoder.decode(indexed, raw=True) == [(b"b", b"2")]  # the table moved on
+    assert decoder.decode(literal, raw=True) == [(b"a", b"1")]  # a block that adds is never reused
+    assert decoder.decode(b"\xbf", raw=True) == [(b"b", b"2")]  # 63: so it did add again
+    assert list(decoder.header_table.dynamic_entries)[:3] == [(b"a", b"1"), (b"b", b"2"), (b"a", b"1")]
+
+
+def test_remembered_response_blocks_follow_the_encoder_table():
+    """The encoder reuses a block only while its table is unchanged, so a peer decoding every
+    block in order always gets the fields that were encoded."""
+    from hpack import Decoder, NeverIndexedHeaderTuple
+
+    from skitai_http2.session import _Encoder
+
+    encoder, peer, sent = _Encoder(), Decoder(), []
+
+    def encode(fields):
+        block = encoder.encode(list(fields))
+        sent.append((block, [tuple(field) for field in fields]))
+        return block
+
+    head = [(b":status", b"200"), (b"x-a", b"1")]
+    first, second, third = encode(head), encode(head), encode(head)
+    assert second == third != first                   # literals first, then indexes, remembered
+    encode([(b"x-b", b"2")])                           # a new entry moves the table
+    moved = encode(head)
+    assert moved != second                             # x-a's index changed with it
+    encoder.header_table_size = 0                      # a size change must be signalled
+    resized = encode(head)
+    assert resized[:1] == b"\x20"                      # the block starts with the size update
+    secret = encode([(b":status", b"200"), NeverIndexedHeaderTuple(b"x-a", b"1")])
+    assert secret[1:2] == b"\x10"                      # a never-indexed literal, not an index
+    for block, fields in sent:
+        assert peer.decode(block, raw=True) == fields

@@ -47,6 +47,9 @@ class Exchange:
     protocol_name = "HTTP/1.1"
     # The `:protocol` of an HTTP/2 extended CONNECT (RFC 8441: "websocket"), else None.
     connect_protocol: str | None = None
+    # The Upgrade field of an HTTP/1.1 request (its values joined), else None: kept apart so
+    # that routing an ordinary request never scans its headers for it.
+    upgrade: str | None = None
     # Trailer fields (lower-case names, validated) sent after the body by a protocol that can:
     # set on the loop thread with `set_trailers` before `finish` or `send_response`.
     trailers: list[tuple[str, str]] | None = None

@@ -5,12 +5,14 @@ What needs the socket or the clock lives here: reading and writing, per-stream r
 back-pressure (window credit is held back while the app is not reading), writes coalesced once
 per loop iteration, timeouts driven by the server's once-a-second sweep (idle connection, stalled
 streams, a peer that stops reading the socket), and GOAWAY on graceful stop. Server push also
-ends here: a promised request becomes an `H2Exchange` served like a received one.
+ends here: a promised request becomes an `H2Exchange` served like a received one. So do
+tunnels: an extended CONNECT's DATA frames go to the protocol its handler switched to.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 
 import h2.events
@@ -26,9 +28,10 @@ from skitai.plugin import (
     status_line,
 )
 
-from .exchange import LOW_WATER, H2Exchange
-from .request import BadRequest, request_fields
+from .exchange import ALWAYS_WRITABLE, LOW_WATER, H2Exchange
+from .request import BadRequest, check_trailers, request_fields
 from .session import H2Session, Limits, SessionError
+from .tunnel import StreamTunnel
 
 log = logging.getLogger("skitai.http2")
 
@@ -103,6 +106,8 @@ class H2ServerConnection(asyncio.Protocol):
                 self._on_data(event, now)
             elif kind is h2.events.RequestReceived:
                 self._on_request(event, now)
+            elif kind is h2.events.TrailersReceived:
+                self._on_trailers(event, now)
             elif kind is h2.events.StreamEnded:
                 self._on_end(event.stream_id)
             elif kind is h2.events.StreamReset:
@@ -140,14 +145,26 @@ class H2ServerConnection(asyncio.Protocol):
             session.reset(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         try:
-            method, target, headers = request_fields(event.headers)
+            method, target, headers, protocol = request_fields(event.headers)
         except (BadRequest, UnicodeError):
             session.reject(stream_id, now)
             return
         exchange = H2Exchange(self, stream_id, method, target, headers)
-        if event.stream_ended is None:
+        if protocol is not None:
+            exchange.connect_protocol = protocol  # no body: its DATA frames are the tunnel's
+        elif event.stream_ended is None:
             exchange.body = SpooledBody()  # replaced below when the handler streams
         self._open(exchange)
+
+    def _on_trailers(self, event: h2.events.TrailersReceived, now: float) -> None:
+        """Request trailers are only checked: malformed ones make the request malformed."""
+        try:
+            check_trailers(event.headers)
+        except BadRequest:
+            exchange = self.streams.get(event.stream_id)
+            if exchange is not None:
+                self._drop(exchange, reset=None)
+            self.session.reject(event.stream_id, now)
 
     def _open(self, exchange: H2Exchange) -> None:
         self.streams[exchange.stream_id] = exchange
@@ -196,6 +213,13 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _on_data(self, event: h2.events.DataReceived, now: float) -> None:
         exchange = self.streams.get(event.stream_id)
+        if exchange is not None and exchange.connect_protocol is not None:
+            exchange.last_input = now
+            if exchange.tunnel is not None:
+                exchange.tunnel.feed(event.data, event.flow_controlled_length)
+            else:  # sent before the answer: kept for the tunnel, uncredited, so bounded by the window
+                exchange.early_data.append((event.data, event.flow_controlled_length))
+            return
         if exchange is None or exchange.finished or exchange.body.complete or exchange.refused:
             return  # the response is complete or refused the body: the rest is dropped
         exchange.last_input = now
@@ -211,6 +235,12 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _on_end(self, stream_id: int) -> None:
         exchange = self.streams.get(stream_id)
+        if exchange is not None and exchange.connect_protocol is not None:
+            if exchange.tunnel is not None:
+                exchange.tunnel.eof()
+            else:
+                exchange.peer_ended = True
+            return
         if exchange is None or exchange.body.complete:
             return  # a request without a body (END_STREAM on its HEADERS)
         exchange.body.finish()
@@ -247,10 +277,33 @@ class H2ServerConnection(asyncio.Protocol):
             self.session.ack_stream(exchange.stream_id, credit)
             self._write()
 
+    # tunnels (RFC 8441)
+    def open_tunnel(self, exchange: H2Exchange, protocol) -> None:
+        """The handler accepted an extended CONNECT (its 200 is queued): from now on the stream's
+        DATA frames belong to `protocol`. Logged now, like HTTP/1.1's 101."""
+        tunnel = exchange.tunnel = StreamTunnel(self, exchange, protocol)
+        self.server.log_exchange(exchange)
+        early, exchange.early_data = exchange.early_data, []
+        tunnel.start(early)
+        if exchange.peer_ended:
+            tunnel.eof()
+        self.schedule_flush()
+
+    def credit_stream(self, exchange: H2Exchange, length: int) -> None:
+        """A tunnel's protocol took `length` bytes: the client may send that much more."""
+        if length and not self.closed and self.streams.get(exchange.stream_id) is exchange:
+            self.session.ack_stream(exchange.stream_id, length)
+            self.schedule_flush()
+
     # responses
     def block(self, exchange: H2Exchange) -> None:
-        exchange.writable.clear()
+        if exchange.writable is ALWAYS_WRITABLE:
+            exchange.writable = threading.Event()  # its own, unset: only this stream waits
+        else:
+            exchange.writable.clear()
         self.blocked.add(exchange)
+        if exchange.tunnel is not None:
+            exchange.tunnel.protocol.pause_writing()
 
     def schedule_flush(self) -> None:
         if not self._flush_scheduled:
@@ -277,6 +330,8 @@ class H2ServerConnection(asyncio.Protocol):
                     if self.session.pending(exchange.stream_id) <= LOW_WATER:
                         self.blocked.discard(exchange)
                         exchange.writable.set()
+                        if exchange.tunnel is not None:
+                            exchange.tunnel.protocol.resume_writing()
         self._write()
 
     def stream_done(self, exchange: H2Exchange) -> None:
@@ -284,6 +339,8 @@ class H2ServerConnection(asyncio.Protocol):
         self.streams.pop(exchange.stream_id, None)
         self.blocked.discard(exchange)
         exchange.finished = True
+        if exchange.tunnel is not None:
+            exchange.tunnel.end(None)
         if not exchange.body.complete:
             # RFC 9113 8.1: a complete response ends the request too; stop the upload.
             self.session.reset(exchange.stream_id, ErrorCodes.NO_ERROR)
@@ -301,6 +358,8 @@ class H2ServerConnection(asyncio.Protocol):
         exchange.aborted = True
         exchange.writable.set()  # wake a producer so it sees `aborted`
         exchange.body.fail(ClientDisconnected("the stream was reset"))
+        if exchange.tunnel is not None:
+            exchange.tunnel.end(ClientDisconnected("the stream was reset"))
         if reset is not None and not self.closed:
             self.session.reset(exchange.stream_id, reset)
         else:
@@ -310,7 +369,7 @@ class H2ServerConnection(asyncio.Protocol):
     def _finished(self, exchange: H2Exchange, logged: bool = True) -> None:
         if exchange.stream_id % 2 == 0:
             self.pushes_in_flight -= 1
-        if logged:
+        if logged and exchange.tunnel is None:  # a tunnel was logged when it opened
             self.server.log_exchange(exchange)
         exchange._run_done_callbacks()
         if not self.streams:

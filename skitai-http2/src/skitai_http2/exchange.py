@@ -6,29 +6,51 @@ The response methods turn into HEADERS and queued DATA on the connection's sans-
 so an app streaming into a closed flow-control window waits instead of filling memory.
 Trailers set on the exchange end the stream as a last HEADERS frame; `push` promises a
 same-origin GET that the connection then serves through the mount table like any request.
+An extended CONNECT (RFC 8441) that its handler accepts becomes a tunnel (`open_tunnel`): the
+stream stays open and its DATA frames carry the other protocol's bytes.
 """
 from __future__ import annotations
 
 import asyncio
 import threading
 import time
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Sequence
 
+from skitai import __version__
 from skitai.plugin import BodyPiece, Exchange, FileSegment, body_length
 
 from .push import promised_request, push_target
 from .request import BadRequest
+from .tunnel import StreamTunnel
 
 if TYPE_CHECKING:
     from .connection import H2ServerConnection
 
 HIGH_WATER = 256 * 1024
 LOW_WATER = 64 * 1024
+# The `writable` of every stream until it first blocks (never cleared): most responses never
+# wait on flow control, and an Event per stream cost more than the rest of its bookkeeping.
+ALWAYS_WRITABLE = threading.Event()
+ALWAYS_WRITABLE.set()
 # Connection-specific fields have no meaning in HTTP/2 and make a peer reject the response
 # (RFC 9113 8.2.2); apps written for HTTP/1.1 send them (`Connection: close`), so they are dropped.
 CONNECTION_SPECIFIC = frozenset((
     "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
     "http2-settings"))
+# Every response carries Date (RFC 9110 6.6.1: an origin server with a clock must send it in
+# 2xx-4xx answers) and Server, as HTTP/1.1 responses do, unless the app sent its own.
+SERVER = f"skitai/{__version__}".encode("ascii")
+_date_second, _date_value = -1, b""
+
+
+def http_date_now() -> bytes:
+    """The Date value, formatted once a second."""
+    global _date_second, _date_value
+    now = int(time.time())
+    if now != _date_second:
+        _date_value, _date_second = formatdate(now, usegmt=True).encode("ascii"), now
+    return _date_value
 
 
 class H2Exchange(Exchange):
@@ -38,8 +60,7 @@ class H2Exchange(Exchange):
                  headers: list[tuple[str, str]]) -> None:
         path, _, query = target.partition("?")
         super().__init__(conn.loop, method, target, path, query, "2.0", headers, conn.scheme,
-                         conn.client, conn.sockname, threading.Event())
-        self.writable.set()
+                         conn.client, conn.sockname, ALWAYS_WRITABLE)
         self.conn = conn
         self.stream_id = stream_id
         self.dispatched = False
@@ -52,6 +73,9 @@ class H2Exchange(Exchange):
         self._no_body = False
         self._remaining: int | None = None   # what the declared Content-Length still allows
         self.pushes = 0             # promises made on this stream (server push)
+        self.tunnel: StreamTunnel | None = None      # once an extended CONNECT was accepted
+        self.early_data: list[tuple[bytes, int]] = []  # its DATA before that
+        self.peer_ended = False     # the client's END_STREAM came before the tunnel opened
 
     # response head
     def _send_head(self, status: str, headers: list[tuple[str, str]], length: int | None,
@@ -61,13 +85,22 @@ class H2Exchange(Exchange):
         self.responded_at = time.monotonic()
         out = []
         declared = None
+        dated = named = False
         for name, value in headers:
             key = name.lower()
             if key in CONNECTION_SPECIFIC:
                 continue
             if key == "content-length":
                 declared = int(value)
+            elif key == "date":
+                dated = True
+            elif key == "server":
+                named = True
             out.append((key.encode("latin-1"), value.encode("latin-1")))
+        if not dated:
+            out.append((b"date", http_date_now()))
+        if not named:
+            out.append((b"server", SERVER))
         self._no_body = self.method == "HEAD" or code in (204, 304)
         if declared is None and length is not None and not self._no_body:
             declared = length
@@ -135,6 +168,20 @@ class H2Exchange(Exchange):
     def abort(self) -> None:
         if not (self.finished or self.aborted):
             self.conn.abort_stream(self)
+
+    def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol) -> None:
+        if self.finished or self.aborted or self.tunnel is not None:
+            return
+        if self.connect_protocol is None:
+            raise RuntimeError("only an extended CONNECT (RFC 8441) can become a tunnel")
+        self._send_head(status, headers, None, False)  # HEADERS without END_STREAM
+        self.conn.open_tunnel(self, protocol)
+
+    def queue_tunnel_data(self, data: bytes) -> None:
+        self.bytes_sent += len(data)
+        if self.conn.session.queue(self.stream_id, data) > HIGH_WATER:
+            self.conn.block(self)
+        self.conn.schedule_flush()
 
     def request_continue(self) -> None:
         if self.expect_continue and not self.continue_sent:

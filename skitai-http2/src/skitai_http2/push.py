@@ -54,5 +54,5 @@ def promised_request(scheme: str, authority: str, target: str, parent_headers: S
         block.extend((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra)
     except UnicodeEncodeError:
         raise BadRequest("push header fields must be latin-1") from None
-    _, _, fields = request_fields(block)
+    _, _, fields, _ = request_fields(block)
     return block, fields

@@ -7,10 +7,15 @@ a malformed request, which the connection answers with a stream reset:
 * field names in lower case, made of token characters; values without NUL, CR, LF and without
   leading or trailing whitespace (they would reach the WSGI environ);
 * pseudo-header fields known, once each, before the regular fields; `:method`, `:scheme` and a
-  `:path` in origin or asterisk form are required (so CONNECT is refused);
+  `:path` in origin or asterisk form are required (so a plain CONNECT is refused); `:protocol`
+  only on a CONNECT, which it makes an extended CONNECT (RFC 8441: a WebSocket);
 * no connection-specific fields, and `te` only as "trailers";
 * `host`, when sent, agrees with `:authority`, which otherwise becomes the `host` field so apps
   and the WSGI environ find it where they look.
+
+`check_trailers` holds a request's trailer section to the same field rules, without any
+pseudo-header field (RFC 9113 8.1); the trailers themselves are not passed on (WSGI has no
+place for them).
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from typing import Sequence
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+\Z").match
 _BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z").search
-_PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path"))
+_PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path", b":protocol"))
 _CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connection",
                                   b"transfer-encoding", b"upgrade"))
 
@@ -28,7 +33,9 @@ class BadRequest(ValueError):
     """A malformed request (RFC 9113 8.1.1): the stream is reset with PROTOCOL_ERROR."""
 
 
-def request_fields(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str, str, list[tuple[str, str]]]:
+def request_fields(headers: Sequence[tuple[bytes, bytes]]
+                   ) -> tuple[str, str, list[tuple[str, str]], str | None]:
+    """Method, target, fields, and the `:protocol` of an extended CONNECT (else None)."""
     pseudo: dict[bytes, bytes] = {}
     fields: list[tuple[str, str]] = []
     host = None
@@ -60,4 +67,20 @@ def request_fields(headers: Sequence[tuple[bytes, bytes]]) -> tuple[str, str, li
             raise BadRequest("host differs from :authority")
     if not _TOKEN(method.lower()):
         raise BadRequest("invalid :method")
-    return method.decode("ascii"), path.decode("latin-1"), fields
+    protocol = pseudo.get(b":protocol")
+    if protocol is not None:
+        if method != b"CONNECT" or not protocol:
+            raise BadRequest(":protocol outside an extended CONNECT")
+        protocol = protocol.decode("latin-1")
+    return method.decode("ascii"), path.decode("latin-1"), fields, protocol
+
+
+def check_trailers(headers: Sequence[tuple[bytes, bytes]]) -> None:
+    """Raise BadRequest when a trailer section makes the request malformed."""
+    for name, value in headers:
+        if name[:1] == b":":
+            raise BadRequest(f"pseudo-header field {name!r} in trailers")
+        if not _TOKEN(name) or (value and _BAD_VALUE(value)):
+            raise BadRequest(f"invalid trailer field {name!r}")
+        if name in _CONNECTION_SPECIFIC or (name == b"te" and value != b"trailers"):
+            raise BadRequest(f"connection-specific field {name!r} in trailers")

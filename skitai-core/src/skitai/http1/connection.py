@@ -60,6 +60,7 @@ class H1Exchange(Exchange):
         self.keep_alive = head.keep_alive
         self.content_length = head.content_length
         self.expect_continue = head.expect_continue
+        self.upgrade = head.upgrade
         self.continue_sent = False
         self.dispatched = False
         self._mode = NO_BODY
@@ -312,7 +313,7 @@ class H1Connection(asyncio.Protocol):
     # request events
     def _on_head(self, head: RequestHead) -> None:
         exchange = self.latest = H1Exchange(self, head)
-        upgrade = self._upgrade_for(exchange) if self.upgrades else None
+        upgrade = self._upgrade_for(exchange) if self.upgrades and exchange.upgrade is not None else None
         if upgrade is not None:
             handler = exchange.handler = _Upgrading(upgrade)
         else:
@@ -338,7 +339,7 @@ class H1Connection(asyncio.Protocol):
     def _upgrade_for(self, exchange: H1Exchange):
         """The registered upgrade that accepts this request (`Connection: Upgrade` and an
         `Upgrade` token it knows, tried in the client's order), or None to serve HTTP/1.1."""
-        offered = exchange.header("upgrade")
+        offered = exchange.upgrade
         if offered is None or self.shutting_down or exchange.version != "1.1":
             return None
         connection = exchange.header("connection") or ""

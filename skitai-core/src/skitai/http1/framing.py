@@ -40,6 +40,7 @@ def frame_response(status: str, headers: list[tuple[str, str]], version: str, me
     code = status_code(status)
     lines = [f"HTTP/{'1.1' if version == '1.1' else '1.0'} {status}\r\n"]
     declared = None
+    has_date = has_server = False
     for name, value in headers:
         lower = name.lower()
         if lower == "content-length":
@@ -51,6 +52,10 @@ def frame_response(status: str, headers: list[tuple[str, str]], version: str, me
             if "close" in value.lower():
                 keep_alive = False
             continue
+        elif lower == "date":
+            has_date = True
+        elif lower == "server":
+            has_server = True
         lines.append(f"{name}: {value}\r\n")
     if declared is not None:
         length = declared
@@ -71,8 +76,10 @@ def frame_response(status: str, headers: list[tuple[str, str]], version: str, me
         lines.append("Connection: close\r\n")
     elif version != "1.1":
         lines.append("Connection: keep-alive\r\n")
-    lines.append(f"Date: {http_date_now()}\r\n")
-    lines.append(SERVER_HEADER)
+    if not has_date:  # the app's own Date and Server are sent once, as it set them
+        lines.append(f"Date: {http_date_now()}\r\n")
+    if not has_server:
+        lines.append(SERVER_HEADER)
     lines.append("\r\n")
     return Framing("".join(lines).encode("latin-1"), mode, length, keep_alive)
 

@@ -37,6 +37,7 @@ class RequestHead:
     content_length: int | None
     chunked: bool
     expect_continue: bool
+    upgrade: str | None = None  # the Upgrade field, looked at by upgrades and WebSocket routing
 
     @property
     def has_body(self) -> bool:
@@ -208,6 +209,7 @@ class RequestParser:
         content_length = None
         chunked = False
         expect_continue = False
+        upgrade = None
         hosts = 0
         host_index = -1
         for index, (name, value) in enumerate(headers):
@@ -220,6 +222,8 @@ class RequestParser:
                 chunked = True  # llhttp refuses a final coding other than chunked
             elif name == "expect" and value.lower() == "100-continue":
                 expect_continue = True
+            elif name == "upgrade":
+                upgrade = value if upgrade is None else f"{upgrade}, {value}"
         if hosts > 1:
             raise _Refused(400, "more than one Host header")
         if hosts == 0 and version == "1.1":
@@ -245,7 +249,7 @@ class RequestParser:
             raise _Refused(413, "request body larger than the maximum upload size")
         head = self._last_head = RequestHead(
             parser.get_method().decode("ascii"), target, path, query, version, headers,
-            parser.should_keep_alive(), content_length, chunked, expect_continue,
+            parser.should_keep_alive(), content_length, chunked, expect_continue, upgrade,
         )
         self._events.append(head)
 

@@ -56,8 +56,9 @@ def asks_for_websocket(exchange) -> bool:
     is served as plain HTTP, which RFC 9110 7.8 allows."""
     if exchange.connect_protocol is not None:
         return exchange.connect_protocol.lower() == "websocket"
-    return (exchange.method == "GET" and "websocket" in _tokens(exchange.header("upgrade"))
-            and "upgrade" in _tokens(exchange.header("connection")))
+    upgrade = exchange.upgrade  # None for almost every request: nothing else is looked at
+    return (upgrade is not None and exchange.method == "GET" and "websocket" in _tokens(upgrade)
+            and "upgrade" in _tokens(_joined(exchange.headers, "connection")))
 
 
 def read_handshake(method: str, version: str, headers: list[tuple[str, str]],
