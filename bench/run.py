@@ -2,11 +2,13 @@
 """Benchmark Skitai against peer WSGI servers and nginx on one machine.
 
 Method, and why:
-- Each server is pinned to one core (`taskset -c A`) and the load generator `wrk`
-  to another (`taskset -c B`), so the client never steals CPU from the server and
-  every server gets exactly one core, whatever its process model.
+- Each server is pinned to one core (`taskset -c A`) and the load generator (`wrk`;
+  `h2load` for h2c; `ws_echo_client.py` for WebSocket echo) to another (`taskset -c B`),
+  so the client never steals CPU from the server and every server gets exactly one core,
+  whatever its process model.
 - Each (scenario, server) pair starts a fresh server on a free 127.0.0.1 port, waits
-  until it answers, warms it up for a second, then runs `wrk -t1 -c50` N times and
+  until it answers one request in the scenario's protocol, warms it up for a second, then
+  runs the load (`wrk -t1 -c50`, `h2load -c10 -m10`, or 10 echo connections) N times and
   keeps the median req/s: a median of 3 shrugs off one noisy run.
 - Peak memory is the largest sum of VmRSS over the server's process tree, sampled
   from /proc during the runs (no psutil needed, so any python3 can run this file);
@@ -49,6 +51,8 @@ START_TIMEOUT = 30.0  # seconds for a server to answer its first request
 STOP_TIMEOUT = 5.0  # seconds between SIGTERM and SIGKILL
 CONNECTIONS = 50
 H2_CONNECTIONS, H2_STREAMS = 10, 10  # h2load -c 10 -m 10, as the HTTP/2 target is stated
+WS_CONNECTIONS, WS_MESSAGE_SIZE = 10, 32  # ws_echo_client.py: 10 connections, 32-byte text messages
+WS_CLIENT = BENCH / "ws_echo_client.py"
 
 
 # --- servers ---------------------------------------------------------------------------
@@ -97,8 +101,30 @@ SERVERS = {s.name: s for s in [
         s.bin("granian"), "--interface", "wsgi", "--workers", "1", "--runtime-threads", "1",
         "--blocking-threads", "4", "--http", "1", "--no-ws", "--host", "127.0.0.1",
         "--port", str(port), "hello:app"], package="granian"),
+    # The same shape with HTTP/2 only: `--http 2` serves h2c with prior knowledge (and, unlike
+    # `--http auto`, nothing else), which is what h2load speaks.
+    Server("granian-h2", "peers", lambda s, port, tmp: [
+        s.bin("granian"), "--interface", "wsgi", "--workers", "1", "--runtime-threads", "1",
+        "--blocking-threads", "4", "--http", "2", "--no-ws", "--host", "127.0.0.1",
+        "--port", str(port), "hello:app"], package="granian"),
     Server("orig-skitai", "orig", lambda s, port, tmp: [
         s.python(), str(APPS / "orig_skitai_hello.py"), f"--port={port}"],
+        {"BENCH_THREADS": "4"}, "skitai"),
+    # WebSocket echo servers (the ws-echo scenario).
+    Server("websockets", "peers", lambda s, port, tmp: [
+        s.python(), str(APPS / "ws_echo_websockets.py"), f"--port={port}"], package="websockets"),
+    Server("hypercorn-ws", "peers", lambda s, port, tmp: [
+        s.bin("hypercorn"), "--workers", "1", "-b", f"127.0.0.1:{port}", "ws_echo_asgi:app"],
+        package="hypercorn"),
+    Server("skitai-ws", "skitai", lambda s, port, tmp: [
+        s.python(), str(APPS / "skitai_ws_echo.py"), f"--port={port}"],
+        {"BENCH_THREADS": "4"}, "skitai"),
+    # threads=0: the generator runs on the event-loop thread, no hop to the pool per message.
+    Server("skitai-ws-t0", "skitai", lambda s, port, tmp: [
+        s.python(), str(APPS / "skitai_ws_echo.py"), f"--port={port}"],
+        {"BENCH_THREADS": "0"}, "skitai"),
+    Server("orig-skitai-ws", "orig", lambda s, port, tmp: [
+        s.python(), str(APPS / "orig_skitai_ws_echo.py"), f"--port={port}"],
         {"BENCH_THREADS": "4"}, "skitai"),
     Server("nginx", None, lambda s, port, tmp: [
         shutil.which("nginx") or "/usr/sbin/nginx", "-e", str(tmp / "nginx-error.log"),
@@ -118,7 +144,8 @@ class Scenario:
     references: list
     headers: list = field(default_factory=list)
     what: str = ""
-    tool: str = "wrk"  # or "h2load": HTTP/2 with prior knowledge (h2c), -c 10 -m 10
+    tool: str = "wrk"  # or "h2load": HTTP/2 with prior knowledge (h2c), -c 10 -m 10;
+    # or "ws": WebSocket echo round trips with ws_echo_client.py
 
 
 # The hello URL is /hello, not /: the original skitai always logs requests for "/"
@@ -137,19 +164,28 @@ SCENARIOS = {s.name: s for s in [
              what="1 KiB static file, keep-alive"),
     Scenario("static-1m", "/static/1m.bin", STATIC_SERVERS, ["nginx"],
              what="1 MiB static file, keep-alive"),
-    Scenario("h2c-hello", "/hello", ["skitai-t4", "orig-skitai"], ["orig-skitai"],
+    # hypercorn speaks h2c with prior knowledge on its plain listener, so its entry is the
+    # HTTP/1.1 one; granian needs `--http 2` (granian-h2).
+    Scenario("h2c-hello", "/hello", ["skitai-t4", "orig-skitai", "hypercorn", "granian-h2"],
+             ["orig-skitai", "granian-h2"],
              what="hello-world WSGI app over HTTP/2 prior knowledge (h2load -c 10 -m 10)",
              tool="h2load"),
+    # "req/s" is round trips per second here: one message sent and its echo received.
+    Scenario("ws-echo", "/echo", ["skitai-ws", "skitai-ws-t0", "websockets", "hypercorn-ws", "orig-skitai-ws"],
+             ["websockets", "hypercorn-ws", "orig-skitai-ws"],
+             what=f"WebSocket echo, {WS_CONNECTIONS} connections x one {WS_MESSAGE_SIZE}-byte text "
+                  "message in flight each (round trips/s)",
+             tool="ws"),
 ]}
 
-# (scenario, server, reference server, minimum ratio): the issue's targets.
+# (scenario, server, reference server, minimum ratio, no errors allowed): the issue's targets.
 TARGETS = [
-    ("hello-keepalive", "skitai-t4", "gunicorn-gthread", 3.0),
-    ("hello-keepalive", "skitai-t4", "waitress", 2.0),
-    ("hello-keepalive", "skitai-t0", "granian", 0.7),
-    ("hello-close", "skitai-t4", "waitress", 2.0),
-    ("static-1m", "skitai-t4", "nginx", 0.7),
-    ("h2c-hello", "skitai-t4", "orig-skitai", 5.0),
+    ("hello-keepalive", "skitai-t4", "gunicorn-gthread", 3.0, False),
+    ("hello-keepalive", "skitai-t4", "waitress", 2.0, False),
+    ("hello-keepalive", "skitai-t0", "granian", 0.7, False),
+    ("hello-close", "skitai-t4", "waitress", 2.0, False),
+    ("static-1m", "skitai-t4", "nginx", 0.7, False),
+    ("h2c-hello", "skitai-t4", "orig-skitai", 5.0, True),
 ]
 RSS_LIMIT_MB = 30.0
 
@@ -303,24 +339,22 @@ class Running:
         if self.proc.poll() is None:
             self.known.update(process_tree(self.proc.pid))
 
-    def wait_ready(self, port: int, path: str) -> None:
-        """Poll with GET until 200; raise if the process exits or time runs out."""
+    def wait_ready(self, probe: Callable, url: str, port: int, path: str) -> None:
+        """Poll with `probe` (one request in the scenario's protocol) until it succeeds; raise if
+        the process exits, the probe gets a wrong answer, or time runs out."""
         deadline = time.monotonic() + START_TIMEOUT
+        last = ""
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"exited with code {self.proc.returncode}")
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", path)
-                status = conn.getresponse().status
-                conn.close()
-                if status == 200:
-                    self.remember_tree()
-                    return
-                raise RuntimeError(f"GET {path} answered {status}")
-            except (OSError, http.client.HTTPException):
+                probe(url, port, path)
+                self.remember_tree()
+                return
+            except (OSError, subprocess.TimeoutExpired) as exc:  # not listening (yet), or no answer
+                last = str(exc)
                 time.sleep(0.2)
-        raise RuntimeError(f"no answer within {START_TIMEOUT:.0f}s")
+        raise RuntimeError(f"no answer within {START_TIMEOUT:.0f}s" + (f" (last: {last})" if last else ""))
 
     def stop(self) -> None:
         """SIGTERM the leader, then SIGKILL whatever of its tree is still there."""
@@ -394,7 +428,67 @@ def run_h2load(url: str, duration: int, headers: list, cpu: int) -> dict:
             "wrk_cpu_pct": round(100 * cpu_used / wall)}
 
 
-LOAD_TOOLS = {"wrk": run_wrk, "h2load": run_h2load}
+def run_ws(url: str, duration: int, headers: list, cpu: int) -> dict:
+    """ws_echo_client.py (peers venv): WebSocket echo round trips per second as "rps"; errors are
+    failed connections, mismatched and timed-out echoes. `headers` is unused."""
+    argv = ["taskset", "-c", str(cpu), str(VENVS / "peers" / "bin" / "python"), str(WS_CLIENT),
+            "-c", str(WS_CONNECTIONS), "-s", str(WS_MESSAGE_SIZE), "-d", str(duration), url]
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+    after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
+    cpu_used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    try:
+        stats = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise RuntimeError(f"ws client failed: {out.stderr.strip()[-300:] or out.stdout[-300:]}") from None
+    if out.returncode != 0:
+        raise RuntimeError(f"ws client failed: {out.stderr.strip()[-300:]}")
+    # The client's CPU share during the load, as it measures it (its start-up and imports left
+    # out); the whole process's share is kept as well.
+    return {"rps": float(stats["rps"]), "errors": int(stats["errors"]), "non2xx": 0,
+            "error_kinds": stats.get("kinds", {}), "wrk_cpu_pct": int(stats["cpu_pct"]),
+            "client_process_cpu_pct": round(100 * cpu_used / wall)}
+
+
+LOAD_TOOLS = {"wrk": run_wrk, "h2load": run_h2load, "ws": run_ws}
+LOAD_CPU_LABEL = {"wrk": "wrk CPU", "h2load": "h2l CPU", "ws": "cli CPU"}
+URL_SCHEME = {"wrk": "http", "h2load": "http", "ws": "ws"}
+
+
+# --- readiness probes: one request in the scenario's own protocol -----------------------------
+
+def probe_http1(url: str, port: int, path: str) -> None:
+    """GET over HTTP/1.1 must answer 200; raises OSError while the server is not listening yet."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+    try:
+        conn.request("GET", path)
+        status = conn.getresponse().status
+    except http.client.HTTPException as exc:
+        raise OSError(str(exc)) from exc
+    finally:
+        conn.close()
+    if status != 200:
+        raise RuntimeError(f"GET {path} answered {status}")
+
+
+def probe_h2c(url: str, port: int, path: str) -> None:
+    """One h2c (prior knowledge) request with h2load; some servers (granian-h2) speak no HTTP/1.1."""
+    out = subprocess.run(["h2load", "-n", "1", "-c", "1", url], capture_output=True, text=True, timeout=10)
+    if not re.search(r"requests: 1 total, 1 started, 1 done, 1 succeeded", out.stdout):
+        raise OSError(f"h2c probe: {out.stdout[-200:] or out.stderr[-200:]}")
+    if not re.search(r"status codes: 1 2xx", out.stdout):
+        raise RuntimeError(f"h2c GET {path} did not answer 2xx")
+
+
+def probe_ws(url: str, port: int, path: str) -> None:
+    """One WebSocket echo round trip with ws_echo_client.py --probe."""
+    out = subprocess.run([str(VENVS / "peers" / "bin" / "python"), str(WS_CLIENT), "--probe",
+                          "--timeout", "2", url], capture_output=True, text=True, timeout=15)
+    if out.returncode != 0:
+        raise OSError(out.stderr.strip()[-200:])
+
+
+PROBES = {"wrk": probe_http1, "h2load": probe_h2c, "ws": probe_ws}
 
 
 # --- one measurement -------------------------------------------------------------------
@@ -413,10 +507,10 @@ def measure(server: Server, scenario: Scenario, args, tmp: Path, cpus: tuple) ->
     except OSError as exc:
         result["error"] = f"cannot start: {exc}"
         return result
-    url = f"http://127.0.0.1:{port}{scenario.path}"
+    url = f"{URL_SCHEME[scenario.tool]}://127.0.0.1:{port}{scenario.path}"
     load = LOAD_TOOLS[scenario.tool]
     try:
-        running.wait_ready(port, scenario.path)
+        running.wait_ready(PROBES[scenario.tool], url, port, scenario.path)
         load(url, 1, scenario.headers, cpus[1])  # warm-up, not counted
         running.remember_tree()
         sampler = UsageSampler(running.proc.pid)
@@ -446,7 +540,9 @@ def print_table(scenario: Scenario, results: list) -> None:
     by_name = {r["server"]: r for r in results}
     refs = [ref for ref in scenario.references if by_name.get(ref, {}).get("ok")]
     print(f"\n## {scenario.name}: {scenario.what}")
-    header = f"{'server':<18} {'req/s':>9} {'RSS MB':>7} {'PSS MB':>7} {'srv CPU':>7} {'wrk CPU':>7} {'errors':>6}"
+    rate = "rt/s" if scenario.tool == "ws" else "req/s"
+    header = (f"{'server':<18} {rate:>9} {'RSS MB':>7} {'PSS MB':>7} {'srv CPU':>7} "
+              f"{LOAD_CPU_LABEL[scenario.tool]:>7} {'errors':>6}")
     header += "".join(f" {'x ' + ref:>18}" for ref in refs)
     print(header)
     print("-" * len(header))
@@ -464,17 +560,19 @@ def print_table(scenario: Scenario, results: list) -> None:
 
 def check_targets(all_results: dict) -> list:
     lines = []
-    for scen, name, ref, minimum in TARGETS:
+    for scen, name, ref, minimum, no_errors in TARGETS:
         if scen not in all_results:
             continue
         got = {r["server"]: r for r in all_results[scen]}
         a, b = got.get(name), got.get(ref)
-        label = f"{scen}: {name} >= {minimum}x {ref}"
+        label = f"{scen}: {name} >= {minimum}x {ref}" + (" with zero failed requests" if no_errors else "")
         if not (a and b and a["ok"] and b["ok"]):
             lines.append(f"N/A   {label} (no data)")
             continue
         ratio = a["rps"] / b["rps"]
-        lines.append(f"{'PASS' if ratio >= minimum else 'MISS'}  {label}: {ratio:.2f}x")
+        passed = ratio >= minimum and not (no_errors and a["errors"])
+        detail = f"{ratio:.2f}x" + (f", {a['errors']} failed" if no_errors else "")
+        lines.append(f"{'PASS' if passed else 'MISS'}  {label}: {detail}")
     rss = [(scen, r["server"], r["rss_mb"]) for scen, rs in all_results.items() for r in rs
            if r["ok"] and r["server"].startswith("skitai-") and r["server"] != "skitai-w2"]  # one process
     if rss:
@@ -501,6 +599,9 @@ def versions() -> dict:
         found["nginx"] = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
     wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
     found["wrk"] = (wrk.stdout or wrk.stderr).strip().splitlines()[0] if (wrk.stdout or wrk.stderr) else None
+    if shutil.which("h2load"):
+        h2load = subprocess.run(["h2load", "--version"], capture_output=True, text=True, timeout=30)
+        found["h2load"] = h2load.stdout.strip() or None
     return found
 
 
@@ -508,8 +609,8 @@ def versions() -> dict:
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (10)")
-    parser.add_argument("--runs", type=int, default=3, help="wrk runs per server; the median counts (3)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load run (10)")
+    parser.add_argument("--runs", type=int, default=3, help="load runs per server; the median counts (3)")
     parser.add_argument("--only", help=f"scenarios, comma-separated: {','.join(SCENARIOS)}")
     parser.add_argument("--servers", help=f"servers, comma-separated: {','.join(SERVERS)}")
     parser.add_argument("--quick", action="store_true", help="smoke check: --duration 3 --runs 1")
@@ -529,7 +630,8 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    tools = {"wrk", "taskset"} | {SCENARIOS[name].tool for name in args.only}
+    # The ws tool is ws_echo_client.py in the peers venv, not a binary on PATH.
+    tools = {"wrk", "taskset"} | {SCENARIOS[name].tool for name in args.only} - {"ws"}
     for tool in sorted(tools):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: run `bash {BENCH}/setup.sh` first")
@@ -537,8 +639,9 @@ def main(argv=None) -> int:
     cpus = (cpus[0], cpus[1] if len(cpus) > 1 else cpus[0])
     if cpus[0] == cpus[1]:
         print("warning: one CPU only; server and wrk share it", file=sys.stderr)
-    print(f"server on CPU {cpus[0]}, wrk on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS} "
-          f"-d{args.duration}s x {args.runs} runs (median)")
+    print(f"server on CPU {cpus[0]}, load client on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS}, "
+          f"h2load -c{H2_CONNECTIONS} -m{H2_STREAMS}, ws echo -c{WS_CONNECTIONS}; "
+          f"{args.duration}s x {args.runs} runs (median)")
 
     all_results: dict = {}
     with tempfile.TemporaryDirectory(prefix="skitai-bench-") as tmp_name:
@@ -567,6 +670,8 @@ def main(argv=None) -> int:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "python": platform.python_version()},
         "method": {"duration_s": args.duration, "runs": args.runs, "connections": CONNECTIONS,
+                   "h2load": {"connections": H2_CONNECTIONS, "streams": H2_STREAMS},
+                   "ws_echo": {"connections": WS_CONNECTIONS, "message_bytes": WS_MESSAGE_SIZE},
                    "server_cpu": cpus[0], "wrk_cpu": cpus[1]},
         "versions": versions(),
         "scenarios": all_results,

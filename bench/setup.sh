@@ -4,7 +4,8 @@
 # Installs wrk, nginx and h2load (nghttp2-client) from Debian (apt-get update only when something is
 # missing, so reruns are fast) and builds three venvs under bench/.venvs/:
 #   peers  - the servers we compare against (gunicorn, waitress, hypercorn,
-#            granian) plus psutil for RSS sampling;
+#            granian, websockets) plus psutil for RSS sampling; websockets and
+#            uvloop also run the WebSocket echo load client (ws_echo_client.py);
 #   orig   - the ORIGINAL skitai 0.57.16 from PyPI; it has the same import name
 #            as the rebuild, so it must live in its own venv;
 #   skitai - the Skitai under test, installed editable from ../skitai-core, with the
@@ -40,7 +41,7 @@ make_venv() {
 
 mkdir -p "$VENVS"
 echo "setup: venv peers"
-make_venv peers gunicorn waitress hypercorn granian psutil
+make_venv peers gunicorn waitress hypercorn granian psutil websockets uvloop
 echo "setup: venv orig (skitai 0.57.16 from PyPI)"
 make_venv orig "skitai==0.57.16"
 if [ -f "$CORE/pyproject.toml" ]; then
