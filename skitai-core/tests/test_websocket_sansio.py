@@ -201,3 +201,45 @@ def test_a_deflate_bomb_is_refused_before_it_inflates():
     assert events[0].code == 1009
     # the bounded inflate never held more than the limit (plus one byte)
     assert extensions[0]._inflated <= limit + 1
+
+
+def _deflated_payloads(data):
+    """The payload of each (unmasked, unfragmented) server frame in `data`."""
+    payloads = []
+    while data:
+        length, start = data[1] & 0x7F, 2
+        if length == 126:
+            length, start = int.from_bytes(data[2:4], "big"), 4
+        elif length == 127:
+            length, start = int.from_bytes(data[2:10], "big"), 10
+        payloads.append(data[start:start + length])
+        data = data[start + length:]
+    return payloads
+
+
+@pytest.mark.parametrize("bits, mem_level", [(9, 5), (10, 6), (12, 8), (15, 8)])
+def test_the_deflate_hash_table_is_sized_to_the_window_the_client_asked_for(bits, mem_level):
+    # zlib's default memLevel 8 with a 512-byte window rescans 32 Ki hash entries each time
+    # the window slides: deflating was several times slower (Autobahn 13.3, 13.5, 13.7)
+    offer = f"permessage-deflate; server_max_window_bits={bits}"
+    _, headers, extensions = accept(read_handshake("GET", "1.1", h1_headers(
+        sec_websocket_extensions=offer), None), 1 << 20)
+    assert dict(headers)["Sec-WebSocket-Extensions"] == offer
+    session = WebSocketSession(extensions)
+    words = ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota"]
+    text = " ".join(words[(i * i + 7 * i) % 9] + str(i % 97) for i in range(12000))
+    session.send(text)
+    session.send(text[::-1])  # context takeover: the second message uses the first's window
+    expected = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -bits, mem_level)
+    payloads = [expected.compress(message.encode()) + expected.flush(zlib.Z_SYNC_FLUSH)
+                for message in (text, text[::-1])]
+    sent = session.data_to_send()
+    assert _deflated_payloads(sent) == [payload[:-4] for payload in payloads]
+    client_ext = PerMessageDeflate()
+    client_ext.finalize(offer)
+    peer = client([client_ext])
+    peer.receive_data(sent)
+    assert list(peer.events()) == [TextMessage(text), TextMessage(text[::-1])]
+    if mem_level != 8:  # the test tells the two apart
+        default = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -bits)
+        assert default.compress(text.encode()) + default.flush(zlib.Z_SYNC_FLUSH) != payloads[0]
