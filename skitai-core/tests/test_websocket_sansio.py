@@ -243,3 +243,32 @@ def test_the_deflate_hash_table_is_sized_to_the_window_the_client_asked_for(bits
     if mem_level != 8:  # the test tells the two apart
         default = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, -bits)
         assert default.compress(text.encode()) + default.flush(zlib.Z_SYNC_FLUSH) != payloads[0]
+
+
+def test_empty_fragments_hold_no_memory():
+    # each empty continuation frame used to add an entry to the message's parts: 6 bytes on
+    # the wire each, past any message size limit
+    session, peer = WebSocketSession(max_message_size=1024), client()
+    assert frames(session, TextMessage("a", message_finished=False), peer=peer) == []
+    empty = peer.send(TextMessage("", message_finished=False))
+    for _ in range(20):
+        assert session.receive(empty * 5000) == []
+    assert len(session._parts) == 1
+    assert frames(session, TextMessage("b"), peer=peer) == [Message("ab")]
+    assert frames(session, BytesMessage(b"", message_finished=False), BytesMessage(b""), peer=peer) == [
+        Message(b"")]
+
+
+@pytest.mark.parametrize("unit", ["€", b"\xff", "é" * 100, b"x" * 70000],
+                         ids=["1-character", "1-byte", "100-character", "70000-byte"])
+def test_a_message_in_tiny_fragments_is_held_in_a_few_parts(unit):
+    # one object per 1-character frame: a message of the limit's size held ~80 times as much
+    session, peer = WebSocketSession(max_message_size=64 << 20), client()
+    kind = TextMessage if isinstance(unit, str) else BytesMessage
+    count = 3000 if len(unit) < 1000 else 40
+    data = b"".join(peer.send(kind(unit, message_finished=False)) for _ in range(count))
+    assert session.receive(data) == []
+    total = len(unit) * count
+    assert len(session._parts) <= total // (64 * 1024) + 17
+    assert frames(session, kind(unit[:1]), peer=peer) == [Message(unit * count + unit[:1])]
+    assert session._parts == []

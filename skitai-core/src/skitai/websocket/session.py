@@ -15,6 +15,8 @@ from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
 from wsproto.extensions import Extension
 from wsproto.frame_protocol import CloseReason
 
+MERGE_BELOW = 64 * 1024  # parts of a fragmented message shorter than this are joined as it comes
+
 
 @dataclass(slots=True)
 class Message:
@@ -69,7 +71,8 @@ class WebSocketSession:
                     self._parts.clear()
                     events.append(self._fail(CloseReason.MESSAGE_TOO_BIG, "message too big", fatal=False))
                     continue
-                self._parts.append(event.data)
+                if event.data:
+                    self._add_part(event.data)
                 if event.message_finished:
                     parts, self._parts, self._size = self._parts, [], 0
                     joiner = "" if kind is TextMessage else b""
@@ -81,6 +84,18 @@ class WebSocketSession:
                 events.append(self._on_close(event))
                 break
         return events
+
+    def _add_part(self, data: str | bytes) -> None:
+        """Keep a fragment of the message. Empty fragments are dropped, and a part shorter than
+        `MERGE_BELOW` takes in each later part at least as long: a message sent in tiny
+        fragments is held in a few parts (about log2 of MERGE_BELOW beyond one per 64 KiB), not
+        in one object per frame (empty frames grew the list without limit, and 1-character
+        ones made a message of the limit's size hold some 80 times as much memory)."""
+        parts = self._parts
+        parts.append(data)
+        while len(parts) > 1 and len(parts[-2]) < MERGE_BELOW and len(parts[-1]) >= len(parts[-2]):
+            last = parts.pop()
+            parts[-1] += last
 
     def _on_close(self, event: CloseConnection) -> Closed:
         self.input_closed = True
