@@ -9,6 +9,8 @@ import time
 
 import httpx
 
+from skitai.testing import free_port
+
 STARTUP_FAILURE_TIMEOUT = 30
 
 
@@ -35,7 +37,11 @@ def https_get(ca: str, port: int, path: str = "/", **kwargs) -> httpx.Response:
 
 
 def failed_start(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run a script that must refuse to start; its output is in `.stdout`."""
+    """Run a script that must refuse to start; its output is in `.stdout`. It gets a free port
+    unless `args` name one: a refusal that comes after binding must not depend on whether the
+    script's own port (5000) happens to be taken on this machine."""
+    if not any(arg.startswith("--port") for arg in args):
+        args = (*args, f"--port={free_port()}")
     return subprocess.run([sys.executable, script, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                           timeout=STARTUP_FAILURE_TIMEOUT, env=env)
 
