@@ -4,12 +4,12 @@ returns False and the page is served as usual."""
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
-from conftest import PROJECTS
 
 PROJECT = "push_frameworks/serve.py"
-IMAGES = PROJECTS / "push_frameworks" / "static" / "images"
+IMAGES = Path(__file__).resolve().parent / "projects" / "push_frameworks" / "static" / "images"
 nghttp = pytest.mark.skipif(shutil.which("nghttp") is None, reason="nghttp2-client is not installed")
 
 CASES = [("/flask/promise", ["/images/A.png", "/images/B.png"]), ("/django/promise", ["/images/B.png"])]

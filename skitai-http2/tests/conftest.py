@@ -1,14 +1,7 @@
 import pytest
+from h2server import h2_server
 
-from skitai.testing import ServerThread, StartedServers
-from skitai_http2 import plugin
-
-
-def h2_server(**settings) -> ServerThread:
-    """A ServerThread (which loads no entry points) with the HTTP/2 plugin's protocols."""
-    server = ServerThread(**settings)
-    plugin.skitai_register_protocols(protocols=server.kernel.protocols)
-    return server
+from skitai.testing import StartedServers
 
 
 @pytest.fixture

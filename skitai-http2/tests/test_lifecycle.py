@@ -8,9 +8,9 @@ import threading
 import h2.events
 import pytest
 from apps import APP
-from conftest import h2_server
 from h2.errors import ErrorCodes
 from h2peer import Client, RawPeer
+from h2server import h2_server
 from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame
 
 from skitai.testing import ServerProcess
