@@ -51,7 +51,7 @@ import threading
 import time
 from typing import Any, Sequence
 
-import pytest
+from skitai.testing import requires
 
 BINARY_ENV = "SKITAI_CHROMIUM"
 DEFAULT_ARGS = (
@@ -74,13 +74,13 @@ def chromium_binary() -> str | None:
 def missing() -> str | None:
     """Why the driver cannot run here, or None."""
     if chromium_binary() is None:
-        return f"chromium is not installed (apt-get install chromium) or ${BINARY_ENV} names no executable"
+        return f"chromium is not installed (CI: apt-get install chromium) or ${BINARY_ENV} names no executable"
     if importlib.util.find_spec("websockets") is None:
-        return "websockets is not installed (pip install -e './skitai-core[test]')"
+        return "websockets is not installed (CI: pip install -r requirements-test.txt)"
     return None
 
 
-requires_chromium = pytest.mark.skipif(missing() is not None, reason=missing() or "")
+requires_chromium = requires(missing())
 
 
 def can_trust_ca() -> bool:

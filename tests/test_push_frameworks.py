@@ -2,15 +2,16 @@
 over HTTP/2 the images come as pushed streams before the page, over HTTP/1.1 `was.push`
 returns False and the page is served as usual."""
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from skitai.testing import requires_commands
+
 PROJECT = "push_frameworks/serve.py"
 IMAGES = Path(__file__).resolve().parent / "projects" / "push_frameworks" / "static" / "images"
-nghttp = pytest.mark.skipif(shutil.which("nghttp") is None, reason="nghttp2-client is not installed")
+nghttp = requires_commands("nghttp", install="apt-get install nghttp2-client")
 
 CASES = [("/flask/promise", ["/images/A.png", "/images/B.png"]), ("/django/promise", ["/images/B.png"])]
 

@@ -3,7 +3,6 @@ TLS one; the rules on their own, then real scripts with http.client, httpx and c
 import contextlib
 import http.client
 import os
-import shutil
 import signal
 import subprocess
 
@@ -11,7 +10,7 @@ import pytest
 from tlsutil import client_context, failed_start, wait_for_output
 
 from skitai.forward import BadHost, ForwardRules
-from skitai.testing import ServerProcess, free_port, make_certificates
+from skitai.testing import ServerProcess, free_port, make_certificates, requires_commands
 
 SCRIPT = '''
 import os
@@ -141,7 +140,7 @@ def test_with_a_domain_http_and_www_go_to_the_domain(script, certs, workers):
                 200, f"{DOMAIN}:{server.port} /a?b=1".encode())
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@requires_commands("curl", install="apt-get install curl")
 def test_curl_follows_http_www_to_https_domain(script, certs):
     with started(script, certs, domain=DOMAIN) as (server, forward_port):
         resolve = [arg for name in (DOMAIN, "www." + DOMAIN) for port in (server.port, forward_port)

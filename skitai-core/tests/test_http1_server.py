@@ -1,6 +1,5 @@
 """HTTP/1.1 over real sockets with real clients (curl, http.client, httpx, raw sockets)."""
 import http.client
-import shutil
 import socket
 import subprocess
 import time
@@ -8,6 +7,8 @@ import time
 import httpx
 import pytest
 from rawhttp import exchange, status_of
+
+from skitai.testing import requires_commands
 
 
 def echo(environ, start_response):
@@ -22,7 +23,7 @@ def streamer(environ, start_response):
         yield b"part%d;" % index
 
 
-curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+curl = requires_commands("curl", install="apt-get install curl")
 
 
 def run_curl(*args):

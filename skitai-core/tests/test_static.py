@@ -3,7 +3,6 @@ import hashlib
 import http.client
 import os
 import random
-import shutil
 import subprocess
 import time
 import types
@@ -16,6 +15,7 @@ import skitai
 from skitai import api
 from skitai.config import ServerConfig
 from skitai.httpdate import http_date, parse_http_date
+from skitai.testing import requires_commands
 
 MTIME = 1_700_000_000
 LAST_MODIFIED = "Tue, 14 Nov 2023 22:13:20 GMT"
@@ -23,7 +23,7 @@ SECRET = b"TOP-SECRET-OUTSIDE-THE-ROOT"
 DATA = bytes((index * 7 + 3) % 251 for index in range(1000))
 HELLO = b"hello, static world\n"
 
-curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+curl = requires_commands("curl", install="apt-get install curl")
 
 
 # fixtures

@@ -4,7 +4,6 @@ systemctl is never run; a `systemctl` on PATH that records its calls proves it."
 import os
 import pwd
 import shlex
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,6 +11,7 @@ import textwrap
 import pytest
 
 from skitai.systemd import Unit, exec_arg, render_unit
+from skitai.testing import requires_commands
 
 SCRIPT = '''
 import os
@@ -22,8 +22,7 @@ if __name__ == "__main__":
     skitai.run(port=5000, name=os.environ.get("SERVICE_NAME"))
 '''
 
-needs_systemd_analyze = pytest.mark.skipif(
-    shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
+needs_systemd_analyze = requires_commands("systemd-analyze", install="apt-get install systemd")
 
 
 def test_render_unit_line_by_line():

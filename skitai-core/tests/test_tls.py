@@ -11,7 +11,7 @@ import pytest
 from tlsutil import client_context, failed_start, handshake, https_get
 
 from skitai.kernel import Kernel
-from skitai.testing import ServerProcess, ServerThread, make_certificates
+from skitai.testing import ServerProcess, ServerThread, make_certificates, requires_commands
 from skitai.tls import TLSConfigError, server_context
 
 SCRIPT = '''
@@ -32,8 +32,8 @@ if __name__ == "__main__":
     skitai.run(port=5000, workers=int(os.environ.get("TEST_WORKERS", "1")))
 '''
 
-needs_curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-needs_openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+needs_curl = requires_commands("curl", install="apt-get install curl")
+needs_openssl = requires_commands("openssl", install="apt-get install openssl")
 
 
 @pytest.fixture

@@ -2,13 +2,13 @@
 trailer section of a chunked body when the client sent `TE: trailers`, dropped otherwise."""
 import http.client
 import io
-import shutil
 import subprocess
 
 import pytest
 from rawhttp import exchange
 
 from skitai.http1.framing import accepts_trailers, last_chunk
+from skitai.testing import requires_commands
 
 TRAILERS = [("X-Checksum", "abc123"), ("x-status", "0")]
 
@@ -128,7 +128,7 @@ def test_connection_stays_usable_after_trailers(serve):
         conn.close()
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@requires_commands("curl", install="apt-get install curl")
 def test_curl_sees_the_trailer_section(serve):
     server = serve(app)
     result = subprocess.run(["curl", "-sS", "--max-time", "10", "--raw", "-H", "TE: trailers",

@@ -1,15 +1,12 @@
 """The Autobahn TestSuite's cases (kosoku's fuzzing client) against a Skitai WebSocket echo
 server: all of 1.* to 10.* and 36 of the 216 compression cases, about 20 s on two cores.
 `python skitai-core/tests/autobahn_suite.py --all` runs every case (see that file)."""
-import pytest
 from autobahn_suite import ECHO_SERVER, QUICK_CASES, case_key, describe_failures, failures, kosoku_command, run_kosoku
 
-from skitai.testing import ServerProcess
+from skitai.testing import ServerProcess, requires
 
 
-@pytest.mark.skipif(kosoku_command() is None,
-                    reason="kosoku is not installed (pip install -e 'skitai-core[test]'): "
-                           "the Autobahn TestSuite's cases did not run")
+@requires(None if kosoku_command() else "kosoku is not installed (CI: pip install -r requirements-test.txt)")
 def test_autobahn_testsuite_cases_pass(tmp_path):
     with ServerProcess(str(ECHO_SERVER)) as server:
         cases = run_kosoku(f"ws://127.0.0.1:{server.port}/", QUICK_CASES, outdir=tmp_path / "report",

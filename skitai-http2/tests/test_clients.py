@@ -1,16 +1,16 @@
 """Real clients against the HTTP/2 plugin: curl (prior knowledge and h2c upgrade, also with a
 request body), httpx with http2=True, nghttp2's h2load and nghttp."""
 import hashlib
-import shutil
 import subprocess
 
 import httpx
 import pytest
 from apps import APP
 
-curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-nghttp2 = pytest.mark.skipif(shutil.which("h2load") is None or shutil.which("nghttp") is None,
-                             reason="nghttp2-client (h2load, nghttp) is not installed: apt-get install nghttp2-client")
+from skitai.testing import requires_commands
+
+curl = requires_commands("curl", install="apt-get install curl")
+nghttp2 = requires_commands("h2load", "nghttp", install="apt-get install nghttp2-client")
 
 
 def run(*args, check=True):

@@ -1,6 +1,5 @@
 """h2 over TLS: offered by ALPN before http/1.1, which stays the fallback (curl, httpx,
 openssl s_client), with the certificates of `skitai.testing.make_certificates`."""
-import shutil
 import ssl
 import subprocess
 
@@ -8,10 +7,10 @@ import httpx
 import pytest
 from apps import APP
 
-from skitai.testing import make_certificates
+from skitai.testing import make_certificates, requires_commands
 
-curl = pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
-openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
+curl = requires_commands("curl", install="apt-get install curl")
+openssl = requires_commands("openssl", install="apt-get install openssl")
 
 
 @pytest.fixture

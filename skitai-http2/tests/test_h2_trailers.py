@@ -1,12 +1,13 @@
 """Response trailers over HTTP/2: what a WSGI app sets with `environ["skitai.set_trailers"]`
 ends the stream as a last HEADERS frame, whatever the body's shape."""
 import io
-import shutil
 import subprocess
 
 import h2.events
 import pytest
 from h2peer import Client
+
+from skitai.testing import requires_commands
 
 TRAILERS = [("X-Checksum", "abc123"), ("grpc-status", "0")]
 EXPECTED = {"x-checksum": "abc123", "grpc-status": "0"}
@@ -95,7 +96,7 @@ def test_head_request_ends_on_the_head(serve):
         peer.close()
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@requires_commands("curl", install="apt-get install curl")
 def test_curl_shows_the_trailers(serve):
     server = serve(app)
     result = subprocess.run(["curl", "-sS", "--max-time", "10", "--http2-prior-knowledge", "-D", "-",

@@ -1,19 +1,17 @@
 """Connection lifetime: GOAWAY on graceful stop with the streams in flight finished, idle
 timeout, and the plugin found through its entry point by a real `skitai.run()` script."""
-import shutil
 import signal
 import subprocess
 import threading
 
 import h2.events
-import pytest
 from apps import APP
 from h2.errors import ErrorCodes
 from h2peer import Client, RawPeer
 from h2server import h2_server
 from hyperframe.frame import DataFrame, GoAwayFrame, HeadersFrame
 
-from skitai.testing import ServerProcess
+from skitai.testing import ServerProcess, requires_commands
 
 
 def test_goaway_on_graceful_stop_finishes_the_stream_in_flight():
@@ -74,7 +72,7 @@ skitai.run()
 '''
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@requires_commands("curl", install="apt-get install curl")
 def test_installed_plugin_is_loaded_by_a_script(tmp_path):
     """The entry point `[project.entry-points.skitai] http2` is all it takes."""
     script = tmp_path / "serve.py"
@@ -102,7 +100,7 @@ if __name__ == "__main__":
 '''
 
 
-@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+@requires_commands("curl", install="apt-get install curl")
 def test_reload_sends_goaway_to_http2_connections(tmp_path):
     """SIGHUP: the old workers stop gracefully, so their HTTP/2 connections get a GOAWAY
     (NO_ERROR) rather than a reset, and new connections reach the new workers."""

@@ -3,7 +3,6 @@ the mount table (static files and apps), only when the client takes pushes and w
 over HTTP/1.1 it is a no-op returning False."""
 import os
 import re
-import shutil
 import subprocess
 import threading
 
@@ -15,11 +14,11 @@ from h2peer import Client, RawPeer
 from hyperframe.frame import DataFrame, PushPromiseFrame
 
 from skitai import was
-from skitai.testing import wait_for
+from skitai.testing import requires_commands, wait_for
 from skitai_http2.push import promised_request, push_target
 from skitai_http2.request import BadRequest
 
-nghttp = pytest.mark.skipif(shutil.which("nghttp") is None, reason="nghttp2-client is not installed")
+nghttp = requires_commands("nghttp", install="apt-get install nghttp2-client")
 
 PUSHED = ["/images/A.png", "/images/B.png", "/made"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -57,6 +58,34 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def in_ci() -> bool:
+    """Whether this is a CI run (`CI=true`, as CI runs `.ci/run`), where every tool the tests
+    need has been installed."""
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def requires(missing: str | None) -> Any:
+    """A pytest mark for tests that need something outside Python (a command-line tool, a
+    browser): `missing` says what is missing here and how CI installs it, or None when nothing
+    is. A test whose tool is missing is skipped with that reason (shown by `pytest -rs`, as nox
+    runs it); under CI it cannot be: the mark raises, so the module fails to collect, naming the
+    tool, rather than its tests silently not running."""
+    import pytest
+
+    if missing is None:
+        return pytest.mark.skipif(False, reason="")
+    if in_ci():
+        raise RuntimeError(f"CI=true but {missing}: .ci/run must install it")
+    return pytest.mark.skip(reason=missing)
+
+
+def requires_commands(*commands: str, install: str) -> Any:
+    """`requires` for command-line tools looked up on PATH; `install` is how CI installs them
+    (e.g. "apt-get install nghttp2-client")."""
+    absent = [command for command in commands if shutil.which(command) is None]
+    return requires(f"{' and '.join(absent)} not installed (CI: {install})" if absent else None)
 
 
 @dataclass
