@@ -11,18 +11,21 @@ DISTRIBUTIONS = sorted(path.parent for path in ROOT.glob("skitai-*/pyproject.tom
 nox.options.reuse_existing_virtualenvs = True
 
 
+TEST_REQUIREMENTS = ROOT / "requirements-test.txt"
+PYTEST = ("pytest", "--timeout=300", "-rs")  # -rs: every skipped test with its reason
+
+
 def _install_all(session: nox.Session) -> None:
-    """Every distribution from its folder, the core with its test extra."""
-    session.install("-e", f"{ROOT / 'skitai-core'}[test]")
-    for folder in DISTRIBUTIONS:
-        if folder.name != "skitai-core":
-            session.install("-e", str(folder))
+    """Every distribution from its folder, and the project's test dependencies (kept out of the
+    distributions' extras, which are for users)."""
+    editable = [arg for folder in DISTRIBUTIONS for arg in ("-e", str(folder))]
+    session.install(*editable, "-r", str(TEST_REQUIREMENTS))
 
 
 def _distribution_session(folder: Path):
     def run_tests(session: nox.Session) -> None:
         _install_all(session)
-        session.run("pytest", "--timeout=300", str(folder / "tests"), *session.posargs)
+        session.run(*PYTEST, str(folder / "tests"), *session.posargs)
 
     run_tests.__doc__ = f"Tests of {folder.name}."
     return run_tests
@@ -39,7 +42,7 @@ for _folder in DISTRIBUTIONS:
 def integration(session: nox.Session) -> None:
     """Cross-package integration and end-to-end tests in tests/."""
     _install_all(session)
-    session.run("pytest", "--timeout=300", str(ROOT / "tests"), *session.posargs)
+    session.run(*PYTEST, str(ROOT / "tests"), *session.posargs)
 
 
 @nox.session

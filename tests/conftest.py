@@ -33,3 +33,9 @@ def client(server):
     """Every request with a timeout, so a server that hangs fails the test instead of stalling it."""
     with httpx.Client(base_url=server.url(""), timeout=TIMEOUT) as session:
         yield session
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "pip_install: builds the wheels and installs them into fresh virtual environments with pip, "
+                   "dependencies from PyPI (about a minute); deselect with -m 'not pip_install'")

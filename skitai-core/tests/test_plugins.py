@@ -9,6 +9,7 @@ import textwrap
 import httpx
 import pytest
 
+import skitai
 from skitai.kernel import Kernel
 from skitai.plugins import DEFAULT_PLUGINS, describe_plugins
 from skitai.testing import ServerProcess
@@ -100,7 +101,7 @@ def test_builtin_features_are_plugins():
 def test_plugins_command_lists_builtins_with_version():
     output = subprocess.run([sys.executable, "-m", "skitai", "plugins"], capture_output=True, text=True,
                             check=True, timeout=60).stdout
-    assert "skitai.builtin.http1 1.0.0.dev0 (builtin): skitai_register_protocols" in output
+    assert f"skitai.builtin.http1 {skitai.__version__} (builtin): skitai_register_protocols" in output
 
 
 def test_console_script_is_installed():

@@ -326,5 +326,5 @@ def test_a_forgotten_stop_still_stops_the_server_at_exit(tmp_path):
 
 def test_without_httpx_the_error_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "httpx", None)  # what `import httpx` meets when it is absent
-    with pytest.raises(ImportError, match=r'pip install "skitai\[test\]"'):
+    with pytest.raises(ImportError, match=r'pip install "skitai\[testclient\]"'):
         skitai.test_client(write_app(tmp_path))

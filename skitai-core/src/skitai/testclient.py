@@ -2,8 +2,9 @@
 
 The script runs in its own process as `python app.py --port=N`, so a test goes through the
 same command line, mounts, workers and HTTP stack as production; the test talks to it with
-httpx over one keep-alive connection pool. httpx belongs to the `test` extra, not to the
-server's dependencies, so it is imported only when a test client is made.
+httpx over one keep-alive connection pool. httpx comes with the `testclient` extra
+(`pip install "skitai[testclient]"`), not with the server's dependencies, so it is imported only
+when a test client is made.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def _httpx() -> Any:
     try:
         import httpx
     except ImportError as exc:
-        raise ImportError('skitai.test_client needs httpx: pip install "skitai[test]"') from exc
+        raise ImportError('skitai.test_client needs httpx: pip install "skitai[testclient]"') from exc
     return httpx
 
 
