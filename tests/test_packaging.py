@@ -2,9 +2,9 @@
 installed with pip into fresh virtual environments while PyPI is reachable (the dependencies come
 from there, and so would PyPI's old `skitai` 0.57.16 if our version lost to it).
 
-`pip install "skitai[http2]"` brings the core and the HTTP/2 plugin, `skitai plugins` lists it;
-plain `skitai` has no plugin; `skitai[testclient]` is enough for `skitai.test_client` and brings
-none of the project's own test tools. Every distribution carries one final version (a
+`pip install "skitai[http2]"` (or `skitai-http2` alone) brings the core and the HTTP/2 plugin,
+and `skitai plugins` lists it; plain `skitai` has no plugin; `skitai[testclient]` is enough for
+`skitai.test_client` and brings none of the project's own test tools. Every distribution carries one final version (a
 pre-release would lose to 0.57.16 without `--pre`), each plugin pins the core to it, and the
 core's extras pin the plugins the same way."""
 from __future__ import annotations
@@ -113,9 +113,10 @@ def test_one_final_version_pinned_between_core_and_plugins(wheels):
         assert f'skitai-{extra}=={VERSION}; extra == "all"' in requires
 
 
-def test_skitai_with_the_http2_extra_installs_and_lists_the_plugin(wheels, tmp_path):
+@pytest.mark.parametrize("requirement", ["skitai[http2]", "skitai-http2"])
+def test_the_http2_extra_or_the_plugin_alone_installs_both_and_lists_the_plugin(wheels, tmp_path, requirement):
     venv = Venv(tmp_path / "venv")
-    venv.install(wheels, "skitai[http2]")
+    venv.install(wheels, requirement)
     assert_installed_from_this_tree(venv, "skitai", "skitai", "skitai-core")
     assert_installed_from_this_tree(venv, "skitai-http2", "skitai_http2", "skitai-http2")
     listing = venv.run("skitai", "plugins")
