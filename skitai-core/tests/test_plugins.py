@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from skitai.kernel import Kernel
-from skitai.plugins import DEFAULT_PLUGINS, describe_plugins
+from skitai.plugins import DEFAULT_PLUGINS
 from skitai.testing import ServerProcess
 
 PLUGIN_MODULE = '''
@@ -91,10 +91,11 @@ def _env(site):
 
 def test_builtin_features_are_plugins():
     kernel = Kernel(entry_points=False)
-    names = {info.name for info in describe_plugins(kernel.pm)}
+    names = {info.name for info in kernel.plugins.describe()}
     assert set(DEFAULT_PLUGINS) <= names
+    assert len(kernel.adapters.adapters) == 2  # WSGI apps and static directories
+    kernel.configure()
     assert kernel.protocols.default().name == "http/1.1"
-    assert len(kernel.handlers.adapters) == 2  # WSGI apps and static directories
 
 
 def test_plugins_command_lists_builtins_with_version():
@@ -135,4 +136,4 @@ def test_entry_point_plugin_adds_a_request_handler(plugin_site, tmp_path):
 
 def test_unknown_command_is_an_error():
     result = subprocess.run([sys.executable, "-m", "skitai", "nope"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "unknown command" in result.stderr
+    assert result.returncode == 2 and result.stderr == "skitai: error: unknown command 'nope' (try `skitai help`)\n"
