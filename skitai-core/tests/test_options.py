@@ -133,7 +133,7 @@ def test_help_lists_skitai_and_app_options(script):
     assert "COMMAND can be one of [start|stop|restart|status|install|update|remove]" in out
     for text in ("---profile", "---gc", "---memtrack", "--silent", "--devel", "--port PORT_NUMBER",
                  "-d ", "-D, --dist", "distribute mode, disable NodeJS proxing",
-                 "--db DB_NAME", "use specified database"):
+                 "--db DB_NAME", "use specified database", "--disable-plugin NAME"):
         assert text in out, text
 
 

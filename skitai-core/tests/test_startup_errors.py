@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import pytest
+from startuputil import one_line
 
 from skitai.testing import free_port
 
@@ -41,7 +42,6 @@ if __name__ == "__main__":
 '''
 
 TIMEOUT = 30
-ROOT_WARNING = "skitai: WARNING: running as root"
 
 
 @pytest.fixture
@@ -57,16 +57,6 @@ def start(script, *args, **env):
         args = (f"--port={free_port()}", *args)
     return subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True,
                           timeout=TIMEOUT, env={**os.environ, **env})
-
-
-def one_line(result, status=1):
-    """The refusal's only stderr line, after checking the exit status and that there is one."""
-    assert result.returncode == status, result.stderr
-    # a test run as root is warned about it before the workers start; not the error's line
-    lines = [line for line in result.stderr.splitlines() if not line.startswith(ROOT_WARNING)]
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith("skitai: error: ")
-    return lines[0][len("skitai: error: "):]
 
 
 @pytest.fixture

@@ -53,7 +53,8 @@ def skitai_configure(config):
     """Read and validate settings before any socket is bound.
 
     `config` is the `skitai.config.ServerConfig` the script's `skitai.set_*` calls filled in;
-    plugins may read and adjust it. Raise `ValueError` with a clear message to refuse a setting.
+    plugins may read and adjust it. Raise `ValueError` with a clear message to refuse a setting:
+    the start stops with `skitai: error: plugin NAME failed in skitai_configure: <message>`.
     """
 
 
