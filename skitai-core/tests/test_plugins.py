@@ -226,6 +226,8 @@ def test_a_plugin_that_fails_to_import_stops_a_script_in_one_line(plugin_site, t
     result = failed_start(plugin_site, tmp_path, FAULTY_PLUGIN="import")
     assert one_line(result) == ("plugin skitai-hello-plugin:faulty 0.4.2 failed to load: ModuleNotFoundError: "
                                 "No module named 'skitai_no_such_dependency'")
+    devel = failed_start(plugin_site, tmp_path, "--devel", FAULTY_PLUGIN="import")
+    assert devel.returncode == 1 and "import skitai_no_such_dependency" in devel.stderr  # the traceback
 
 
 def test_a_misspelled_hook_fails_its_plugin(plugin_site, tmp_path):

@@ -121,6 +121,8 @@ def skitai_server_start(server):
     """The server is bound and about to serve; `server` is the running `skitai.server.Server`.
 
     Called on the event loop thread; `server.loop` is the loop, `server.config` the settings.
+    An exception here stops the worker before it serves, with one line naming the plugin, and
+    the master with exit status 1.
     """
 
 

@@ -40,6 +40,7 @@ class FailedPlugin:
     name: str
     version: str
     error: str
+    exception: Exception  # its traceback goes with the refusal under --devel
 
     def message(self) -> str:
         return f"plugin {self.name} {self.version} failed to load: {self.error}"
@@ -79,7 +80,7 @@ class Plugins:
             if self.manager.get_plugin(name) is not None:
                 self.manager.unregister(name=name)
             version = dist.version if dist is not None else _core_version()
-            self.failed.append(FailedPlugin(_display_name(name, dist), version, describe(error)))
+            self.failed.append(FailedPlugin(_display_name(name, dist), version, describe(error), error))
             return
         if dist is not None:
             self.distributions[name] = dist
@@ -96,7 +97,7 @@ class Plugins:
         off a plugin that does not exist (a misspelled name would leave it on): the first
         such mistake, named."""
         if self.failed:
-            raise StartupError(self.failed[0].message())
+            raise StartupError(self.failed[0].message()) from self.failed[0].exception
         for name in self.disabled:
             if self.seen.isdisjoint(_registered_names(name)):
                 raise StartupError(f"cannot disable plugin {name!r}: no plugin of that name "
