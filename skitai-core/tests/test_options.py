@@ -1,6 +1,7 @@
 """Command-line options: Skitai's own, the app's (`skitai.add_option`), command words, `--help`,
 and the `--devel` / `--silent` modes."""
 import http.client
+import re
 import subprocess
 import sys
 import textwrap
@@ -8,6 +9,7 @@ import textwrap
 import pytest
 
 from skitai.options import CommandLine
+from skitai.startup import UsageError
 from skitai.testing import ServerProcess
 
 
@@ -131,16 +133,35 @@ def test_help_lists_skitai_and_app_options(script):
     assert "COMMAND can be one of [start|stop|restart|status|install|update|remove]" in out
     for text in ("---profile", "---gc", "---memtrack", "--silent", "--devel", "--port PORT_NUMBER",
                  "-d ", "-D, --dist", "distribute mode, disable NodeJS proxing",
-                 "--db DB_NAME", "use specified database"):
+                 "--db DB_NAME", "use specified database", "--disable-plugin NAME"):
         assert text in out, text
 
 
 def test_the_app_reads_its_options(script):
-    with ServerProcess(script, "--db=live", "-D", "--other") as server:
+    with ServerProcess(script, "--db=live", "-D", "other") as server:
         status, body, _ = fetch(server, "/")
     assert status == 200
     assert body.startswith("live True ")
-    assert "'--other'" in body
+    assert "'other'" in body  # words that are not options stay the app's
+
+
+def test_undeclared_options_are_recorded_and_refused():
+    cli = command_line("--db=x", "--bogus", "word", "--also=1", "-")
+    assert cli.parse().port is None
+    assert cli.unknown == ["--bogus", "--also=1"]
+    with pytest.raises(UsageError, match="unrecognized option: --bogus --also=1"):
+        cli.check_unknown()
+    command_line("--db=x", "-D", "word", "--disable-plugin=forward").check_unknown()
+
+
+@pytest.mark.parametrize("port, message", [
+    ("70000", "argument --port: 70000 is not a port number (0-65535)"),
+    ("-1", "argument --port: -1 is not a port number (0-65535)"),
+    ("http", "argument --port: 'http' is not a port number"),
+])
+def test_a_port_out_of_range_is_a_usage_error(port, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        command_line(f"--port={port}").parse()
 
 
 def test_production_mode_keeps_the_apps_settings(script):

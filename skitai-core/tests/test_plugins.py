@@ -8,11 +8,16 @@ import textwrap
 
 import httpx
 import pytest
+from startuputil import one_line
 
 import skitai
+from skitai.config import ServerConfig
+from skitai.forward import ForwardHandler
 from skitai.kernel import Kernel
-from skitai.plugins import DEFAULT_PLUGINS, describe_plugins
-from skitai.testing import ServerProcess
+from skitai.mounting import MountError
+from skitai.plugins import DEFAULT_PLUGINS
+from skitai.startup import StartupError
+from skitai.testing import ServerProcess, free_port
 
 PLUGIN_MODULE = '''
 from skitai.plugin import RequestHandler, hookimpl
@@ -43,6 +48,57 @@ def skitai_register_commands(commands):
     commands.add("hello", hello, help="say hello")
 '''
 
+# Turned faulty by the test through FAULTY_PLUGIN: fails to import, misspells a hook, or
+# refuses the settings in skitai_configure.
+FAULTY_MODULE = '''
+import os
+
+from skitai.plugin import hookimpl
+
+FAULT = os.environ.get("FAULTY_PLUGIN", "")
+if FAULT == "import":
+    import skitai_no_such_dependency  # noqa: F401
+
+
+@hookimpl
+def skitai_configure(config):
+    if FAULT == "configure":
+        raise ValueError("faulty: this setting is refused")
+
+
+if FAULT == "misspelled":
+    @hookimpl
+    def skitai_configur(config):
+        pass
+'''
+
+# Registers its handler only when its option turns it on: registration follows configuration.
+GREETER_MODULE = '''
+from skitai.plugin import RequestHandler, hookimpl
+
+
+class Greeter(RequestHandler):
+    def __init__(self, greeting):
+        self.greeting = greeting.encode()
+
+    def resolve(self, exchange):
+        return self if exchange.path == "/__greeting" else None
+
+    def handle(self, exchange):
+        exchange.send_response("200 OK", [("Content-Type", "text/plain")], self.greeting)
+
+
+@hookimpl
+def skitai_add_options(parser):
+    parser.add_argument("--greeting", metavar="TEXT")
+
+
+@hookimpl
+def skitai_register_handlers(handlers, config):
+    if config.options is not None and config.options.greeting:
+        handlers.add(Greeter(config.options.greeting), priority=100)
+'''
+
 PYPROJECT = '''
 [build-system]
 requires = ["setuptools>=68"]
@@ -54,9 +110,12 @@ version = "0.4.2"
 
 [project.entry-points.skitai]
 hello = "skitai_hello_plugin.plugin"
+faulty = "skitai_hello_plugin.faulty"
+greeter = "skitai_hello_plugin.greeter"
 '''
 
 SERVER_SCRIPT = '''
+import os
 import skitai
 
 
@@ -66,6 +125,8 @@ def app(environ, start_response):
 
 
 if __name__ == "__main__":
+    for name in filter(None, os.environ.get("DISABLE_IN_SCRIPT", "").split(",")):
+        skitai.disable_plugin(name)
     skitai.mount("/", app)
     skitai.run(port=5000)
 '''
@@ -79,6 +140,8 @@ def plugin_site(tmp_path_factory):
     (source / "skitai_hello_plugin").mkdir(parents=True)
     (source / "skitai_hello_plugin" / "__init__.py").write_text("")
     (source / "skitai_hello_plugin" / "plugin.py").write_text(PLUGIN_MODULE)
+    (source / "skitai_hello_plugin" / "faulty.py").write_text(FAULTY_MODULE)
+    (source / "skitai_hello_plugin" / "greeter.py").write_text(GREETER_MODULE)
     (source / "pyproject.toml").write_text(textwrap.dedent(PYPROJECT))
     site = root / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
@@ -86,16 +149,18 @@ def plugin_site(tmp_path_factory):
     return site
 
 
-def _env(site):
-    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))}
+def _env(site, **variables):
+    path = os.pathsep.join(filter(None, [str(site), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **variables}
 
 
 def test_builtin_features_are_plugins():
     kernel = Kernel(entry_points=False)
-    names = {info.name for info in describe_plugins(kernel.pm)}
+    names = {info.name for info in kernel.plugins.describe()}
     assert set(DEFAULT_PLUGINS) <= names
+    assert len(kernel.adapters.adapters) == 2  # WSGI apps and static directories
+    kernel.configure()
     assert kernel.protocols.default().name == "http/1.1"
-    assert len(kernel.handlers.adapters) == 2  # WSGI apps and static directories
 
 
 def test_plugins_command_lists_builtins_with_version():
@@ -136,4 +201,98 @@ def test_entry_point_plugin_adds_a_request_handler(plugin_site, tmp_path):
 
 def test_unknown_command_is_an_error():
     result = subprocess.run([sys.executable, "-m", "skitai", "nope"], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "unknown command" in result.stderr
+    assert result.returncode == 2 and result.stderr == "skitai: error: unknown command 'nope' (try `skitai help`)\n"
+
+
+def plugins_listing(site, **variables):
+    return subprocess.run([sys.executable, "-m", "skitai", "plugins"], capture_output=True, text=True,
+                          check=True, timeout=60, env=_env(site, **variables)).stdout
+
+
+def failed_start(site, tmp_path, *args, **variables):
+    script = tmp_path / "serve.py"
+    script.write_text(SERVER_SCRIPT)
+    return subprocess.run([sys.executable, str(script), f"--port={free_port()}", *args], capture_output=True,
+                          text=True, timeout=60, env=_env(site, **variables))
+
+
+def test_a_plugin_that_fails_to_import_is_listed_as_failed(plugin_site):
+    output = plugins_listing(plugin_site, FAULTY_PLUGIN="import")
+    assert ("skitai-hello-plugin:faulty 0.4.2 (failed): ModuleNotFoundError: No module named "
+            "'skitai_no_such_dependency'") in output
+    assert "skitai-hello-plugin:hello 0.4.2 (plugin)" in output and "skitai.builtin.http1" in output
+
+
+def test_a_plugin_that_fails_to_import_stops_a_script_in_one_line(plugin_site, tmp_path):
+    result = failed_start(plugin_site, tmp_path, FAULTY_PLUGIN="import")
+    assert one_line(result) == ("plugin skitai-hello-plugin:faulty 0.4.2 failed to load: ModuleNotFoundError: "
+                                "No module named 'skitai_no_such_dependency'")
+    devel = failed_start(plugin_site, tmp_path, "--devel", FAULTY_PLUGIN="import")
+    assert devel.returncode == 1 and "import skitai_no_such_dependency" in devel.stderr  # the traceback
+
+
+def test_a_misspelled_hook_fails_its_plugin(plugin_site, tmp_path):
+    listed = [line for line in plugins_listing(plugin_site, FAULTY_PLUGIN="misspelled").splitlines()
+              if line.startswith("skitai-hello-plugin:faulty ")]
+    assert len(listed) == 1 and "(failed): PluginValidationError: unknown hook 'skitai_configur'" in listed[0]
+    line = one_line(failed_start(plugin_site, tmp_path, FAULTY_PLUGIN="misspelled"))
+    assert line.startswith("plugin skitai-hello-plugin:faulty 0.4.2 failed to load: PluginValidationError: "
+                           "unknown hook 'skitai_configur' in plugin")
+
+
+def test_a_plugin_refusing_the_settings_stops_the_start_in_one_line(plugin_site, tmp_path):
+    result = failed_start(plugin_site, tmp_path, FAULTY_PLUGIN="configure")
+    assert one_line(result) == "plugin faulty failed in skitai_configure: faulty: this setting is refused"
+    devel = failed_start(plugin_site, tmp_path, "--devel", FAULTY_PLUGIN="configure")
+    assert devel.returncode == 1 and "ValueError: faulty: this setting is refused" in devel.stderr
+    assert devel.stderr.endswith("skitai: error: plugin faulty failed in skitai_configure: faulty: "
+                                 "this setting is refused\n")
+
+
+@pytest.mark.parametrize("how", ["command line", "script"])
+def test_a_plugin_turned_off_by_name_is_not_loaded(plugin_site, tmp_path, how):
+    script = tmp_path / "serve.py"
+    script.write_text(SERVER_SCRIPT)
+    # the faulty plugin would refuse to start: off, it is not even imported
+    variables = {"FAULTY_PLUGIN": "import", "PYTHONPATH": _env(plugin_site)["PYTHONPATH"]}
+    if how == "command line":
+        args = ("--disable-plugin=faulty", "--disable-plugin", "hello")
+    else:
+        args, variables["DISABLE_IN_SCRIPT"] = (), "faulty,hello"
+    with ServerProcess(str(script), *args, env=variables) as server:
+        with httpx.Client(timeout=5) as client:
+            assert client.get(server.url("/__ping")).text == "the app"
+
+
+def test_turning_off_a_plugin_that_does_not_exist_is_an_error(plugin_site, tmp_path):
+    result = failed_start(plugin_site, tmp_path, "--disable-plugin=helo")
+    assert one_line(result) == "cannot disable plugin 'helo': no plugin of that name (`skitai plugins` lists them)"
+
+
+def test_a_builtin_turned_off(tmp_path):
+    kernel = Kernel(entry_points=False, disabled=["static"])
+    assert "skitai.builtin.static" not in {info.name for info in kernel.plugins.describe()}
+    with pytest.raises(MountError, match="no mount adapter accepts it"):
+        kernel.mount("/", str(tmp_path))
+    kernel = Kernel(entry_points=False, disabled=["skitai.builtin.http1"])
+    with pytest.raises(StartupError, match="no default connection protocol"):
+        kernel.configure()
+
+
+def test_handlers_are_registered_after_configuration(plugin_site, tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(SERVER_SCRIPT)
+    variables = {"PYTHONPATH": _env(plugin_site)["PYTHONPATH"]}
+    with ServerProcess(str(script), "--greeting=hi there", env=variables) as server:
+        assert httpx.get(server.url("/__greeting"), timeout=5).text == "hi there"
+    with ServerProcess(str(script), env=variables) as server:
+        assert httpx.get(server.url("/__greeting"), timeout=5).text == "the app"
+
+
+def test_the_forward_handler_exists_only_when_forwarding(tmp_path):
+    plain = Kernel(entry_points=False)
+    plain.configure()
+    assert not any(isinstance(handler, ForwardHandler) for handler in plain.handlers.handlers)
+    forwarding = Kernel(ServerConfig(forward_port=8080, ssl_certfile="cert.pem"), entry_points=False)
+    forwarding.configure()
+    assert any(isinstance(handler, ForwardHandler) for handler in forwarding.handlers.handlers)

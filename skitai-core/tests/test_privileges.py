@@ -149,4 +149,4 @@ def test_without_a_user_to_become_root_stays_root_and_says_so(script, certs):
 def test_an_unknown_user_stops_the_start(script, certs):
     result = failed_start(script, "--fallback-user", "no-such-user-skitai", env={**os.environ, **env_for(certs)})
     assert result.returncode == 1
-    assert result.stdout == "skitai: cannot drop root privileges to 'no-such-user-skitai': no such user\n"
+    assert result.stdout == "skitai: error: cannot drop root privileges to 'no-such-user-skitai': no such user\n"

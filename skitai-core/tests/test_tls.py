@@ -68,7 +68,9 @@ def test_context_allows_tls12_and_up_with_ecdhe_aead_only(certs):
 
 
 def test_alpn_ids_put_plugin_protocols_before_http1():
-    protocols = Kernel(entry_points=False).protocols
+    kernel = Kernel(entry_points=False)
+    kernel.configure()
+    protocols = kernel.protocols
     assert protocols.alpn_ids() == ["http/1.1"]
     protocols.add("h2", object, alpn=("h2",))
     protocols.add("late", object, alpn=("x-late",), priority=950)
@@ -184,7 +186,9 @@ def installed_alpn_ids():
     installed (these tests check the core's choice either way; the plugin tests h2 itself)."""
     from skitai.kernel import Kernel
 
-    return Kernel().protocols.alpn_ids()
+    kernel = Kernel()
+    kernel.configure()
+    return kernel.protocols.alpn_ids()
 
 
 @needs_curl
@@ -285,7 +289,7 @@ def test_a_key_that_cannot_be_opened_stops_the_start(script, tmp_path, passphras
         env["TEST_PASSPHRASE"] = passphrase
     result = failed_start(script, env=env)
     assert result.returncode == 1
-    assert result.stdout.startswith("skitai: " + message.format(key=certs.key))
+    assert result.stdout.startswith("skitai: error: " + message.format(key=certs.key))
     assert "Traceback" not in result.stdout
     assert "serving on" not in result.stdout
 
@@ -294,7 +298,7 @@ def test_a_missing_certificate_stops_the_start(script, certs):
     env = {**os.environ, "TEST_CERT": certs.cert + ".missing", "TEST_KEY": certs.key}
     result = failed_start(script, env=env)
     assert result.returncode == 1
-    assert result.stdout == f"skitai: cannot read {certs.cert}.missing: No such file or directory\n"
+    assert result.stdout == f"skitai: error: cannot read {certs.cert}.missing: No such file or directory\n"
 
 
 def test_two_workers_serve_tls(script, certs):

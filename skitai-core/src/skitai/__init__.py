@@ -8,6 +8,7 @@
 from ._version import __version__
 from .api import (
                   add_option,
+                  disable_plugin,
                   enable_file_logging,
                   enable_forward,
                   enable_ssl,
@@ -48,6 +49,7 @@ __all__ = [
     "STA_UNSENT",
     "abspath",
     "add_option",
+    "disable_plugin",
     "enable_file_logging",
     "enable_forward",
     "enable_ssl",

@@ -11,27 +11,50 @@ from .options import CommandLine
 from .paths import getswd, process_label
 from .preference import Preference
 from .preflight import is_preflight
+from .startup import StartupError, reported
 
 _kernel: Kernel | None = None
+_disabled_plugins: list[str] = []  # skitai.disable_plugin() before the kernel exists
 
 # `skitai.options`: the app's options, parsed from the command line on first use
 options = CommandLine()
 
 
 def get_kernel() -> Kernel:
+    """The process's kernel, created on first use with the plugins the command line
+    (`--disable-plugin`) and `skitai.disable_plugin()` left on; a plugin that fails to load
+    ends the script with one line naming it."""
     global _kernel
     if _kernel is None:
-        _kernel = Kernel()
+        with reported():
+            kernel = Kernel(disabled=[*options.parse().disable_plugin, *_disabled_plugins])
+            kernel.plugins.raise_failures()
+        _kernel = kernel
     return _kernel
+
+
+def disable_plugin(name: str) -> None:
+    """Turn a plugin off by name, as `--disable-plugin=NAME` does: a built-in (`forward`,
+    `websocket` ...) or an installed one (its entry-point name, see `skitai plugins`). Call it
+    before `skitai.mount()`: the plugin's mount adapters go with it."""
+    if _kernel is None:
+        _disabled_plugins.append(name)
+        return
+    with reported():
+        _kernel.disable_plugin(name)
+        _kernel.plugins.raise_failures()
 
 
 def mount(point: str, obj: Any, app_name: Any = "app", pref: Preference | None = None) -> None:
     """Mount a WSGI app, an app file or module, or a static directory at `point`.
 
     The spec's form `skitai.mount("/", "wsgi:application", pref)` (preference as third argument)
-    is accepted too.
+    is accepted too. What cannot be mounted (a path that is not there, an object no adapter
+    takes) ends the script with one line that says so.
     """
-    get_kernel().mount(point, obj, app_name, pref)
+    kernel = get_kernel()
+    with reported():
+        kernel.mount(point, obj, app_name, pref)
 
 
 def preference(path: str | None = None) -> Preference:
@@ -152,6 +175,7 @@ def _apply_command_line(kernel: Kernel) -> None:
     if parsed.help:
         print(options.help_text())
         sys.exit(0)
+    options.check_unknown()
     config.options = parsed
     config.command = options.command
     if parsed.port:
@@ -186,10 +210,20 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     This process becomes the master: it binds, forks `workers` processes that share the socket,
     replaces any that dies, reloads them on SIGHUP and, with `--devel` or an app's
     `use_reloader`, when the apps' files change. Where there is no fork, it serves itself.
+
+    A mistake that stops the start (a port in use, a plugin that refuses the settings, an
+    unknown option) is one line on stderr and exit status 1 (2 for the command line); the
+    traceback too with `--devel`.
     """
-    if workers < 1:
-        raise ValueError("skitai.run(workers=N) needs N >= 1")
     kernel = get_kernel()
+    with reported():
+        _run(kernel, address, port, threads, name, workers)
+
+
+def _run(kernel: Kernel, address: str | None, port: int | None, threads: int | None,
+         name: str | None, workers: int) -> None:
+    if workers < 1:
+        raise StartupError("skitai.run(workers=N) needs N >= 1")
     config = kernel.config
     if address is not None:
         config.address = address
@@ -206,7 +240,7 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     # status, stop, install ... end here; start and restart detach below. The check run of a
     # reload (preflight) has no command: it inherits `-d` but must not act on it.
     detach = False if is_preflight() else prepare(config)
-    kernel.pm.hook.skitai_configure(config=config)
+    kernel.configure()
     if is_preflight():
         sys.exit(0)  # the new code of a reload imports and mounts: that was the check
     os.chdir(getswd())
@@ -228,7 +262,7 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
             become_daemon(kernel)
         drop_privileges(config.fallback_user)
     except (TLSConfigError, PrivilegeError) as error:
-        raise SystemExit(f"skitai: {error}") from None  # a setup mistake: the message, no traceback
+        raise StartupError(str(error)) from error
     logs.setup(config)  # after detaching: the `start` command's own report stays on the terminal
     from .corequest.shared import SharedTable
 
@@ -241,4 +275,4 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
         set_title(f"{process_label(config.name)}: master")
         Server(kernel).serve(listeners)
     else:
-        raise NotImplementedError("skitai.run(workers=N > 1) needs a platform with fork")
+        raise StartupError("skitai.run(workers=N > 1) needs a platform with fork")

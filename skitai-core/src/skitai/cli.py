@@ -3,21 +3,33 @@ from __future__ import annotations
 
 import sys
 
-from .plugins import describe_plugins
+from .kernel import Kernel
+from .startup import UsageError, reported
 
 
-def _plugins_command(kernel) -> int:
-    for info in describe_plugins(kernel.pm):
+def _plugins_command(kernel: Kernel) -> int:
+    """Every plugin with its version and hooks, and those that failed to load with the error:
+    one broken plugin must not hide the others."""
+    for info in kernel.plugins.describe():
         kind = "builtin" if info.builtin else "plugin"
         print(f"{info.name} {info.version} ({kind}): {', '.join(info.hooks) or '-'}")
+    for failed in kernel.plugins.failed:
+        print(f"{failed.name} {failed.version} (failed): {failed.error}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .api import get_kernel
-
     argv = list(sys.argv[1:] if argv is None else argv)
-    kernel = get_kernel()
+    with reported():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
+    kernel = Kernel()
+    if argv and argv[0] == "plugins":
+        return _plugins_command(kernel)
+    for failed in kernel.plugins.failed:  # the other plugins' commands still work
+        print(f"skitai: warning: {failed.message()}", file=sys.stderr)
     commands = kernel.commands()
     if not argv or argv[0] in ("-h", "--help", "help"):
         print("usage: skitai COMMAND [ARGS]\n\ncommands:")
@@ -26,12 +38,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {command.name:<13} {command.help}")
         return 0
     name, args = argv[0], argv[1:]
-    if name == "plugins":
-        return _plugins_command(kernel)
     command = commands.commands.get(name)
     if command is None:
-        print(f"skitai: unknown command {name!r} (try `skitai help`)", file=sys.stderr)
-        return 2
+        raise UsageError(f"unknown command {name!r} (try `skitai help`)")
     return int(command.function(args) or 0)
 
 

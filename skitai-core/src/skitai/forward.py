@@ -79,20 +79,13 @@ class Reply(RequestHandler):
 
 
 class ForwardHandler(RequestHandler):
-    """Registered by the built-in `forward` plugin ahead of the mount table; passes every
-    request on until `skitai.enable_forward` was called."""
+    """Registered by the built-in `forward` plugin ahead of the mount table when
+    `skitai.enable_forward` was called: redirects what `rules` say, passes the rest on."""
 
-    rules: ForwardRules | None = None
-
-    def bind(self, server) -> None:
-        config = server.config
-        if config.forward_port is not None:
-            domain = config.forward_domain.lower() if config.forward_domain else None
-            self.rules = ForwardRules(config.forward_to_port, domain)
+    def __init__(self, rules: ForwardRules) -> None:
+        self.rules = rules
 
     def resolve(self, exchange: Exchange) -> RequestHandler | None:
-        if self.rules is None:
-            return None
         try:
             location = self.rules.location(exchange.scheme, exchange.header("host"), exchange.server[0],
                                            exchange.path, exchange.query)

@@ -8,7 +8,17 @@ A plugin is a module (or object) with functions named like the specs below and d
 
 Skitai's own features (HTTP/1.1, WSGI apps, static files) are plugins registered through these
 very hooks, listed in `skitai.plugins.DEFAULT_PLUGINS`. Every hook takes keyword arguments only,
-so a hook can gain an argument later without breaking existing plugins.
+so a hook can gain an argument later without breaking existing plugins (an implementation may
+take fewer arguments than its spec names).
+
+The order: plugins are loaded and `skitai_register_adapters` is called when the kernel is
+created (the script's first `skitai.mount()` or `skitai.*` call), since mounting needs the
+adapters. `skitai.run()` then calls `skitai_add_options`, `skitai_configure`, and, with the
+settings final, `skitai_register_handlers` and `skitai_register_protocols`: a plugin registers
+only what its settings turn on. A hook implementation whose name no spec below has (a
+misspelled hook) fails its plugin at loading, unless marked `hookimpl(optionalhook=True)`. An
+exception from `skitai_configure` or a registration hook stops the start with one line that
+names the plugin and the error (a `ValueError` by its message alone).
 """
 from __future__ import annotations
 
@@ -43,13 +53,27 @@ def skitai_configure(config):
     """Read and validate settings before any socket is bound.
 
     `config` is the `skitai.config.ServerConfig` the script's `skitai.set_*` calls filled in;
-    plugins may read and adjust it. Raise `ValueError` with a clear message to refuse a setting.
+    plugins may read and adjust it. Raise `ValueError` with a clear message to refuse a setting:
+    the start stops with `skitai: error: plugin NAME failed in skitai_configure: <message>`.
     """
 
 
 @hookspec
-def skitai_register_protocols(protocols):
+def skitai_register_adapters(adapters):
+    """Register mount adapters on `adapters`, a `skitai.plugin.AdapterRegistry`.
+
+    `adapters.add(adapter)`: a `skitai.plugin.MountAdapter` that turns an object passed to
+    `skitai.mount()` into a request handler (the core registers adapters for WSGI apps and
+    static directories this way). Called when the kernel is created, before the settings are
+    final: a script mounts before it calls `skitai.run()`.
+    """
+
+
+@hookspec
+def skitai_register_protocols(protocols, config):
     """Register connection protocols on `protocols`, a `skitai.plugin.ProtocolRegistry`.
+
+    Called after `skitai_configure`, with `config` final: register only what it turns on.
 
     `protocols.add(name, factory, alpn=(...), default=False, priority=500, preface=b"")`:
     `factory(server)` returns an `asyncio.Protocol` for one accepted connection. The protocol
@@ -65,17 +89,16 @@ def skitai_register_protocols(protocols):
 
 
 @hookspec
-def skitai_register_handlers(handlers):
-    """Register request handlers and mount adapters on `handlers`, a
-    `skitai.plugin.HandlerRegistry`.
+def skitai_register_handlers(handlers, config):
+    """Register request handlers on `handlers`, a `skitai.plugin.HandlerRegistry`.
+
+    Called after `skitai_configure`, with `config` final: a handler that a setting turns off is
+    not registered at all, so it costs requests nothing (the core's forward handler exists only
+    after `skitai.enable_forward()`).
 
     `handlers.add(handler, priority=500)`: a `skitai.plugin.RequestHandler` asked, lowest
     priority first, whether it takes a request; the mount table is registered at priority 1000,
     so a plugin handler at a lower number sees requests before mounted apps do.
-
-    `handlers.add_adapter(adapter)`: a `skitai.plugin.MountAdapter` that turns an object passed to
-    `skitai.mount()` into a handler (the core registers adapters for WSGI apps and static
-    directories this way).
     """
 
 
@@ -98,6 +121,8 @@ def skitai_server_start(server):
     """The server is bound and about to serve; `server` is the running `skitai.server.Server`.
 
     Called on the event loop thread; `server.loop` is the loop, `server.config` the settings.
+    An exception here stops the worker before it serves, with one line naming the plugin, and
+    the master with exit status 1.
     """
 
 

@@ -2,36 +2,67 @@
 registered, and the mount table. Created on first use, so `import skitai` stays cheap."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from .config import ServerConfig
-from .mounting import MountResolver, MountTable, normalize_point, wsgi_point
+from .mounting import MountError, MountResolver, MountTable, normalize_point, wsgi_point
 from .paths import getswd
-from .plugin import CommandRegistry, HandlerRegistry, ProtocolRegistry
-from .plugins import create_plugin_manager
+from .plugin import AdapterRegistry, CommandRegistry, HandlerRegistry, ProtocolRegistry
+from .plugins import Plugins, call_hook
 from .preference import Preference
 
 MOUNT_TABLE_PRIORITY = 1000
 
 
 class Kernel:
-    def __init__(self, config: ServerConfig | None = None, entry_points: bool = True) -> None:
+    """Plugins are loaded and mount adapters registered at creation, since a script mounts
+    before `skitai.run()`; request handlers and connection protocols are registered by
+    `configure()`, after `skitai_configure`, so a plugin registers only what its settings turn
+    on. Handlers and protocols added to the registries before that (tests, scripts) stay."""
+
+    def __init__(self, config: ServerConfig | None = None, entry_points: bool = True,
+                 disabled: Iterable[str] = ()) -> None:
         self.config = config or ServerConfig()
-        self.pm = create_plugin_manager(entry_points)
+        self.plugins = Plugins(entry_points, disabled)
+        self.pm = self.plugins.manager
         self.mounts = MountTable()
+        self.adapters = self._collect_adapters()
         self.handlers = HandlerRegistry()
         self.handlers.add(self.mounts, priority=MOUNT_TABLE_PRIORITY)
-        self.pm.hook.skitai_register_handlers(handlers=self.handlers)
         self.protocols = ProtocolRegistry()
-        self.pm.hook.skitai_register_protocols(protocols=self.protocols)
+        self.configured = False
         self.resolver = MountResolver(getswd())
         # the state the worker processes share (skitai.corequest.shared.SharedTable), allocated
         # by skitai.run() before it forks
         self.shared = None
 
+    def _collect_adapters(self) -> AdapterRegistry:
+        adapters = AdapterRegistry()
+        call_hook(self.pm.hook.skitai_register_adapters, adapters=adapters)
+        return adapters
+
+    def disable_plugin(self, name: str) -> None:
+        """Turn a plugin off by name (see `skitai.plugins`); its mount adapters go too, so
+        call it before mounting."""
+        self.plugins.disable(name)
+        self.adapters = self._collect_adapters()
+
+    def configure(self) -> None:
+        """Once: `skitai_configure`, then the registration of request handlers and connection
+        protocols with the final settings. A plugin that refuses raises a StartupError that
+        names it; so does a configuration without a default protocol."""
+        if self.configured:
+            return
+        call_hook(self.pm.hook.skitai_configure, config=self.config)
+        call_hook(self.pm.hook.skitai_register_handlers, handlers=self.handlers, config=self.config)
+        call_hook(self.pm.hook.skitai_register_protocols, protocols=self.protocols, config=self.config)
+        self.protocols.default()  # raises when none is registered (the http1 plugin turned off)
+        self.configured = True
+
     def commands(self) -> CommandRegistry:
         registry = CommandRegistry()
-        self.pm.hook.skitai_register_commands(commands=registry)
+        call_hook(self.pm.hook.skitai_register_commands, commands=registry)
         return registry
 
     def mount(self, point: str, obj: Any, app_name: Any = "app", pref: Preference | None = None) -> Any:
@@ -45,10 +76,12 @@ class Kernel:
         if isinstance(app_name, Preference):
             app_name, pref = "app", app_name
         point = normalize_point(point)
-        adapter = self._adapter(obj)
+        adapter = self.adapters.adapter_for(obj)
         if adapter is None:
             obj = self.resolver.resolve(obj, app_name, pref)
-            adapter = self.handlers.adapter_for(obj)
+            adapter = self.adapters.adapter_for(obj)
+            if adapter is None:
+                raise MountError(f"cannot mount {obj!r} at {point}: no mount adapter accepts it")
         else:
             obj = self.resolver.finish(obj, pref)
         handler = adapter.create(wsgi_point(point), obj, pref)
@@ -57,12 +90,6 @@ class Kernel:
             for sub_point, sub_obj, sub_name in pref.mounts:
                 self._mount_extension(point, obj, sub_point, sub_obj, sub_name)
         return handler
-
-    def _adapter(self, obj: Any):
-        for adapter in self.handlers.adapters:
-            if adapter.accepts(obj):
-                return adapter
-        return None
 
     def _mount_extension(self, point: str, app: Any, sub_point: str, sub_obj: Any, sub_name: str) -> None:
         """`pref.mount()` inside a preference: the app's own `mount` when it has one (Atila-like

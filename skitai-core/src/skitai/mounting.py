@@ -18,7 +18,14 @@ from urllib.parse import unquote_to_bytes
 
 from .exchange import Exchange, RequestHandler
 from .preference import Preference, apply_preference
+from .startup import StartupError
 from .static.handler import StaticRoot
+
+
+class MountError(StartupError):
+    """What `skitai.mount()` was given cannot be mounted: a path that is not there, a module
+    or attribute that does not exist, an object no adapter takes. Errors raised by the app's
+    own code while it is imported are not wrapped: their traceback is the app's."""
 
 
 @dataclass
@@ -66,7 +73,7 @@ class MountTable(RequestHandler):
         point = wsgi_point(point)
         entry = self.points.setdefault(point, MountPoint(point))
         if kind in entry.handlers:
-            raise ValueError(f"{point!r} already has a mounted {kind}: {entry.handlers[kind]!r}")
+            raise MountError(f"skitai.mount: {point!r} already has a mounted {kind}: {entry.handlers[kind]!r}")
         entry.handlers[kind] = handler
         self._ordered = sorted(self.points.values(), key=lambda item: len(item.point), reverse=True)
 
@@ -140,7 +147,7 @@ class MountResolver:
         if os.path.isfile(file_path):
             return load_file(file_path)
         if "/" in target or os.sep in target or target.endswith(".py"):
-            raise FileNotFoundError(f"skitai.mount: {text!r} is no directory or Python file in {self.base_dir}")
+            raise MountError(f"skitai.mount: {text!r} is no directory or Python file in {self.base_dir}")
         return self._import(target, text)
 
     def _import(self, name: str, text: str) -> types.ModuleType:
@@ -154,9 +161,8 @@ class MountResolver:
         except ModuleNotFoundError as exc:
             if exc.name is None or not (name == exc.name or name.startswith(exc.name + ".")):
                 raise  # the module exists; something it imports does not
-            raise ModuleNotFoundError(
-                f"skitai.mount: {text!r} is no directory or Python file in {self.base_dir} "
-                f"and no importable module", name=name) from None
+            raise MountError(f"skitai.mount: {text!r} is no directory or Python file in {self.base_dir} "
+                             "and no importable module") from None
 
     def _from_module(self, module: types.ModuleType, app_name: str, pref: Preference | None) -> Any:
         if has_export(module):
@@ -168,7 +174,7 @@ class MountResolver:
         """The export spec: `__setup__(pref)` (or `__bootstrap__`) of `pkg.export.skitai` runs
         before the app's file is imported, the preference is applied, then `__mount__(app)`."""
         if not has_export(module):
-            raise ValueError(f"skitai.mount: {module.__name__} has no export/skitai folder to mount")
+            raise MountError(f"skitai.mount: {module.__name__} has no export/skitai folder to mount")
         file_name, _, name = spec.partition(":")
         package = importlib.import_module(f"{module.__name__}.export.skitai")
         pref = pref or Preference()
@@ -186,14 +192,14 @@ class MountResolver:
         try:
             obj = getattr(module, name)
         except AttributeError:
-            raise AttributeError(f"skitai.mount: {module.__name__} has no {name!r}") from None
+            raise MountError(f"skitai.mount: {module.__name__} has no {name!r}") from None
         return self.finish(obj, pref)
 
 
 def _export_tuple(obj: tuple) -> tuple[types.ModuleType, str]:
     if len(obj) == 2 and isinstance(obj[0], types.ModuleType) and isinstance(obj[1], str):
         return obj
-    raise TypeError(f"skitai.mount: a tuple is (module, 'file:app'), not {obj!r}")
+    raise MountError(f"skitai.mount: a tuple is (module, 'file:app'), not {obj!r}")
 
 
 def has_export(module: types.ModuleType) -> bool:
@@ -233,7 +239,7 @@ def load_file(path: str) -> types.ModuleType:
             return _exec_file(name, path)
         if _file_of(existing) == path:
             return existing
-    raise ImportError(f"skitai.mount: no free module name for {path}")
+    raise MountError(f"skitai.mount: no free module name for {path}")
 
 
 def _package_root(path: str) -> tuple[str, list[str]]:
@@ -249,8 +255,8 @@ def _package_root(path: str) -> tuple[str, list[str]]:
 def _import_package_file(name: str, path: str) -> types.ModuleType:
     module = importlib.import_module(name)
     if _file_of(module) != path:
-        raise ImportError(f"skitai.mount: {name} is {module.__file__}, not {path}: "
-                          f"another package of that name comes first")
+        raise MountError(f"skitai.mount: {name} is {module.__file__}, not {path}: "
+                         f"another package of that name comes first")
     return module
 
 

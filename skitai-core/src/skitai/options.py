@@ -9,11 +9,14 @@ never sees them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
+
+from .startup import UsageError, reported
 
 COMMANDS = ("start", "stop", "restart", "status", "install", "update", "remove")
 # the short forms the manual gives for three of them: (flag, argparse dest, command, help)
@@ -49,11 +52,33 @@ def _canonical(name: str) -> str:
     return name.lstrip("-").replace("-", "_")
 
 
+def port_number(text: str) -> int:
+    """`--port`'s value: an integer a TCP port can have."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0-65535)")
+    return port
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a mistake is a `UsageError` (one line, exit status 2) instead of a usage
+    text and an exit from inside the parser."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see --help)")
+
+
 class CommandLine:
     """Parses `sys.argv[1:]` into Skitai's settings, the app's options and a command word."""
 
     def __init__(self, argv: list[str] | None = None) -> None:
         self._argv = argv  # None: read sys.argv at parse time
+        # the process's own command line: a mistake in it ends the script, as argparse does
+        self._is_process = argv is None
+        self.unknown: list[str] = []  # options nobody declared, refused by `check_unknown`
         self.app_options: list[AppOption] = []
         self.plugin_options: Callable[[argparse.ArgumentParser], Any] | None = None
         self._parsed: argparse.Namespace | None = None
@@ -82,7 +107,7 @@ class CommandLine:
     # parsing
     def build_parser(self) -> argparse.ArgumentParser:
         prog = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "skitai"
-        parser = argparse.ArgumentParser(
+        parser = _Parser(
             prog=prog, add_help=False, allow_abbrev=False,
             usage="%(prog)s [OPTION]... [COMMAND]...",
             description=f"COMMAND can be one of [{'|'.join(COMMANDS)}]",
@@ -97,9 +122,11 @@ class CommandLine:
         own.add_argument("---memtrack", dest="memtrack", action="store_true", help="show memory status")
         own.add_argument("--silent", action="store_true", help="disable auto reloading and debug output")
         own.add_argument("--devel", action="store_true", help="enable auto reloading and debug output")
-        own.add_argument("--port", type=int, metavar="PORT_NUMBER", help="change port")
+        own.add_argument("--port", type=port_number, metavar="PORT_NUMBER", help="change port")
         own.add_argument("--fallback-user", metavar="USER",
                          help="user to run as after binding when started as root without sudo")
+        own.add_argument("--disable-plugin", action="append", default=[], metavar="NAME",
+                         help="turn a plugin off (repeatable; `skitai plugins` lists them)")
         if self.plugin_options is not None:
             self.plugin_options(parser)
         if self.app_options:
@@ -125,13 +152,23 @@ class CommandLine:
                 self.command = self.command or words[0]
             elif words:
                 self.command = self.command or words[0]
-            parsed, _ = self.build_parser().parse_known_args(rest)
+            with reported() if self._is_process else contextlib.nullcontext():
+                parsed, unknown = self.build_parser().parse_known_args(rest)
+            self.unknown = [arg for arg in unknown if arg.startswith("-") and arg != "-"]
             for _, dest, command, _ in SHORT_COMMANDS:
                 if getattr(parsed, dest):
                     self.command = self.command or command
             self._parsed = parsed
             self._values = self._index(parsed)
         return self._parsed
+
+    def check_unknown(self) -> None:
+        """Refuse options that neither Skitai, a plugin nor the app (`add_option`) declared:
+        a misspelled option would otherwise be ignored. Called by `skitai.run()`, when every
+        option is declared; words that are not options stay the app's (`sys.argv`)."""
+        self.parse()
+        if self.unknown:
+            raise UsageError(f"unrecognized option: {' '.join(self.unknown)} (see --help)")
 
     def _index(self, parsed: argparse.Namespace) -> dict[str, Any]:
         values: dict[str, Any] = {}

@@ -13,6 +13,7 @@ import pluggy
 from .body import BodyTimeout, ClientDisconnected, SpooledBody, StreamedBody
 from .closing import linger_then_close
 from .exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
+from .startup import StartupError
 from .statuses import error_body, error_headers, status_line
 
 hookimpl = pluggy.HookimplMarker("skitai")
@@ -33,6 +34,7 @@ __all__ = [
     "error_headers",
     "linger_then_close",
     "MountAdapter",
+    "AdapterRegistry",
     "CommandRegistry",
     "ProtocolRegistry",
     "ProtocolUpgrade",
@@ -152,7 +154,7 @@ class ProtocolRegistry:
         for spec in self.specs:
             if spec.default:
                 return spec
-        raise RuntimeError("no default connection protocol is registered (is the http1 plugin loaded?)")
+        raise StartupError("no default connection protocol is registered (is the http1 plugin disabled?)")
 
     def alpn_ids(self) -> list[str]:
         """The ALPN ids for the TLS context, in the server's order of preference."""
@@ -170,25 +172,33 @@ class ProtocolRegistry:
 
 
 class HandlerRegistry:
-    """Request handlers and mount adapters, filled by `skitai_register_handlers`."""
+    """Request handlers, filled by `skitai_register_handlers` once the settings are final."""
 
     def __init__(self) -> None:
         self._handlers: list[tuple[int, int, RequestHandler]] = []
-        self.adapters: list[MountAdapter] = []
 
     def add(self, handler: RequestHandler, priority: int = 500) -> None:
         self._handlers.append((priority, len(self._handlers), handler))
         self._handlers.sort(key=lambda item: item[:2])
 
-    def add_adapter(self, adapter: MountAdapter) -> None:
-        self.adapters.append(adapter)
-
     @property
     def handlers(self) -> list[RequestHandler]:
         return [handler for _, _, handler in self._handlers]
 
-    def adapter_for(self, obj: Any) -> MountAdapter:
+
+class AdapterRegistry:
+    """Mount adapters, filled by `skitai_register_adapters` when the kernel is created: a
+    script mounts (`skitai.mount()`) before `skitai.run()` reads the settings."""
+
+    def __init__(self) -> None:
+        self.adapters: list[MountAdapter] = []
+
+    def add(self, adapter: MountAdapter) -> None:
+        self.adapters.append(adapter)
+
+    def adapter_for(self, obj: Any) -> MountAdapter | None:
+        """The first adapter that accepts `obj`, or None."""
         for adapter in self.adapters:
             if adapter.accepts(obj):
                 return adapter
-        raise TypeError(f"skitai cannot mount {obj!r}: no mount adapter accepts it")
+        return None

@@ -19,6 +19,8 @@ from .accesslog import AccessLog
 from .diagnostics import Diagnostics
 from .exchange import Exchange, RequestHandler
 from .listeners import Listener
+from .plugins import call_hook
+from .startup import StartupError, describe
 from .statuses import error_body, error_headers, status_line
 from .threadpool import ThreadPool
 
@@ -44,8 +46,21 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
     return uvloop.new_event_loop()
 
 
+def _bind(handler: RequestHandler, server: "Server") -> None:
+    """A handler that cannot start (its database is down ...) stops the start, named."""
+    try:
+        handler.bind(server)
+    except StartupError:
+        raise
+    except Exception as error:
+        kind = type(handler)
+        raise StartupError(f"request handler {kind.__module__}.{kind.__qualname__} failed to start: "
+                           f"{describe(error)}") from error
+
+
 class Server:
     def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False) -> None:
+        kernel.configure()  # done by skitai.run() already; a server built in a test configures here
         self.kernel = kernel
         self.config = kernel.config
         self.hook = kernel.pm.hook
@@ -113,13 +128,13 @@ class Server:
         self.pool = (ThreadPool(config.threads, job_context=self.diagnostics.job_context)
                      if config.threads > 0 else None)
         for handler in self.handlers:
-            handler.bind(self)
+            _bind(handler, self)
         self._listeners = [await listener.start(self) for listener in listeners]
         if install_signals:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.loop.add_signal_handler(signum, self.request_stop)
             self.loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # logrotate
-        self.hook.skitai_server_start(server=self)
+        call_hook(self.hook.skitai_server_start, server=self)
         self.address = listeners[0].sock.getsockname()[:2]
         for listener in listeners:
             host, port = listener.sock.getsockname()[:2]

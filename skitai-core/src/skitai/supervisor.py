@@ -21,6 +21,7 @@ from .listeners import inheritable
 from .paths import process_label
 from .preflight import Preflight, script_command
 from .reloader import Reloader  # imported before a privilege drop may put the stdlib out of reach
+from .startup import FAILURE, describe, report
 from .tls import unreadable_files
 
 if TYPE_CHECKING:
@@ -273,12 +274,14 @@ class WorkerSupervisor:
             server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1)
             server.serve(self.listeners)
             status = 0
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
+        except BaseException as error:
             if server is not None and server.started.is_set():
+                import traceback
+
+                traceback.print_exc()  # a crash while serving: the master starts another worker
                 status = 1
+            else:
+                report(f"worker #{index} failed before serving: {describe(error)}", error)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -307,8 +310,8 @@ class WorkerSupervisor:
             if self.stopping:
                 continue
             if status == WORKER_BOOT_ERROR:
-                log.error("worker #%d failed before serving; stopping the server", index)
-                self.stopping, self.exit_status = True, 1
+                # the worker wrote the one line that says why: the master only stops, with 1
+                self.stopping, self.exit_status = True, FAILURE
                 continue
             log.warning("worker #%d exited, starting a new one", index)
             self._spawn(index)
@@ -334,5 +337,6 @@ class WorkerSupervisor:
         for pid in [*self.children, *self.retiring]:
             os.kill(pid, signal.SIGKILL)
         self._reap()
-        log.info("master stopped")
+        if not self.exit_status:
+            log.info("master stopped")
         return self.exit_status

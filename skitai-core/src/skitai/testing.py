@@ -213,6 +213,7 @@ class ServerThread:
         from .server import Server
         from .tls import context_for
 
+        self.kernel.configure()  # the plugins register their handlers and protocols
         listener = Listener(self._sock, context_for(self.kernel))  # after tests registered protocols
         self.server = Server(self.kernel)
         self._thread = threading.Thread(target=self.server.serve, args=([listener], False), daemon=True)

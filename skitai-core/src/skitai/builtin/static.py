@@ -14,5 +14,5 @@ class StaticAdapter(MountAdapter):
 
 
 @hookimpl
-def skitai_register_handlers(handlers):
-    handlers.add_adapter(StaticAdapter())
+def skitai_register_adapters(adapters):
+    adapters.add(StaticAdapter())

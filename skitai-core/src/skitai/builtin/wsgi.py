@@ -14,5 +14,5 @@ class WSGIAdapter(MountAdapter):
 
 
 @hookimpl
-def skitai_register_handlers(handlers):
-    handlers.add_adapter(WSGIAdapter())
+def skitai_register_adapters(adapters):
+    adapters.add(WSGIAdapter())
