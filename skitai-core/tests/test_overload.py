@@ -3,13 +3,14 @@ waited longer than the request timeout gets 503, the app never runs for a client
 a client that leaves in the middle of its body frees its thread at once, and an app writing to
 a client that stopped reading gives up after the request timeout."""
 import socket
+import textwrap
 import threading
 import time
 
 from rawhttp import status_of
 
 from skitai.body import ClientDisconnected
-from skitai.testing import http_get, wait_for
+from skitai.testing import ServerProcess, http_get, wait_for
 
 TIMEOUT = 10
 
@@ -95,6 +96,34 @@ def test_a_flood_over_capacity_gets_503_at_once_and_a_fresh_probe_is_answered(se
     assert gate.calls == ["/hold"] + ["/queued"] * 4 + ["/probe"]
 
 
+def test_set_max_queued_requests_bounds_the_queue_of_a_script(tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(textwrap.dedent('''
+        import time
+        import skitai
+
+        def app(environ, start_response):
+            if environ["PATH_INFO"] == "/hold":
+                time.sleep(3)
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"ok"]
+
+        skitai.set_max_queued_requests(1)
+        skitai.mount("/", app)
+        skitai.run(threads=1)
+    '''))
+    with ServerProcess(str(script)) as server:
+        holder = send_request(server.port, b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)  # the only thread takes it
+        others = [send_request(server.port) for _ in range(3)]
+        try:
+            statuses = sorted(status_of(read_response(sock)) for sock in others)
+        finally:
+            for sock in [holder, *others]:
+                sock.close()
+    assert statuses.count(503) >= 2  # one may wait in the queue of one, the rest are refused
+
+
 def test_a_request_that_waited_longer_than_the_request_timeout_gets_503(serve):
     gate = Gate()
     server = serve(gate, threads=1, request_timeout=1)
@@ -135,9 +164,9 @@ def test_the_app_never_runs_for_a_client_that_left(serve, capsys):
     assert logged.count(" GET /queued HTTP/1.1 0 499 0 ") == 50  # logged as aborted
 
 
-def test_a_client_that_leaves_mid_body_frees_its_thread_at_once(serve):
+def test_a_client_that_leaves_mid_body_frees_its_thread_at_once(serve, capsys):
     gate = Gate()
-    server = serve(gate, threads=1)  # the request timeout stays 30 s
+    server = serve(gate, threads=1, access_log=True)  # the request timeout stays 30 s
     uploader = send_request(server.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc")
     try:
         assert gate.reading.wait(TIMEOUT)
@@ -146,6 +175,8 @@ def test_a_client_that_leaves_mid_body_frees_its_thread_at_once(serve):
     # the only thread is free again well before the request timeout
     assert http_get(server.port, "/next", timeout=5) == (200, b"/next")
     assert len(gate.errors) == 1 and isinstance(gate.errors[0], ClientDisconnected)
+    server.__exit__(None, None, None)  # stopped: the request log is flushed
+    assert " POST /upload HTTP/1.1 3 499 0 " in capsys.readouterr().out  # logged as aborted
 
 
 def test_a_half_closed_client_mid_body_frees_its_thread_at_once(serve):

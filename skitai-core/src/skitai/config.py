@@ -43,6 +43,8 @@ class ServerConfig:
     memtrack: bool = False
 
     keep_alive: float = 30.0
+    # skitai.set_request_timeout: the longest gap in receiving a request (408), the longest wait
+    # for a WSGI thread (503), the longest an app waits for a client to read (ClientDisconnected)
     request_timeout: float = 30.0
     shutdown_timeout: float = 10.0
     # skitai.set_max_queued_requests: WSGI requests waiting for a free thread, per worker
