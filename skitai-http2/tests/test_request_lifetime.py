@@ -5,7 +5,6 @@ import contextvars
 import threading
 from urllib.parse import parse_qs
 
-import h2.events
 import httpx
 import pytest
 from h2.errors import ErrorCodes
