@@ -274,10 +274,11 @@ class H1Connection(asyncio.Protocol):
         """The client closed its side: it is taken as gone, and the connection closes now.
 
         A FIN cannot be told from a half-close, and a client that half-closes before reading
-        its answer is all but unheard of, while one that gave up is common (so uvicorn, Go's
-        net/http and nginx treat it the same way). Closing makes `connection_lost` abort what
-        is in flight: queued apps are not run, a running app's body read raises
-        `ClientDisconnected` at once instead of waiting out the request timeout.
+        its answer is all but unheard of, while one that gave up is common (uvicorn closes too,
+        Go cancels the request's context, nginx aborts a proxied request with 499). Closing
+        makes `connection_lost` abort what is in flight: queued apps are not run, a running
+        app's body read raises `ClientDisconnected` at once instead of waiting out the request
+        timeout.
         """
         return False
 
