@@ -75,6 +75,14 @@ def set_request_timeout(seconds: float) -> None:
     get_kernel().config.request_timeout = float(seconds)
 
 
+def set_max_queued_requests(count: int) -> None:
+    """How many requests may wait for a free WSGI thread (per worker process); beyond that a
+    request is answered 503 with Retry-After at once."""
+    if int(count) < 1:
+        raise ValueError("skitai.set_max_queued_requests(n) needs n >= 1")
+    get_kernel().config.max_queued_requests = int(count)
+
+
 def set_keep_alive(seconds: float) -> None:
     get_kernel().config.keep_alive = float(seconds)
 

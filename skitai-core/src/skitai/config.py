@@ -43,8 +43,13 @@ class ServerConfig:
     memtrack: bool = False
 
     keep_alive: float = 30.0
+    # skitai.set_request_timeout: the longest gap in receiving a request (408), the longest wait
+    # for a WSGI thread (503), the longest an app waits for a client to read (ClientDisconnected)
     request_timeout: float = 30.0
     shutdown_timeout: float = 10.0
+    # skitai.set_max_queued_requests: WSGI requests waiting for a free thread, per worker
+    # process; more are answered 503 with Retry-After
+    max_queued_requests: int = 1024
 
     max_upload_size: int = 256 * MiB
     max_request_line: int = 8190

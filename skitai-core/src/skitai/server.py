@@ -36,6 +36,7 @@ class NotFound(RequestHandler):
 
 
 NOT_FOUND = NotFound()
+CLIENT_CLOSED_REQUEST = 499  # the request log's status for a client that left unanswered
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -89,13 +90,16 @@ class Server:
         return NOT_FOUND
 
     def log_exchange(self, exchange: Exchange) -> None:
+        """The request log's line for a finished exchange, or an aborted one (status 499 when
+        the client left before its response started, nginx's "client closed request")."""
         self.requests_served += 1
         if self.config.is_logged(exchange.path):
             now = time.monotonic()
             responded = exchange.responded_at or now
+            status = exchange.status or (CLIENT_CLOSED_REQUEST if exchange.aborted else 0)
             self.access_log.record(
                 exchange.client, exchange.method, exchange.target, exchange.version,
-                exchange.headers, exchange.body.received, exchange.status, exchange.bytes_sent,
+                exchange.headers, exchange.body.received, status, exchange.bytes_sent,
                 len(self.connections), responded - exchange.started_at, now - responded)
 
     def log_protocol_error(self, connection, status: int, sent: int) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Any, Callable, ContextManager
 
 log = logging.getLogger("skitai.threads")
@@ -51,8 +52,10 @@ class ThreadPool:
                 log.exception("unhandled error in a pool thread")
 
     def shutdown(self, timeout: float) -> None:
-        """Let queued work finish, then stop the threads (waiting at most `timeout` in total)."""
+        """Let queued work finish, then stop the threads (waiting at most `timeout` in total:
+        threads still busy then are left to end on their own, as daemon threads)."""
         for _ in self._threads:
             self._queue.put(None)
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))

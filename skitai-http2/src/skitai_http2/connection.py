@@ -364,7 +364,8 @@ class H2ServerConnection(asyncio.Protocol):
             self.session.reset(exchange.stream_id, reset)
         else:
             self.session.outboxes.pop(exchange.stream_id, None)
-        self._finished(exchange, logged=exchange.response_started)
+        # logged when an app had it (as aborted, 499, if its response had not started)
+        self._finished(exchange, logged=exchange.response_started or exchange.dispatched)
 
     def _finished(self, exchange: H2Exchange, logged: bool = True) -> None:
         if exchange.stream_id % 2 == 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextvars
 import functools
 import os
 import subprocess
@@ -67,6 +68,12 @@ class ThreadDriver(_PoolDriver):
             if self._executor is None:
                 self._executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="skitai-was-thread")
             return self._executor
+
+    def execute(self, target: Callable[..., Any], *args: Any, **kwargs: Any):
+        """`target` runs in a copy of the caller's `contextvars` context (called on the app's
+        thread), so what the request set (a tracing span, a logging field) is seen there too."""
+        context = contextvars.copy_context()
+        return _awaited(self.executor().submit(context.run, target, *args, **kwargs))
 
     @property
     def size(self) -> int:

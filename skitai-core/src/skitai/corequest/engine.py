@@ -2,6 +2,9 @@
 
 An app's thread hands an awaitable over with `asyncio.run_coroutine_threadsafe` and gets a
 `concurrent.futures.Future` of its `Result` back; the loop thread never waits for anything.
+The coroutine runs in a copy of the app thread's `contextvars` context (the loop callback that
+starts it is scheduled from that thread, and `call_soon_threadsafe` captures the caller's
+context), so context variables a request set are seen inside its corequests.
 The engine keeps every running corequest referenced (asyncio holds tasks only weakly, and a
 `returning()` task has no other owner) and cancels what is left when the server stops.
 """

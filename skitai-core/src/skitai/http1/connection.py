@@ -205,7 +205,6 @@ class H1Connection(asyncio.Protocol):
         self.closed = False
         self.draining: H1Exchange | None = None
         self.shutting_down = False
-        self.input_closed = False
         self.reading_paused = False
         self._pause_reasons = 0
         self.timer_kind: str | None = None
@@ -272,10 +271,16 @@ class H1Connection(asyncio.Protocol):
                 self._on_error(event)
 
     def eof_received(self):
-        if self.current is None and not self.pending:
-            return False  # close now
-        self.input_closed = True
-        return True  # half-close: finish the responses in flight, then close
+        """The client closed its side: it is taken as gone, and the connection closes now.
+
+        A FIN cannot be told from a half-close, and a client that half-closes before reading
+        its answer is all but unheard of, while one that gave up is common (uvicorn closes too,
+        Go cancels the request's context, nginx aborts a proxied request with 499). Closing
+        makes `connection_lost` abort what is in flight: queued apps are not run, a running
+        app's body read raises `ClientDisconnected` at once instead of waiting out the request
+        timeout.
+        """
+        return False
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -293,8 +298,8 @@ class H1Connection(asyncio.Protocol):
             if not exchange.finished:
                 exchange.aborted = True
                 exchange.body.fail(ClientDisconnected("client closed the connection"))
-                if exchange.response_started:
-                    self.server.log_exchange(exchange)
+                if exchange.response_started or exchange.dispatched:
+                    self.server.log_exchange(exchange)  # an app had it: logged as aborted
                 exchange._run_done_callbacks()
         self.server.connection_closed(self)
 
@@ -492,7 +497,7 @@ class H1Connection(asyncio.Protocol):
             self._start(self.pending.popleft())
         elif self.error is not None:
             self._write_error_and_close()
-        elif self.shutting_down or self.input_closed:
+        elif self.shutting_down:
             self.close()
         elif self.parser.in_head:
             self._set_timer("request", self.request_timeout)

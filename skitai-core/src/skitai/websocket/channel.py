@@ -10,6 +10,7 @@ driver here:
 * `MessageDriver`: the WSGI app is called again for every message, with the message as a
   query parameter (`?message=...`, the name the app chose) and in `environ["websocket.message"]`;
   what it returns is sent back. Optional `onopen` and `onclose` calls go through the app too.
+  Each call starts in a fresh `contextvars` context, like any WSGI call.
 
 Driver calls of one WebSocket run one at a time, in arrival order, on the server's thread pool
 (`SerialJobs`): an idle WebSocket holds no thread, and a slow app pauses reading from its client
@@ -17,6 +18,7 @@ instead of queueing without end. `send` and `close` work from any thread.
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 from collections import deque
@@ -295,7 +297,9 @@ class MessageDriver:
             query = environ.get("QUERY_STRING", "")
             environ["QUERY_STRING"] = f"{query}&" * bool(query) + f"{self.varname}={quote_plus(message)}"
         try:
-            status, content_type, body = websocket.run_as_request(environ, _call_app, websocket.app, environ)
+            # a fresh context per call, as for every WSGI call (see skitai.wsgi.admission)
+            status, content_type, body = contextvars.Context().run(
+                websocket.run_as_request, environ, _call_app, websocket.app, environ)
             if not status.startswith("2"):
                 raise RuntimeError(f"the app answered {status!r} to a WebSocket {event}")
             if body and event != "close":

@@ -57,16 +57,17 @@ class WebSocketEndpoint(RequestHandler):
         environ["websocket"] = websocket
         environ["websocket.event"] = "handshake"
         websocket.environ = dict(environ)  # the drivers' base, before the app adds to it
-        response = HandshakeResponse(exchange, app.pool is not None, websocket, handshake, self.server)
+        response = HandshakeResponse(exchange, app.pool is not None, app.write_timeout, websocket, handshake,
+                                     self.server)
         app.dispatch(exchange, environ, response)
 
 
 class HandshakeResponse(WSGIResponse):
     """The handshake call's response: switch protocols when the app accepted, else answer it."""
 
-    def __init__(self, exchange: Exchange, threaded: bool, websocket: WebSocket,
+    def __init__(self, exchange: Exchange, threaded: bool, write_timeout: float, websocket: WebSocket,
                  handshake: Handshake, server) -> None:
-        super().__init__(exchange, threaded)
+        super().__init__(exchange, threaded, write_timeout)
         self.websocket = websocket
         self.handshake = handshake
         self.server = server

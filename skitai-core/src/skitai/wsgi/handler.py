@@ -8,6 +8,7 @@ of filling memory. The iterable's `close()` is always called, also when the clie
 """
 from __future__ import annotations
 
+import contextvars
 import logging
 import os
 import sys
@@ -15,11 +16,13 @@ import traceback
 from typing import Any, Callable
 
 from ..body import BodyTimeout, ClientDisconnected
+from ..config import ServerConfig
 from ..errors import HTTPError
 from ..exchange import Exchange, FileSegment, RequestHandler
 from ..ranges import UNSATISFIABLE, if_range_allows, parse_range, range_response
 from ..services import current
 from ..statuses import error_body, error_headers, status_line
+from .admission import Admission
 from .environ import base_environ, build_environ
 from .filewrapper import FileWrapper
 
@@ -48,6 +51,8 @@ class WSGIApp(RequestHandler):
         self.point = point
         self.app = app
         self.pool = None
+        self.admission: Admission | None = None
+        self.write_timeout = ServerConfig.request_timeout  # until bind() reads the settings
         self.debug = False
         self.script_name = "" if point == "/" else point.rstrip("/")
         self._base = base_environ(self.script_name, multithread=True)
@@ -56,8 +61,14 @@ class WSGIApp(RequestHandler):
         return f"<WSGIApp {self.point} {self.app!r}>"
 
     def bind(self, server) -> None:
+        config = server.config
         self.pool = server.pool
         self.needs_full_body = self.pool is None
+        if self.pool is not None:
+            self.admission = Admission(self.pool, config.max_queued_requests, config.request_timeout)
+        # the longest an app waits for a client that stopped reading (the spec's request
+        # timeout: the longest gap between sending events)
+        self.write_timeout = config.request_timeout
         # tracebacks in 500 answers: in development mode, or for an app that asks (app.debug)
         self.debug = server.config.devel or bool(getattr(self.app, "debug", False))
         self._base = base_environ(self.script_name, multithread=self.pool is not None,
@@ -71,17 +82,17 @@ class WSGIApp(RequestHandler):
         return build_environ(self._base, exchange)
 
     def dispatch(self, exchange: Exchange, environ: dict, response: "WSGIResponse | None" = None) -> None:
-        """Run the app for `exchange` on the pool (inline with threads=0); `response` stands in
-        for the plain `WSGIResponse` when a handler must see the result first (a WebSocket
-        handshake's)."""
-        if self.pool is None:
-            self.run(exchange, environ, response)
+        """Run the app for `exchange` on the pool (inline with threads=0), in a fresh
+        `contextvars` context either way; `response` stands in for the plain `WSGIResponse`
+        when a handler must see the result first (a WebSocket handshake's)."""
+        if self.admission is None:
+            contextvars.Context().run(self.run, exchange, environ, response)
         else:
-            self.pool.submit(self.run, exchange, environ, response)
+            self.admission.submit(exchange, self.run, exchange, environ, response)
 
     def run(self, exchange: Exchange, environ: dict, response: "WSGIResponse | None" = None) -> None:
         if response is None:
-            response = WSGIResponse(exchange, self.pool is not None)
+            response = WSGIResponse(exchange, self.pool is not None, self.write_timeout)
         result = None
         # Skitai's WSGI extensions (documented in the README): trailers, HTTP/2 server push, and
         # answering with another WSGI app than the one running (skitai.websocket on a plain GET)
@@ -123,9 +134,10 @@ def _close_result(result: Any, environ: dict) -> None:
 class WSGIResponse:
     """start_response, write() and the sending of the app's iterable for one exchange."""
 
-    def __init__(self, exchange: Exchange, threaded: bool) -> None:
+    def __init__(self, exchange: Exchange, threaded: bool, write_timeout: float) -> None:
         self.exchange = exchange
         self.threaded = threaded
+        self.write_timeout = write_timeout
         self.status: str | None = None
         self.headers: list[tuple[str, str]] = []
         self.head_sent = False
@@ -142,8 +154,8 @@ class WSGIResponse:
     def _wait_writable(self) -> None:
         exchange = self.exchange
         if self.threaded and not exchange.writable.is_set():
-            if not exchange.writable.wait(timeout=300):
-                raise ClientDisconnected("client stopped reading for 300 seconds")
+            if not exchange.writable.wait(self.write_timeout):
+                raise ClientDisconnected(f"client stopped reading for {self.write_timeout:g} seconds")
         if exchange.aborted:
             raise ClientDisconnected("client closed the connection")
 
