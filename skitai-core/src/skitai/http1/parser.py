@@ -4,7 +4,9 @@ httptools (llhttp) does the tokenising and already refuses most request-smugglin
 (Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold, bare CR, whitespace
 before the colon, invalid chunk sizes, a final coding other than chunked). This module adds what
 llhttp leaves to the server: size limits with the right status (414, 431, 413), the HTTP version
-policy (505), Host rules, absolute-form targets, and a uniform error event.
+policy (505), Host rules, absolute-form targets, fields that must not appear in a trailer
+section, and a uniform error event: whatever goes wrong inside a callback ends as a `ParseError`,
+never as an exception out of `feed`.
 
 `feed(data)` returns a list of events:
   * `RequestHead`          a request line and headers were parsed
@@ -18,9 +20,15 @@ After a `ParseError` the parser accepts no more data.
 """
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 
 import httptools
+
+from ..fields import FORBIDDEN_TRAILER_FIELDS
+
+log = logging.getLogger("skitai.http1")
 
 SUPPORTED_VERSIONS = ("1.1", "1.0")
 
@@ -123,7 +131,10 @@ class RequestParser:
             if isinstance(cause, _Refused):
                 self._fail(cause.status, str(cause))
             else:
-                raise
+                # A defect of ours that this request brought out: the stream cannot be trusted
+                # any further, but the client still gets an answer and the transport survives.
+                log.error("HTTP/1.1 parser callback failed", exc_info=cause)
+                self._fail(400, "malformed request")
         except httptools.HttpParserError as error:
             if not self.finished:
                 self._fail(*self._classify(error))
@@ -192,8 +203,14 @@ class RequestParser:
             raise _Refused(431, "too many request header fields")
         if self.in_head:
             self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t")))
-        # else: a trailer field of a chunked body. WSGI has no place for trailers, and they must
-        # never be mistaken for header fields (RFC 9110 6.5.1), so they are counted and dropped.
+            return
+        # A trailer field of a chunked body: never mistaken for a header field (RFC 9110 6.5.1).
+        # One that only the head may carry (framing, routing, credentials ...) makes the request
+        # ambiguous, so it is refused; the others are counted and dropped, as WSGI has no place
+        # for them.
+        lower = name.decode("latin-1").lower()
+        if lower in FORBIDDEN_TRAILER_FIELDS:
+            raise _Refused(400, f"{lower} is not allowed in a trailer section")
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -210,12 +227,14 @@ class RequestParser:
         chunked = False
         expect_continue = False
         upgrade = None
-        hosts = 0
+        hosts = content_types = 0
         host_index = -1
         for index, (name, value) in enumerate(headers):
             if name == "host":
                 hosts += 1
                 host_index = index
+            elif name == "content-type":
+                content_types += 1
             elif name == "content-length":
                 content_length = int(value)  # llhttp validated the digits and uniqueness
             elif name == "transfer-encoding":
@@ -226,6 +245,8 @@ class RequestParser:
                 upgrade = value if upgrade is None else f"{upgrade}, {value}"
         if hosts > 1:
             raise _Refused(400, "more than one Host header")
+        if content_types > 1:
+            raise _Refused(400, "more than one Content-Type header")  # a singleton (RFC 9110 5.3)
         if hosts == 0 and version == "1.1":
             raise _Refused(400, "HTTP/1.1 request without Host")  # even in absolute-form (3.2)
         if hosts == 1 and not _valid_host(headers[host_index][1]):
@@ -243,8 +264,12 @@ class RequestParser:
         else:
             path, query, authority = self._split_absolute_form(target)
             if authority is not None:
-                # RFC 9112 3.2.2: the target's authority replaces the Host header.
-                headers[host_index] = ("host", authority)
+                # RFC 9112 3.2.2: the target's authority replaces the Host header, or stands in
+                # for the one an HTTP/1.0 request may leave out.
+                if host_index < 0:
+                    headers.append(("host", authority))
+                else:
+                    headers[host_index] = ("host", authority)
         if content_length is not None and content_length > self.max_body_size:
             raise _Refused(413, "request body larger than the maximum upload size")
         head = self._last_head = RequestHead(
@@ -264,12 +289,13 @@ class RequestParser:
             return target, "", None
         if url.userinfo:
             raise _Refused(400, "userinfo in the request target")
-        authority = url.host.decode("latin-1")
-        if url.port:
-            authority += f":{url.port}"
+        # The authority as sent: parse_url drops an IPv6 literal's brackets, which a Host needs.
+        authority = _AUTHORITY.match(target)
+        if authority is None or not _valid_host(authority[1]):
+            raise _Refused(400, "invalid authority in the request target")
         path = (url.path or b"/").decode("latin-1")
         query = (url.query or b"").decode("latin-1")
-        return path, query, authority
+        return path, query, authority[1]
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
@@ -284,6 +310,7 @@ class RequestParser:
             self.finished = True
 
 
+_AUTHORITY = re.compile(r"[^:/?#]+://([^/?#]*)")  # scheme "://" authority (RFC 3986 3)
 _HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
 
 
