@@ -94,6 +94,7 @@ class RequestParser:
         self.finished = False  # the last request of the connection was parsed
         self._last_head: RequestHead | None = None
         self._synthetic_head = False  # see _ignore_upgrade
+        self._refusal: _Refused | None = None  # see _refuse
         self.in_head = False
         self._raw_head_bytes = 0
         self._reset_message()
@@ -127,13 +128,13 @@ class RequestParser:
                 events.extend(self.feed(rest))
             return events
         except httptools.HttpParserCallbackError as error:
-            cause = error.__context__
-            if isinstance(cause, _Refused):
-                self._fail(cause.status, str(cause))
+            refusal, self._refusal = self._refusal, None
+            if refusal is not None:
+                self._fail(refusal.status, str(refusal))
             else:
                 # A defect of ours that this request brought out: the stream cannot be trusted
                 # any further, but the client still gets an answer and the transport survives.
-                log.error("HTTP/1.1 parser callback failed", exc_info=cause)
+                log.error("HTTP/1.1 parser callback failed", exc_info=error.__context__)
                 self._fail(400, "malformed request")
         except httptools.HttpParserError as error:
             if not self.finished:
@@ -167,6 +168,13 @@ class RequestParser:
         self._synthetic_head = True
         return b"PUT / HTTP/1.1\r\nHost: body\r\n" + framing + b"\r\n\r\n" + rest
 
+    def _refuse(self, status: int, reason: str) -> _Refused:
+        """The exception a callback raises to stop llhttp with our own status. It is kept here
+        too: httptools reports only that a callback failed, and the exception that did is its
+        error's `__context__` only when `feed` was not called while another one is handled."""
+        self._refusal = _Refused(status, reason)
+        return self._refusal
+
     def _fail(self, status: int, reason: str) -> None:
         self._failed = True
         self._events.append(ParseError(status, reason))
@@ -191,16 +199,16 @@ class RequestParser:
         self._url += url
         # method, two spaces and "HTTP/1.1" are part of the request line too
         if len(self._url) + len(self._parser.get_method()) + 10 > self.max_request_line:
-            raise _Refused(414, "request line too long")
+            raise self._refuse(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
         value = value or b""
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > self.max_header_size:
-            raise _Refused(431, "request header section too large")
+            raise self._refuse(431, "request header section too large")
         self._field_count += 1
         if self._field_count > self.max_header_count:
-            raise _Refused(431, "too many request header fields")
+            raise self._refuse(431, "too many request header fields")
         if self.in_head:
             self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t")))
             return
@@ -210,7 +218,7 @@ class RequestParser:
         # for them.
         lower = name.decode("latin-1").lower()
         if lower in FORBIDDEN_TRAILER_FIELDS:
-            raise _Refused(400, f"{lower} is not allowed in a trailer section")
+            raise self._refuse(400, f"{lower} is not allowed in a trailer section")
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -220,7 +228,7 @@ class RequestParser:
         parser = self._parser
         version = parser.get_http_version()
         if version not in SUPPORTED_VERSIONS:
-            raise _Refused(505, f"HTTP/{version} not supported")
+            raise self._refuse(505, f"HTTP/{version} not supported")
         headers = self._headers
         target = self._url.decode("latin-1")
         content_length = None
@@ -244,22 +252,22 @@ class RequestParser:
             elif name == "upgrade":
                 upgrade = value if upgrade is None else f"{upgrade}, {value}"
         if hosts > 1:
-            raise _Refused(400, "more than one Host header")
+            raise self._refuse(400, "more than one Host header")
         if content_types > 1:
-            raise _Refused(400, "more than one Content-Type header")  # a singleton (RFC 9110 5.3)
+            raise self._refuse(400, "more than one Content-Type header")  # a singleton (RFC 9110 5.3)
         if hosts == 0 and version == "1.1":
-            raise _Refused(400, "HTTP/1.1 request without Host")  # even in absolute-form (3.2)
+            raise self._refuse(400, "HTTP/1.1 request without Host")  # even in absolute-form (3.2)
         if hosts == 1 and not _valid_host(headers[host_index][1]):
-            raise _Refused(400, "invalid Host header")
+            raise self._refuse(400, "invalid Host header")
         if chunked and version == "1.0":
-            raise _Refused(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 6.1
+            raise self._refuse(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 6.1
         if "#" in target:
-            raise _Refused(400, "fragment in the request target")
+            raise self._refuse(400, "fragment in the request target")
         if target.startswith("/"):
             path, _, query = target.partition("?")
         elif target == "*":
             if parser.get_method() != b"OPTIONS":
-                raise _Refused(400, "asterisk-form target outside OPTIONS")
+                raise self._refuse(400, "asterisk-form target outside OPTIONS")
             path, query = target, ""
         else:
             path, query, authority = self._split_absolute_form(target)
@@ -271,28 +279,27 @@ class RequestParser:
                 else:
                     headers[host_index] = ("host", authority)
         if content_length is not None and content_length > self.max_body_size:
-            raise _Refused(413, "request body larger than the maximum upload size")
+            raise self._refuse(413, "request body larger than the maximum upload size")
         head = self._last_head = RequestHead(
             parser.get_method().decode("ascii"), target, path, query, version, headers,
             parser.should_keep_alive(), content_length, chunked, expect_continue, upgrade,
         )
         self._events.append(head)
 
-    @staticmethod
-    def _split_absolute_form(target: str) -> tuple[str, str, str | None]:
+    def _split_absolute_form(self, target: str) -> tuple[str, str, str | None]:
         try:
             url = httptools.parse_url(target.encode("latin-1"))
         except httptools.HttpParserInvalidURLError:
-            raise _Refused(400, "invalid request target") from None
+            raise self._refuse(400, "invalid request target") from None
         if not url.host:
             # authority-form (CONNECT host:port): no path to serve
             return target, "", None
         if url.userinfo:
-            raise _Refused(400, "userinfo in the request target")
+            raise self._refuse(400, "userinfo in the request target")
         # The authority as sent: parse_url drops an IPv6 literal's brackets, which a Host needs.
         authority = _AUTHORITY.match(target)
         if authority is None or not _valid_host(authority[1]):
-            raise _Refused(400, "invalid authority in the request target")
+            raise self._refuse(400, "invalid authority in the request target")
         path = (url.path or b"/").decode("latin-1")
         query = (url.query or b"").decode("latin-1")
         return path, query, authority[1]
@@ -300,7 +307,7 @@ class RequestParser:
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > self.max_body_size:
-            raise _Refused(413, "request body larger than the maximum upload size")
+            raise self._refuse(413, "request body larger than the maximum upload size")
         self._events.append(body)
 
     def on_message_complete(self) -> None:
