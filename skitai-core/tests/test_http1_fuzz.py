@@ -29,7 +29,7 @@ from skitai.http1.connection import H1Connection
 from skitai.http1.parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser, UpgradeRest
 from skitai.testing import ServerThread, fuzz_examples
 
-FUZZ = settings(max_examples=fuzz_examples(300), deadline=None, database=None, print_blob=True,
+FUZZ = settings(max_examples=fuzz_examples(200), deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 SOCKET_FUZZ = settings(FUZZ, max_examples=fuzz_examples(25))
 ERROR_STATUSES = {400, 408, 413, 414, 417, 426, 431, 505}
