@@ -1,7 +1,9 @@
 """Test sessions: one per distribution folder (skitai-*/), `integration` for tests/, plus
-`lint` and `bench`. `nox` alone runs everything but the benchmark."""
+`lint`, `fuzz` (long fuzzing runs) and `bench`. `nox` alone runs everything but the fuzzing and
+the benchmark."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -43,6 +45,18 @@ def integration(session: nox.Session) -> None:
     """Cross-package integration and end-to-end tests in tests/."""
     _install_all(session)
     session.run(*PYTEST, str(ROOT / "tests"), *session.posargs)
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The fuzz tests (names containing "fuzz") of every distribution, run long: each runs
+    SKITAI_FUZZ_EXAMPLES examples (default 20000) instead of the suite's few seconds' worth.
+    Not among the default sessions."""
+    _install_all(session)
+    examples = os.environ.get("SKITAI_FUZZ_EXAMPLES", "20000")
+    for folder in DISTRIBUTIONS:
+        session.run("pytest", "--timeout=0", "-k", "fuzz", str(folder / "tests"), *session.posargs,
+                    env={"SKITAI_FUZZ_EXAMPLES": examples}, success_codes=[0, 5])  # 5: no fuzz test there
 
 
 @nox.session

@@ -5,6 +5,7 @@ import pytest
 from h1util import Harness, split_responses
 
 from skitai.exchange import RequestHandler
+from skitai.http1.parser import RequestParser
 
 
 def echo_app(environ, start_response):
@@ -63,7 +64,7 @@ def test_request_split_across_many_packets(h1):
 
 def test_chunked_request_body_is_dechunked(h1):
     out = h1().feed(b"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
-                    b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nTrailer: t\r\n\r\n")
+                    b"3;ext=1\r\nabc\r\nA\r\n0123456789\r\n0\r\nX-Trailer: t\r\n\r\n")
     assert split_responses(out)[0][2] == b"POST /c abc0123456789"
 
 
@@ -229,3 +230,17 @@ def test_unread_large_body_closes_instead_of_draining():
         assert b"Connection: close" in out and harness.transport.closed
     finally:
         harness.close()
+
+
+def test_any_failure_inside_a_parser_callback_is_a_400_and_a_close(h1, monkeypatch, caplog):
+    """Not only the parser's own refusals: a defect in a callback (here one planted in
+    on_header) must not escape to the transport ("Fatal error on transport", no answer)."""
+    def broken(self, name, value):
+        raise KeyError("planted defect")
+
+    monkeypatch.setattr(RequestParser, "on_header", broken)  # before the parser binds its callbacks
+    harness = h1()
+    out = harness.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"Connection: close\r\n" in out
+    assert harness.transport.closed
+    assert [record.exc_info[0] for record in caplog.records if record.exc_info] == [KeyError]

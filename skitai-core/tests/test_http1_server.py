@@ -7,9 +7,11 @@ import time
 
 import httpx
 import pytest
+from h1util import split_responses
 from rawhttp import exchange, status_of
 
-from skitai.testing import requires_commands
+from skitai.exchange import RequestHandler
+from skitai.testing import ServerThread, StartedServers, requires_commands
 
 
 def echo(environ, start_response):
@@ -171,3 +173,85 @@ def test_ignored_upgrade_keeps_body_and_next_request_in_step(serve, framing, bod
         while chunk := sock.recv(65536):
             data += chunk
     assert data.count(b"HTTP/1.1 200 OK") == 2 and b"POST:hello" in data and data.endswith(b"GET:")
+
+
+def host_and_agent(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    fields = (environ.get("HTTP_HOST"), environ.get("HTTP_USER_AGENT"), environ["SERVER_NAME"], environ["PATH_INFO"])
+    return ["|".join(map(str, fields)).encode()]
+
+
+@pytest.mark.parametrize("raw, answer", [
+    # no header field at all: the parser used to raise IndexError and the connection died unanswered
+    (b"GET http://example.com/x HTTP/1.0\r\n\r\n", b"example.com|None|example.com|/x"),
+    # one field and no Host: the field used to be overwritten by the Host
+    (b"GET http://example.com/x HTTP/1.0\r\nUser-Agent: probe\r\n\r\n", b"example.com|probe|example.com|/x"),
+    (b"GET http://[::1]:8080/foo HTTP/1.1\r\nHost: localhost\r\nUser-Agent: probe\r\nConnection: close\r\n\r\n",
+     b"[::1]:8080|probe|[::1]|/foo"),
+])
+def test_absolute_form_target_sets_the_host_and_keeps_other_fields(serve, raw, answer):
+    server = serve(host_and_agent)
+    response = exchange(server.port, raw)
+    assert status_of(response) == 200 and response.endswith(b"\r\n\r\n" + answer), response
+
+
+@pytest.mark.parametrize("head, trailer", [
+    (b"", b"Host: evil.example\r\n"),
+    (b"", b"Content-Type: text/html\r\n"),
+    (b"", b"Authorization: Basic YTpi\r\n"),
+    (b"Content-Type: text/plain\r\nContent-Type: text/html\r\n", b""),
+])
+def test_ambiguous_content_type_and_forbidden_trailers_get_400_and_a_close(serve, head, trailer):
+    """A chunked request whose trailer section carries a field only the head may carry, or two
+    Content-Type lines: 400 and a close, where the trailer used to be dropped silently and the
+    duplicate passed on. The pipelined request behind is not served."""
+    server = serve(echo)
+    request = (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + head + b"\r\n"
+               b"5\r\nhello\r\n0\r\n" + trailer + b"\r\nGET /next HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = exchange(server.port, request)
+    assert status_of(response) == 400 and b"Connection: close\r\n" in response
+    assert response.count(b"HTTP/1.1 ") == 1, response
+
+
+def test_allowed_trailer_fields_are_dropped_and_the_connection_goes_on(serve):
+    server = serve(echo)
+    request = (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n"
+               b"5\r\nhello\r\n0\r\nX-Checksum: abc\r\n\r\nGET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    response = exchange(server.port, request)
+    assert response.count(b"HTTP/1.1 200 OK") == 2 and b"POST:hello" in response and response.endswith(b"GET:")
+
+
+class FailingHandler(RequestHandler):
+    """Raises in `handle()` for /fail-handle; lets every other request through."""
+
+    def resolve(self, exchange):
+        return self if exchange.path == "/fail-handle" else None
+
+    def handle(self, exchange):
+        raise RuntimeError("handler defect")
+
+
+def test_a_handler_that_raises_in_handle_gets_500_and_the_connection_goes_on(caplog):
+    def with_failing_handler():
+        server = ServerThread()
+        server.kernel.handlers.add(FailingHandler(), priority=100)
+        return server
+
+    servers = StartedServers(with_failing_handler)
+    try:
+        server = servers(echo)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\n\r\n"
+                         b"GET /fail-handle HTTP/1.1\r\nHost: x\r\n\r\n"
+                         b"GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):
+                data += chunk
+    finally:
+        servers.stop()
+    responses = split_responses(data)
+    assert [status for status, _, _ in responses] == [
+        b"HTTP/1.1 200 OK", b"HTTP/1.1 500 Internal Server Error", b"HTTP/1.1 200 OK"]
+    assert "connection" not in responses[1][1]
+    failures = [record for record in caplog.records if "failed" in record.getMessage()]
+    assert len(failures) == 1 and "FailingHandler" in failures[0].getMessage()

@@ -8,6 +8,8 @@ import textwrap
 
 import httpx
 import pytest
+from h1util import split_responses
+from rawhttp import exchange
 from startuputil import one_line
 
 import skitai
@@ -33,6 +35,15 @@ class Ping(RequestHandler):
         exchange.send_response("200 OK", [("Content-Type", "text/plain")], b"pong from plugin")
 
 
+class Broken(RequestHandler):
+    """Raises in resolve() for /__boom: a defect that must cost that request alone."""
+
+    def resolve(self, exchange):
+        if exchange.path == "/__boom":
+            raise LookupError("broken resolve")
+        return None
+
+
 def hello(args):
     print("hello", *args)
     return 3
@@ -41,6 +52,7 @@ def hello(args):
 @hookimpl
 def skitai_register_handlers(handlers):
     handlers.add(Ping(), priority=100)
+    handlers.add(Broken(), priority=100)
 
 
 @hookimpl
@@ -197,6 +209,22 @@ def test_entry_point_plugin_adds_a_request_handler(plugin_site, tmp_path):
         with httpx.Client(timeout=5) as client:
             assert client.get(server.url("/__ping")).text == "pong from plugin"
             assert client.get(server.url("/other")).text == "the app"
+
+
+def test_a_handler_that_raises_in_resolve_costs_only_its_request(plugin_site, tmp_path):
+    """The request before and after the failing one on the same connection are answered; the
+    failure is logged once, naming the plugin."""
+    script = tmp_path / "serve.py"
+    script.write_text(SERVER_SCRIPT)
+    with ServerProcess(str(script), env={"PYTHONPATH": _env(plugin_site)["PYTHONPATH"]}) as server:
+        response = exchange(server.port, b"GET /before HTTP/1.1\r\nHost: x\r\n\r\n"
+                                         b"GET /__boom HTTP/1.1\r\nHost: x\r\n\r\n"
+                                         b"GET /after HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=10)
+    statuses = [status for status, _, _ in split_responses(response)]
+    assert statuses == [b"HTTP/1.1 200 OK", b"HTTP/1.1 500 Internal Server Error", b"HTTP/1.1 200 OK"], response
+    failures = [line for line in server.output.splitlines() if "failed to resolve" in line]
+    assert len(failures) == 1 and "plugin 'hello'" in failures[0] and "/__boom" in failures[0], server.output
+    assert server.output.count("LookupError: broken resolve") == 1
 
 
 def test_unknown_command_is_an_error():

@@ -172,3 +172,19 @@ class PluginInfo:
     version: str
     hooks: list[str]
     builtin: bool
+
+
+def describe_origin(manager: pluggy.PluginManager, obj: object) -> str:
+    """Who brought `obj` (a request handler, an upgrade ...), for error messages: the plugin
+    whose module defines its class or whose package holds that module, else the class itself.
+    Registries do not record which plugin added what, so the class's module is the trace."""
+    cls = type(obj)
+    module = cls.__module__
+    for name, plugin in manager.list_name_plugin():
+        plugin_module = getattr(plugin, "__name__", None)
+        if not isinstance(plugin_module, str):
+            continue
+        package = plugin_module.rpartition(".")[0] or plugin_module
+        if module == plugin_module or module.startswith(package + "."):
+            return f"plugin {name!r} ({module}.{cls.__qualname__})"
+    return f"{module}.{cls.__qualname__}"

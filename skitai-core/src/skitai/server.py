@@ -19,7 +19,7 @@ from .accesslog import AccessLog
 from .diagnostics import Diagnostics
 from .exchange import Exchange, RequestHandler
 from .listeners import Listener
-from .plugins import call_hook
+from .plugins import call_hook, describe_origin
 from .startup import StartupError, describe
 from .statuses import error_body, error_headers, status_line
 from .threadpool import ThreadPool
@@ -37,6 +37,17 @@ class NotFound(RequestHandler):
 
 NOT_FOUND = NotFound()
 CLIENT_CLOSED_REQUEST = 499  # the request log's status for a client that left unanswered
+
+
+class ResolveFailed(RequestHandler):
+    """Stands in for the handler of a request whose `resolve()` raised: that request alone is
+    answered 500, the connection and the other requests on it go on."""
+
+    def handle(self, exchange: Exchange) -> None:
+        exchange.send_response(status_line(500), error_headers(), error_body(500))
+
+
+RESOLVE_FAILED = ResolveFailed()
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -83,8 +94,16 @@ class Server:
 
     # request path
     def resolve(self, exchange: Exchange) -> RequestHandler:
+        """The handler that serves `exchange`: the first one that claims it, NOT_FOUND when
+        none does, RESOLVE_FAILED when one raised (a defect of that handler, logged naming it,
+        that must not take the connection and its other requests down)."""
         for handler in self.handlers:
-            chosen = handler.resolve(exchange)
+            try:
+                chosen = handler.resolve(exchange)
+            except Exception:
+                log.exception("request handler of %s failed to resolve %s %s",
+                              describe_origin(self.kernel.pm, handler), exchange.method, exchange.target)
+                return RESOLVE_FAILED
             if chosen is not None:
                 return chosen
         return NOT_FOUND

@@ -48,6 +48,12 @@ def http_get(port: int, path: str = "/", timeout: float = 10.0) -> tuple[int, by
         conn.close()
 
 
+def fuzz_examples(default: int) -> int:
+    """How many examples a fuzz test runs: `default` (a few seconds' worth, for every suite run),
+    or the `SKITAI_FUZZ_EXAMPLES` environment variable for a long run (the `fuzz` nox session)."""
+    return int(os.environ.get("SKITAI_FUZZ_EXAMPLES") or default)
+
+
 def wait_for(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:
     """The first true value `predicate()` returns, polling every 50 ms; AssertionError when none
     came within `timeout` seconds."""

@@ -23,7 +23,8 @@ from typing import Sequence
 from ..body import BodyTimeout, ClientDisconnected, DiscardedBody, SpooledBody, StreamedBody
 from ..closing import linger_then_close
 from ..exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
-from ..statuses import error_body, status_line
+from ..plugins import describe_origin
+from ..statuses import error_body, error_headers, status_line
 from .framing import (
     CHUNKED,
     CONTINUE_RESPONSE,
@@ -444,11 +445,14 @@ class H1Connection(asyncio.Protocol):
         try:
             exchange.handler.handle(exchange)
         except Exception:
-            log.exception("request handler failed: %s %s", exchange.method, exchange.target)
+            log.exception("request handler of %s failed: %s %s",
+                          describe_origin(self.server.kernel.pm, exchange.handler), exchange.method, exchange.target)
             if not exchange.response_started:
-                exchange.keep_alive = False
-                exchange.send_response(status_line(500), [("Content-Type", "text/plain")],
-                                       error_body(500))
+                # Nothing went out: the 500 is a whole answer, and the connection stays usable
+                # unless an unread body lies between this request and the next.
+                if not exchange.body.complete:
+                    exchange.keep_alive = False
+                exchange.send_response(status_line(500), error_headers(), error_body(500))
             else:
                 exchange.abort()
 

@@ -4,7 +4,9 @@ httptools (llhttp) does the tokenising and already refuses most request-smugglin
 (Content-Length with Transfer-Encoding, duplicate Content-Length, obs-fold, bare CR, whitespace
 before the colon, invalid chunk sizes, a final coding other than chunked). This module adds what
 llhttp leaves to the server: size limits with the right status (414, 431, 413), the HTTP version
-policy (505), Host rules, absolute-form targets, and a uniform error event.
+policy (505), Host rules, absolute-form targets, fields that must not appear in a trailer
+section, and a uniform error event: whatever goes wrong inside a callback ends as a `ParseError`,
+never as an exception out of `feed`.
 
 `feed(data)` returns a list of events:
   * `RequestHead`          a request line and headers were parsed
@@ -18,9 +20,15 @@ After a `ParseError` the parser accepts no more data.
 """
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 
 import httptools
+
+from ..fields import FORBIDDEN_TRAILER_FIELDS
+
+log = logging.getLogger("skitai.http1")
 
 SUPPORTED_VERSIONS = ("1.1", "1.0")
 
@@ -86,6 +94,7 @@ class RequestParser:
         self.finished = False  # the last request of the connection was parsed
         self._last_head: RequestHead | None = None
         self._synthetic_head = False  # see _ignore_upgrade
+        self._refusal: _Refused | None = None  # see _refuse
         self.in_head = False
         self._raw_head_bytes = 0
         self._reset_message()
@@ -119,11 +128,14 @@ class RequestParser:
                 events.extend(self.feed(rest))
             return events
         except httptools.HttpParserCallbackError as error:
-            cause = error.__context__
-            if isinstance(cause, _Refused):
-                self._fail(cause.status, str(cause))
+            refusal, self._refusal = self._refusal, None
+            if refusal is not None:
+                self._fail(refusal.status, str(refusal))
             else:
-                raise
+                # A defect of ours that this request brought out: the stream cannot be trusted
+                # any further, but the client still gets an answer and the transport survives.
+                log.error("HTTP/1.1 parser callback failed", exc_info=error.__context__)
+                self._fail(400, "malformed request")
         except httptools.HttpParserError as error:
             if not self.finished:
                 self._fail(*self._classify(error))
@@ -156,6 +168,13 @@ class RequestParser:
         self._synthetic_head = True
         return b"PUT / HTTP/1.1\r\nHost: body\r\n" + framing + b"\r\n\r\n" + rest
 
+    def _refuse(self, status: int, reason: str) -> _Refused:
+        """The exception a callback raises to stop llhttp with our own status. It is kept here
+        too: httptools reports only that a callback failed, and the exception that did is its
+        error's `__context__` only when `feed` was not called while another one is handled."""
+        self._refusal = _Refused(status, reason)
+        return self._refusal
+
     def _fail(self, status: int, reason: str) -> None:
         self._failed = True
         self._events.append(ParseError(status, reason))
@@ -180,20 +199,26 @@ class RequestParser:
         self._url += url
         # method, two spaces and "HTTP/1.1" are part of the request line too
         if len(self._url) + len(self._parser.get_method()) + 10 > self.max_request_line:
-            raise _Refused(414, "request line too long")
+            raise self._refuse(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
         value = value or b""
         self._header_bytes += len(name) + len(value) + 4
         if self._header_bytes > self.max_header_size:
-            raise _Refused(431, "request header section too large")
+            raise self._refuse(431, "request header section too large")
         self._field_count += 1
         if self._field_count > self.max_header_count:
-            raise _Refused(431, "too many request header fields")
+            raise self._refuse(431, "too many request header fields")
         if self.in_head:
             self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t")))
-        # else: a trailer field of a chunked body. WSGI has no place for trailers, and they must
-        # never be mistaken for header fields (RFC 9110 6.5.1), so they are counted and dropped.
+            return
+        # A trailer field of a chunked body: never mistaken for a header field (RFC 9110 6.5.1).
+        # One that only the head may carry (framing, routing, credentials ...) makes the request
+        # ambiguous, so it is refused; the others are counted and dropped, as WSGI has no place
+        # for them.
+        lower = name.decode("latin-1").lower()
+        if lower in FORBIDDEN_TRAILER_FIELDS:
+            raise self._refuse(400, f"{lower} is not allowed in a trailer section")
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -203,19 +228,21 @@ class RequestParser:
         parser = self._parser
         version = parser.get_http_version()
         if version not in SUPPORTED_VERSIONS:
-            raise _Refused(505, f"HTTP/{version} not supported")
+            raise self._refuse(505, f"HTTP/{version} not supported")
         headers = self._headers
         target = self._url.decode("latin-1")
         content_length = None
         chunked = False
         expect_continue = False
         upgrade = None
-        hosts = 0
+        hosts = content_types = 0
         host_index = -1
         for index, (name, value) in enumerate(headers):
             if name == "host":
                 hosts += 1
                 host_index = index
+            elif name == "content-type":
+                content_types += 1
             elif name == "content-length":
                 content_length = int(value)  # llhttp validated the digits and uniqueness
             elif name == "transfer-encoding":
@@ -225,56 +252,62 @@ class RequestParser:
             elif name == "upgrade":
                 upgrade = value if upgrade is None else f"{upgrade}, {value}"
         if hosts > 1:
-            raise _Refused(400, "more than one Host header")
+            raise self._refuse(400, "more than one Host header")
+        if content_types > 1:
+            raise self._refuse(400, "more than one Content-Type header")  # a singleton (RFC 9110 5.3)
         if hosts == 0 and version == "1.1":
-            raise _Refused(400, "HTTP/1.1 request without Host")  # even in absolute-form (3.2)
+            raise self._refuse(400, "HTTP/1.1 request without Host")  # even in absolute-form (3.2)
         if hosts == 1 and not _valid_host(headers[host_index][1]):
-            raise _Refused(400, "invalid Host header")
+            raise self._refuse(400, "invalid Host header")
         if chunked and version == "1.0":
-            raise _Refused(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 6.1
+            raise self._refuse(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 6.1
         if "#" in target:
-            raise _Refused(400, "fragment in the request target")
+            raise self._refuse(400, "fragment in the request target")
         if target.startswith("/"):
             path, _, query = target.partition("?")
         elif target == "*":
             if parser.get_method() != b"OPTIONS":
-                raise _Refused(400, "asterisk-form target outside OPTIONS")
+                raise self._refuse(400, "asterisk-form target outside OPTIONS")
             path, query = target, ""
         else:
             path, query, authority = self._split_absolute_form(target)
             if authority is not None:
-                # RFC 9112 3.2.2: the target's authority replaces the Host header.
-                headers[host_index] = ("host", authority)
+                # RFC 9112 3.2.2: the target's authority replaces the Host header, or stands in
+                # for the one an HTTP/1.0 request may leave out.
+                if host_index < 0:
+                    headers.append(("host", authority))
+                else:
+                    headers[host_index] = ("host", authority)
         if content_length is not None and content_length > self.max_body_size:
-            raise _Refused(413, "request body larger than the maximum upload size")
+            raise self._refuse(413, "request body larger than the maximum upload size")
         head = self._last_head = RequestHead(
             parser.get_method().decode("ascii"), target, path, query, version, headers,
             parser.should_keep_alive(), content_length, chunked, expect_continue, upgrade,
         )
         self._events.append(head)
 
-    @staticmethod
-    def _split_absolute_form(target: str) -> tuple[str, str, str | None]:
+    def _split_absolute_form(self, target: str) -> tuple[str, str, str | None]:
         try:
             url = httptools.parse_url(target.encode("latin-1"))
         except httptools.HttpParserInvalidURLError:
-            raise _Refused(400, "invalid request target") from None
+            raise self._refuse(400, "invalid request target") from None
         if not url.host:
             # authority-form (CONNECT host:port): no path to serve
             return target, "", None
         if url.userinfo:
-            raise _Refused(400, "userinfo in the request target")
-        authority = url.host.decode("latin-1")
-        if url.port:
-            authority += f":{url.port}"
+            raise self._refuse(400, "userinfo in the request target")
+        # The authority as sent: parse_url drops an IPv6 literal's brackets, which a Host needs.
+        authority = _AUTHORITY.match(target)
+        if authority is None or not _valid_host(authority[1]):
+            raise self._refuse(400, "invalid authority in the request target")
         path = (url.path or b"/").decode("latin-1")
         query = (url.query or b"").decode("latin-1")
-        return path, query, authority
+        return path, query, authority[1]
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
         if self._body_bytes > self.max_body_size:
-            raise _Refused(413, "request body larger than the maximum upload size")
+            raise self._refuse(413, "request body larger than the maximum upload size")
         self._events.append(body)
 
     def on_message_complete(self) -> None:
@@ -284,6 +317,7 @@ class RequestParser:
             self.finished = True
 
 
+_AUTHORITY = re.compile(r"[^:/?#]+://([^/?#]*)")  # scheme "://" authority (RFC 3986 3)
 _HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
 
 

@@ -19,6 +19,7 @@ from ..body import BodyTimeout, ClientDisconnected
 from ..config import ServerConfig
 from ..errors import HTTPError
 from ..exchange import Exchange, FileSegment, RequestHandler
+from ..fields import FORBIDDEN_TRAILER_FIELDS
 from ..ranges import UNSATISFIABLE, if_range_allows, parse_range, range_response
 from ..services import current
 from ..statuses import error_body, error_headers, status_line
@@ -30,11 +31,6 @@ from .filewrapper import FileWrapper
 app_errors = logging.getLogger("skitai.app")
 
 _FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
-# Fields a trailer section must not carry (RFC 9110 6.5.1): framing, routing, connection
-# handling and the content's own description, which the receiver has acted on already.
-_NOT_TRAILERS = frozenset((
-    "content-length", "transfer-encoding", "trailer", "te", "host", "connection", "keep-alive",
-    "proxy-connection", "upgrade", "content-type", "content-encoding", "content-range"))
 
 
 def _check_field(name: str, value: str) -> None:
@@ -213,7 +209,7 @@ class WSGIResponse:
             lower = name.lower()
             if not (name + value).isascii() and not _latin1(name + value):
                 raise ValueError(f"trailer {(name, value)!r} is not latin-1 (PEP 3333)")
-            if lower in _NOT_TRAILERS:
+            if lower in FORBIDDEN_TRAILER_FIELDS:
                 raise ValueError(f"{name!r} is not allowed in trailers (RFC 9110 6.5.1)")
             fields.append((lower, value))
         self._call(self.exchange.set_trailers, fields)
