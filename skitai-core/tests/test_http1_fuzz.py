@@ -393,13 +393,16 @@ def live_server():
         yield server
 
 
-def talk(port: int, pieces: list[bytes]) -> tuple[bytes, bool]:
-    """Send `pieces`, half-close, and read until the server closes: (answers, closed)."""
+def talk(port: int, pieces: list[bytes], half_close: bool = True) -> tuple[bytes, bool]:
+    """Send `pieces`, half-close (which the server takes as the client leaving: whatever is in
+    flight may be aborted) unless told not to, and read until the server closes:
+    (answers, closed)."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         try:
             for piece in pieces:
                 sock.sendall(piece)
-            sock.shutdown(socket.SHUT_WR)
+            if half_close:
+                sock.shutdown(socket.SHUT_WR)
         except OSError:
             pass  # the server refused early and closed: what it said is still readable
         data = b""
@@ -420,6 +423,7 @@ def test_fuzz_live_server_answers_or_closes_and_keeps_serving(live_server, error
     data, closed = talk(live_server.port, pieces)
     assert closed, "the server neither answered nor closed within 10 s"
     check_answers(parse_answers(data), closed)
-    probe, _ = talk(live_server.port, [PROBE.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")])
+    probe, _ = talk(live_server.port, [PROBE.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n")],
+                    half_close=False)
     assert probe.startswith(b"HTTP/1.1 200 OK\r\n") and probe.endswith(b"GET /probe "), probe
     assert not errors.records, errors.records

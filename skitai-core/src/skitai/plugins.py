@@ -180,11 +180,14 @@ def describe_origin(manager: pluggy.PluginManager, obj: object) -> str:
     Registries do not record which plugin added what, so the class's module is the trace."""
     cls = type(obj)
     module = cls.__module__
-    for name, plugin in manager.list_name_plugin():
-        plugin_module = getattr(plugin, "__name__", None)
-        if not isinstance(plugin_module, str):
-            continue
-        package = plugin_module.rpartition(".")[0] or plugin_module
-        if module == plugin_module or module.startswith(package + "."):
-            return f"plugin {name!r} ({module}.{cls.__qualname__})"
+    modules = [(name, plugin.__name__) for name, plugin in manager.list_name_plugin()
+               if isinstance(getattr(plugin, "__name__", None), str)]
+    # the plugin module that defines the class, else one in the same package (a plugin module
+    # whose handlers live beside it); exact first, as several plugins may share a package
+    owner = next((name for name, plugin_module in modules if module == plugin_module), None)
+    if owner is None:
+        owner = next((name for name, plugin_module in modules
+                      if module.startswith((plugin_module.rpartition(".")[0] or plugin_module) + ".")), None)
+    if owner is not None:
+        return f"plugin {owner!r} ({module}.{cls.__qualname__})"
     return f"{module}.{cls.__qualname__}"
