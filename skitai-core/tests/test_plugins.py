@@ -44,15 +44,42 @@ class Broken(RequestHandler):
         return None
 
 
+class AliasEcho(RequestHandler):
+    """/__alias/@name answers the members of that alias as the core parsed them: how a
+    plugin's service finds the script's aliases at request time."""
+
+    def bind(self, server):
+        self.aliases = server.kernel.aliases
+
+    def resolve(self, exchange):
+        return self if exchange.path.startswith("/__alias/") else None
+
+    def handle(self, exchange):
+        alias = self.aliases.get(exchange.path[len("/__alias/"):])
+        text = "; ".join(f"{m.user}|{m.password}|{m.address}|{m.database}|{m.weight}" for m in alias.members)
+        exchange.send_response("200 OK", [("Content-Type", "text/plain")], f"{alias.kind}: {text}".encode())
+
+
+def refuse_without_port(alias):
+    if any(member.port is None for member in alias.members):
+        raise ValueError("every hello member needs a port")
+
+
 def hello(args):
     print("hello", *args)
     return 3
 
 
 @hookimpl
+def skitai_register_backends(backends):
+    backends.add("hello", "hello", validate=refuse_without_port)
+
+
+@hookimpl
 def skitai_register_handlers(handlers):
     handlers.add(Ping(), priority=100)
     handlers.add(Broken(), priority=100)
+    handlers.add(AliasEcho(), priority=100)
 
 
 @hookimpl
@@ -139,6 +166,8 @@ def app(environ, start_response):
 if __name__ == "__main__":
     for name in filter(None, os.environ.get("DISABLE_IN_SCRIPT", "").split(",")):
         skitai.disable_plugin(name)
+    if os.environ.get("ALIAS_KIND"):
+        skitai.alias("@backend", os.environ["ALIAS_KIND"], os.environ["ALIAS_MEMBERS"].split(","))
     skitai.mount("/", app)
     skitai.run(port=5000)
 '''
@@ -190,7 +219,8 @@ def test_console_script_is_installed():
 def test_entry_point_plugin_is_listed_with_its_version(plugin_site):
     output = subprocess.run([sys.executable, "-m", "skitai", "plugins"], capture_output=True, text=True,
                             check=True, timeout=60, env=_env(plugin_site)).stdout
-    assert "skitai-hello-plugin:hello 0.4.2 (plugin): skitai_register_commands, skitai_register_handlers" in output
+    assert ("skitai-hello-plugin:hello 0.4.2 (plugin): skitai_register_backends, skitai_register_commands, "
+            "skitai_register_handlers") in output
 
 
 def test_entry_point_plugin_adds_a_cli_subcommand(plugin_site):
@@ -324,3 +354,26 @@ def test_the_forward_handler_exists_only_when_forwarding(tmp_path):
     forwarding = Kernel(ServerConfig(forward_port=8080, ssl_certfile="cert.pem"), entry_points=False)
     forwarding.configure()
     assert any(isinstance(handler, ForwardHandler) for handler in forwarding.handlers.handlers)
+
+
+def test_an_alias_of_a_kind_a_plugin_serves_reaches_its_service_in_the_worker(plugin_site, tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(SERVER_SCRIPT)
+    variables = {"PYTHONPATH": _env(plugin_site)["PYTHONPATH"], "ALIAS_KIND": "hello",
+                 "ALIAS_MEMBERS": "app%40x:p%40ss@127.0.0.1:9/db 3,[::1]:8"}
+    with ServerProcess(str(script), env=variables) as server:
+        answer = httpx.get(server.url("/__alias/@backend"), timeout=5).text
+    assert answer == "hello: app@x|p@ss|127.0.0.1:9|db|3; ||[::1]:8||1"
+
+
+def test_an_alias_of_a_kind_no_plugin_serves_names_the_distribution_to_install(plugin_site, tmp_path):
+    result = failed_start(plugin_site, tmp_path, ALIAS_KIND=skitai.DB_PGSQL, ALIAS_MEMBERS="pg:5432/test")
+    assert one_line(result) == 'DB_PGSQL needs skitai-dbi: pip install "skitai[dbi]"'
+
+
+def test_a_plugin_refuses_an_alias_when_it_is_declared(plugin_site, tmp_path):
+    result = failed_start(plugin_site, tmp_path, ALIAS_KIND="hello", ALIAS_MEMBERS="127.0.0.1")
+    assert one_line(result) == "alias @backend: every hello member needs a port"
+    turned_off = failed_start(plugin_site, tmp_path, "--disable-plugin=hello", ALIAS_KIND="hello",
+                              ALIAS_MEMBERS="127.0.0.1:9")
+    assert one_line(turned_off).startswith("unknown alias kind 'hello'")

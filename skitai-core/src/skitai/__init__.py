@@ -8,6 +8,7 @@
 from ._version import __version__
 from .api import (
                   add_option,
+                  alias,
                   disable_plugin,
                   enable_file_logging,
                   enable_forward,
@@ -32,6 +33,18 @@ from .api import (
                   set_websocket_max_message_size,
                   set_worker_critical_point,
 )
+from .backends import (
+                       DB_MONGODB,
+                       DB_PGSQL,
+                       DB_POSTGRESQL,
+                       DB_REDIS,
+                       DB_SQLITE3,
+                       DJANGO,
+                       PROTO_HTTP,
+                       PROTO_HTTPS,
+                       PROTO_WS,
+                       PROTO_WSS,
+)
 from .corequest.result import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, STA_UNSENT
 from .errors import HTTPError
 from .paths import abspath, getswd
@@ -42,6 +55,16 @@ from .websocket.decorator import websocket
 
 __all__ = [
     "__version__",
+    "DB_MONGODB",
+    "DB_PGSQL",
+    "DB_POSTGRESQL",
+    "DB_REDIS",
+    "DB_SQLITE3",
+    "DJANGO",
+    "PROTO_HTTP",
+    "PROTO_HTTPS",
+    "PROTO_WS",
+    "PROTO_WSS",
     "HTTPError",
     "STA_NETERR",
     "STA_NORMAL",
@@ -50,6 +73,7 @@ __all__ = [
     "STA_UNSENT",
     "abspath",
     "add_option",
+    "alias",
     "disable_plugin",
     "enable_file_logging",
     "enable_forward",

@@ -57,6 +57,18 @@ def mount(point: str, obj: Any, app_name: Any = "app", pref: Preference | None =
         kernel.mount(point, obj, app_name, pref)
 
 
+def alias(name: str, kind: str, members: str | list[str], role: str = "", source: str = "",
+          ssl: bool = False) -> None:
+    """Declare a backend alias (the manual's "Adding Backend Server Alias"): `name` such as
+    "@members", `kind` one of `skitai.PROTO_HTTP`, `DB_PGSQL` ..., `members` one member or a
+    list in the syntax `user:password@host:port/database weight`. An alias whose kind no
+    installed plugin serves, or a member that does not parse, ends the script with one line
+    naming the cause (and the distribution to install)."""
+    kernel = get_kernel()
+    with reported():
+        kernel.aliases.add(name, kind, members, role=role, source=source, ssl=ssl)
+
+
 def preference(path: str | None = None) -> Preference:
     return Preference(path)
 

@@ -70,6 +70,26 @@ def skitai_register_adapters(adapters):
 
 
 @hookspec
+def skitai_register_backends(backends):
+    """Say which kinds of backend alias the plugin serves, on `backends`, a
+    `skitai.backends.BackendRegistry`.
+
+    `backends.add(kind, plugin, paths=False, validate=None)`: `kind` is one of the manual's
+    (`skitai.PROTO_HTTP`, `skitai.DB_PGSQL` ...) or one of the plugin's own; `plugin` names the
+    plugin in messages; `paths=True` when members are files (resolved against the script's
+    folder); `validate(alias)` may raise `ValueError` to refuse an alias as it is declared.
+    Called when the kernel is created: a script declares its aliases (`skitai.alias()`) before
+    `skitai.run()`, and an alias whose kind nobody serves is refused right there, naming the
+    distribution to install.
+
+    At request time a plugin's service finds the aliases in `server.kernel.aliases`
+    (`skitai.backends.AliasTable`: `get("@name")` gives an `Alias` with its kind, its parsed
+    `members` (host, port, user, password, database, weight, or path), `role`, `sources` and
+    `ssl`).
+    """
+
+
+@hookspec
 def skitai_register_protocols(protocols, config):
     """Register connection protocols on `protocols`, a `skitai.plugin.ProtocolRegistry`.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from .backends import AliasTable, BackendRegistry
 from .config import ServerConfig
 from .mounting import MountError, MountResolver, MountTable, normalize_point, wsgi_point
 from .paths import getswd
@@ -28,6 +29,8 @@ class Kernel:
         self.pm = self.plugins.manager
         self.mounts = MountTable()
         self.adapters = self._collect_adapters()
+        self.backends = self._collect_backends()
+        self.aliases = AliasTable(self.backends, getswd())
         self.handlers = HandlerRegistry()
         self.handlers.add(self.mounts, priority=MOUNT_TABLE_PRIORITY)
         self.protocols = ProtocolRegistry()
@@ -42,11 +45,17 @@ class Kernel:
         call_hook(self.pm.hook.skitai_register_adapters, adapters=adapters)
         return adapters
 
+    def _collect_backends(self) -> BackendRegistry:
+        backends = BackendRegistry()
+        call_hook(self.pm.hook.skitai_register_backends, backends=backends)
+        return backends
+
     def disable_plugin(self, name: str) -> None:
-        """Turn a plugin off by name (see `skitai.plugins`); its mount adapters go too, so
-        call it before mounting."""
+        """Turn a plugin off by name (see `skitai.plugins`); its mount adapters and alias kinds
+        go too, so call it before mounting and declaring aliases."""
         self.plugins.disable(name)
         self.adapters = self._collect_adapters()
+        self.backends = self.aliases.backends = self._collect_backends()
 
     def configure(self) -> None:
         """Once: `skitai_configure`, then the registration of request handlers and connection
