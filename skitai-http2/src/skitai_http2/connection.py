@@ -35,6 +35,9 @@ from .tunnel import StreamTunnel
 
 log = logging.getLogger("skitai.http2")
 
+# The most body data one flush turns into frames: a large response goes out slice by slice,
+# each written before the next is made, instead of being framed whole into one huge buffer.
+WRITE_SLICE = 256 * 1024
 SWITCHING_PROTOCOLS = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 # fields of an upgraded HTTP/1.1 request that describe the HTTP/1.1 connection, not the request
 UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "keep-alive", "te",
@@ -315,7 +318,7 @@ class H2ServerConnection(asyncio.Protocol):
         if self.closed:
             return
         if self.write_paused_since is None:
-            ended, failed = self.session.flush(time.monotonic())
+            ended, failed = self.session.flush(time.monotonic(), WRITE_SLICE)
             for stream_id in failed:
                 exchange = self.streams.get(stream_id)
                 if exchange is not None:
@@ -332,6 +335,8 @@ class H2ServerConnection(asyncio.Protocol):
                         exchange.writable.set()
                         if exchange.tunnel is not None:
                             exchange.tunnel.protocol.resume_writing()
+            if self.session.cut_short:
+                self.schedule_flush()  # the next slice after the loop's other work
         self._write()
 
     def stream_done(self, exchange: H2Exchange) -> None:

@@ -57,6 +57,7 @@ from .budget import Budget
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 KiB = 1024
 MiB = 1024 * KiB
+FILE_BLOCK = 1 * MiB   # the most of a file body read at once (then sent as several frames)
 
 
 @dataclass
@@ -284,11 +285,13 @@ class Outbox:
             self.pieces.append(piece)
             self.pending += len(piece)
 
-    def take(self, size: int) -> bytes:
-        """Up to `size` bytes from the front (one piece at most)."""
+    def take(self, size: int) -> bytes | memoryview:
+        """Up to `size` bytes from the front (one piece at most), without copying what stays:
+        a bytes piece is cut as a memoryview (re-slicing the rest for every frame made a large
+        body cost time quadratic in its size), a file is read in blocks of up to `FILE_BLOCK`."""
         piece = self.pieces[0]
         if isinstance(piece, FileSegment):
-            data = os.pread(piece.file.fileno(), min(size, piece.count), piece.offset)
+            data = os.pread(piece.file.fileno(), min(size, piece.count, FILE_BLOCK), piece.offset)
             if not data:
                 raise OSError("file shrank while being sent")
             piece.offset += len(data)
@@ -298,7 +301,8 @@ class Outbox:
         elif len(piece) <= size:
             data = self.pieces.popleft()
         else:
-            data, self.pieces[0] = piece[:size], piece[size:]
+            view = piece if type(piece) is memoryview else memoryview(piece)
+            data, self.pieces[0] = view[:size], view[size:]
         self.pending -= len(data)
         return data
 
@@ -337,6 +341,7 @@ class H2Session:
         self.last_stream_id = 0   # after a graceful GOAWAY: streams above it are refused
         self._out = bytearray()
         self._connection_unacked = 0
+        self.cut_short = False   # whether the last `flush` left sendable data for the next one
 
     # setup
     def start(self, upgrade_settings: str | None = None) -> None:
@@ -480,47 +485,79 @@ class H2Session:
         box = self.outboxes.get(stream_id)
         return 0 if box is None else box.pending
 
-    def flush(self, now: float) -> tuple[list[int], list[int]]:
-        """Send queued data as the windows allow; returns the streams that ended and those whose
-        file body could not be read (the caller resets them)."""
+    def flush(self, now: float, limit: int | None = None) -> tuple[list[int], list[int]]:
+        """Send queued data as the windows allow, at most about `limit` bytes of it (None: no
+        limit); returns the streams that ended and those whose file body could not be read (the
+        caller resets them). `cut_short` tells whether the limit left sendable data behind:
+        the caller writes what was made and flushes again on a later loop iteration, so a large
+        body goes out in slices that the socket takes while other connections get their turn."""
         ended, failed = [], []
+        self.cut_short = False
         if self.closed:
             return ended, failed
         h2conn = self.h2
         frame_size = h2conn.max_outbound_frame_size
+        budget = limit
         for stream_id, box in list(self.outboxes.items()):
+            if budget is not None and budget <= 0:
+                self.cut_short = True
+                break
+            if not _may_send(h2conn, stream_id):
+                del self.outboxes[stream_id]  # reset by the client, or ended: nothing can go
+                continue
+            window = 1
             while box.pieces:
                 window = h2conn.local_flow_control_window(stream_id)
                 if window <= 0:
                     break
+                if budget is not None:
+                    if budget <= 0:
+                        break
+                    window = min(window, budget)
                 try:
-                    data = box.take(min(window, frame_size))
+                    data = box.take(window)
                 except OSError:
                     failed.append(stream_id)
                     del self.outboxes[stream_id]
                     break
+                if budget is not None:
+                    budget -= len(data)
                 last = box.ending and not box.pieces and box.trailers is None
-                h2conn.send_data(stream_id, data, end_stream=last)
-                # the client may answer a DATA frame with a WINDOW_UPDATE for the stream and
-                # one for the connection: those two are not a flood
-                self.window_updates.refund(2)
+                self._send_frames(stream_id, data, frame_size, last)
                 if last:
                     break
             if stream_id in failed:
                 continue
             if box.pieces:
-                if box.blocked_since is None:
-                    box.blocked_since = now
+                if window <= 0:
+                    if box.blocked_since is None:
+                        box.blocked_since = now
+                else:  # the limit stopped it: it goes last in the next round
+                    self.cut_short = True
+                    del self.outboxes[stream_id]
+                    self.outboxes[stream_id] = box
                 continue
             box.blocked_since = None
             if box.ending:
                 del self.outboxes[stream_id]
                 if box.trailers is not None:
                     h2conn.send_headers(stream_id, box.trailers, end_stream=True)
-                elif h2conn.streams.get(stream_id) is not None and _may_send(h2conn, stream_id):
+                elif _may_send(h2conn, stream_id):
                     h2conn.end_stream(stream_id)
                 ended.append(stream_id)
         return ended, failed
+
+    def _send_frames(self, stream_id: int, data: bytes | memoryview, frame_size: int, last: bool) -> None:
+        """`data` (within the stream's window) as DATA frames of at most `frame_size` bytes."""
+        h2conn = self.h2
+        view = memoryview(data) if len(data) > frame_size else data
+        end = len(data)
+        for start in range(0, end, frame_size):
+            stop = start + frame_size
+            h2conn.send_data(stream_id, view[start:stop], end_stream=last and stop >= end)
+            # the client may answer a DATA frame with a WINDOW_UPDATE for the stream and one
+            # for the connection: those two are not a flood
+            self.window_updates.refund(2)
 
     def stalled(self, now: float, timeout: float) -> list[int]:
         """Streams whose data has waited on a closed flow-control window for `timeout`."""
@@ -551,5 +588,7 @@ class H2Session:
 
 
 def _may_send(h2conn: h2.connection.H2Connection, stream_id: int) -> bool:
-    stream = h2conn.streams[stream_id]
-    return not stream.closed and stream.state_machine.state.name in ("OPEN", "HALF_CLOSED_REMOTE")
+    """Whether frames may still go on the stream: not reset by the client, not ended by us."""
+    stream = h2conn.streams.get(stream_id)
+    return stream is not None and not stream.closed and stream.state_machine.state.name in (
+        "OPEN", "HALF_CLOSED_REMOTE", "RESERVED_LOCAL")
