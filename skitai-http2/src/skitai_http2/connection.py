@@ -14,12 +14,14 @@ import asyncio
 import logging
 import threading
 import time
+import traceback
 
 import h2.events
 from h2.errors import ErrorCodes
 
 from skitai.plugin import (
     ClientDisconnected,
+    RequestHandler,
     SpooledBody,
     StreamedBody,
     error_body,
@@ -46,6 +48,17 @@ UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "keep-ali
 
 class BodyTooLarge(ClientDisconnected):
     """The stream's request body went past the maximum upload size."""
+
+
+def raising_handler(error: Exception) -> str:
+    """The request handler whose `resolve()` raised `error`, by module and class: the innermost
+    one on the traceback (a handler may ask others, as the WebSocket router does)."""
+    name = "a request handler's resolve()"
+    for frame, _ in traceback.walk_tb(error.__traceback__):
+        owner = frame.f_locals.get("self")
+        if frame.f_code.co_name == "resolve" and isinstance(owner, RequestHandler):
+            name = f"{type(owner).__module__}.{type(owner).__qualname__}.resolve()"
+    return name
 
 
 def limits_for(config) -> Limits:
@@ -171,7 +184,15 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _open(self, exchange: H2Exchange) -> None:
         self.streams[exchange.stream_id] = exchange
-        handler = exchange.handler = self.server.resolve(exchange)
+        try:
+            handler = exchange.handler = self.server.resolve(exchange)
+        except Exception as error:
+            # a handler's bug fails this request only, not the connection and its other streams
+            log.exception("HTTP/2 stream %d: %s raised while choosing a handler for %s %s",
+                          exchange.stream_id, raising_handler(error), exchange.method, exchange.target)
+            exchange.dispatched = True
+            exchange.send_response(status_line(500), error_headers(), error_body(500))
+            return
         body = exchange.body
         if not body.complete:
             if not handler.needs_full_body:
@@ -321,9 +342,13 @@ class H2ServerConnection(asyncio.Protocol):
             ended, failed = self.session.flush(time.monotonic(), WRITE_SLICE)
             for stream_id in failed:
                 exchange = self.streams.get(stream_id)
-                if exchange is not None:
+                if exchange is None:
+                    continue
+                if self.session.may_send(stream_id):
                     log.warning("HTTP/2 file body of %s could not be read", exchange.target)
                     exchange.abort()
+                else:
+                    self.stream_gone(exchange)
             for stream_id in ended:
                 exchange = self.streams.get(stream_id)
                 if exchange is not None:
@@ -351,6 +376,11 @@ class H2ServerConnection(asyncio.Protocol):
             self.session.reset(exchange.stream_id, ErrorCodes.NO_ERROR)
             exchange.body.fail(ClientDisconnected("the response was sent before the request body"))
         self._finished(exchange)
+
+    def stream_gone(self, exchange: H2Exchange) -> None:
+        """The client reset the stream before its answer went out (possibly in the very read
+        that brought the request): what is left of the answer is dropped quietly."""
+        self._drop(exchange, reset=None)
 
     def abort_stream(self, exchange: H2Exchange, error_code: int = ErrorCodes.INTERNAL_ERROR) -> None:
         self._drop(exchange, reset=error_code)

@@ -436,10 +436,19 @@ class H2Session:
     def closed(self) -> bool:
         return self.h2.state_machine.state is ConnectionState.CLOSED
 
+    # Every send checks that the stream can still take frames: h2 handles all the frames of a
+    # read before its events are acted on, so a request's stream may already be reset (or
+    # forgotten) by the time its answer is made; such an answer is dropped, not an error.
+    def may_send(self, stream_id: int) -> bool:
+        return not self.closed and _may_send(self.h2, stream_id)
+
     def send_head(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
-                  end_stream: bool) -> None:
-        if not self.closed:
-            self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
+                  end_stream: bool) -> bool:
+        """HEADERS of a response; False when the stream is gone (nothing was sent)."""
+        if not self.may_send(stream_id):
+            return False
+        self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
+        return True
 
     def may_push(self, in_flight: int) -> bool:
         """Whether one more pushed stream is welcome: the client takes pushes, the connection
@@ -462,7 +471,7 @@ class H2Session:
         return promised
 
     def send_informational(self, stream_id: int, status: int) -> None:
-        if not self.closed:
+        if self.may_send(stream_id):
             self.h2.send_headers(stream_id, [(b":status", b"%d" % status)])
 
     def queue(self, stream_id: int, piece: bytes | FileSegment) -> int:
@@ -487,8 +496,9 @@ class H2Session:
 
     def flush(self, now: float, limit: int | None = None) -> tuple[list[int], list[int]]:
         """Send queued data as the windows allow, at most about `limit` bytes of it (None: no
-        limit); returns the streams that ended and those whose file body could not be read (the
-        caller resets them). `cut_short` tells whether the limit left sendable data behind:
+        limit); returns the streams that ended and those that failed: their file body could not
+        be read, or the stream can take no more frames (reset by the client); the caller drops
+        them (a reset goes out where the stream still exists). `cut_short` tells whether the limit left sendable data behind:
         the caller writes what was made and flushes again on a later loop iteration, so a large
         body goes out in slices that the socket takes while other connections get their turn."""
         ended, failed = [], []
@@ -503,7 +513,8 @@ class H2Session:
                 self.cut_short = True
                 break
             if not _may_send(h2conn, stream_id):
-                del self.outboxes[stream_id]  # reset by the client, or ended: nothing can go
+                failed.append(stream_id)
+                del self.outboxes[stream_id]
                 continue
             window = 1
             while box.pieces:
