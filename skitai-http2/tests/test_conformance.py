@@ -462,7 +462,7 @@ STREAM_ERRORS = [
     malformed("http2/8.1.2.2/connection-in-trailers", lambda p: p.send(  # (extra)
         post(p), p.data(1, b"test"), p.headers(1, p.block([("connection", "close")])))),
     # RFC 9110 6.5.1: framing, routing, authentication and content fields in trailers  (extra)
-    *(malformed(f"http2/8.1/{name}-in-trailers", lambda p, name=name: p.send(
+    *(malformed(f"http2/8.1/{name}-in-trailers", lambda p, name=name, value=value: p.send(
         post(p), p.data(1, b"test"), p.headers(1, p.block([(name, value)]))))
       for name, value in [("content-length", "4"), ("host", "example"), ("authorization", "Basic eDp5"),
                           ("content-type", "text/plain"), ("transfer-encoding", "chunked"),

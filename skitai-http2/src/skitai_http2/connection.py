@@ -406,7 +406,7 @@ class H2ServerConnection(asyncio.Protocol):
             self.pushes_in_flight -= 1
         if logged and exchange.tunnel is None:  # a tunnel was logged when it opened
             self.server.log_exchange(exchange)
-        exchange._run_done_callbacks()
+        exchange.run_done_callbacks()
         if not self.streams:
             self.idle_since = time.monotonic()
             if self.shutting_down:

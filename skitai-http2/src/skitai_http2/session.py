@@ -53,8 +53,8 @@ from hyperframe.frame import (
 from skitai.plugin import FileSegment
 
 from .budget import Budget
+from .framing import FrameHeaderCheck
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 KiB = 1024
 MiB = 1024 * KiB
 FILE_BLOCK = 1 * MiB   # the most of a file body read at once (then sent as several frames)
@@ -150,11 +150,12 @@ class _Decoder(Decoder):
     ProtocolError, so a GOAWAY with PROTOCOL_ERROR. An oversized header list stays h2's
     (ENHANCE_YOUR_CALM).
 
-    A block that leaves the dynamic table unchanged decodes to the same fields for as long as
-    the table stays the same, and clients send the same few blocks again and again (a page's
-    assets, an API client's calls: after the first request every field is an index). Such
-    blocks are remembered with the table's version; decoding was a sixth of the time of a small
-    request. The table (`header_table`) is hpack's attribute, replaced by a counting one.
+    A block that leaves the dynamic table unchanged decodes to the same fields (and passes
+    hpack's checks again) for as long as the table and the limits stay the same, and clients
+    send the same few blocks again and again (a page's assets, an API client's calls: after the
+    first request every field is an index). Such blocks are remembered with the table's version;
+    decoding was a sixth of the time of a small request. The table (`header_table`) is hpack's
+    attribute, replaced by a counting one.
     """
 
     CACHE_SIZE = 64
@@ -164,14 +165,14 @@ class _Decoder(Decoder):
         table = _VersionedTable()
         table.maxsize = self.header_table.maxsize
         self.header_table = table
-        self._cache: dict[tuple[bytes, bool], tuple[int, int, tuple]] = {}
+        self._cache: dict[tuple[bytes, bool], tuple[int, tuple[int, int], tuple]] = {}
 
     def decode(self, data, raw=False):
         table = self.header_table
         key = (bytes(data), raw)
         cached = self._cache.get(key)
-        if cached is not None and cached[0] == table.version and cached[1] == self.max_header_list_size:
-            self._assert_valid_table_size()
+        limits = (self.max_header_list_size, self.max_allowed_table_size)
+        if cached is not None and cached[0] == table.version and cached[1] == limits:
             return list(cached[2])
         version = table.version
         try:
@@ -183,47 +184,31 @@ class _Decoder(Decoder):
         if table.version == version:
             if len(self._cache) >= self.CACHE_SIZE:
                 self._cache.clear()
-            self._cache[key] = (version, self.max_header_list_size, tuple(headers))
+            self._cache[key] = (version, limits, tuple(headers))
         return headers
 
 
-class FrameSizeError(h2.exceptions.ProtocolError):
-    error_code = ErrorCodes.FRAME_SIZE_ERROR
-
-
 class _FrameBuffer(FrameBuffer):
-    """h2's frame buffer looking at each frame header before hyperframe parses the frame:
+    """h2's frame buffer showing each frame to `inspect` before h2 handles it: h2 iterates its
+    `incoming_buffer` in `receive_data`, and a HEADERS frame comes out whole, its CONTINUATION
+    frames joined to it. Events alone cannot account for every frame (module docstring)."""
 
-    * the client preface ends with a SETTINGS frame (RFC 9113 3.4), which h2 does not check;
-    * hyperframe calls a SETTINGS ACK with a payload malformed data, which h2 answers with
-      PROTOCOL_ERROR; RFC 9113 6.5 requires FRAME_SIZE_ERROR.
+    def __init__(self, inspect) -> None:
+        super().__init__(server=True)
+        self._inspect = inspect
 
-    `_data` is the buffer's unparsed input (private, like `_receive_frame` below); it always
-    starts at a frame boundary, the preface being taken off as it arrives."""
-
-    def __init__(self, server: bool = True) -> None:
-        super().__init__(server)
-        self._settings_expected = True
-
-    def __next__(self):
-        header = self._data[:9]
-        if len(header) == 9:
-            is_ack = header[3] == SettingsFrame.type and header[4] & 0x1
-            if self._settings_expected:
-                if header[3] != SettingsFrame.type or is_ack:
-                    raise h2.exceptions.ProtocolError("the client preface does not end with SETTINGS")
-                self._settings_expected = False
-            elif is_ack and header[:3] != b"\0\0\0":
-                raise FrameSizeError("SETTINGS ACK with a payload")
-        return super().__next__()
+    def __iter__(self):
+        while True:
+            try:
+                frame = self.__next__()
+            except StopIteration:
+                return
+            self._inspect(frame)
+            yield frame
 
 
 class _Connection(h2.connection.H2Connection):
-    """h2's connection showing each received frame to `inspect` before handling it.
-
-    `_receive_frame` is h2's per-frame entry (private, stable since h2 2.0); events alone cannot
-    account for every frame, see the module docstring.
-    """
+    """h2's connection with the plugin's HPACK coder and frame buffer in place of its own."""
 
     # How many closed streams h2 remembers (to tell a late frame on a reset stream from a
     # protocol error). h2's 65536 cost up to 8 MiB per long-lived connection (seen as worker
@@ -233,17 +218,12 @@ class _Connection(h2.connection.H2Connection):
 
     def __init__(self, config: h2.config.H2Configuration, inspect) -> None:
         super().__init__(config)
-        self._inspect = inspect
         decoder = _Decoder()
         decoder.max_header_list_size = self.decoder.max_header_list_size
         decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
         self.decoder = decoder
         self.encoder = _Encoder()
-        self.incoming_buffer = _FrameBuffer(server=True)
-
-    def _receive_frame(self, frame):
-        self._inspect(frame)
-        return super()._receive_frame(frame)
+        self.incoming_buffer = _FrameBuffer(inspect)
 
 
 class SessionError(Exception):
@@ -317,6 +297,7 @@ class H2Session:
             normalize_inbound_headers=False, validate_outbound_headers=False,
             normalize_outbound_headers=False)
         self.h2 = _Connection(config, self._inspect)
+        self.frame_headers = FrameHeaderCheck()
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_window,
@@ -356,6 +337,10 @@ class H2Session:
     # input
     def receive(self, data: bytes, now: float) -> list[Any]:
         self._now = now
+        try:
+            self.frame_headers.feed(data)
+        except h2.exceptions.ProtocolError as error:
+            self.refuse(str(error), error.error_code)
         try:
             events = self.h2.receive_data(data)
         except Flood as flood:
@@ -498,9 +483,10 @@ class H2Session:
         """Send queued data as the windows allow, at most about `limit` bytes of it (None: no
         limit); returns the streams that ended and those that failed: their file body could not
         be read, or the stream can take no more frames (reset by the client); the caller drops
-        them (a reset goes out where the stream still exists). `cut_short` tells whether the limit left sendable data behind:
-        the caller writes what was made and flushes again on a later loop iteration, so a large
-        body goes out in slices that the socket takes while other connections get their turn."""
+        them (a reset goes out where the stream still exists). `cut_short` tells whether the
+        limit left sendable data behind: the caller writes what was made and flushes again on a
+        later loop iteration, so a large body goes out in slices that the socket takes while
+        other connections get their turn."""
         ended, failed = [], []
         self.cut_short = False
         if self.closed:
