@@ -2,6 +2,7 @@
 `lint` and `bench`. `nox` alone runs everything but the benchmark."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -40,6 +41,15 @@ def integration(session: nox.Session) -> None:
     """Cross-package integration and end-to-end tests in tests/."""
     _install_all(session)
     session.run("pytest", "--timeout=300", str(ROOT / "tests"), *session.posargs)
+
+
+@nox.session(name="fuzz_h2")
+def fuzz_h2(session: nox.Session) -> None:
+    """The HTTP/2 frame fuzzer for longer than the suite's few seconds: SKITAI_FUZZ_SECONDS
+    (default 300); SKITAI_FUZZ_SEED replays a failure."""
+    _install_all(session)
+    session.run("pytest", "--timeout=0", "-s", str(ROOT / "skitai-http2" / "tests" / "test_fuzz_frames.py"),
+                *session.posargs, env={"SKITAI_FUZZ_SECONDS": os.environ.get("SKITAI_FUZZ_SECONDS", "300")})
 
 
 @nox.session

@@ -6,7 +6,10 @@ h2 reads frames with hyperframe and leaves two rules of RFC 9113 to its user:
   (a PING, a HEADERS, HTTP/1.1 text that happens to follow a correct preface) is a connection
   error PROTOCOL_ERROR, found on the first 9 bytes rather than after a whole bogus frame;
 * a SETTINGS ACK with a payload is a FRAME_SIZE_ERROR (6.5); hyperframe calls it malformed data,
-  which h2 answers with PROTOCOL_ERROR.
+  which h2 answers with PROTOCOL_ERROR;
+* a frame longer than SETTINGS_MAX_FRAME_SIZE is a FRAME_SIZE_ERROR (4.2), which h2 finds only
+  once the whole frame has arrived: a header announcing 16 MiB made the connection buffer up to
+  16 MiB (or wait for it forever), found by the frame fuzzer.
 
 `FrameHeaderCheck` follows the frame boundaries of the input (the 9-byte headers and the
 lengths they give, payloads skipped unread) from the bytes alone, so it relies on nothing of
@@ -28,7 +31,8 @@ class FrameSizeError(h2.exceptions.ProtocolError):
 
 
 class FrameHeaderCheck:
-    def __init__(self) -> None:
+    def __init__(self, max_frame_size: int) -> None:
+        self.max_frame_size = max_frame_size
         self._skip = len(PREFACE)   # preface bytes still to pass (h2 checks their value)
         self._header = b""          # the start of a frame header cut by the end of a read
         self._payload_left = 0      # bytes of the current frame's payload still to pass
@@ -65,3 +69,5 @@ class FrameHeaderCheck:
                 raise h2.exceptions.ProtocolError("the client preface does not end with SETTINGS")
         elif is_ack and length:
             raise FrameSizeError("SETTINGS ACK with a payload")
+        if length > self.max_frame_size:
+            raise FrameSizeError(f"a frame of {length} bytes, more than SETTINGS_MAX_FRAME_SIZE")

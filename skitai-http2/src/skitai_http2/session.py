@@ -297,7 +297,7 @@ class H2Session:
             normalize_inbound_headers=False, validate_outbound_headers=False,
             normalize_outbound_headers=False)
         self.h2 = _Connection(config, self._inspect)
-        self.frame_headers = FrameHeaderCheck()
+        self.frame_headers = FrameHeaderCheck(limits.max_frame_size)
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_window,
