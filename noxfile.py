@@ -59,6 +59,15 @@ def fuzz(session: nox.Session) -> None:
                     env={"SKITAI_FUZZ_EXAMPLES": examples}, success_codes=[0, 5])  # 5: no fuzz test there
 
 
+@nox.session(name="fuzz_h2")
+def fuzz_h2(session: nox.Session) -> None:
+    """The HTTP/2 frame fuzzer for longer than the suite's few seconds: SKITAI_FUZZ_SECONDS
+    (default 300); SKITAI_FUZZ_SEED replays a failure."""
+    _install_all(session)
+    session.run("pytest", "--timeout=0", "-s", str(ROOT / "skitai-http2" / "tests" / "test_fuzz_frames.py"),
+                *session.posargs, env={"SKITAI_FUZZ_SECONDS": os.environ.get("SKITAI_FUZZ_SECONDS", "300")})
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.5")

@@ -66,6 +66,7 @@ class Server:
     argv: Callable[["Server", int, Path], list]  # (server, port, temp dir) -> command line
     env: dict = field(default_factory=dict)
     package: str | None = None  # distribution whose version goes into the results
+    load_args: list = field(default_factory=list)  # extra load-tool options (h2load --h1)
 
     def python(self) -> str:
         return str(VENVS / self.venv / "bin" / "python")
@@ -82,6 +83,14 @@ SERVERS = {s.name: s for s in [
     Server("skitai-t4", "skitai", _skitai, {"BENCH_THREADS": "4"}, "skitai"),
     Server("skitai-t0", "skitai", _skitai, {"BENCH_THREADS": "0"}, "skitai"),
     Server("skitai-w2", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_WORKERS": "2"}, "skitai"),
+    # h2c-large: skitai-t4 with the large-body app mounted, over h2c and (same server, same
+    # client) over HTTP/1.1
+    Server("skitai-h2c", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_LARGE": "1"}, "skitai"),
+    Server("skitai-h1", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_LARGE": "1"}, "skitai",
+           load_args=["--h1"]),
+    Server("hypercorn-h2c", "peers", lambda s, port, tmp: [
+        s.bin("hypercorn"), "--workers", "1", "-b", f"127.0.0.1:{port}", "large:app"],
+        package="hypercorn"),
     Server("gunicorn-w2", "peers", lambda s, port, tmp: [
         s.bin("gunicorn"), "-k", "gthread", "-w", "2", "--threads", "4",
         "-b", f"127.0.0.1:{port}", "--chdir", str(APPS), "hello:app"], package="gunicorn"),
@@ -145,6 +154,7 @@ class Scenario:
     headers: list = field(default_factory=list)
     what: str = ""
     tool: str = "wrk"  # or "h2load": HTTP/2 with prior knowledge (h2c), -c 10 -m 10;
+    # or "h2load-large": one stream at a time (-c 1 -m 1), MB/s reported too;
     # or "ws": WebSocket echo round trips with ws_echo_client.py
 
 
@@ -170,6 +180,13 @@ SCENARIOS = {s.name: s for s in [
              ["orig-skitai", "granian-h2"],
              what="hello-world WSGI app over HTTP/2 prior knowledge (h2load -c 10 -m 10)",
              tool="h2load"),
+    # Large WSGI bodies, one stream at a time: h2c against the same server and client over
+    # HTTP/1.1 (h2load --h1) and against hypercorn's h2c.
+    *(Scenario(f"h2c-large-{size}", f"/large/{size}", ["skitai-h2c", "skitai-h1", "hypercorn-h2c"],
+               ["skitai-h1", "hypercorn-h2c"],
+               what=f"a {size[:-1]} MiB WSGI response body over h2c (h2load -c 1 -m 1; skitai-h1: --h1)",
+               tool="h2load-large")
+      for size in ("1m", "64m")),
     # "req/s" is round trips per second here: one message sent and its echo received.
     Scenario("ws-echo", "/echo", ["skitai-ws", "skitai-ws-t0", "websockets", "hypercorn-ws", "orig-skitai-ws"],
              ["websockets", "hypercorn-ws", "orig-skitai-ws"],
@@ -177,6 +194,8 @@ SCENARIOS = {s.name: s for s in [
                   "message in flight each (round trips/s)",
              tool="ws"),
 ]}
+
+SCENARIO_GROUPS = {"h2c-large": ["h2c-large-1m", "h2c-large-64m"]}  # --only names for several
 
 # (scenario, server, reference server, minimum ratio, no errors allowed): the issue's targets.
 TARGETS = [
@@ -387,7 +406,7 @@ class Running:
 
 # --- wrk -------------------------------------------------------------------------------
 
-def run_wrk(url: str, duration: int, headers: list, cpu: int) -> dict:
+def run_wrk(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -> dict:
     argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s"]
     for header in headers:
         argv += ["-H", header]
@@ -406,11 +425,21 @@ def run_wrk(url: str, duration: int, headers: list, cpu: int) -> dict:
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "wrk_cpu_pct": round(100 * cpu / wall)}
 
 
-def run_h2load(url: str, duration: int, headers: list, cpu: int) -> dict:
+def run_h2load(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -> dict:
     """h2load over h2c (prior knowledge), 10 connections x 10 concurrent streams; the same
     result shape as `run_wrk`, failed and errored requests counted as errors."""
-    argv = ["taskset", "-c", str(cpu), "h2load", "-c", str(H2_CONNECTIONS), "-m", str(H2_STREAMS),
-            "-D", str(duration)]
+    return _h2load(["-c", str(H2_CONNECTIONS), "-m", str(H2_STREAMS), *extra], url, duration, headers, cpu)
+
+
+def run_h2load_large(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -> dict:
+    """h2load with one connection and one stream at a time, for large bodies (h2c, or HTTP/1.1
+    with `--h1` in `extra`); MB/s is kept beside req/s. h2load's windows (2**30 - 1 by default)
+    leave the server's sending as the limit."""
+    return _h2load(["-c", "1", "-m", "1", *extra], url, duration, headers, cpu)
+
+
+def _h2load(options: list, url: str, duration: int, headers: list, cpu: int) -> dict:
+    argv = ["taskset", "-c", str(cpu), "h2load", *options, "-D", str(duration)]
     for header in headers:
         argv += ["-H", header]
     before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
@@ -423,12 +452,15 @@ def run_h2load(url: str, duration: int, headers: list, cpu: int) -> dict:
     if out.returncode != 0 or not rate or not counts:
         raise RuntimeError(f"h2load failed: {out.stderr.strip() or out.stdout[-300:]}")
     non2xx = re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out.stdout)
+    throughput = re.search(r"finished in [\d.]+s, [\d.]+ req/s, ([\d.]+)([KMG]?B)/s", out.stdout)
+    scale = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
     return {"rps": float(rate.group(1)), "errors": sum(int(n) for n in counts.groups()[1:]),
             "non2xx": sum(int(n) for n in non2xx.groups()) if non2xx else 0,
+            "mb_per_s": round(float(throughput.group(1)) * scale[throughput.group(2)], 1) if throughput else None,
             "wrk_cpu_pct": round(100 * cpu_used / wall)}
 
 
-def run_ws(url: str, duration: int, headers: list, cpu: int) -> dict:
+def run_ws(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -> dict:
     """ws_echo_client.py (peers venv): WebSocket echo round trips per second as "rps"; errors are
     failed connections, mismatched and timed-out echoes. `headers` is unused."""
     argv = ["taskset", "-c", str(cpu), str(VENVS / "peers" / "bin" / "python"), str(WS_CLIENT),
@@ -450,9 +482,9 @@ def run_ws(url: str, duration: int, headers: list, cpu: int) -> dict:
             "client_process_cpu_pct": round(100 * cpu_used / wall)}
 
 
-LOAD_TOOLS = {"wrk": run_wrk, "h2load": run_h2load, "ws": run_ws}
-LOAD_CPU_LABEL = {"wrk": "wrk CPU", "h2load": "h2l CPU", "ws": "cli CPU"}
-URL_SCHEME = {"wrk": "http", "h2load": "http", "ws": "ws"}
+LOAD_TOOLS = {"wrk": run_wrk, "h2load": run_h2load, "h2load-large": run_h2load_large, "ws": run_ws}
+LOAD_CPU_LABEL = {"wrk": "wrk CPU", "h2load": "h2l CPU", "h2load-large": "h2l CPU", "ws": "cli CPU"}
+URL_SCHEME = {"wrk": "http", "h2load": "http", "h2load-large": "http", "ws": "ws"}
 
 
 # --- readiness probes: one request in the scenario's own protocol -----------------------------
@@ -488,7 +520,7 @@ def probe_ws(url: str, port: int, path: str) -> None:
         raise OSError(out.stderr.strip()[-200:])
 
 
-PROBES = {"wrk": probe_http1, "h2load": probe_h2c, "ws": probe_ws}
+PROBES = {"wrk": probe_http1, "h2load": probe_h2c, "h2load-large": probe_http1, "ws": probe_ws}
 
 
 # --- one measurement -------------------------------------------------------------------
@@ -511,14 +543,16 @@ def measure(server: Server, scenario: Scenario, args, tmp: Path, cpus: tuple) ->
     load = LOAD_TOOLS[scenario.tool]
     try:
         running.wait_ready(PROBES[scenario.tool], url, port, scenario.path)
-        load(url, 1, scenario.headers, cpus[1])  # warm-up, not counted
+        load(url, 1, scenario.headers, cpus[1], server.load_args)  # warm-up, not counted
         running.remember_tree()
         sampler = UsageSampler(running.proc.pid)
         sampler.start()
         runs = []
         for _ in range(args.runs):
-            runs.append(load(url, args.duration, scenario.headers, cpus[1]))
+            runs.append(load(url, args.duration, scenario.headers, cpus[1], server.load_args))
             running.remember_tree()
+        if all(r.get("mb_per_s") is not None for r in runs):
+            result["mb_per_s"] = round(statistics.median(r["mb_per_s"] for r in runs), 1)
         result.update(ok=True, **sampler.stop(), runs=runs,
                       rps=round(statistics.median(r["rps"] for r in runs), 1),
                       errors=sum(r["errors"] + r["non2xx"] for r in runs),
@@ -541,8 +575,9 @@ def print_table(scenario: Scenario, results: list) -> None:
     refs = [ref for ref in scenario.references if by_name.get(ref, {}).get("ok")]
     print(f"\n## {scenario.name}: {scenario.what}")
     rate = "rt/s" if scenario.tool == "ws" else "req/s"
-    header = (f"{'server':<18} {rate:>9} {'RSS MB':>7} {'PSS MB':>7} {'srv CPU':>7} "
-              f"{LOAD_CPU_LABEL[scenario.tool]:>7} {'errors':>6}")
+    large = scenario.tool == "h2load-large"
+    header = (f"{'server':<18} {rate:>9}" + (f" {'MB/s':>8}" if large else "") +
+              f" {'RSS MB':>7} {'PSS MB':>7} {'srv CPU':>7} {LOAD_CPU_LABEL[scenario.tool]:>7} {'errors':>6}")
     header += "".join(f" {'x ' + ref:>18}" for ref in refs)
     print(header)
     print("-" * len(header))
@@ -552,8 +587,10 @@ def print_table(scenario: Scenario, results: list) -> None:
             for line in r.get("log_tail", "").splitlines():
                 print(f"{'':<18}   | {line}")
             continue
-        line = (f"{r['server']:<18} {r['rps']:>9.0f} {r['rss_mb']:>7.1f} {r['pss_mb']:>7.1f} "
-                f"{r['server_cpu_pct']:>6}% {r['wrk_cpu_pct']:>6}% {r['errors']:>6}")
+        line = (f"{r['server']:<18} {r['rps']:>9.{1 if large else 0}f}" +
+                (f" {r.get('mb_per_s') or 0:>8.0f}" if large else "") +
+                f" {r['rss_mb']:>7.1f} {r['pss_mb']:>7.1f} {r['server_cpu_pct']:>6}% {r['wrk_cpu_pct']:>6}% "
+                f"{r['errors']:>6}")
         line += "".join(f" {r['rps'] / by_name[ref]['rps']:>18.2f}" for ref in refs)
         print(line)
 
@@ -611,7 +648,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run (10)")
     parser.add_argument("--runs", type=int, default=3, help="load runs per server; the median counts (3)")
-    parser.add_argument("--only", help=f"scenarios, comma-separated: {','.join(SCENARIOS)}")
+    parser.add_argument("--only", help=f"scenarios, comma-separated: {','.join([*SCENARIOS, *SCENARIO_GROUPS])}")
     parser.add_argument("--servers", help=f"servers, comma-separated: {','.join(SERVERS)}")
     parser.add_argument("--quick", action="store_true", help="smoke check: --duration 3 --runs 1")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json", help="JSON results file")
@@ -621,6 +658,8 @@ def parse_args(argv=None):
     for option, known in (("only", SCENARIOS), ("servers", SERVERS)):
         value = getattr(args, option)
         names = [n.strip() for n in value.split(",") if n.strip()] if value else list(known)
+        if option == "only":
+            names = [member for name in names for member in SCENARIO_GROUPS.get(name, [name])]
         unknown = [n for n in names if n not in known]
         if unknown:
             parser.error(f"--{option}: unknown {', '.join(unknown)}; choose from {', '.join(known)}")
@@ -631,7 +670,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     # The ws tool is ws_echo_client.py in the peers venv, not a binary on PATH.
-    tools = {"wrk", "taskset"} | {SCENARIOS[name].tool for name in args.only} - {"ws"}
+    tools = {"wrk", "taskset"} | {SCENARIOS[name].tool.split("-")[0] for name in args.only} - {"ws"}
     for tool in sorted(tools):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: run `bash {BENCH}/setup.sh` first")

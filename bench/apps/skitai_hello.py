@@ -1,7 +1,8 @@
 """Launch script for the Skitai under test (bench/.venvs/skitai).
 
-Mounts the hello app at "/" and, when BENCH_STATIC_DIR is set, that directory
-at "/static" so the static scenarios hit the same files nginx serves.
+Mounts the hello app at "/", with BENCH_LARGE=1 the large-body app (`large.py`, the h2c-large
+scenarios) at "/large", and, when BENCH_STATIC_DIR is set, that directory at "/static" so the static
+scenarios hit the same files nginx serves.
 Threads come from BENCH_THREADS (default 4; 0 runs the app on the loop thread), worker
 processes from BENCH_WORKERS (default 1).
 Access logging is switched off: printing one line per request would measure
@@ -9,11 +10,14 @@ the console, not the server. The port is given as --port=N by run.py.
 """
 import os
 
+import large
 from hello import app  # the script's directory is on sys.path
 
 import skitai
 
 skitai.mount("/", app)
+if os.environ.get("BENCH_LARGE"):
+    skitai.mount("/large", large.app)
 static_dir = os.environ.get("BENCH_STATIC_DIR")
 if static_dir:
     skitai.mount("/static", static_dir)

@@ -48,6 +48,7 @@ def server():
     thread = ServerThread()
     thread.mount("/", hello)
     thread.kernel.protocols.add("shout", Shout, preface=b"SHOUT!\r\n")
+    thread.kernel.protocols.add("whisper", Shout, preface=b"WHISPER * TOY/1.0\r\n\r\n")
     thread.kernel.protocols.add_upgrade("Shout", ShoutUpgrade())
     with thread:
         yield thread
@@ -90,6 +91,38 @@ def test_http11_still_served_when_a_preface_is_registered(server):
     # a method sharing the preface's first letter is HTTP/1.1 once it differs
     reply = talk(server.port, b"SHOW / HTTP/1.1\r\nHost: x\r\n\r\n", expect=b"\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 ")
+
+
+def everything_until_closed(port: int, *pieces: bytes) -> bytes:
+    """What the server sends until it closes the connection (a reset counts as closing)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        for piece in pieces:
+            sock.sendall(piece)
+        received = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                return received
+            if not chunk:
+                return received
+            received += chunk
+
+
+@pytest.mark.parametrize("pieces", [
+    (b"WHISPER / HTTP/1.1\r\nHost: x\r\n\r\n",),           # the preface's first word, then HTTP/1.1
+    (b"WHISPER * TOY/1.0\r\nHost: x\r\n\r\n",),            # departs near the end
+    (b"WHIS", b"PER * TOY/2.0\r\n\r\n"),                    # split across reads
+])
+def test_a_near_miss_of_a_preface_is_closed_without_an_answer(server, pieces):
+    assert everything_until_closed(server.port, *pieces) == b""
+
+
+def test_a_request_that_only_shares_a_prefix_with_a_preface_is_http11(server):
+    reply = talk(server.port, b"WHISPERS / HTTP/1.1\r\nHost: x\r\n\r\n", expect=b"\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 ")
+    whole = talk(server.port, b"WHISPER * TOY/1.0\r\n\r\nhi", expect=b"HI")
+    assert whole == b"WHISPER * TOY/1.0\r\n\r\nHI"
 
 
 def test_upgrade_with_a_body_is_read_before_the_switch(server):

@@ -461,6 +461,12 @@ STREAM_ERRORS = [
     malformed_fields("http2/8.1.2.2/te-other-than-trailers", [("trailers", "test"), ("te", "trailers, deflate")]),
     malformed("http2/8.1.2.2/connection-in-trailers", lambda p: p.send(  # (extra)
         post(p), p.data(1, b"test"), p.headers(1, p.block([("connection", "close")])))),
+    # RFC 9110 6.5.1: framing, routing, authentication and content fields in trailers  (extra)
+    *(malformed(f"http2/8.1/{name}-in-trailers", lambda p, name=name, value=value: p.send(
+        post(p), p.data(1, b"test"), p.headers(1, p.block([(name, value)]))))
+      for name, value in [("content-length", "4"), ("host", "example"), ("authorization", "Basic eDp5"),
+                          ("content-type", "text/plain"), ("transfer-encoding", "chunked"),
+                          ("cookie", "a=b"), ("te", "trailers")]),
     # http2/8.1.2.3: request pseudo-header fields
     malformed("http2/8.1.2.3/empty-path", lambda p: p.send(p.request(
         1, fields=[(n, "" if n == ":path" else v) for n, v in p.common()]))),
@@ -669,4 +675,4 @@ def test_the_table_covers_h2specs_groups():
     groups = {group: sum(1 for id in ids if id.startswith(group + "/"))
               for group in ("generic", "http2", "hpack", "rfc8441")}
     assert sum(groups.values()) == len(ids)
-    assert groups == {"generic": 45, "http2": 119, "hpack": 12, "rfc8441": 7}
+    assert groups == {"generic": 45, "http2": 126, "hpack": 12, "rfc8441": 7}

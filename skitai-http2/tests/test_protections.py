@@ -394,3 +394,17 @@ def test_window_updates_for_every_data_frame_are_no_flood(serve):
         assert received == len(big)
     finally:
         peer.close()
+
+
+def test_a_frame_header_beyond_the_max_frame_size_ends_the_connection_at_once(serve):
+    """RFC 9113 4.2: FRAME_SIZE_ERROR as soon as the header announces too long a frame, rather
+    than buffering up to 16 MiB while waiting for the frame to arrive."""
+    server = serve(APP)
+    peer = RawPeer(server.port)
+    try:
+        peer.sock.sendall(b"\xff\xff\xff\x00\x00\x00\x00\x00\x01" + b"x" * 100)
+        goaway = peer.goaway(timeout=5)
+        assert goaway is not None and goaway.error_code == ErrorCodes.FRAME_SIZE_ERROR
+    finally:
+        peer.close()
+    still_serving(server)

@@ -4,6 +4,7 @@ from apps import APP
 from h2.errors import ErrorCodes
 from h2peer import RawPeer
 
+from skitai.fields import FORBIDDEN_TRAILER_FIELDS
 from skitai_http2.request import BadRequest, check_trailers, request_fields
 
 BASE = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/a?b=c"), (b":authority", b"example:80")]
@@ -71,8 +72,14 @@ def test_malformed_request_resets_only_its_stream(serve):
 
 
 def test_trailers():
-    check_trailers([(b"x-checksum", b"abc"), (b"te", b"trailers")])
+    check_trailers([(b"x-checksum", b"abc"), (b"grpc-status", b"0")])
     for trailers in ([(b":method", b"POST")], [(b"X-Upper", b"1")], [(b"x-bad", b"a\nb")],
-                     [(b"connection", b"close")], [(b"te", b"gzip")]):
+                     [(b"connection", b"close")], [(b"te", b"gzip")], [(b"te", b"trailers")]):
         with pytest.raises(BadRequest):
             check_trailers(trailers)
+
+
+@pytest.mark.parametrize("name", sorted(FORBIDDEN_TRAILER_FIELDS))
+def test_fields_rfc9110_keeps_out_of_trailers_make_the_request_malformed(name):
+    with pytest.raises(BadRequest):
+        check_trailers([(b"x-checksum", b"abc"), (name.encode(), b"1")])

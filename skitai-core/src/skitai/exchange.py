@@ -98,7 +98,9 @@ class Exchange:
         else:
             self._done_callbacks.append(callback)
 
-    def _run_done_callbacks(self) -> None:
+    def run_done_callbacks(self) -> None:
+        """Run the callbacks of `add_done_callback`, once: a protocol calls this on the loop
+        thread when the exchange has finished (its response went out) or was aborted."""
         callbacks, self._done_callbacks = self._done_callbacks, []
         for callback in callbacks:
             callback(self)

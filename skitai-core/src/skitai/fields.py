@@ -25,8 +25,8 @@ FORBIDDEN_TRAILER_FIELDS = frozenset((
     # Proxy-Authentication-Info are not here: RFC 9110 11.6.3 and 11.7.3 allow them in trailers.
     "authorization", "proxy-authorization", "www-authenticate", "proxy-authenticate",
     "cookie", "set-cookie",
-    # response control data (RFC 9110 10.2; RFC 9111 5.1, 5.3)
-    "age", "expires", "date", "location", "retry-after", "vary",
+    # response control data (RFC 9110 10.2; RFC 9111 5.1, 5.3; Warning: RFC 7234 5.5, obsolete)
+    "age", "expires", "date", "location", "retry-after", "vary", "warning",
     # how to process the content (RFC 9110 8.3, 8.4, 14.4)
     "content-type", "content-encoding", "content-range",
 ))

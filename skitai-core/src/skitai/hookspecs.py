@@ -98,7 +98,9 @@ def skitai_register_protocols(protocols, config):
     `protocols.add(name, factory, alpn=(...), default=False, priority=500, preface=b"")`:
     `factory(server)` returns an `asyncio.Protocol` for one accepted connection. The protocol
     marked `default` answers plain TCP connections; a plain connection whose first bytes are a
-    protocol's `preface` is handed to that protocol. On TLS listeners the ALPN ids are offered
+    protocol's `preface` is handed to that protocol, and one that starts with the preface's
+    first word (up to its first space or line end) but then departs from it is closed without
+    an answer, being neither that protocol nor HTTP/1.1. On TLS listeners the ALPN ids are offered
     lowest `priority` first (HTTP/1.1 registers at 900); the protocol whose id the handshake
     negotiated gets the connection, already past the handshake, and the default one when none
     was negotiated.

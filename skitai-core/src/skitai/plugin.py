@@ -5,6 +5,7 @@ internals can change without breaking plugins.
 """
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -136,14 +137,22 @@ class ProtocolRegistry:
 
     def match_preface(self, data: bytes) -> tuple[ProtocolSpec | None, bool]:
         """The protocol whose preface `data` starts with, and whether more bytes are needed to
-        tell (`data` is still a prefix of some preface)."""
+        tell (`data` is still a prefix of some preface).
+
+        A near miss, `data` that begins with a preface's first word (up to and with the first
+        space or line end: `PRI ` of HTTP/2's, a method reserved for that preface) and then
+        departs from it, is a broken client of that protocol rather than an HTTP/1.1 request:
+        it gets `PREFACE_NEAR_MISS`, whose protocol closes the connection without a word."""
         undecided = False
         for spec in self.specs:
-            if spec.preface:
-                if data.startswith(spec.preface):
+            preface = spec.preface
+            if preface:
+                if data.startswith(preface):
                     return spec, False
-                if spec.preface.startswith(data):
+                if preface.startswith(data):
                     undecided = True
+                elif data.startswith(preface[:_first_word_end(preface)]):
+                    return PREFACE_NEAR_MISS, False
         return None, undecided
 
     @property
@@ -169,6 +178,22 @@ class ProtocolRegistry:
                 if alpn in spec.alpn:
                     return spec
         return self.default()
+
+
+def _first_word_end(preface: bytes) -> int:
+    """How many bytes of `preface` make its first word, with the space or line end after it."""
+    ends = [index for index in (preface.find(b" "), preface.find(b"\r"), preface.find(b"\n")) if index >= 0]
+    return min(ends) + 1 if ends else len(preface)
+
+
+class _SilentClose(asyncio.Protocol):
+    """Takes a connection only to close it, answering nothing (see `match_preface`)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
+
+
+PREFACE_NEAR_MISS = ProtocolSpec("preface-near-miss", lambda server: _SilentClose())
 
 
 class HandlerRegistry:

@@ -35,6 +35,9 @@ from .tunnel import StreamTunnel
 
 log = logging.getLogger("skitai.http2")
 
+# The most body data one flush turns into frames: a large response goes out slice by slice,
+# each written before the next is made, instead of being framed whole into one huge buffer.
+WRITE_SLICE = 256 * 1024
 SWITCHING_PROTOCOLS = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n"
 # fields of an upgraded HTTP/1.1 request that describe the HTTP/1.1 connection, not the request
 UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "keep-alive", "te",
@@ -168,6 +171,7 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _open(self, exchange: H2Exchange) -> None:
         self.streams[exchange.stream_id] = exchange
+        # a handler that raises is answered 500 by the core's resolve, this stream alone
         handler = exchange.handler = self.server.resolve(exchange)
         body = exchange.body
         if not body.complete:
@@ -315,12 +319,16 @@ class H2ServerConnection(asyncio.Protocol):
         if self.closed:
             return
         if self.write_paused_since is None:
-            ended, failed = self.session.flush(time.monotonic())
+            ended, failed = self.session.flush(time.monotonic(), WRITE_SLICE)
             for stream_id in failed:
                 exchange = self.streams.get(stream_id)
-                if exchange is not None:
+                if exchange is None:
+                    continue
+                if self.session.may_send(stream_id):
                     log.warning("HTTP/2 file body of %s could not be read", exchange.target)
                     exchange.abort()
+                else:
+                    self.stream_gone(exchange)
             for stream_id in ended:
                 exchange = self.streams.get(stream_id)
                 if exchange is not None:
@@ -332,6 +340,8 @@ class H2ServerConnection(asyncio.Protocol):
                         exchange.writable.set()
                         if exchange.tunnel is not None:
                             exchange.tunnel.protocol.resume_writing()
+            if self.session.cut_short:
+                self.schedule_flush()  # the next slice after the loop's other work
         self._write()
 
     def stream_done(self, exchange: H2Exchange) -> None:
@@ -346,6 +356,11 @@ class H2ServerConnection(asyncio.Protocol):
             self.session.reset(exchange.stream_id, ErrorCodes.NO_ERROR)
             exchange.body.fail(ClientDisconnected("the response was sent before the request body"))
         self._finished(exchange)
+
+    def stream_gone(self, exchange: H2Exchange) -> None:
+        """The client reset the stream before its answer went out (possibly in the very read
+        that brought the request): what is left of the answer is dropped quietly."""
+        self._drop(exchange, reset=None)
 
     def abort_stream(self, exchange: H2Exchange, error_code: int = ErrorCodes.INTERNAL_ERROR) -> None:
         self._drop(exchange, reset=error_code)
@@ -372,7 +387,7 @@ class H2ServerConnection(asyncio.Protocol):
             self.pushes_in_flight -= 1
         if logged and exchange.tunnel is None:  # a tunnel was logged when it opened
             self.server.log_exchange(exchange)
-        exchange._run_done_callbacks()
+        exchange.run_done_callbacks()
         if not self.streams:
             self.idle_since = time.monotonic()
             if self.shutting_down:

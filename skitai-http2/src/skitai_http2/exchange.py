@@ -107,7 +107,9 @@ class H2Exchange(Exchange):
             out.append((b"content-length", b"%d" % length))
         self._remaining = None if self._no_body else declared
         empty = empty and self.trailers is None  # trailers end the stream instead
-        self.conn.session.send_head(self.stream_id, code, out, end_stream=self._no_body or empty)
+        if not self.conn.session.send_head(self.stream_id, code, out, end_stream=self._no_body or empty):
+            self.conn.stream_gone(self)  # the client reset the stream: the answer is dropped
+            return
         if self._no_body or empty:
             self._no_body = True
             self.conn.stream_done(self)
@@ -121,7 +123,7 @@ class H2Exchange(Exchange):
         pieces = [body] if isinstance(body, (bytes, bytearray, memoryview)) else list(body)
         length = body_length(pieces)
         self._send_head(status, headers, length, length == 0)
-        if self._no_body:
+        if self._no_body or self.aborted:
             return
         for piece in pieces:
             self._queue(piece)
@@ -175,7 +177,8 @@ class H2Exchange(Exchange):
         if self.connect_protocol is None:
             raise RuntimeError("only an extended CONNECT (RFC 8441) can become a tunnel")
         self._send_head(status, headers, None, False)  # HEADERS without END_STREAM
-        self.conn.open_tunnel(self, protocol)
+        if not self.aborted:
+            self.conn.open_tunnel(self, protocol)
 
     def queue_tunnel_data(self, data: bytes) -> None:
         self.bytes_sent += len(data)

@@ -7,7 +7,7 @@
 from skitai.plugin import hookimpl
 
 from .connection import H2ServerConnection
-from .session import PREFACE
+from .framing import PREFACE
 from .upgrade import H2cUpgrade
 
 

@@ -14,19 +14,24 @@ a malformed request, which the connection answers with a stream reset:
   and the WSGI environ find it where they look.
 
 `check_trailers` holds a request's trailer section to the same field rules, without any
-pseudo-header field (RFC 9113 8.1); the trailers themselves are not passed on (WSGI has no
-place for them).
+pseudo-header field (RFC 9113 8.1) and without the fields RFC 9110 6.5.1 keeps out of trailers
+(`skitai.fields.FORBIDDEN_TRAILER_FIELDS`: framing, routing, authentication, content
+description ...): such a request is malformed, not quietly stripped. The trailers themselves are
+not passed on (WSGI has no place for them).
 """
 from __future__ import annotations
 
 import re
 from typing import Sequence
 
+from skitai.fields import FORBIDDEN_TRAILER_FIELDS
+
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+\Z").match
 _BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z").search
 _PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path", b":protocol"))
 _CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connection",
                                   b"transfer-encoding", b"upgrade"))
+_NOT_TRAILERS = frozenset(name.encode("ascii") for name in FORBIDDEN_TRAILER_FIELDS)
 
 
 class BadRequest(ValueError):
@@ -82,5 +87,5 @@ def check_trailers(headers: Sequence[tuple[bytes, bytes]]) -> None:
             raise BadRequest(f"pseudo-header field {name!r} in trailers")
         if not _TOKEN(name) or (value and _BAD_VALUE(value)):
             raise BadRequest(f"invalid trailer field {name!r}")
-        if name in _CONNECTION_SPECIFIC or (name == b"te" and value != b"trailers"):
-            raise BadRequest(f"connection-specific field {name!r} in trailers")
+        if name in _NOT_TRAILERS:
+            raise BadRequest(f"field {name!r} is not allowed in trailers (RFC 9110 6.5.1)")

@@ -53,10 +53,11 @@ from hyperframe.frame import (
 from skitai.plugin import FileSegment
 
 from .budget import Budget
+from .framing import FrameHeaderCheck
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 KiB = 1024
 MiB = 1024 * KiB
+FILE_BLOCK = 1 * MiB   # the most of a file body read at once (then sent as several frames)
 
 
 @dataclass
@@ -149,11 +150,12 @@ class _Decoder(Decoder):
     ProtocolError, so a GOAWAY with PROTOCOL_ERROR. An oversized header list stays h2's
     (ENHANCE_YOUR_CALM).
 
-    A block that leaves the dynamic table unchanged decodes to the same fields for as long as
-    the table stays the same, and clients send the same few blocks again and again (a page's
-    assets, an API client's calls: after the first request every field is an index). Such
-    blocks are remembered with the table's version; decoding was a sixth of the time of a small
-    request. The table (`header_table`) is hpack's attribute, replaced by a counting one.
+    A block that leaves the dynamic table unchanged decodes to the same fields (and passes
+    hpack's checks again) for as long as the table and the limits stay the same, and clients
+    send the same few blocks again and again (a page's assets, an API client's calls: after the
+    first request every field is an index). Such blocks are remembered with the table's version;
+    decoding was a sixth of the time of a small request. The table (`header_table`) is hpack's
+    attribute, replaced by a counting one.
     """
 
     CACHE_SIZE = 64
@@ -163,14 +165,14 @@ class _Decoder(Decoder):
         table = _VersionedTable()
         table.maxsize = self.header_table.maxsize
         self.header_table = table
-        self._cache: dict[tuple[bytes, bool], tuple[int, int, tuple]] = {}
+        self._cache: dict[tuple[bytes, bool], tuple[int, tuple[int, int], tuple]] = {}
 
     def decode(self, data, raw=False):
         table = self.header_table
         key = (bytes(data), raw)
         cached = self._cache.get(key)
-        if cached is not None and cached[0] == table.version and cached[1] == self.max_header_list_size:
-            self._assert_valid_table_size()
+        limits = (self.max_header_list_size, self.max_allowed_table_size)
+        if cached is not None and cached[0] == table.version and cached[1] == limits:
             return list(cached[2])
         version = table.version
         try:
@@ -182,47 +184,31 @@ class _Decoder(Decoder):
         if table.version == version:
             if len(self._cache) >= self.CACHE_SIZE:
                 self._cache.clear()
-            self._cache[key] = (version, self.max_header_list_size, tuple(headers))
+            self._cache[key] = (version, limits, tuple(headers))
         return headers
 
 
-class FrameSizeError(h2.exceptions.ProtocolError):
-    error_code = ErrorCodes.FRAME_SIZE_ERROR
-
-
 class _FrameBuffer(FrameBuffer):
-    """h2's frame buffer looking at each frame header before hyperframe parses the frame:
+    """h2's frame buffer showing each frame to `inspect` before h2 handles it: h2 iterates its
+    `incoming_buffer` in `receive_data`, and a HEADERS frame comes out whole, its CONTINUATION
+    frames joined to it. Events alone cannot account for every frame (module docstring)."""
 
-    * the client preface ends with a SETTINGS frame (RFC 9113 3.4), which h2 does not check;
-    * hyperframe calls a SETTINGS ACK with a payload malformed data, which h2 answers with
-      PROTOCOL_ERROR; RFC 9113 6.5 requires FRAME_SIZE_ERROR.
+    def __init__(self, inspect) -> None:
+        super().__init__(server=True)
+        self._inspect = inspect
 
-    `_data` is the buffer's unparsed input (private, like `_receive_frame` below); it always
-    starts at a frame boundary, the preface being taken off as it arrives."""
-
-    def __init__(self, server: bool = True) -> None:
-        super().__init__(server)
-        self._settings_expected = True
-
-    def __next__(self):
-        header = self._data[:9]
-        if len(header) == 9:
-            is_ack = header[3] == SettingsFrame.type and header[4] & 0x1
-            if self._settings_expected:
-                if header[3] != SettingsFrame.type or is_ack:
-                    raise h2.exceptions.ProtocolError("the client preface does not end with SETTINGS")
-                self._settings_expected = False
-            elif is_ack and header[:3] != b"\0\0\0":
-                raise FrameSizeError("SETTINGS ACK with a payload")
-        return super().__next__()
+    def __iter__(self):
+        while True:
+            try:
+                frame = self.__next__()
+            except StopIteration:
+                return
+            self._inspect(frame)
+            yield frame
 
 
 class _Connection(h2.connection.H2Connection):
-    """h2's connection showing each received frame to `inspect` before handling it.
-
-    `_receive_frame` is h2's per-frame entry (private, stable since h2 2.0); events alone cannot
-    account for every frame, see the module docstring.
-    """
+    """h2's connection with the plugin's HPACK coder and frame buffer in place of its own."""
 
     # How many closed streams h2 remembers (to tell a late frame on a reset stream from a
     # protocol error). h2's 65536 cost up to 8 MiB per long-lived connection (seen as worker
@@ -232,17 +218,12 @@ class _Connection(h2.connection.H2Connection):
 
     def __init__(self, config: h2.config.H2Configuration, inspect) -> None:
         super().__init__(config)
-        self._inspect = inspect
         decoder = _Decoder()
         decoder.max_header_list_size = self.decoder.max_header_list_size
         decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
         self.decoder = decoder
         self.encoder = _Encoder()
-        self.incoming_buffer = _FrameBuffer(server=True)
-
-    def _receive_frame(self, frame):
-        self._inspect(frame)
-        return super()._receive_frame(frame)
+        self.incoming_buffer = _FrameBuffer(inspect)
 
 
 class SessionError(Exception):
@@ -284,11 +265,13 @@ class Outbox:
             self.pieces.append(piece)
             self.pending += len(piece)
 
-    def take(self, size: int) -> bytes:
-        """Up to `size` bytes from the front (one piece at most)."""
+    def take(self, size: int) -> bytes | memoryview:
+        """Up to `size` bytes from the front (one piece at most), without copying what stays:
+        a bytes piece is cut as a memoryview (re-slicing the rest for every frame made a large
+        body cost time quadratic in its size), a file is read in blocks of up to `FILE_BLOCK`."""
         piece = self.pieces[0]
         if isinstance(piece, FileSegment):
-            data = os.pread(piece.file.fileno(), min(size, piece.count), piece.offset)
+            data = os.pread(piece.file.fileno(), min(size, piece.count, FILE_BLOCK), piece.offset)
             if not data:
                 raise OSError("file shrank while being sent")
             piece.offset += len(data)
@@ -298,7 +281,8 @@ class Outbox:
         elif len(piece) <= size:
             data = self.pieces.popleft()
         else:
-            data, self.pieces[0] = piece[:size], piece[size:]
+            view = piece if type(piece) is memoryview else memoryview(piece)
+            data, self.pieces[0] = view[:size], view[size:]
         self.pending -= len(data)
         return data
 
@@ -313,6 +297,7 @@ class H2Session:
             normalize_inbound_headers=False, validate_outbound_headers=False,
             normalize_outbound_headers=False)
         self.h2 = _Connection(config, self._inspect)
+        self.frame_headers = FrameHeaderCheck(limits.max_frame_size)
         self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_window,
@@ -337,6 +322,7 @@ class H2Session:
         self.last_stream_id = 0   # after a graceful GOAWAY: streams above it are refused
         self._out = bytearray()
         self._connection_unacked = 0
+        self.cut_short = False   # whether the last `flush` left sendable data for the next one
 
     # setup
     def start(self, upgrade_settings: str | None = None) -> None:
@@ -351,6 +337,10 @@ class H2Session:
     # input
     def receive(self, data: bytes, now: float) -> list[Any]:
         self._now = now
+        try:
+            self.frame_headers.feed(data)
+        except h2.exceptions.ProtocolError as error:
+            self.refuse(str(error), error.error_code)
         try:
             events = self.h2.receive_data(data)
         except Flood as flood:
@@ -431,10 +421,19 @@ class H2Session:
     def closed(self) -> bool:
         return self.h2.state_machine.state is ConnectionState.CLOSED
 
+    # Every send checks that the stream can still take frames: h2 handles all the frames of a
+    # read before its events are acted on, so a request's stream may already be reset (or
+    # forgotten) by the time its answer is made; such an answer is dropped, not an error.
+    def may_send(self, stream_id: int) -> bool:
+        return not self.closed and _may_send(self.h2, stream_id)
+
     def send_head(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
-                  end_stream: bool) -> None:
-        if not self.closed:
-            self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
+                  end_stream: bool) -> bool:
+        """HEADERS of a response; False when the stream is gone (nothing was sent)."""
+        if not self.may_send(stream_id):
+            return False
+        self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
+        return True
 
     def may_push(self, in_flight: int) -> bool:
         """Whether one more pushed stream is welcome: the client takes pushes, the connection
@@ -457,7 +456,7 @@ class H2Session:
         return promised
 
     def send_informational(self, stream_id: int, status: int) -> None:
-        if not self.closed:
+        if self.may_send(stream_id):
             self.h2.send_headers(stream_id, [(b":status", b"%d" % status)])
 
     def queue(self, stream_id: int, piece: bytes | FileSegment) -> int:
@@ -480,47 +479,82 @@ class H2Session:
         box = self.outboxes.get(stream_id)
         return 0 if box is None else box.pending
 
-    def flush(self, now: float) -> tuple[list[int], list[int]]:
-        """Send queued data as the windows allow; returns the streams that ended and those whose
-        file body could not be read (the caller resets them)."""
+    def flush(self, now: float, limit: int | None = None) -> tuple[list[int], list[int]]:
+        """Send queued data as the windows allow, at most about `limit` bytes of it (None: no
+        limit); returns the streams that ended and those that failed: their file body could not
+        be read, or the stream can take no more frames (reset by the client); the caller drops
+        them (a reset goes out where the stream still exists). `cut_short` tells whether the
+        limit left sendable data behind: the caller writes what was made and flushes again on a
+        later loop iteration, so a large body goes out in slices that the socket takes while
+        other connections get their turn."""
         ended, failed = [], []
+        self.cut_short = False
         if self.closed:
             return ended, failed
         h2conn = self.h2
         frame_size = h2conn.max_outbound_frame_size
+        budget = limit
         for stream_id, box in list(self.outboxes.items()):
+            if budget is not None and budget <= 0:
+                self.cut_short = True
+                break
+            if not _may_send(h2conn, stream_id):
+                failed.append(stream_id)
+                del self.outboxes[stream_id]
+                continue
+            window = 1
             while box.pieces:
                 window = h2conn.local_flow_control_window(stream_id)
                 if window <= 0:
                     break
+                if budget is not None:
+                    if budget <= 0:
+                        break
+                    window = min(window, budget)
                 try:
-                    data = box.take(min(window, frame_size))
+                    data = box.take(window)
                 except OSError:
                     failed.append(stream_id)
                     del self.outboxes[stream_id]
                     break
+                if budget is not None:
+                    budget -= len(data)
                 last = box.ending and not box.pieces and box.trailers is None
-                h2conn.send_data(stream_id, data, end_stream=last)
-                # the client may answer a DATA frame with a WINDOW_UPDATE for the stream and
-                # one for the connection: those two are not a flood
-                self.window_updates.refund(2)
+                self._send_frames(stream_id, data, frame_size, last)
                 if last:
                     break
             if stream_id in failed:
                 continue
             if box.pieces:
-                if box.blocked_since is None:
-                    box.blocked_since = now
+                if window <= 0:
+                    if box.blocked_since is None:
+                        box.blocked_since = now
+                else:  # the limit stopped it: it goes last in the next round
+                    self.cut_short = True
+                    del self.outboxes[stream_id]
+                    self.outboxes[stream_id] = box
                 continue
             box.blocked_since = None
             if box.ending:
                 del self.outboxes[stream_id]
                 if box.trailers is not None:
                     h2conn.send_headers(stream_id, box.trailers, end_stream=True)
-                elif h2conn.streams.get(stream_id) is not None and _may_send(h2conn, stream_id):
+                elif _may_send(h2conn, stream_id):
                     h2conn.end_stream(stream_id)
                 ended.append(stream_id)
         return ended, failed
+
+    def _send_frames(self, stream_id: int, data: bytes | memoryview, frame_size: int, last: bool) -> None:
+        """`data` (within the stream's window) as DATA frames of at most `frame_size` bytes."""
+        h2conn = self.h2
+        view = memoryview(data) if len(data) > frame_size else data
+        end = len(data)
+        for start in range(0, end, frame_size):
+            stop = start + frame_size
+            h2conn.send_data(stream_id, view[start:stop], end_stream=last and stop >= end)
+            # the client may answer a DATA frame with a WINDOW_UPDATE for the stream and one
+            # for the connection: those two are not a flood
+            self.window_updates.refund(2)
 
     def stalled(self, now: float, timeout: float) -> list[int]:
         """Streams whose data has waited on a closed flow-control window for `timeout`."""
@@ -551,5 +585,7 @@ class H2Session:
 
 
 def _may_send(h2conn: h2.connection.H2Connection, stream_id: int) -> bool:
-    stream = h2conn.streams[stream_id]
-    return not stream.closed and stream.state_machine.state.name in ("OPEN", "HALF_CLOSED_REMOTE")
+    """Whether frames may still go on the stream: not reset by the client, not ended by us."""
+    stream = h2conn.streams.get(stream_id)
+    return stream is not None and not stream.closed and stream.state_machine.state.name in (
+        "OPEN", "HALF_CLOSED_REMOTE", "RESERVED_LOCAL")

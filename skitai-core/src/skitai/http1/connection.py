@@ -301,7 +301,7 @@ class H1Connection(asyncio.Protocol):
                 exchange.body.fail(ClientDisconnected("client closed the connection"))
                 if exchange.response_started or exchange.dispatched:
                     self.server.log_exchange(exchange)  # an app had it: logged as aborted
-                exchange._run_done_callbacks()
+                exchange.run_done_callbacks()
         self.server.connection_closed(self)
 
     def pause_writing(self) -> None:
@@ -384,7 +384,7 @@ class H1Connection(asyncio.Protocol):
         data, self._held, self._holding_for = self._held or b"", None, None
         exchange.finished = True
         self.server.log_exchange(exchange)
-        exchange._run_done_callbacks()
+        exchange.run_done_callbacks()
         self.hand_over(protocol, data)
 
     def hand_over(self, protocol: asyncio.BaseProtocol, data: bytes = b"") -> None:
@@ -465,7 +465,7 @@ class H1Connection(asyncio.Protocol):
     def exchange_finished(self, exchange: H1Exchange) -> None:
         exchange.finished = True
         self.server.log_exchange(exchange)
-        exchange._run_done_callbacks()
+        exchange.run_done_callbacks()
         if exchange is not self.current:
             return
         self.current = None
