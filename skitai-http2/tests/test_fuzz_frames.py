@@ -24,9 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from apps import APP
-from h2server import h2_server
 from h2fuzz import FrameFuzzer
 from h2peer import PREFACE, split_frames
+from h2server import h2_server
 from hyperframe.frame import GoAwayFrame, PingFrame, SettingsFrame
 
 import skitai

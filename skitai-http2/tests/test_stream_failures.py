@@ -6,8 +6,8 @@ import logging
 
 import h2.events
 from apps import APP
-from h2server import h2_server
 from h2peer import Client, RawPeer
+from h2server import h2_server
 from hyperframe.frame import GoAwayFrame, HeadersFrame, RstStreamFrame
 from test_websocket_h2 import MOUNTS
 
