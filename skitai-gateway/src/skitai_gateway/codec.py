@@ -1,0 +1,77 @@
+"""Bodies of upstream calls: what `data` becomes on the wire, and what a response body becomes.
+
+The manual's rule: requests and answers are JSON unless the headers say otherwise. `data` is
+sent as JSON by default; `Content-Type: application/x-www-form-urlencoded` sends a form,
+`text/...` (or any other type) a string as it is; bytes always go as they are. An answer is
+decoded by its own Content-Type: JSON to Python objects, text (text/..., XML, JavaScript) to
+`str` by its charset, anything else stays `bytes`.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlencode
+
+from multidict import CIMultiDict
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+_TEXT_TYPES = ("application/xml", "application/javascript", "application/xhtml+xml")
+
+
+class BadUpstreamResponse(Exception):
+    """The backend answered something unusable: a body that does not decode as its Content-Type
+    says, or one larger than the call's `max_size`. A Bad Gateway (STA_NETERR, 502)."""
+
+
+def request_headers(headers: Any) -> CIMultiDict:
+    """The call's headers (a dict or a list of pairs) with `Accept: application/json` unless
+    they name another."""
+    fields = CIMultiDict(headers.items() if isinstance(headers, Mapping) else (headers or ()))
+    fields.setdefault("Accept", JSON)
+    return fields
+
+
+def encode_body(data: Any, headers: CIMultiDict) -> bytes | None:
+    """The request body for `data`, setting `Content-Type` in `headers` when it is missing."""
+    if data is None:
+        return None
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        headers.setdefault("Content-Type", "application/octet-stream")
+        return bytes(data)
+    content_type = headers.setdefault("Content-Type", JSON)
+    mime, charset = _media_type(content_type)
+    if mime == JSON or mime.endswith("+json"):
+        return json.dumps(data).encode(charset or "utf-8")
+    if mime == FORM and not isinstance(data, str):
+        return urlencode(data, doseq=True).encode("ascii")
+    if isinstance(data, str):
+        return data.encode(charset or "utf-8")
+    raise TypeError(f"cannot send {type(data).__name__} as {mime}: give str or bytes, or a JSON or form "
+                    "Content-Type")
+
+
+def decode_body(raw: bytes, content_type: str | None) -> Any:
+    """A response body by its Content-Type (None for an empty JSON body)."""
+    mime, charset = _media_type(content_type or "")
+    if mime == JSON or mime.endswith("+json"):
+        if not raw.strip():
+            return None
+        try:
+            return json.loads(raw.decode(charset or "utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            raise BadUpstreamResponse(f"the backend's {mime} body does not decode: {error}") from error
+    if mime.startswith("text/") or mime in _TEXT_TYPES or mime.endswith("+xml"):
+        return raw.decode(charset or "utf-8", "replace")
+    return raw
+
+
+def _media_type(content_type: str) -> tuple[str, str | None]:
+    mime, *params = (part.strip() for part in content_type.split(";"))
+    charset = None
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"') or None
+    return mime.lower(), charset
