@@ -185,3 +185,13 @@ def test_map_needs_an_alias(serve):
             return str(error)
 
     assert "map() calls the members of an alias" in ask(serve({"/": call}))
+
+
+def test_an_upload_fails_over_with_its_whole_body(serve, upstream):
+    busy, live = upstream("busy"), upstream("live")
+    busy.app.status = 503
+    gateway = serve({"/": lambda: was.upload.lb("@api/echo", {"file": ("a.txt", b"payload")}).fetch()})
+    gateway.kernel.aliases.add("@api", skitai.PROTO_HTTP, [f"127.0.0.1:{busy.port}", f"127.0.0.1:{live.port}"])
+    echoed = ask(gateway)
+    assert busy.app.calls == 1 and echoed["member"] == "live"
+    assert 'filename="a.txt"' in echoed["body"] and "payload" in echoed["body"]

@@ -1,6 +1,8 @@
 """`was.get` and its siblings over real sockets: an app in a Skitai server calls upstream Skitai
 servers (plain and HTTPS) by absolute URL and by alias; JSON by default, other types by headers;
 answers decoded by their Content-Type; pooled keep-alive connections; the result cache."""
+import email.parser
+import email.policy
 import time
 
 import httpx
@@ -199,3 +201,45 @@ def test_set_backend_ca_and_keep_alive_settings(tmp_path, monkeypatch):
     with pytest.raises(ValueError):
         skitai.set_backend_keep_alive(0)
     time.sleep(0)
+
+
+def multipart_message(echoed):
+    """The multipart body an upstream echoed, parsed by the standard library."""
+    raw = f"Content-Type: {echoed['content_type']}\r\n\r\n".encode() + echoed["body"].encode("latin-1")
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(raw)
+    assert message.get_content_type() == "multipart/form-data"
+    return message
+
+
+def multipart_parts(echoed):
+    """{name: (filename, content type, bytes)} of each part."""
+    return {part.get_param("name", header="content-disposition"):
+            (part.get_filename(), part.get_content_type(), part.get_payload(decode=True))
+            for part in multipart_message(echoed).iter_parts()}
+
+
+def test_upload_sends_fields_and_files_as_multipart(serve, upstream, tmp_path):
+    up = upstream()
+    notes = tmp_path / "notes.txt"
+    notes.write_bytes(b"line 1\nline 2\n")
+
+    def call():
+        with open(notes, "rb") as file:
+            return was.upload(up.url("/echo"), {
+                "title": "Mozart", "year": 1756, "notes": file, "raw": b"\x00\x01",
+                "picture": ("pic.png", b"\x89PNG", "image/png"),
+            }).fetch()
+
+    echoed = ask(serve({"/": call}))
+    assert echoed["method"] == "POST" and echoed["accept"] == "application/json"
+    parts = multipart_parts(echoed)
+    assert parts["title"][0] is None and parts["title"][2] == b"Mozart" and parts["year"][2] == b"1756"
+    assert parts["notes"] == ("notes.txt", "application/octet-stream", b"line 1\nline 2\n")
+    assert parts["raw"] == ("raw", "application/octet-stream", b"\x00\x01")
+    assert parts["picture"] == ("pic.png", "image/png", b"\x89PNG")
+
+
+def test_an_upload_of_fields_alone_is_still_multipart(serve, upstream):
+    up = upstream()
+    echoed = ask(serve({"/": lambda: was.upload(up.url("/echo"), [("a", "1"), ("a", "2")]).fetch()}))
+    assert [part.get_payload(decode=True) for part in multipart_message(echoed).iter_parts()] == [b"1", b"2"]

@@ -19,7 +19,7 @@ import aiohttp
 from skitai.corequest import STA_NETERR, STA_REQFAIL, STA_TIMEOUT, Driver, Result, Task, Tasks
 from skitai.corequest.task import DEFAULT_TIMEOUT
 
-from .codec import BadUpstreamResponse, encode_body, request_headers
+from .codec import BadUpstreamResponse, encode_body, request_headers, upload_parts
 from .upstreams import MAX_RESPONSE_SIZE, Call, Upstreams
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ QUERY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "DELETE"))
 
 
 class HttpMethod(Driver):
+    encode = staticmethod(encode_body)  # data -> the request body, given the call's headers
+
     def __init__(self, was: "Was", method: str, upstreams: Upstreams) -> None:
         super().__init__(was)
         self.method = method
@@ -102,7 +104,7 @@ class HttpMethod(Driver):
         if self.method in QUERY_METHODS:
             params, body = data, None
         else:
-            params, body = None, encode_body(data, fields)
+            params, body = None, self.encode(data, fields)
         if auth is not None:
             user, password = auth  # (user, password): HTTP Basic
             auth = (str(user), str(password))
@@ -122,6 +124,19 @@ class HttpMethod(Driver):
         if isinstance(error, (KeyError, ValueError, TypeError)):
             return Result.failure(STA_REQFAIL, error)
         return super().map_error(error)
+
+
+class Upload(HttpMethod):
+    """`was.upload(url, data, ...)`: a POST of `data` as multipart/form-data (files and fields,
+    see `codec.upload_parts`), with `lb` and `map` like the others."""
+
+    encode = staticmethod(upload_parts)
+
+    def __init__(self, was: "Was", upstreams: Upstreams) -> None:
+        super().__init__(was, "POST", upstreams)
+
+    def __repr__(self) -> str:
+        return "<was.upload>"
 
 
 def _freeze(value: Any) -> Hashable:

@@ -2,14 +2,17 @@
 
 The manual's rule: requests and answers are JSON unless the headers say otherwise. `data` is
 sent as JSON by default; `Content-Type: application/x-www-form-urlencoded` sends a form,
-`text/...` (or any other type) a string as it is; bytes always go as they are. An answer is
-decoded by its own Content-Type: JSON to Python objects, text (text/..., XML, JavaScript) to
-`str` by its charset, anything else stays `bytes`.
+`text/...` (or any other type) a string as it is; bytes always go as they are. `was.upload`
+sends `multipart/form-data` (see `upload_parts`). An answer is decoded by its own Content-Type:
+JSON to Python objects, text (text/..., XML, JavaScript) to `str` by its charset, anything else
+stays `bytes`.
 """
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -50,6 +53,39 @@ def encode_body(data: Any, headers: CIMultiDict) -> bytes | None:
         return data.encode(charset or "utf-8")
     raise TypeError(f"cannot send {type(data).__name__} as {mime}: give str or bytes, or a JSON or form "
                     "Content-Type")
+
+
+@dataclass(frozen=True)
+class Part:
+    """One part of a multipart/form-data body: a field (`filename` None) or a file."""
+
+    name: str
+    value: str | bytes
+    filename: str | None = None
+    content_type: str | None = None
+
+
+def upload_parts(data: Any, headers: CIMultiDict) -> tuple[Part, ...]:
+    """The parts of `was.upload`'s `data`, a dict (or pairs) of field name to value: a `str` or
+    number is a field; `bytes` a file named like its field; an open binary file a file with its
+    own name (read here, in the app's thread, so that a fail-over can send it again); a tuple
+    `(filename, bytes)` or `(filename, bytes, content_type)` a file named so. The client sets
+    the multipart Content-Type with its boundary, so the call's own is dropped."""
+    headers.popall("Content-Type", None)
+    parts = []
+    for name, value in (data.items() if isinstance(data, Mapping) else data or ()):
+        if isinstance(value, tuple):
+            parts.append(Part(name, bytes(value[1]), value[0], *value[2:3]))
+        elif isinstance(value, (bytes, bytearray, memoryview)):
+            parts.append(Part(name, bytes(value), name))
+        elif hasattr(value, "read"):
+            content = value.read()
+            if not isinstance(content, bytes):
+                raise TypeError(f"upload field {name!r}: open the file in binary mode ('rb')")
+            parts.append(Part(name, content, os.path.basename(getattr(value, "name", "") or name)))
+        else:
+            parts.append(Part(name, str(value)))
+    return tuple(parts)
 
 
 def decode_body(raw: bytes, content_type: str | None) -> Any:

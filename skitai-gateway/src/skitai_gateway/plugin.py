@@ -1,6 +1,6 @@
 """The skitai-gateway plugin: it serves the alias kinds PROTO_HTTP and PROTO_HTTPS and adds the
-corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.options` and
-`was.head` (each with `.lb` and `.map`), over one connection pool per worker process that is
+corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.options`,
+`was.head` and `was.upload` (each with `.lb` and `.map`), over one connection pool per worker process that is
 opened when the server starts and closed when it stops."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import skitai
 from skitai.backends import Alias
 from skitai.plugin import hookimpl
 
-from .calls import HttpMethod
+from .calls import HttpMethod, Upload
 from .upstreams import Upstreams
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
@@ -32,6 +32,7 @@ def skitai_register_services(was):
     upstreams = Upstreams(was.server.config)  # on the worker's loop, which the pool belongs to
     for method in METHODS:
         was.add_service(method.lower(), HttpMethod(was, method, upstreams))
+    was.add_service("upload", Upload(was, upstreams))
 
 
 @hookimpl

@@ -25,7 +25,7 @@ from skitai.backends import Alias, Member
 from skitai.config import ServerConfig
 from skitai.corequest import STA_NORMAL, Result
 
-from .codec import BadUpstreamResponse, decode_body
+from .codec import BadUpstreamResponse, Part, decode_body
 from .health import Balancer, MemberHealth
 
 MAX_CONNECTIONS_PER_MEMBER = 64
@@ -43,7 +43,7 @@ class Call:
     method: str
     target: str
     params: Any
-    body: bytes | None
+    body: bytes | tuple[Part, ...] | None  # parts: multipart/form-data
     headers: CIMultiDict
     auth: tuple[str, str] | None  # (user, password) for HTTP Basic
     timeout: float
@@ -105,7 +105,8 @@ class Upstreams:
         if auth is not None and "Authorization" not in headers:
             headers = headers.copy()
             headers["Authorization"] = basic_authorization(*auth)
-        async with self.session.request(call.method, url, params=call.params, data=call.body, headers=headers,
+        body = form_data(call.body) if isinstance(call.body, tuple) else call.body
+        async with self.session.request(call.method, url, params=call.params, data=body, headers=headers,
                                         timeout=timeout) as response:
             raw = await read_limited(response, call.max_size)
             data = decode_body(raw, response.headers.get("Content-Type"))
@@ -125,6 +126,16 @@ async def read_limited(response: aiohttp.ClientResponse, max_size: int) -> bytes
             raise BadUpstreamResponse(f"the backend's body passed the call's max_size of {max_size} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def form_data(parts: tuple[Part, ...]) -> aiohttp.MultipartWriter:
+    """A multipart/form-data body, made afresh for each attempt (a writer is sent once)."""
+    writer = aiohttp.MultipartWriter("form-data")
+    for part in parts:
+        payload = writer.append(part.value, {"Content-Type": part.content_type} if part.content_type else None)
+        names = {"name": part.name} if part.filename is None else {"name": part.name, "filename": part.filename}
+        payload.set_content_disposition("form-data", **names)
+    return writer
 
 
 def member_url(alias: Alias, member: Member, path: str) -> str:
