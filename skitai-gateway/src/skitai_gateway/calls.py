@@ -11,7 +11,8 @@ PROTO_HTTPS alias. The call starts at once on the worker's event loop and answer
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Hashable, Mapping
+import functools
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -60,10 +61,11 @@ class HttpMethod(Driver):
             timeout: float = DEFAULT_TIMEOUT, max_size: int = MAX_RESPONSE_SIZE, *, use_cache: Any = True,
             rm_cache: Any = None, filter: Any = None, meta: dict | None = None) -> Tasks:
         """The same call to every member of the alias at once: a `Tasks` whose members are the
-        members' calls in the alias's order (`meta["members"]` names them)."""
+        members' calls in the alias's order (`meta["members"]` names them). A `url` that is not
+        `@alias/path`, or an alias not declared, raises at once (ValueError, KeyError)."""
         alias, path = self._alias(url)
         call, key = self._call(path, data, headers, auth, timeout, max_size)
-        tasks = [self._start_task(lambda member=member: self.upstreams.member(call, alias, member),
+        tasks = [self._start_task(functools.partial(self.upstreams.member, call, alias, member),
                                   (self.method, alias.name, str(member), path, *key), use_cache, rm_cache, timeout,
                                   filter)
                  for member in alias.members]
@@ -77,18 +79,18 @@ class HttpMethod(Driver):
             if url.startswith("@"):
                 alias, path = self._alias(url)
                 call, key = self._call(path, data, headers, auth, timeout, max_size)
-                factory = lambda: self.upstreams.balanced(call, alias, failover)  # noqa: E731
+                factory = functools.partial(self.upstreams.balanced, call, alias, failover)
                 key = (self.method, alias.name, path, *key)
             else:
                 call, key = self._call(url, data, headers, auth, timeout, max_size)
-                factory = lambda: self.upstreams.direct(call)  # noqa: E731
+                factory = functools.partial(self.upstreams.direct, call)
                 key = (self.method, url, *key)
         except Exception as error:  # a call that cannot be made: its Task holds the error
             return Task(None, result=self.map_error(error), timeout=timeout, meta=meta)
         return self._start_task(factory, key, use_cache, rm_cache, timeout, filter, meta)
 
-    def _start_task(self, factory: Any, key: tuple, use_cache: Any, rm_cache: Any, timeout: float, filter: Any,
-                    meta: dict | None = None) -> Task:
+    def _start_task(self, factory: Callable[[], Awaitable[Result]], key: tuple, use_cache: Any, rm_cache: Any,
+                    timeout: float, filter: Any, meta: dict | None = None) -> Task:
         return self.start(factory, _hashable(key), use_cache=use_cache, rm_cache=rm_cache, timeout=timeout,
                           filter=filter, meta=meta)
 
