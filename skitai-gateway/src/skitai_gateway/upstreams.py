@@ -8,8 +8,9 @@ backends' certificates are always verified, against the system's CAs and those o
 `skitai.set_backend_ca`. Member health (see `health`) lives beside the pool, so one request's
 failure is seen by the next.
 
-aiohttp rather than httpx: on one core against one local upstream, a bare asyncio loop of
-aiohttp made 4,600-6,700 requests/s where httpx's `AsyncClient` made 240-940 (see the README).
+aiohttp rather than httpx: a bare asyncio loop of aiohttp made six to thirty times the requests/s
+of httpx's `AsyncClient` against a local upstream (`bench/gateway_clients.py`; figures in the
+README's "Backend connections and HTTPS").
 """
 from __future__ import annotations
 
