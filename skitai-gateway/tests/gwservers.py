@@ -3,8 +3,9 @@
 * `gateway_server(routes, **settings)`: a Skitai server with the gateway plugin whose app calls
   `routes[PATH_INFO]()` in its WSGI thread (where `was.get` ... work) and answers its value as
   JSON;
-* `upstream_app(name)`: a WSGI app for upstream Skitai servers that echoes the request as JSON
-  (`/echo...`), answers a status (`/status/503`), text, bytes or bad JSON, and counts its calls.
+* `UpstreamApp(name)`: a WSGI app for upstream Skitai servers that echoes the request as JSON
+  (`/echo...`), answers a status (`/status/503`), text, bytes, bad JSON, or after 0.2 s
+  (`/slow`), and counts its calls.
 
 A module of its own (not conftest) so test modules can import it.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+import time
 from urllib.parse import parse_qs
 
 from skitai.testing import ServerThread
@@ -58,6 +60,9 @@ class UpstreamApp:
         if path.startswith("/status/") or self.status:
             code = self.status or int(path.rsplit("/", 1)[1])
             return self._answer(start_response, f"{code} Status", "application/json", {"member": self.name})
+        if path == "/slow":
+            time.sleep(0.2)
+            return self._answer(start_response, "200 OK", "application/json", {"member": self.name})
         if path == "/text":
             return self._answer(start_response, "200 OK", "text/plain; charset=utf-8", "héllo".encode())
         if path == "/bytes":

@@ -12,6 +12,7 @@ import skitai
 from skitai import HTTPError, was
 from skitai.corequest import STA_NETERR, STA_NORMAL
 from skitai.testing import make_certificates, wait_for
+from skitai_gateway import upstreams
 
 
 def ask(server, path="/", timeout=20):
@@ -137,12 +138,12 @@ def test_connections_are_pooled_and_closed_after_the_backend_keep_alive(serve, u
     assert len(set(up.app.ports)) == 2
 
 
-def test_many_concurrent_calls_share_a_bounded_pool(serve, upstream):
-    up = upstream(threads=8)
-    gateway = serve({"/": lambda: was.Tasks([was.get(up.url("/echo"), {"n": n}) for n in range(100)]).fetch()})
-    data = ask(gateway)
-    assert [item["query"]["n"] for item in data] == [[str(n)] for n in range(100)]
-    assert len(set(up.app.ports)) <= 64
+def test_many_concurrent_calls_share_a_bounded_pool(serve, upstream, monkeypatch):
+    monkeypatch.setattr(upstreams, "MAX_CONNECTIONS_PER_MEMBER", 4)
+    up = upstream(threads=32)
+    gateway = serve({"/": lambda: was.Tasks([was.get(up.url("/slow")) for _ in range(20)]).fetch()})
+    assert ask(gateway) == [{"member": "a"}] * 20
+    assert len(set(up.app.ports)) == 4, up.app.ports   # 20 calls over 4 connections, waiting their turn
 
 
 def test_results_are_cached_on_request(serve, upstream):
