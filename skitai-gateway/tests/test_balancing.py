@@ -2,6 +2,7 @@
 connect failures and 502/503 answers, members marked down for every request of the worker and
 tried again after their back-off; map calls every member."""
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,6 +15,7 @@ from skitai import was
 from skitai.backends import Alias, Member
 from skitai.corequest import STA_NETERR, STA_NORMAL
 from skitai.testing import free_port
+from skitai_gateway import upstreams
 from skitai_gateway.health import Balancer, MemberHealth
 
 
@@ -195,3 +197,31 @@ def test_an_upload_fails_over_with_its_whole_body(serve, upstream):
     echoed = ask(gateway)
     assert busy.app.calls == 1 and echoed["member"] == "live"
     assert 'filename="a.txt"' in echoed["body"] and "payload" in echoed["body"]
+
+
+@pytest.fixture
+def unanswered_port():
+    """A port whose listener never accepts and whose accept queue is full: a connection to it
+    is never established (the SYN goes unanswered), as with a member that is down hard."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = []
+    for _ in range(8):  # fill the queue; the kernel answers no more SYNs once it is full
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(listener.getsockname())
+        fillers.append(filler)
+    yield listener.getsockname()[1]
+    for sock in (*fillers, listener):
+        sock.close()
+
+
+def test_lb_fails_over_a_member_that_cannot_be_reached_in_the_connect_timeout(serve, upstream, unanswered_port,
+                                                                               monkeypatch):
+    monkeypatch.setattr(upstreams, "CONNECT_TIMEOUT", 0.5)
+    live = upstream("live")
+    gateway = serve({"/": lambda: members_of(was.get.lb("@api/echo", timeout=5).dispatch())})
+    gateway.kernel.aliases.add("@api", skitai.PROTO_HTTP, [f"127.0.0.1:{unanswered_port}", f"127.0.0.1:{live.port}"])
+    assert ask(gateway) == ["live"]
+    assert [member.port for member in health(gateway).down()] == [unanswered_port]
