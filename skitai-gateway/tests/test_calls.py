@@ -111,14 +111,18 @@ def test_aliases_reach_their_member_with_its_credentials(serve, upstream):
     assert ask(gateway, "/own")["user"] == "other:pw"
 
 
-def test_an_unknown_alias_fails_its_call_naming_the_declared_ones(serve):
+@pytest.mark.parametrize("url, cause", [
+    ("@nowhere/x", "no alias '@nowhere'"),
+    ("ftp://127.0.0.1/x", "ftp://127.0.0.1/x"),
+    ("/relative/path", "/relative/path"),
+])
+def test_a_call_that_cannot_be_made_fails_naming_the_cause(serve, url, cause):
     def call():
-        result = was.get("@nowhere/x").dispatch()
-        return [result.status, str(result.expt)]
+        result = was.get(url).dispatch()
+        return [result.status, result.status_code, str(result.expt)]
 
-    gateway = serve({"/": call})
-    status, message = ask(gateway)
-    assert status == skitai.STA_REQFAIL and "no alias '@nowhere'" in message
+    status, code, message = ask(serve({"/": call}))
+    assert (status, code) == (skitai.STA_REQFAIL, 500) and cause in message, message
 
 
 def test_an_http_member_with_a_path_is_refused_when_declared(serve):

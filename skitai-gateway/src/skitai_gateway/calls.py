@@ -82,6 +82,8 @@ class HttpMethod(Driver):
                 factory = functools.partial(self.upstreams.balanced, call, alias, failover)
                 key = (self.method, alias.name, path, *key)
             else:
+                if not url.lower().startswith(("http://", "https://")):
+                    raise ValueError(f"{url!r}: give an absolute http(s):// URL or '@alias/path'")
                 call, key = self._call(url, data, headers, auth, timeout, max_size)
                 factory = functools.partial(self.upstreams.direct, call)
                 key = (self.method, url, *key)
