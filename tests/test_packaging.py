@@ -3,10 +3,11 @@ installed with pip into fresh virtual environments while PyPI is reachable (the 
 from there, and so would PyPI's old `skitai` 0.57.16 if our version lost to it).
 
 `pip install "skitai[http2]"` (or `skitai-http2` alone) brings the core and the HTTP/2 plugin,
-and `skitai plugins` lists it; plain `skitai` has no plugin; `skitai[testclient]` is enough for
-`skitai.test_client` and brings none of the project's own test tools. Every distribution carries one final version (a
-pre-release would lose to 0.57.16 without `--pre`), each plugin pins the core to it, and the
-core's extras pin the plugins the same way."""
+`skitai[gateway]` the gateway plugin, and `skitai plugins` lists it; plain `skitai` has no
+plugin; `skitai[testclient]` is enough for `skitai.test_client` and brings none of the
+project's own test tools. Every distribution carries one final version (a pre-release would lose
+to 0.57.16 without `--pre`), each plugin pins the core to it, and the core's extras pin the
+plugins the same way."""
 from __future__ import annotations
 
 import email.parser
@@ -113,14 +114,20 @@ def test_one_final_version_pinned_between_core_and_plugins(wheels):
         assert f'skitai-{extra}=={VERSION}; extra == "all"' in requires
 
 
-@pytest.mark.parametrize("requirement", ["skitai[http2]", "skitai-http2"])
-def test_the_http2_extra_or_the_plugin_alone_installs_both_and_lists_the_plugin(wheels, tmp_path, requirement):
+@pytest.mark.parametrize("requirement, distribution, plugin", [
+    ("skitai[http2]", "skitai-http2", "http2"),
+    ("skitai-http2", "skitai-http2", "http2"),
+    ("skitai[gateway]", "skitai-gateway", "gateway"),
+])
+def test_an_extra_or_the_plugin_alone_installs_both_and_lists_the_plugin(wheels, tmp_path, requirement,
+                                                                        distribution, plugin):
     venv = Venv(tmp_path / "venv")
     venv.install(wheels, requirement)
     assert_installed_from_this_tree(venv, "skitai", "skitai", "skitai-core")
-    assert_installed_from_this_tree(venv, "skitai-http2", "skitai_http2", "skitai-http2")
+    module = distribution.replace("-", "_")
+    assert_installed_from_this_tree(venv, distribution, module, distribution)
     listing = venv.run("skitai", "plugins")
-    assert re.search(rf"^skitai-http2:http2 {re.escape(VERSION)} \(plugin\)", listing, re.M), listing
+    assert re.search(rf"^{distribution}:{plugin} {re.escape(VERSION)} \(plugin\)", listing, re.M), listing
 
 
 def test_plain_skitai_has_no_plugin_and_the_testclient_extra_is_small(wheels, tmp_path):
@@ -128,8 +135,8 @@ def test_plain_skitai_has_no_plugin_and_the_testclient_extra_is_small(wheels, tm
     venv.install(wheels, "skitai")
     assert_installed_from_this_tree(venv, "skitai", "skitai", "skitai-core")
     listing = venv.run("skitai", "plugins")
-    assert "skitai.builtin.http1" in listing and "http2" not in listing, listing
-    assert not venv.has_module("skitai_http2")
+    assert "skitai.builtin.http1" in listing and "http2" not in listing and "gateway" not in listing, listing
+    assert not venv.has_module("skitai_http2") and not venv.has_module("skitai_gateway")
 
     venv.install(wheels, "skitai[testclient]")
     assert venv.has_module("httpx")

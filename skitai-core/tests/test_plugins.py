@@ -1,10 +1,12 @@
 """The plugin kernel: built-ins registered through hooks, and a third-party plugin installed as
 a real distribution with an entry point, adding a request handler and a CLI subcommand without
 any change to the core."""
+import asyncio
 import os
 import subprocess
 import sys
 import textwrap
+import threading
 
 import httpx
 import pytest
@@ -17,9 +19,10 @@ from skitai.config import ServerConfig
 from skitai.forward import ForwardHandler
 from skitai.kernel import Kernel
 from skitai.mounting import MountError
+from skitai.plugin import hookimpl
 from skitai.plugins import DEFAULT_PLUGINS
 from skitai.startup import StartupError
-from skitai.testing import ServerProcess, free_port
+from skitai.testing import ServerProcess, ServerThread, free_port
 
 PLUGIN_MODULE = '''
 from skitai.plugin import RequestHandler, hookimpl
@@ -377,3 +380,26 @@ def test_a_plugin_refuses_an_alias_when_it_is_declared(plugin_site, tmp_path):
     turned_off = failed_start(plugin_site, tmp_path, "--disable-plugin=hello", ALIAS_KIND="hello",
                               ALIAS_MEMBERS="127.0.0.1:9")
     assert one_line(turned_off).startswith("unknown alias kind 'hello'")
+
+
+class ClosesOnTheLoop:
+    """A plugin whose `skitai_server_stop` returns a coroutine (a client pool's close)."""
+
+    def __init__(self):
+        self.closed_on = None
+
+    @hookimpl
+    def skitai_server_stop(self, server):
+        async def close():
+            await asyncio.sleep(0.05)
+            self.closed_on = threading.get_ident()
+        return close()
+
+
+def test_an_awaitable_returned_by_skitai_server_stop_is_awaited_on_the_loop():
+    plugin = ClosesOnTheLoop()
+    server = ServerThread()
+    server.kernel.pm.register(plugin)
+    with server.mount("/", lambda environ, start_response: []):
+        loop_thread = server._thread.ident
+    assert plugin.closed_on == loop_thread

@@ -99,6 +99,24 @@ def set_keep_alive(seconds: float) -> None:
     get_kernel().config.keep_alive = float(seconds)
 
 
+def set_backend_keep_alive(seconds: float) -> None:
+    """Close a pooled connection to a backend (an upstream of `was.get` ...) after it idled this
+    many seconds (default 10), before the backend's own keep-alive timeout closes it under a
+    request: set it below the backends' keep-alive."""
+    if float(seconds) <= 0:
+        raise ValueError("skitai.set_backend_keep_alive(seconds) needs seconds > 0")
+    get_kernel().config.backend_keep_alive = float(seconds)
+
+
+def set_backend_ca(path: str) -> None:
+    """Trust the CA certificates of the PEM file `path` (relative to the script's directory)
+    for HTTPS backends, in addition to the system's: backends with certificates of a private
+    CA. Certificates are always verified."""
+    from .paths import abspath
+
+    get_kernel().config.backend_ca = abspath(path)
+
+
 def set_max_age(path: str, seconds: int) -> None:
     get_kernel().config.max_ages.append((path, int(seconds)))
 

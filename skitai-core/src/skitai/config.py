@@ -78,6 +78,12 @@ class ServerConfig:
     max_rcache: int = 300
     cache_keys: list[str] = field(default_factory=list)
     states: list[str] = field(default_factory=list)
+    # upstream connections of corequests (plugins such as skitai-gateway read these):
+    # skitai.set_backend_keep_alive: an idle pooled connection to a backend is closed after
+    # this many seconds; skitai.set_backend_ca: a PEM bundle of CAs trusted for HTTPS backends
+    # in addition to the system's
+    backend_keep_alive: float = 10.0
+    backend_ca: str | None = None
 
     # parsed command line (argparse.Namespace) once `skitai.run()` has read it
     options: Any = None

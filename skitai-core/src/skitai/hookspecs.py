@@ -150,4 +150,9 @@ def skitai_server_start(server):
 
 @hookspec
 def skitai_server_stop(server):
-    """The server stopped accepting and finished (or gave up on) in-flight requests."""
+    """The server stopped accepting and finished (or gave up on) in-flight requests.
+
+    Called on the event loop thread, which still runs. An implementation may return an
+    awaitable (a coroutine: closing a client pool, say): the server awaits it on the loop before
+    the loop closes, within `config.shutdown_timeout` seconds (an exception it raises is logged).
+    """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures.thread  # noqa: F401 -- the graceful stop's executor, loaded before root privileges go
+import inspect
 import logging
 import signal
 import threading
@@ -181,6 +182,22 @@ class Server:
             self.access_log.flush()
             self.diagnostics.tick()
 
+    async def _finish_closing(self, outcomes: list) -> None:
+        """Await what `skitai_server_stop` implementations returned to finish on the loop (a
+        client pool's asynchronous close) before the loop closes, within the shutdown timeout."""
+        closing = [outcome for outcome in outcomes if inspect.isawaitable(outcome)]
+        if not closing:
+            return
+        try:
+            results = await asyncio.wait_for(asyncio.gather(*closing, return_exceptions=True),
+                                             self.config.shutdown_timeout)
+        except asyncio.TimeoutError:
+            log.warning("closing on stop took longer than %s s: given up", self.config.shutdown_timeout)
+            return
+        for result in results:
+            if isinstance(result, Exception):
+                log.error("closing on stop failed: %s", describe(result))
+
     async def _stop_gracefully(self) -> None:
         for listener in self._listeners:
             listener.close()
@@ -194,7 +211,7 @@ class Server:
         await asyncio.sleep(0)
         if self.pool is not None:
             await self.loop.run_in_executor(None, self.pool.shutdown, 1.0)
-        self.hook.skitai_server_stop(server=self)
+        await self._finish_closing(self.hook.skitai_server_stop(server=self))
         self.access_log.flush()
         self.diagnostics.stop()
         log.info("stopped")

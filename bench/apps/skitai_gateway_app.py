@@ -1,0 +1,49 @@
+"""The gateway under test for bench/gateway.py: a Skitai app (4 threads, access log off) that
+calls the upstreams named by the environment (FAST_UPSTREAM, SLOW_UPSTREAM, as host:port):
+
+- /fanout: 20 `was.get` calls to the slow upstream at once, collected together;
+- /was: one `was.get` to the fast upstream;
+- /requests: the same call made with `requests.Session` in the WSGI thread (one session per
+  thread), what apps do without corequests.
+The port is given as --port=N."""
+import json
+import os
+import threading
+
+import requests
+
+import skitai
+from skitai import was
+
+FAST = f"http://{os.environ['FAST_UPSTREAM']}/"
+SLOW = f"http://{os.environ['SLOW_UPSTREAM']}/"
+sessions = threading.local()
+
+
+def fanout():
+    return len(was.Tasks([was.get(SLOW) for _ in range(20)]).fetch(timeout=10))
+
+
+def with_was():
+    return was.get(FAST).fetch()
+
+
+def with_requests():
+    if not hasattr(sessions, "session"):
+        sessions.session = requests.Session()
+    return sessions.session.get(FAST, timeout=10).json()
+
+
+ROUTES = {"/fanout": fanout, "/was": with_was, "/requests": with_requests}
+
+
+def app(environ, start_response):
+    body = json.dumps(ROUTES[environ["PATH_INFO"]]()).encode()
+    start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+if __name__ == "__main__":
+    skitai.mount("/", app)
+    skitai.log_off("/")
+    skitai.run(threads=4)

@@ -1,0 +1,5 @@
+"""skitai-gateway: upstream HTTP for Skitai apps (`was.get`, `was.post` ... to absolute URLs and
+to backend aliases of the kinds PROTO_HTTP and PROTO_HTTPS, with load balancing and map).
+
+Loaded through the `skitai` entry-point group as the plugin `gateway` (`skitai_gateway.plugin`).
+"""

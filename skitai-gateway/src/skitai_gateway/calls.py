@@ -1,0 +1,159 @@
+"""`was.get`, `was.post` ...: one `HttpMethod` driver per HTTP method.
+
+    was.get(url, data=None, headers=None, auth=None, timeout=10, max_size=64 MiB, ...)
+    was.get.lb("@alias/path", ...)     # a member by weight, failing over to the next
+    was.get.map("@alias/path", ...)    # every member: a Tasks of their Results
+
+`url` is absolute (`http://...`, `https://...`) or `@alias/path` for a PROTO_HTTP or
+PROTO_HTTPS alias. The call starts at once on the worker's event loop and answers a Task
+(see `skitai.corequest`); `timeout` bounds both the request and the Task's default wait.
+"""
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+
+from skitai.corequest import STA_NETERR, STA_REQFAIL, STA_TIMEOUT, Driver, Result, Task, Tasks
+from skitai.corequest.task import DEFAULT_TIMEOUT
+
+from .codec import BadUpstreamResponse, encode_body, request_headers, upload_parts
+from .upstreams import MAX_RESPONSE_SIZE, Call, Upstreams
+
+if TYPE_CHECKING:
+    from skitai.backends import Alias
+    from skitai.corequest.was import Was
+
+# methods whose `data` is a query string rather than a body
+QUERY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "DELETE"))
+
+
+class HttpMethod(Driver):
+    encode = staticmethod(encode_body)  # data -> the request body, given the call's headers
+
+    def __init__(self, was: "Was", method: str, upstreams: Upstreams) -> None:
+        super().__init__(was)
+        self.method = method
+        self.upstreams = upstreams
+
+    def __repr__(self) -> str:
+        return f"<was.{self.method.lower()}>"
+
+    def __call__(self, url: str, data: Any = None, headers: Any = None, auth: Any = None,
+                 timeout: float = DEFAULT_TIMEOUT, max_size: int = MAX_RESPONSE_SIZE, *, use_cache: Any = True,
+                 rm_cache: Any = None, filter: Any = None, meta: dict | None = None) -> Task:
+        """One call; to an alias, a member picked by weight (no fail-over: see `lb`)."""
+        return self._start(url, data, headers, auth, timeout, max_size, use_cache, rm_cache, filter, meta,
+                           failover=False)
+
+    def lb(self, url: str, data: Any = None, headers: Any = None, auth: Any = None,
+           timeout: float = DEFAULT_TIMEOUT, max_size: int = MAX_RESPONSE_SIZE, *, use_cache: Any = True,
+           rm_cache: Any = None, filter: Any = None, meta: dict | None = None) -> Task:
+        """Load-balanced: a member of the alias by weight among those up; on a connect failure or
+        a 502/503 answer the member is marked down and the next one is tried."""
+        return self._start(url, data, headers, auth, timeout, max_size, use_cache, rm_cache, filter, meta,
+                           failover=True)
+
+    def map(self, url: str, data: Any = None, headers: Any = None, auth: Any = None,
+            timeout: float = DEFAULT_TIMEOUT, max_size: int = MAX_RESPONSE_SIZE, *, use_cache: Any = True,
+            rm_cache: Any = None, filter: Any = None, meta: dict | None = None) -> Tasks:
+        """The same call to every member of the alias at once: a `Tasks` whose members are the
+        members' calls in the alias's order (`meta["members"]` names them). A `url` that is not
+        `@alias/path`, or an alias not declared, raises at once (ValueError, KeyError)."""
+        alias, path = self._alias(url)
+        call, key = self._call(path, data, headers, auth, timeout, max_size)
+        tasks = [self._start_task(functools.partial(self.upstreams.member, call, alias, member),
+                                  (self.method, alias.name, str(member), path, *key), use_cache, rm_cache, timeout,
+                                  filter)
+                 for member in alias.members]
+        members = [member.address for member in alias.members]
+        return Tasks(tasks, timeout=timeout, meta={**(meta or {}), "members": members})
+
+    # building a call
+    def _start(self, url: str, data: Any, headers: Any, auth: Any, timeout: float, max_size: int,
+               use_cache: Any, rm_cache: Any, filter: Any, meta: dict | None, failover: bool) -> Task:
+        try:
+            if url.startswith("@"):
+                alias, path = self._alias(url)
+                call, key = self._call(path, data, headers, auth, timeout, max_size)
+                factory = functools.partial(self.upstreams.balanced, call, alias, failover)
+                key = (self.method, alias.name, path, *key)
+            else:
+                if not url.lower().startswith(("http://", "https://")):
+                    raise ValueError(f"{url!r}: give an absolute http(s):// URL or '@alias/path'")
+                call, key = self._call(url, data, headers, auth, timeout, max_size)
+                factory = functools.partial(self.upstreams.direct, call)
+                key = (self.method, url, *key)
+        except Exception as error:  # a call that cannot be made: its Task holds the error
+            return Task(None, result=self.map_error(error), timeout=timeout, meta=meta)
+        return self._start_task(factory, key, use_cache, rm_cache, timeout, filter, meta)
+
+    def _start_task(self, factory: Callable[[], Awaitable[Result]], key: tuple, use_cache: Any, rm_cache: Any,
+                    timeout: float, filter: Any, meta: dict | None = None) -> Task:
+        return self.start(factory, _hashable(key), use_cache=use_cache, rm_cache=rm_cache, timeout=timeout,
+                          filter=filter, meta=meta)
+
+    def _alias(self, url: str) -> tuple["Alias", str]:
+        if not url.startswith("@"):
+            raise ValueError(f"{url!r}: map() calls the members of an alias: '@name/path'")
+        name, slash, path = url.partition("/")
+        return self.was.server.kernel.aliases.get(name), slash + path
+
+    def _call(self, target: str, data: Any, headers: Any, auth: Any, timeout: float,
+              max_size: int) -> tuple[Call, tuple]:
+        fields = request_headers(headers)
+        if self.method in QUERY_METHODS:
+            params, body = data, None
+        else:
+            params, body = None, self.encode(data, fields)
+        if auth is not None:
+            user, password = auth  # (user, password): HTTP Basic
+            auth = (str(user), str(password))
+        call = Call(self.method, target, params, body, fields, auth, float(timeout), int(max_size))
+        return call, (_freeze(params), body, tuple(fields.items()), auth)
+
+    def map_error(self, error: Exception) -> Result:
+        """Beyond the base's mapping: the client's timeouts are STA_TIMEOUT (504); a connection
+        refused, reset or closed, a malformed or oversized answer STA_NETERR (502); an invalid
+        URL or an unknown alias STA_REQFAIL."""
+        if isinstance(error, aiohttp.InvalidURL):
+            return Result.failure(STA_REQFAIL, error)
+        if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+            return Result.failure(STA_TIMEOUT, error)
+        if isinstance(error, (aiohttp.ClientError, BadUpstreamResponse)):  # a bad certificate too
+            return Result.failure(STA_NETERR, error)
+        if isinstance(error, (KeyError, ValueError, TypeError)):
+            return Result.failure(STA_REQFAIL, error)
+        return super().map_error(error)
+
+
+class Upload(HttpMethod):
+    """`was.upload(url, data, ...)`: a POST of `data` as multipart/form-data (files and fields,
+    see `codec.upload_parts`), with `lb` and `map` like the others."""
+
+    encode = staticmethod(upload_parts)
+
+    def __init__(self, was: "Was", upstreams: Upstreams) -> None:
+        super().__init__(was, "POST", upstreams)
+
+    def __repr__(self) -> str:
+        return "<was.upload>"
+
+
+def _freeze(value: Any) -> Hashable:
+    if isinstance(value, Mapping):
+        return tuple(sorted((key, _freeze(item)) for key, item in value.items()))
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(item) for item in value)
+    return value
+
+
+def _hashable(key: tuple) -> Hashable | None:
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key

@@ -1,0 +1,44 @@
+"""The skitai-gateway plugin: it serves the alias kinds PROTO_HTTP and PROTO_HTTPS and adds the
+corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.options`,
+`was.head` and `was.upload` (each with `.lb` and `.map`), over one connection pool per worker process that is
+opened when the server starts and closed when it stops."""
+from __future__ import annotations
+
+import skitai
+from skitai.backends import Alias
+from skitai.plugin import hookimpl
+
+from .calls import HttpMethod, Upload
+from .upstreams import Upstreams
+
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
+
+
+def _check_members(alias: Alias) -> None:
+    for member in alias.members:
+        if member.database:
+            raise ValueError(f"member {member.address}/{member.database}: an HTTP member is "
+                             f"[user:password@]host[:port]; put the path in the call: was.get('{alias.name}/...')")
+
+
+@hookimpl
+def skitai_register_backends(backends):
+    for kind in (skitai.PROTO_HTTP, skitai.PROTO_HTTPS):
+        backends.add(kind, "skitai-gateway", validate=_check_members)
+
+
+@hookimpl
+def skitai_register_services(was):
+    upstreams = Upstreams(was.server.config)  # on the worker's loop, which the pool belongs to
+    for method in METHODS:
+        was.add_service(method.lower(), HttpMethod(was, method, upstreams))
+    was.add_service("upload", Upload(was, upstreams))
+
+
+@hookimpl
+def skitai_server_stop(server):
+    """Close the pool; the server awaits it before its loop ends."""
+    driver = server.was.services.get("get") if server.was is not None else None
+    if isinstance(driver, HttpMethod):
+        return driver.upstreams.close()
+    return None
