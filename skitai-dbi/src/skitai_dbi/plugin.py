@@ -1,0 +1,28 @@
+"""The skitai-dbi plugin: the database alias kinds, `was.db` and `was.transaction`."""
+from __future__ import annotations
+
+import functools
+
+import skitai
+from skitai.plugin import hookimpl
+
+from . import postgresql
+from .backend import Backend
+from .driver import Database
+from .members import check_postgresql
+from .settings import settings
+from .transaction import Transaction
+
+PLUGIN = "skitai-dbi"
+
+
+@hookimpl
+def skitai_register_backends(backends):
+    backends.add(skitai.DB_PGSQL, PLUGIN, validate=check_postgresql)
+
+
+@hookimpl
+def skitai_register_services(was):
+    database = Database(was, {skitai.DB_PGSQL: Backend(postgresql.connect, settings.pool_size)})
+    was.add_service("db", database)
+    was.add_service("transaction", functools.partial(Transaction, database))

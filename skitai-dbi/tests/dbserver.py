@@ -1,0 +1,24 @@
+"""`db_server(aliases, **env)`: the test app (apps/dbapp.py) in a real Skitai server process,
+and `call(server, path, body)` to POST it JSON."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx
+
+from skitai.testing import ServerProcess
+
+APP = Path(__file__).parent / "apps" / "dbapp.py"
+
+
+def db_server(aliases: list, *, pool_size: int | None = None, workers: int = 1) -> ServerProcess:
+    env = {"DBI_ALIASES": json.dumps(aliases), "DBI_WORKERS": str(workers)}
+    if pool_size is not None:
+        env["DBI_POOL_SIZE"] = str(pool_size)
+    return ServerProcess(str(APP), env=env)
+
+
+def call(server: ServerProcess, path: str, body: dict | None = None, timeout: float = 20) -> tuple[int, object]:
+    response = httpx.post(server.url(path), json=body or {}, timeout=timeout)
+    return response.status_code, response.json()
