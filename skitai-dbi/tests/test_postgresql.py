@@ -3,18 +3,24 @@ violation, failed results with the database's message, timeouts that cancel the 
 the server, a pool that survives its backends being terminated, lb and map over members."""
 from __future__ import annotations
 
+import uuid
+from collections import Counter
+
 import pytest
 from dbserver import call, db_server
-from pgutil import MEMBER, requires_postgresql
+from pgutil import MEMBER, connect, requires_postgresql
 
-from skitai.testing import wait_for
+from skitai.testing import free_port, wait_for
 
 pytestmark = requires_postgresql
 
 
 @pytest.fixture(scope="module")
 def server():
-    aliases = [["@pg", "postgresql", MEMBER], ["@pair", "postgresql", [f"{MEMBER} 3", f"{MEMBER} 1"]]]
+    other_database = MEMBER.rsplit("/", 1)[0] + "/postgres"
+    unreachable = f"postgres@127.0.0.1:{free_port()}/test"
+    aliases = [["@pg", "postgresql", MEMBER], ["@pair", "postgresql", [f"{MEMBER} 3", f"{other_database} 1"]],
+               ["@failover", "postgresql", [f"{unreachable} 100", f"{MEMBER} 1"]]]
     with db_server(aliases, pool_size=3) as started:
         yield started
 
@@ -63,3 +69,71 @@ def test_other_database_errors_are_failed_results_with_the_message(server, schem
     assert f'relation "{schema.name}.missing" does not exist' in result["reason"]
     status, body = sql(server, "SELECT 1/0")
     assert status == 500 and body["error"].startswith("DivisionByZero: division by zero")
+
+
+def backends_running(marker):
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
+                       " AND pid <> pg_backend_pid()",
+                       [f"%{marker}%"])
+        return cursor.fetchone()[0]
+
+
+def test_a_statement_whose_corequest_times_out_is_cancelled_on_the_server(server):
+    marker = f"sleeper-{uuid.uuid4().hex}"
+    status, body = sql(server, f"SELECT pg_sleep(60) /* {marker} */", timeout=1)
+    assert status == 504
+    wait_for(lambda: backends_running(marker) == 0, timeout=10)
+    # the connection went back to the pool in working order
+    assert sql(server, "SELECT 41 + 1 AS answer", how="one") == (200, {"answer": 42})
+
+
+def test_the_pool_reconnects_after_its_backends_are_terminated(server):
+    _, worker = call(server, "/pid")
+    assert sql(server, "SELECT 1 AS one", how="one") == (200, {"one": 1})
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+                       [f"skitai-dbi {worker}"])
+        assert cursor.rowcount >= 1
+    for _ in range(5):  # more than one pooled connection may have been dropped
+        assert sql(server, "SELECT 2 AS two", how="one") == (200, {"two": 2})
+
+
+def test_lb_draws_members_by_weight(server):
+    seen = Counter()
+    for _ in range(120):
+        status, row = call(server, "/sql", {"alias": "@pair", "session": "lb", "how": "one",
+                                            "sql": "SELECT current_database() AS db"})
+        assert status == 200
+        seen[row["db"]] += 1
+    assert set(seen) == {"test", "postgres"} and seen["test"] > seen["postgres"], seen
+
+
+def test_a_member_that_cannot_be_reached_fails_over_to_the_next(server):
+    for _ in range(3):
+        assert call(server, "/sql", {"alias": "@failover", "how": "one", "sql": "SELECT 1 AS one"}) == (200, {"one": 1})
+
+
+def test_map_runs_the_statement_on_every_member(server):
+    status, results = call(server, "/sql", {"alias": "@pair", "session": "map", "how": "dispatch",
+                                            "sql": "SELECT current_database() AS db"})
+    assert status == 200
+    assert [(r["status_code"], r["data"]) for r in results] == [(200, [{"db": "test"}]), (200, [{"db": "postgres"}])]
+
+
+def test_results_are_cached_and_rm_cache_makes_them_stale(server, schema):
+    table = f"{schema.name}.cities"
+    schema.sql(f"CREATE TABLE {table} (name text)")
+    schema.sql(f"INSERT INTO {table} VALUES ('Seoul')")
+
+    def select():
+        [result] = sql(server, f"SELECT name FROM {table} ORDER BY name", how="dispatch", cache=60,
+                       use_cache_keys=["tables.cities"])[1]
+        return result["cached"], [row["name"] for row in result["data"]]
+
+    assert select() == (False, ["Seoul"])
+    schema.sql(f"INSERT INTO {table} VALUES ('Busan')")  # behind the cache's back
+    assert select() == (True, ["Seoul"])
+    assert sql(server, f"INSERT INTO {table} VALUES (%s)", ["Daegu"], how="commit", rm_cache="tables.cities")[0] == 200
+    assert select() == (False, ["Busan", "Daegu", "Seoul"])
+    assert select() == (True, ["Busan", "Daegu", "Seoul"])
