@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from dbserver import call, db_server
@@ -137,3 +138,22 @@ def test_results_are_cached_and_rm_cache_makes_them_stale(server, schema):
     assert sql(server, f"INSERT INTO {table} VALUES (%s)", ["Daegu"], how="commit", rm_cache="tables.cities")[0] == 200
     assert select() == (False, ["Busan", "Daegu", "Seoul"])
     assert select() == (True, ["Busan", "Daegu", "Seoul"])
+
+
+def test_each_worker_has_its_own_bounded_pool():
+    """Two workers, pools of two: however many statements run at once, no worker holds more
+    than two sessions (sessions are named after their worker process)."""
+    marker = f"burst-{uuid.uuid4().hex}"
+    with db_server([["@pg", "postgresql", MEMBER]], pool_size=2, workers=2) as server:
+        with ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda _: sql(server, f"SELECT pg_sleep(0.3) /* {marker} */", how="commit"),
+                                    range(12)))
+        assert answers == [(200, "committed")] * 12
+        with connect() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT application_name, count(*) FROM pg_stat_activity"
+                           " WHERE application_name LIKE 'skitai-dbi %%' AND query LIKE %s GROUP BY 1",
+                           [f"%{marker}%"])
+            sessions = dict(cursor.fetchall())
+    assert sessions and all(count <= 2 for count in sessions.values()), sessions
+    worker_pids = {int(name.split()[1]) for name in sessions}
+    assert server.process.pid not in worker_pids  # the master holds no connection

@@ -46,8 +46,8 @@ def sql(request):
 
 def transaction(request):
     """Steps: ["execute", sql, params] | ["fetch"] | ["fetchone"] | ["fetchmany", n] | ["commit"]
-    | ["rollback"] | ["putback"] | ["raise"]; `with` unless "bare" (auto_putback False, never
-    put back: the request's end must)."""
+    | ["rollback"] | ["putback"] | ["raise"], in a `with` block, then the steps of "then" after
+    it; "bare": no `with` block and auto_putback False, never put back (the request's end must)."""
     out = []
 
     def run(tx):
@@ -62,9 +62,11 @@ def transaction(request):
                     out.append(result)
     if request.get("bare"):
         run(was.transaction(request["alias"], False))
-    else:
-        with was.transaction(request["alias"], request.get("auto_putback", True)) as tx:
-            run(tx)
+        return out
+    with was.transaction(request["alias"], request.get("auto_putback", True)) as tx:
+        run(tx)
+    request["steps"] = request.get("then", [])  # after the block: the manual's models.update()
+    run(tx)
     return out
 
 
