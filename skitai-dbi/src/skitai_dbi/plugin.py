@@ -1,4 +1,5 @@
-"""The skitai-dbi plugin: the database alias kinds, `was.db` and `was.transaction`."""
+"""The skitai-dbi plugin: the database alias kinds (PostgreSQL, SQLite), `was.db` and
+`was.transaction`."""
 from __future__ import annotations
 
 import functools
@@ -9,8 +10,9 @@ from skitai.plugin import hookimpl
 from . import postgresql
 from .backend import Backend
 from .driver import Database
-from .members import check_postgresql
+from .members import check_postgresql, check_sqlite
 from .settings import settings
+from .sqliteconn import SqliteConnection
 from .transaction import Transaction
 
 PLUGIN = "skitai-dbi"
@@ -19,10 +21,12 @@ PLUGIN = "skitai-dbi"
 @hookimpl
 def skitai_register_backends(backends):
     backends.add(skitai.DB_PGSQL, PLUGIN, validate=check_postgresql)
+    backends.add(skitai.DB_SQLITE3, PLUGIN, paths=True, validate=check_sqlite)
 
 
 @hookimpl
 def skitai_register_services(was):
-    database = Database(was, {skitai.DB_PGSQL: Backend(postgresql.connect, settings.pool_size)})
+    database = Database(was, {skitai.DB_PGSQL: Backend(postgresql.connect, settings.pool_size),
+                              skitai.DB_SQLITE3: Backend(SqliteConnection.open, settings.pool_size)})
     was.add_service("db", database)
     was.add_service("transaction", functools.partial(Transaction, database))
