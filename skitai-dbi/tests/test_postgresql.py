@@ -21,7 +21,8 @@ def server():
     other_database = MEMBER.rsplit("/", 1)[0] + "/postgres"
     unreachable = f"postgres@127.0.0.1:{free_port()}/test"
     aliases = [["@pg", "postgresql", MEMBER], ["@pair", "postgresql", [f"{MEMBER} 3", f"{other_database} 1"]],
-               ["@failover", "postgresql", [f"{unreachable} 100", f"{MEMBER} 1"]]]
+               ["@failover", "postgresql", [f"{unreachable} 100", f"{MEMBER} 1"]],
+               ["@down", "postgresql", unreachable]]
     with db_server(aliases, pool_size=3) as started:
         yield started
 
@@ -157,3 +158,9 @@ def test_each_worker_has_its_own_bounded_pool():
     assert sessions and all(count <= 2 for count in sessions.values()), sessions
     worker_pids = {int(name.split()[1]) for name in sessions}
     assert server.process.pid not in worker_pids  # the master holds no connection
+
+
+def test_a_database_that_cannot_be_reached_is_a_network_error(server):
+    [result] = call(server, "/sql", {"alias": "@down", "how": "dispatch", "sql": "SELECT 1"})[1]
+    assert (result["status"], result["status_code"]) == (3, 502) and "127.0.0.1" in result["reason"]
+    assert call(server, "/sql", {"alias": "@down", "sql": "SELECT 1"})[0] == 502

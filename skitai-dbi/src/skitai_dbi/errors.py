@@ -29,7 +29,8 @@ def database_result(error: Exception) -> Result | None:
         return Result(STA_NORMAL, 409, "Conflict", None, (), conflict)
     if isinstance(error, psycopg2.extensions.QueryCanceledError):
         return Result.failure(STA_TIMEOUT, error)
-    if isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)) and not _pg_statement_error(error):
+    if isinstance(error, DatabaseUnreachable) or (
+            isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)) and not _pg_statement_error(error)):
         return Result.failure(STA_NETERR, error, first_line(error))
     if isinstance(error, (psycopg2.Error, sqlite3.Error)):
         return Result.failure(STA_REQFAIL, error, first_line(error))

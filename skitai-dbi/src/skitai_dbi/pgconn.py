@@ -26,22 +26,20 @@ class PgConnection:
         self.loop = loop
 
     @classmethod
-    async def open(cls, dsn: str) -> "PgConnection":
+    async def open(cls, dsn: str, label: str = "PostgreSQL") -> "PgConnection":
         """Connect; a server that cannot be reached or refuses the session raises
         `DatabaseUnreachable` (a `ConnectionError`: the corequest's STA_NETERR, and another
-        member's turn under load-balancing)."""
+        member's turn under load-balancing), its message starting with `label`."""
         loop = asyncio.get_running_loop()
+        connection = None
         try:
             connection = cls(psycopg2.connect(dsn, async_=1), loop)
-        except psycopg2.OperationalError as error:
-            raise DatabaseUnreachable(str(error).strip()) from error
-        try:
             await connection._ready()
-        except psycopg2.OperationalError as error:
-            connection.close()
-            raise DatabaseUnreachable(str(error).strip()) from error
-        except BaseException:
-            connection.close()
+        except BaseException as error:
+            if connection is not None:
+                connection.close()
+            if isinstance(error, psycopg2.OperationalError):
+                raise DatabaseUnreachable(f"{label}: {' '.join(str(error).split())}") from error
             raise
         return connection
 

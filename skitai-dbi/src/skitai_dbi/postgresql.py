@@ -22,4 +22,4 @@ def dsn(member: Member) -> str:
 
 
 async def connect(member: Member) -> PgConnection:
-    return await PgConnection.open(dsn(member))
+    return await PgConnection.open(dsn(member), f"{member.address}/{member.database}")

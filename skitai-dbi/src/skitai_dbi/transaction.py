@@ -21,7 +21,7 @@ from typing import Any
 
 from skitai.services import at_request_end
 
-from .backend import Lease
+from .backend import Backend, Lease
 from .driver import Database, by_weight
 from .rows import Row
 
@@ -41,13 +41,33 @@ class Transaction:
         self.pending = False              # BEGIN was sent, no COMMIT/ROLLBACK yet
         self._rows: list[Row] = []
         self._position = 0
+        # set on the loop thread only: a connection taken after the app stopped waiting for it
+        # (a timeout) is given back, whichever of the two comes first
+        self._taken: Lease | None = None
+        self._abandoned = False
         backend = driver.backend(self.alias)
-        self._lease: Lease | None = self._run(functools.partial(backend.lease, by_weight(self.alias.members)))
+        try:
+            self._lease: Lease | None = self._run(functools.partial(self._take, backend))
+        except BaseException:
+            driver.engine.loop.call_soon_threadsafe(self._abandon)
+            raise
         at_request_end(self._request_ended)
 
     def __repr__(self) -> str:
         state = "closed" if self._lease is None else "open" if self.pending else "idle"
         return f"<Transaction {self.alias.name} {state}>"
+
+    async def _take(self, backend: Backend) -> Lease:
+        lease = await backend.lease(by_weight(self.alias.members))
+        self._taken = lease
+        if self._abandoned:
+            lease.release()
+        return lease
+
+    def _abandon(self) -> None:
+        self._abandoned = True
+        if self._taken is not None:
+            self._taken.release()
 
     def _run(self, factory: Any) -> Any:
         return self.driver.start(factory, None, use_cache=False, timeout=self.timeout).fetch()
