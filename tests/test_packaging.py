@@ -4,7 +4,7 @@ from there, and so would PyPI's old `skitai` 0.57.16 if our version lost to it).
 
 `pip install "skitai[http2]"` (or `skitai-http2` alone) brings the core and the HTTP/2 plugin,
 and `skitai plugins` lists it; `skitai[dbi]` and `skitai[http2,dbi]` bring the database plugin
-and its PostgreSQL driver; plain `skitai` has no plugin; `skitai[testclient]` is enough for
+and its drivers; plain `skitai` has no plugin; `skitai[testclient]` is enough for
 `skitai.test_client` and brings none of the project's own test tools. Every distribution carries one final version (a
 pre-release would lose to 0.57.16 without `--pre`), each plugin pins the core to it, and the
 core's extras pin the plugins the same way."""
@@ -130,7 +130,7 @@ def test_the_dbi_extra_installs_the_plugin_and_its_driver(wheels, tmp_path, requ
     venv.install(wheels, requirement)
     assert_installed_from_this_tree(venv, "skitai", "skitai", "skitai-core")
     assert_installed_from_this_tree(venv, "skitai-dbi", "skitai_dbi", "skitai-dbi")
-    assert venv.has_module("psycopg2")
+    assert venv.has_module("psycopg2") and venv.has_module("redis")
     assert venv.has_module("skitai_http2") == ("http2" in requirement)
     listing = venv.run("skitai", "plugins")
     assert re.search(rf"^skitai-dbi:dbi {re.escape(VERSION)} \(plugin\)", listing, re.M), listing

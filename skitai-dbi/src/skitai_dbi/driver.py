@@ -15,23 +15,26 @@ import random
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from skitai.backends import Alias, Member
+from skitai.backends import DB_REDIS, Alias, Member
 from skitai.corequest import Driver, Result, Task, Tasks
 
 from .backend import Backend
 from .errors import database_result
+from .redisdb import RedisBackend, is_command
 
 
 class Database(Driver):
     """The `was.db` service of one worker: the backends of the kinds it serves, by kind."""
 
-    def __init__(self, was: Any, backends: dict[str, Backend]) -> None:
+    def __init__(self, was: Any, backends: dict[str, Backend | RedisBackend]) -> None:
         super().__init__(was)
         self.backends = backends
 
     def __call__(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
                  timeout: float | None = None) -> "Session":
-        return Session(self, self.alias(alias), use_cache, rm_cache, timeout)
+        found = self.alias(alias)
+        kind = RedisSession if found.kind == DB_REDIS else Session
+        return kind(self, found, use_cache, rm_cache, timeout)
 
     def lb(self, alias: str, use_cache: Any = True, rm_cache: Any = None, timeout: float | None = None) -> "Session":
         """The manual's load-balanced spelling: the same as `was.db(alias)`."""
@@ -40,7 +43,9 @@ class Database(Driver):
     def map(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
             timeout: float | None = None) -> "MapSession":
         """Each statement runs on every member; its corequest is a `Tasks`, one per member."""
-        return MapSession(self, self.alias(alias), use_cache, rm_cache, timeout)
+        found = self.alias(alias)
+        kind = RedisMapSession if found.kind == DB_REDIS else MapSession
+        return kind(self, found, use_cache, rm_cache, timeout)
 
     def alias(self, name: str) -> Alias:
         alias = self.was.server.kernel.aliases.get(name)
@@ -49,7 +54,7 @@ class Database(Driver):
                              f"{', '.join(sorted(self.backends))}")
         return alias
 
-    def backend(self, alias: Alias) -> Backend:
+    def backend(self, alias: Alias) -> Any:
         return self.backends[alias.kind]
 
     def map_error(self, error: Exception) -> Result:
@@ -92,8 +97,41 @@ class MapSession(Session):
     """What `with was.db.map(alias) as db` gives: each statement on every member."""
 
     def execute(self, sql: str, params: Any = None) -> Tasks:
-        tasks = [self._start(sql, params, (member,), (member,)) for member in self.alias.members]
+        return self._bundle([self._start(sql, params, (member,), (member,)) for member in self.alias.members])
+
+    def _bundle(self, tasks: list[Task]) -> Tasks:
         return Tasks(tasks) if self.timeout is None else Tasks(tasks, timeout=self.timeout)
+
+
+class RedisSession(Session):
+    """`with was.db("@myredis") as db`: every command of `redis.asyncio.Redis` as a method
+    (`db.set("foo", "bar")`, `db.get("foo")`, `db.hgetall("h")` ...), each a Task."""
+
+    def __getattr__(self, name: str) -> Any:
+        if not is_command(name):
+            raise AttributeError(f"{name!r} is not a Redis command of redis.asyncio.Redis")
+        return functools.partial(self._command, name)
+
+    def execute(self, sql: str, params: Any = None) -> Task:
+        raise TypeError(f"{self.alias.name} is a Redis alias: call its commands (db.get(key), db.set(key, value) ...)")
+
+    def _command(self, name: str, *args: Any, **kwargs: Any) -> Task:
+        return self._start_command(name, args, kwargs, by_weight(self.alias.members), ())
+
+    def _start_command(self, name: str, args: tuple, kwargs: dict, members: Sequence[Member],
+                       key_extra: tuple) -> Task:
+        backend = self.driver.backend(self.alias)
+        key = statement_key(self.alias.name, name, (args, tuple(sorted(kwargs.items()))), key_extra)
+        return self.driver.start(functools.partial(backend.command, members, name, args, kwargs), key,
+                                 use_cache=self.use_cache, rm_cache=self.rm_cache, timeout=self.timeout)
+
+
+class RedisMapSession(RedisSession, MapSession):
+    """`was.db.map("@myredis")`: each command on every member, a `Tasks`."""
+
+    def _command(self, name: str, *args: Any, **kwargs: Any) -> Tasks:
+        return self._bundle([self._start_command(name, args, kwargs, (member,), (member,))
+                             for member in self.alias.members])
 
 
 def by_weight(members: Sequence[Member]) -> list[Member]:

@@ -2,10 +2,12 @@
 
 - a unique or primary-key violation: HTTP 409 Conflict (the manual: an `INSERT ... RETURNING`
   that collides answers 409), a completed result whose `fetch()`/`one()` raise `HTTPError(409)`;
-- a statement cancelled (the corequest timed out) or stopped by `statement_timeout`: STA_TIMEOUT;
+- a statement cancelled (the corequest timed out) or stopped by `statement_timeout`, a Redis
+  socket timeout: STA_TIMEOUT;
 - a server that cannot be reached, or a connection that broke: STA_NETERR;
 - any other database error: STA_REQFAIL whose `reason` is the database's message and whose
-  `fetch()` raises the driver's exception (`psycopg2.errors.UndefinedTable`, `sqlite3.OperationalError`...).
+  `fetch()` raises the driver's exception (`psycopg2.errors.UndefinedTable`, `sqlite3.OperationalError`,
+  `redis.exceptions.ResponseError` ...).
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sqlite3
 
 import psycopg2
 import psycopg2.errors
+import redis.exceptions
 
 from skitai import HTTPError
 from skitai.corequest import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, Result
@@ -27,12 +30,14 @@ def database_result(error: Exception) -> Result | None:
     if isinstance(error, psycopg2.errors.UniqueViolation) or _sqlite_unique(error):
         conflict = HTTPError(409, first_line(error))
         return Result(STA_NORMAL, 409, "Conflict", None, (), conflict)
-    if isinstance(error, psycopg2.extensions.QueryCanceledError):
+    if isinstance(error, (psycopg2.extensions.QueryCanceledError, redis.exceptions.TimeoutError)):
         return Result.failure(STA_TIMEOUT, error)
     if isinstance(error, DatabaseUnreachable) or (
             isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)) and not _pg_statement_error(error)):
         return Result.failure(STA_NETERR, error, first_line(error))
-    if isinstance(error, (psycopg2.Error, sqlite3.Error)):
+    if isinstance(error, redis.exceptions.ConnectionError):
+        return Result.failure(STA_NETERR, error, first_line(error))
+    if isinstance(error, (psycopg2.Error, sqlite3.Error, redis.exceptions.RedisError)):
         return Result.failure(STA_REQFAIL, error, first_line(error))
     return None
 

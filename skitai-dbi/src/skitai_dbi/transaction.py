@@ -46,6 +46,8 @@ class Transaction:
         self._taken: Lease | None = None
         self._abandoned = False
         backend = driver.backend(self.alias)
+        if not isinstance(backend, Backend):
+            raise TypeError(f"{self.alias.name} is a {self.alias.kind} alias: transactions are for SQL databases")
         try:
             self._lease: Lease | None = self._run(functools.partial(self._take, backend))
         except BaseException:

@@ -18,20 +18,29 @@ def answer(start_response, status, body):
     return [data]
 
 
-def sql(request):
-    how = request.get("how", "fetch")
+def cache_options(request):
     options = {name: request[name] for name in ("use_cache", "rm_cache") if name in request}
     if "use_cache_keys" in request:
         options["use_cache"] = was.getlu(*request["use_cache_keys"])
+    return options
+
+
+def described(results):
+    """Results (a list of them for a `Tasks`) as JSON."""
+    results = results if isinstance(results, list) else [results]
+    return [{"status": r.status, "status_code": r.status_code, "reason": r.reason, "data": plain(r.data),
+             "cached": r.cached} for r in results]
+
+
+def sql(request):
+    how = request.get("how", "fetch")
+    options = cache_options(request)
     session = {"db": was.db, "lb": was.db.lb, "map": was.db.map}[request.get("session", "db")]
     with session(request["alias"], **options) as db:
         task = db.execute(request["sql"], request.get("params"))
     timeout = request.get("timeout")
     if how == "dispatch":
-        results = task.dispatch(timeout=timeout, cache=request.get("cache"))
-        results = results if isinstance(results, list) else [results]
-        return [{"status": r.status, "status_code": r.status_code, "reason": r.reason, "data": r.data,
-                 "cached": r.cached} for r in results]
+        return described(task.dispatch(timeout=timeout, cache=request.get("cache")))
     if how == "fetch":
         return task.fetch(timeout=timeout, cache=request.get("cache"))
     if how == "one":
@@ -70,7 +79,31 @@ def transaction(request):
     return out
 
 
-ROUTES = {"/sql": sql, "/transaction": transaction}
+def plain(value):
+    """Redis answers bytes; JSON carries text."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, (list, tuple, set)):
+        return [plain(item) for item in value]
+    if isinstance(value, dict):
+        return {plain(key): plain(item) for key, item in value.items()}
+    return value
+
+
+def redis(request):
+    """The manual's `was.db("@myredis").set("foo", "bar").wait()`: `commands` is a list of
+    [name, args...] started in order (all concurrently) and answered with `how`."""
+    session = {"db": was.db, "map": was.db.map}[request.get("session", "db")]
+    with session(request["alias"], **cache_options(request)) as db:
+        tasks = [getattr(db, name)(*args) for name, *args in request["commands"]]
+    timeout = request.get("timeout")
+    if request.get("how") == "dispatch":
+        cache = request.get("cache")
+        return [item for task in tasks for item in described(task.dispatch(timeout=timeout, cache=cache))]
+    return [plain(task.fetch(timeout=timeout)) for task in tasks]
+
+
+ROUTES = {"/sql": sql, "/transaction": transaction, "/redis": redis}
 
 
 def app(environ, start_response):
