@@ -54,6 +54,29 @@ def test_each_websocket_message_call_starts_in_a_fresh_context(serve, threads):
     assert answers == ["saw -", "saw -"]
 
 
+ended = []
+
+
+@skitai.websocket("message", 60)
+def holds_per_message(environ, start_response):
+    from skitai.services import at_request_end
+
+    message = environ["websocket.message"]
+    at_request_end(lambda: ended.append(message))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"ended before: {','.join(ended)}"]
+
+
+def test_request_end_callbacks_run_after_each_websocket_message_call(serve):
+    server = serve(holds_per_message)
+    with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+        answers = []
+        for name in ("a", "b", "c"):
+            ws.send(name)
+            answers.append(ws.recv(timeout=TIMEOUT))
+    assert answers == ["ended before: ", "ended before: a", "ended before: a,b"]
+
+
 class WhoDriver(Driver):
     """`was.who()`: a driver coroutine on the worker loop answering the caller's variable."""
 

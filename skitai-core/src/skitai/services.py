@@ -20,9 +20,10 @@ log = logging.getLogger("skitai.app")
 def at_request_end(callback: Callable[[], Any]) -> None:
     """Call `callback()` on this thread when the current request's app has returned and its
     response iterable is closed (before the thread serves anything else), even when the app
-    raised. For services that hold something per request and must give it back (a database
-    transaction left open). Callbacks run in the order they were added; one that raises is
-    logged and the others still run. Outside a request it raises `WasUnboundError`."""
+    raised; for a WebSocket app, when its call for one message (or event) has returned. For
+    services that hold something per request and must give it back (a database transaction
+    left open). Callbacks run in the order they were added; one that raises is logged and the
+    others still run. Outside a request it raises `WasUnboundError`."""
     environ = getattr(current, "environ", None)
     if environ is None:
         raise WasUnboundError("at_request_end() is only available while Skitai serves a request")
