@@ -36,6 +36,14 @@ def _unreachable() -> str | None:
 requires_postgresql = requires(_unreachable())
 
 
+def backends_running(marker: str) -> int:
+    """How many sessions are running a statement that contains `marker`."""
+    with connect() as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
+                       " AND pid <> pg_backend_pid()", [f"%{marker}%"])
+        return cursor.fetchone()[0]
+
+
 class Schema:
     """A schema made for one test, dropped after it; `sql()` runs statements in it."""
 

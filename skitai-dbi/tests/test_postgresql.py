@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from dbserver import call, db_server
-from pgutil import MEMBER, connect, requires_postgresql
+from pgutil import MEMBER, backends_running, connect, requires_postgresql
 
 from skitai.testing import free_port, wait_for
 
@@ -71,14 +71,6 @@ def test_other_database_errors_are_failed_results_with_the_message(server, schem
     assert f'relation "{schema.name}.missing" does not exist' in result["reason"]
     status, body = sql(server, "SELECT 1/0")
     assert status == 500 and body["error"].startswith("DivisionByZero: division by zero")
-
-
-def backends_running(marker):
-    with connect() as connection, connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE %s"
-                       " AND pid <> pg_backend_pid()",
-                       [f"%{marker}%"])
-        return cursor.fetchone()[0]
 
 
 def test_a_statement_whose_corequest_times_out_is_cancelled_on_the_server(server):

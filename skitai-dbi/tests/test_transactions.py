@@ -3,9 +3,13 @@ the block, and a transaction nobody ended rolled back and its connection returne
 request ends (a pool of one connection keeps serving)."""
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from dbserver import call, db_server
-from pgutil import MEMBER, requires_postgresql
+from pgutil import MEMBER, backends_running, requires_postgresql
+
+from skitai.testing import wait_for
 
 pytestmark = requires_postgresql
 
@@ -18,6 +22,12 @@ def server():
 
 def transaction(server, *steps, **options):
     return call(server, "/transaction", {"alias": "@pg", "steps": [list(step) for step in steps], **options})
+
+
+def pool_serves(server):
+    """Whether a statement gets a connection (the pool has one) within 5 seconds."""
+    return call(server, "/sql", {"alias": "@pg", "sql": "SELECT 1 AS one", "how": "one", "timeout": 5}) == (
+        200, {"one": 1})
 
 
 @pytest.fixture
@@ -69,8 +79,7 @@ def test_a_transaction_never_ended_is_rolled_back_and_its_connection_returned(se
     for number in range(3):
         status, _ = transaction(server, ("execute", f"INSERT INTO {table} VALUES (%s, 'lost')", [number]), **options)
         assert status == 200
-        assert call(server, "/sql", {"alias": "@pg", "sql": "SELECT 1 AS one", "how": "one", "timeout": 5}) == (
-            200, {"one": 1})
+        assert pool_serves(server)
     assert labels(schema, table) == []
     assert "neither committed nor rolled back: rolled back" in server.output
 
@@ -86,3 +95,14 @@ def test_auto_putback_false_keeps_the_connection_after_the_block_as_the_manual_s
                                                      "steps": [["execute", insert]], "then": [["fetch"], ["commit"]]})
     assert (status, fetched) == (200, [[{"label": "late"}]])
     assert labels(schema, table) == ["late"]
+
+
+def test_a_statement_that_times_out_ends_the_transaction_and_frees_its_connection(server, schema, table):
+    marker = f"tx-sleeper-{uuid.uuid4().hex}"
+    status, _ = transaction(server, ("execute", f"INSERT INTO {table} VALUES (1, 'a')"),
+                            ("execute", f"SELECT pg_sleep(60) /* {marker} */"), ("commit",), timeout=1)
+    assert status == 504
+    wait_for(lambda: backends_running(marker) == 0, timeout=10)
+    # the pool's only connection is back, and the insert was never committed
+    assert pool_serves(server)
+    assert labels(schema, table) == []

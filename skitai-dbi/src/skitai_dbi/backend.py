@@ -20,6 +20,10 @@ from .rows import Row
 log = logging.getLogger("skitai.dbi")
 
 
+class LeaseLost(RuntimeError):
+    """A statement for a connection that went back to its pool."""
+
+
 class Lease:
     """A connection taken from its pool, until `release()`."""
 
@@ -28,14 +32,20 @@ class Lease:
         self.connection = connection
         self.member = member
         self.released = False
+        self.cancelled = False
 
     async def execute(self, sql: str, params: Any = None) -> list[Row]:
         """Run a statement; when the corequest is cancelled (it timed out, or the worker stops)
         the statement is cancelled on the server too, in the background, before the connection
-        goes back, so it never runs on unseen."""
+        goes back, so it never runs on unseen. A lease whose statement was cancelled takes no
+        other (a transaction's next statement would land in the middle of the cancel)."""
+        if self.released or self.cancelled:
+            raise LeaseLost(f"the connection to {self.member} went back to its pool (put back, or its "
+                            "statement was cancelled): start a new transaction")
         try:
             rows, _ = await self.connection.execute(sql, params)
         except asyncio.CancelledError:
+            self.cancelled = True
             _in_background(self._cancel())
             raise
         return rows

@@ -21,15 +21,11 @@ from typing import Any
 
 from skitai.services import at_request_end
 
-from .backend import Backend, Lease
+from .backend import Backend, Lease, LeaseLost
 from .driver import Database, by_weight
 from .rows import Row
 
 log = logging.getLogger("skitai.dbi")
-
-
-class TransactionClosed(RuntimeError):
-    """The transaction's connection went back to its pool; start a new transaction."""
 
 
 class Transaction:
@@ -48,12 +44,13 @@ class Transaction:
         backend = driver.backend(self.alias)
         if not isinstance(backend, Backend):
             raise TypeError(f"{self.alias.name} is a {self.alias.kind} alias: transactions are for SQL databases")
+        self._lease: Lease | None = None
+        at_request_end(self._request_ended)  # first: outside a request this raises, holding nothing
         try:
-            self._lease: Lease | None = self._run(functools.partial(self._take, backend))
+            self._lease = self._run(functools.partial(self._take, backend))
         except BaseException:
             driver.engine.loop.call_soon_threadsafe(self._abandon)
             raise
-        at_request_end(self._request_ended)
 
     def __repr__(self) -> str:
         state = "closed" if self._lease is None else "open" if self.pending else "idle"
@@ -76,9 +73,8 @@ class Transaction:
 
     def _statement(self, sql: str, params: Any = None) -> list[Row]:
         lease = self._lease
-        if lease is None or lease.released:  # put back, or its statement was cancelled
-            self._lease = None
-            raise TransactionClosed(f"the transaction on {self.alias.name} is over")
+        if lease is None:
+            raise LeaseLost(f"the transaction on {self.alias.name} was put back: start a new one")
         return self._run(functools.partial(lease.execute, sql, params))
 
     # DB-API
@@ -123,7 +119,7 @@ class Transaction:
     def putback(self) -> None:
         """Return the connection to its pool; an open transaction is rolled back first."""
         lease, self._lease = self._lease, None
-        if lease is None or lease.released:
+        if lease is None or lease.released or lease.cancelled:  # a cancelled one goes back by itself
             return
         try:
             if self.pending:

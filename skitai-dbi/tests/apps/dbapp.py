@@ -72,7 +72,7 @@ def transaction(request):
     if request.get("bare"):
         run(was.transaction(request["alias"], False))
         return out
-    with was.transaction(request["alias"], request.get("auto_putback", True)) as tx:
+    with was.transaction(request["alias"], request.get("auto_putback", True), request.get("timeout")) as tx:
         run(tx)
     request["steps"] = request.get("then", [])  # after the block: the manual's models.update()
     run(tx)
