@@ -37,13 +37,12 @@ def server():
 def prefix():
     name = f"skitai-dbi-test:{uuid.uuid4().hex}:"
     yield name
-    client = redis.Redis(host="127.0.0.1", port=6379)
     for db in (0, 1, 2):
-        client.execute_command("SELECT", db)
+        client = redis.Redis(host="127.0.0.1", port=6379, db=db)
         keys = list(client.scan_iter(f"{name}*"))
         if keys:
             client.delete(*keys)
-    client.close()
+        client.close()
 
 
 def commands(server, *commands, **options):
