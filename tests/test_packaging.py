@@ -3,11 +3,12 @@ installed with pip into fresh virtual environments while PyPI is reachable (the 
 from there, and so would PyPI's old `skitai` 0.57.16 if our version lost to it).
 
 `pip install "skitai[http2]"` (or `skitai-http2` alone) brings the core and the HTTP/2 plugin,
-`skitai[gateway]` the gateway plugin, and `skitai plugins` lists it; plain `skitai` has no
-plugin; `skitai[testclient]` is enough for `skitai.test_client` and brings none of the
-project's own test tools. Every distribution carries one final version (a pre-release would lose
-to 0.57.16 without `--pre`), each plugin pins the core to it, and the core's extras pin the
-plugins the same way."""
+`skitai[gateway]` the gateway plugin, and `skitai plugins` lists it; `skitai[dbi]` and
+`skitai[http2,dbi]` bring the database plugin and its drivers; plain `skitai` has no plugin;
+`skitai[testclient]` is enough for `skitai.test_client` and brings none of the project's own
+test tools. Every distribution carries one final version (a pre-release would lose to 0.57.16
+without `--pre`), each plugin pins the core to it, and the core's extras pin the plugins the same
+way."""
 from __future__ import annotations
 
 import email.parser
@@ -130,13 +131,27 @@ def test_an_extra_or_the_plugin_alone_installs_both_and_lists_the_plugin(wheels,
     assert re.search(rf"^{distribution}:{plugin} {re.escape(VERSION)} \(plugin\)", listing, re.M), listing
 
 
+@pytest.mark.parametrize("requirement", ["skitai[dbi]", "skitai[http2,dbi]"])
+def test_the_dbi_extra_installs_the_plugin_and_its_driver(wheels, tmp_path, requirement):
+    venv = Venv(tmp_path / "venv")
+    venv.install(wheels, requirement)
+    assert_installed_from_this_tree(venv, "skitai", "skitai", "skitai-core")
+    assert_installed_from_this_tree(venv, "skitai-dbi", "skitai_dbi", "skitai-dbi")
+    assert venv.has_module("psycopg2") and venv.has_module("redis")
+    assert venv.has_module("skitai_http2") == ("http2" in requirement)
+    listing = venv.run("skitai", "plugins")
+    assert re.search(rf"^skitai-dbi:dbi {re.escape(VERSION)} \(plugin\)", listing, re.M), listing
+
+
 def test_plain_skitai_has_no_plugin_and_the_testclient_extra_is_small(wheels, tmp_path):
     venv = Venv(tmp_path / "venv")
     venv.install(wheels, "skitai")
     assert_installed_from_this_tree(venv, "skitai", "skitai", "skitai-core")
     listing = venv.run("skitai", "plugins")
-    assert "skitai.builtin.http1" in listing and "http2" not in listing and "gateway" not in listing, listing
-    assert not venv.has_module("skitai_http2") and not venv.has_module("skitai_gateway")
+    for plugin in ("http2", "gateway", "dbi"):
+        assert plugin not in listing, listing
+        assert not venv.has_module(f"skitai_{plugin}")
+    assert "skitai.builtin.http1" in listing, listing
 
     venv.install(wheels, "skitai[testclient]")
     assert venv.has_module("httpx")

@@ -13,7 +13,7 @@ import skitai
 from skitai import was
 from skitai.corequest import Driver
 from skitai.plugin import hookimpl
-from skitai.testing import ServerThread, StartedServers
+from skitai.testing import ServerThread, StartedServers, wait_for
 
 user = contextvars.ContextVar("user", default="-")
 TIMEOUT = 10
@@ -52,6 +52,29 @@ def test_each_websocket_message_call_starts_in_a_fresh_context(serve, threads):
             ws.send(name)
             answers.append(ws.recv(timeout=TIMEOUT))
     assert answers == ["saw -", "saw -"]
+
+
+ended = []
+
+
+@skitai.websocket("message", 60)
+def holds_per_message(environ, start_response):
+    from skitai.services import at_request_end
+
+    message = environ["websocket.message"]
+    at_request_end(lambda: ended.append(message))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [f"ended before: {','.join(ended)}"]
+
+
+def test_request_end_callbacks_run_after_each_websocket_message_call(serve):
+    server = serve(holds_per_message)
+    with connect(f"ws://127.0.0.1:{server.port}/", open_timeout=TIMEOUT, close_timeout=TIMEOUT) as ws:
+        answers = []
+        for name in ("a", "b", "c"):
+            ws.send(name)
+            answers.append(ws.recv(timeout=TIMEOUT))
+    assert answers == ["ended before: ", "ended before: a", "ended before: a,b"]
 
 
 class WhoDriver(Driver):
@@ -93,3 +116,35 @@ def test_corequests_run_in_a_copy_of_the_callers_context():
                     "thread": name, "driver": name, "after": name}
     finally:
         servers.stop()
+
+
+def test_request_end_callbacks_run_after_the_response_closed_even_when_the_app_failed(serve):
+    """`skitai.services.at_request_end`: how a service gives back what it held for a request
+    (a database transaction's connection); one failing callback does not stop the others."""
+    from skitai.services import at_request_end
+
+    events = []
+
+    class Body:
+        def __iter__(self):
+            yield b"body"
+
+        def close(self):
+            events.append("closed")
+
+    def app(environ, start_response):
+        path = environ["PATH_INFO"]
+        at_request_end(lambda: events.append(f"end {path}"))
+        at_request_end(lambda: 1 / 0)
+        at_request_end(lambda: events.append(f"still {path}"))
+        if path == "/fail":
+            raise RuntimeError("the app failed")
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return Body()
+
+    server = serve(app)
+    assert httpx.get(server.url("/ok"), timeout=TIMEOUT).text == "body"
+    wait_for(lambda: len(events) >= 3)  # the answer may reach the client before they ran
+    assert httpx.get(server.url("/fail"), timeout=TIMEOUT).status_code == 500
+    wait_for(lambda: len(events) >= 5)
+    assert events == ["closed", "end /ok", "still /ok", "end /fail", "still /fail"]

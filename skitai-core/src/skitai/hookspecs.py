@@ -134,7 +134,9 @@ def skitai_register_services(was):
     request the process serves. A kind of corequest is a `skitai.corequest.Driver` subclass
     instance (`was.add_service("get", HttpDriver(was))`); `was.engine` is the loop, result
     cache and shared state drivers work with. A service with a `close()` method is closed
-    when the server stops.
+    when the server stops. A service that holds something for the request that called it (a
+    database transaction's connection) gives it back from a callback registered with
+    `skitai.services.at_request_end(callback)`, run when that request ends.
     """
 
 

@@ -7,10 +7,36 @@ it. Outside a request served by Skitai there is no such process, and `was` says 
 """
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 current = threading.local()  # .environ: the WSGI environ of the request this thread runs
+REQUEST_END_KEY = "skitai.request_end"
+log = logging.getLogger("skitai.app")
+
+
+def at_request_end(callback: Callable[[], Any]) -> None:
+    """Call `callback()` on this thread when the current request's app has returned and its
+    response iterable is closed (before the thread serves anything else), even when the app
+    raised; for a WebSocket app, when its call for one message (or event) has returned. For
+    services that hold something per request and must give it back (a database transaction
+    left open). Callbacks run in the order they were added; one that raises is logged and the
+    others still run. Outside a request it raises `WasUnboundError`."""
+    environ = getattr(current, "environ", None)
+    if environ is None:
+        raise WasUnboundError("at_request_end() is only available while Skitai serves a request")
+    environ.setdefault(REQUEST_END_KEY, []).append(callback)
+
+
+def run_request_end(environ: dict) -> None:
+    """Run what `at_request_end` registered for the request of `environ` (by its server)."""
+    for callback in environ.pop(REQUEST_END_KEY, ()):
+        try:
+            callback()
+        except Exception:
+            log.exception("a request-end callback failed: %r", callback)
 
 
 class WasUnboundError(RuntimeError):

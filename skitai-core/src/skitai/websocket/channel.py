@@ -26,7 +26,7 @@ from typing import Any, Callable
 from urllib.parse import quote_plus
 
 from ..body import EMPTY_BODY
-from ..services import current
+from ..services import current, run_request_end
 
 app_errors = logging.getLogger("skitai.app")
 
@@ -189,12 +189,14 @@ class WebSocket:
             self.jobs.submit(self.driver.end)
 
     def run_as_request(self, environ: dict, function: Callable[..., Any], *args: Any) -> Any:
-        """Call `function` with `skitai.was` bound to `environ` (this WebSocket's request)."""
+        """Call `function` with `skitai.was` bound to `environ` (this WebSocket's request); what
+        it registered with `at_request_end` runs when it returns (one message's call is one request)."""
         saved = getattr(current, "environ", None)
         current.environ = environ
         try:
             return function(*args)
         finally:
+            run_request_end(environ)
             current.environ = saved
 
 

@@ -21,7 +21,7 @@ from ..errors import HTTPError
 from ..exchange import Exchange, FileSegment, RequestHandler
 from ..fields import FORBIDDEN_TRAILER_FIELDS
 from ..ranges import UNSATISFIABLE, if_range_allows, parse_range, range_response
-from ..services import current
+from ..services import current, run_request_end
 from ..statuses import error_body, error_headers, status_line
 from .admission import Admission
 from .environ import base_environ, build_environ
@@ -115,6 +115,7 @@ class WSGIApp(RequestHandler):
             response.fail(500, sys.exc_info() if self.debug else None)
         finally:
             _close_result(result, environ)
+            run_request_end(environ)
             current.environ = None
 
 

@@ -1,0 +1,158 @@
+"""`was.db`: database statements as corequests.
+
+    with was.db("@mypg") as db:
+        rows = db.execute("SELECT * FROM cities WHERE id = %s", (7,)).fetch()
+
+`was.db(alias)` (and its other spelling `was.db.lb(alias)`) runs each statement on one member
+of the alias, chosen by weight, the next ones being the fail-over when it cannot be reached;
+`was.db.map(alias)` runs each statement on every member and answers a `Tasks` of them.
+`use_cache`, `rm_cache` and `timeout` given to `was.db(...)` apply to its statements.
+"""
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+from skitai.backends import DB_REDIS, Alias, Member
+from skitai.corequest import Driver, Result, Task, Tasks
+
+from .backend import Backend
+from .errors import database_result
+from .redisdb import RedisBackend, is_command
+
+
+class Database(Driver):
+    """The `was.db` service of one worker: the backends of the kinds it serves, by kind."""
+
+    def __init__(self, was: Any, backends: dict[str, Backend | RedisBackend]) -> None:
+        super().__init__(was)
+        self.backends = backends
+
+    def __call__(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
+                 timeout: float | None = None) -> "Session":
+        found = self.alias(alias)
+        kind = RedisSession if found.kind == DB_REDIS else Session
+        return kind(self, found, use_cache, rm_cache, timeout)
+
+    def lb(self, alias: str, use_cache: Any = True, rm_cache: Any = None, timeout: float | None = None) -> "Session":
+        """The manual's load-balanced spelling: the same as `was.db(alias)`."""
+        return self(alias, use_cache, rm_cache, timeout)
+
+    def map(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
+            timeout: float | None = None) -> "MapSession":
+        """Each statement runs on every member; its corequest is a `Tasks`, one per member."""
+        found = self.alias(alias)
+        kind = RedisMapSession if found.kind == DB_REDIS else MapSession
+        return kind(self, found, use_cache, rm_cache, timeout)
+
+    def alias(self, name: str) -> Alias:
+        alias = self.was.server.kernel.aliases.get(name)
+        if alias.kind not in self.backends:
+            raise ValueError(f"{alias.name} is a {alias.kind} alias: was.db serves "
+                             f"{', '.join(sorted(self.backends))}")
+        return alias
+
+    def backend(self, alias: Alias) -> Any:
+        return self.backends[alias.kind]
+
+    def map_error(self, error: Exception) -> Result:
+        return database_result(error) or super().map_error(error)
+
+    def close(self) -> None:
+        for backend in self.backends.values():
+            backend.close()
+
+
+class Session:
+    """What `with was.db(alias) as db` gives: statements on one member at a time."""
+
+    def __init__(self, driver: Database, alias: Alias, use_cache: Any, rm_cache: Any, timeout: float | None) -> None:
+        self.driver = driver
+        self.alias = alias
+        self.use_cache = use_cache
+        self.rm_cache = rm_cache
+        self.timeout = timeout
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        """Nothing to release: each statement takes a pooled connection only while it runs."""
+
+    def execute(self, sql: str, params: Any = None) -> Task:
+        """Start `sql` with `params` bound by the driver (`%s` placeholders for PostgreSQL, `?`
+        for SQLite): a Task whose data is the list of rows (empty for statements without)."""
+        return self._start(sql, params, by_weight(self.alias.members), ())
+
+    def _start(self, sql: str, params: Any, members: Sequence[Member], key_extra: tuple) -> Task:
+        backend = self.driver.backend(self.alias)
+        key = statement_key(self.alias.name, sql, params, key_extra)
+        return self.driver.start(functools.partial(backend.execute, members, sql, params), key,
+                                 use_cache=self.use_cache, rm_cache=self.rm_cache, timeout=self.timeout)
+
+
+class MapSession(Session):
+    """What `with was.db.map(alias) as db` gives: each statement on every member."""
+
+    def execute(self, sql: str, params: Any = None) -> Tasks:
+        return self._bundle([self._start(sql, params, (member,), (member,)) for member in self.alias.members])
+
+    def _bundle(self, tasks: list[Task]) -> Tasks:
+        return Tasks(tasks) if self.timeout is None else Tasks(tasks, timeout=self.timeout)
+
+
+class RedisSession(Session):
+    """`with was.db("@myredis") as db`: every command of `redis.asyncio.Redis` as a method
+    (`db.set("foo", "bar")`, `db.get("foo")`, `db.hgetall("h")` ...), each a Task."""
+
+    def __getattr__(self, name: str) -> Any:
+        if not is_command(name):
+            raise AttributeError(f"{name!r} is not a Redis command of redis.asyncio.Redis")
+        return functools.partial(self._command, name)
+
+    def execute(self, sql: str, params: Any = None) -> Task:
+        raise TypeError(f"{self.alias.name} is a Redis alias: call its commands (db.get(key), db.set(key, value) ...)")
+
+    def _command(self, name: str, *args: Any, **kwargs: Any) -> Task:
+        return self._start_command(name, args, kwargs, by_weight(self.alias.members), ())
+
+    def _start_command(self, name: str, args: tuple, kwargs: dict, members: Sequence[Member],
+                       key_extra: tuple) -> Task:
+        backend = self.driver.backend(self.alias)
+        key = statement_key(self.alias.name, name, (args, tuple(sorted(kwargs.items()))), key_extra)
+        return self.driver.start(functools.partial(backend.command, members, name, args, kwargs), key,
+                                 use_cache=self.use_cache, rm_cache=self.rm_cache, timeout=self.timeout)
+
+
+class RedisMapSession(RedisSession, MapSession):
+    """`was.db.map("@myredis")`: each command on every member, a `Tasks`."""
+
+    def _command(self, name: str, *args: Any, **kwargs: Any) -> Tasks:
+        return self._bundle([self._start_command(name, args, kwargs, (member,), (member,))
+                             for member in self.alias.members])
+
+
+def by_weight(members: Sequence[Member]) -> list[Member]:
+    """All members, ordered by a weighted draw: a member of weight 20 comes first twice as
+    often as one of weight 10. The first serves; the others are the fail-over order."""
+    if len(members) == 1:
+        return list(members)
+    # weighted random order without replacement (Efraimidis-Spirakis: key u ** (1/w))
+    return sorted(members, key=lambda member: random.random() ** (1.0 / member.weight), reverse=True)
+
+
+def statement_key(alias: str, sql: str, params: Any, extra: tuple = ()) -> Hashable | None:
+    """The result-cache key of a statement; None (never cached) when its parameters are not
+    plain values."""
+    if isinstance(params, dict):
+        params = tuple(sorted(params.items()))
+    elif isinstance(params, list):
+        params = tuple(params)
+    key = (alias, sql, params, extra)
+    try:
+        hash(key)
+    except TypeError:
+        return None
+    return key

@@ -1,0 +1,20 @@
+"""What the plugin asks of the aliases a script declares, checked at `skitai.alias()` time so a
+mistake stops the script in one line instead of failing its first query."""
+from __future__ import annotations
+
+from skitai.backends import Alias
+
+
+def check_postgresql(alias: Alias) -> None:
+    """Every PostgreSQL member names its database (`user:password@host:port/database`)."""
+    for member in alias.members:
+        if not member.database:
+            raise ValueError(f"member {member} names no database: write user:password@host:port/database")
+
+
+def check_sqlite(alias: Alias) -> None:
+    """An SQLite member is a file path (given relative to the script's folder); ':memory:' would
+    be a different empty database per connection, so it is refused."""
+    for member in alias.members:
+        if member.path.endswith(":memory:"):
+            raise ValueError("':memory:' is a new empty database per connection: give a file path")

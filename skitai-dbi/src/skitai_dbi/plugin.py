@@ -1,0 +1,35 @@
+"""The skitai-dbi plugin: the database alias kinds (PostgreSQL, SQLite, Redis), `was.db` and
+`was.transaction`."""
+from __future__ import annotations
+
+import functools
+
+import skitai
+from skitai.plugin import hookimpl
+
+from . import postgresql
+from .backend import Backend
+from .driver import Database
+from .members import check_postgresql, check_sqlite
+from .redisdb import RedisBackend, check_redis
+from .settings import settings
+from .sqliteconn import SqliteConnection
+from .transaction import Transaction
+
+PLUGIN = "skitai-dbi"
+
+
+@hookimpl
+def skitai_register_backends(backends):
+    backends.add(skitai.DB_PGSQL, PLUGIN, validate=check_postgresql)
+    backends.add(skitai.DB_SQLITE3, PLUGIN, paths=True, validate=check_sqlite)
+    backends.add(skitai.DB_REDIS, PLUGIN, validate=check_redis)
+
+
+@hookimpl
+def skitai_register_services(was):
+    database = Database(was, {skitai.DB_PGSQL: Backend(postgresql.connect, settings.pool_size),
+                              skitai.DB_SQLITE3: Backend(SqliteConnection.open, settings.pool_size),
+                              skitai.DB_REDIS: RedisBackend(settings.pool_size)})
+    was.add_service("db", database)
+    was.add_service("transaction", functools.partial(Transaction, database))
