@@ -15,26 +15,24 @@ import random
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from skitai.backends import DB_REDIS, Alias, Member
+from skitai.backends import DB_MONGODB, DB_REDIS, Alias, Member
 from skitai.corequest import Driver, Result, Task, Tasks
 
-from .backend import Backend
+from . import mongodb, redisdb
 from .errors import database_result
-from .redisdb import RedisBackend, is_command
 
 
 class Database(Driver):
     """The `was.db` service of one worker: the backends of the kinds it serves, by kind."""
 
-    def __init__(self, was: Any, backends: dict[str, Backend | RedisBackend]) -> None:
+    def __init__(self, was: Any, backends: dict[str, Any]) -> None:
         super().__init__(was)
         self.backends = backends
 
     def __call__(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
                  timeout: float | None = None) -> "Session":
         found = self.alias(alias)
-        kind = RedisSession if found.kind == DB_REDIS else Session
-        return kind(self, found, use_cache, rm_cache, timeout)
+        return _SESSIONS.get(found.kind, Session)(self, found, use_cache, rm_cache, timeout)
 
     def lb(self, alias: str, use_cache: Any = True, rm_cache: Any = None, timeout: float | None = None) -> "Session":
         """The manual's load-balanced spelling: the same as `was.db(alias)`."""
@@ -44,8 +42,7 @@ class Database(Driver):
             timeout: float | None = None) -> "MapSession":
         """Each statement runs on every member; its corequest is a `Tasks`, one per member."""
         found = self.alias(alias)
-        kind = RedisMapSession if found.kind == DB_REDIS else MapSession
-        return kind(self, found, use_cache, rm_cache, timeout)
+        return _MAP_SESSIONS.get(found.kind, MapSession)(self, found, use_cache, rm_cache, timeout)
 
     def alias(self, name: str) -> Alias:
         alias = self.was.server.kernel.aliases.get(name)
@@ -103,17 +100,23 @@ class MapSession(Session):
         return Tasks(tasks) if self.timeout is None else Tasks(tasks, timeout=self.timeout)
 
 
-class RedisSession(Session):
-    """`with was.db("@myredis") as db`: every command of `redis.asyncio.Redis` as a method
-    (`db.set("foo", "bar")`, `db.get("foo")`, `db.hgetall("h")` ...), each a Task."""
+class CommandSession(Session):
+    """The session of a kind whose calls are methods of its client rather than SQL: each
+    method `is_command` allows is a method of the session, each call a Task."""
+
+    kind = ""
+
+    @staticmethod
+    def is_command(name: str) -> bool:
+        raise NotImplementedError
 
     def __getattr__(self, name: str) -> Any:
-        if not is_command(name):
-            raise AttributeError(f"{name!r} is not a Redis command of redis.asyncio.Redis")
+        if not self.is_command(name):
+            raise AttributeError(f"{name!r} is not a {self.kind} command was.db serves")
         return functools.partial(self._command, name)
 
     def execute(self, sql: str, params: Any = None) -> Task:
-        raise TypeError(f"{self.alias.name} is a Redis alias: call its commands (db.get(key), db.set(key, value) ...)")
+        raise TypeError(f"{self.alias.name} is a {self.kind} alias: call its methods, not SQL")
 
     def _command(self, name: str, *args: Any, **kwargs: Any) -> Task:
         return self._start_command(name, args, kwargs, by_weight(self.alias.members), ())
@@ -126,12 +129,40 @@ class RedisSession(Session):
                                  use_cache=self.use_cache, rm_cache=self.rm_cache, timeout=self.timeout)
 
 
-class RedisMapSession(RedisSession, MapSession):
-    """`was.db.map("@myredis")`: each command on every member, a `Tasks`."""
+class CommandMapSession(CommandSession, MapSession):
+    """`was.db.map(alias)` of such a kind: each call on every member, a `Tasks`."""
 
     def _command(self, name: str, *args: Any, **kwargs: Any) -> Tasks:
         return self._bundle([self._start_command(name, args, kwargs, (member,), (member,))
                              for member in self.alias.members])
+
+
+class RedisSession(CommandSession):
+    """`with was.db("@myredis") as db`: every command of `redis.asyncio.Redis` as a method
+    (`db.set("foo", "bar")`, `db.get("foo")`, `db.hgetall("h")` ...)."""
+
+    kind = "Redis"
+    is_command = staticmethod(redisdb.is_command)
+
+
+class RedisMapSession(RedisSession, CommandMapSession):
+    pass
+
+
+class MongoSession(CommandSession):
+    """`with was.db("@mymongo") as db`: `db.find("cities", {...})`, `db.insert_one(...)` ...
+    (see `skitai_dbi.mongodb`)."""
+
+    kind = "MongoDB"
+    is_command = staticmethod(mongodb.is_method)
+
+
+class MongoMapSession(MongoSession, CommandMapSession):
+    pass
+
+
+_SESSIONS = {DB_REDIS: RedisSession, DB_MONGODB: MongoSession}
+_MAP_SESSIONS = {DB_REDIS: RedisMapSession, DB_MONGODB: MongoMapSession}
 
 
 def by_weight(members: Sequence[Member]) -> list[Member]:

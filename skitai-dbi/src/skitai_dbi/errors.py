@@ -1,13 +1,13 @@
 """How database errors become corequest results.
 
-- a unique or primary-key violation: HTTP 409 Conflict (the manual: an `INSERT ... RETURNING`
+- a unique or primary-key violation (MongoDB: a duplicate key): HTTP 409 Conflict (the manual: an `INSERT ... RETURNING`
   that collides answers 409), a completed result whose `fetch()`/`one()` raise `HTTPError(409)`;
 - a statement cancelled (the corequest timed out) or stopped by `statement_timeout`, a Redis
-  socket timeout: STA_TIMEOUT;
+  socket timeout, a MongoDB operation past its `max_time_ms`: STA_TIMEOUT;
 - a server that cannot be reached, or a connection that broke: STA_NETERR;
 - any other database error: STA_REQFAIL whose `reason` is the database's message and whose
   `fetch()` raises the driver's exception (`psycopg2.errors.UndefinedTable`, `sqlite3.OperationalError`,
-  `redis.exceptions.ResponseError` ...).
+  `redis.exceptions.ResponseError`, `pymongo.errors.OperationFailure` ...).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import sqlite3
 
 import psycopg2
 import psycopg2.errors
+import pymongo.errors
 import redis.exceptions
 
 from skitai import HTTPError
@@ -27,17 +28,18 @@ class DatabaseUnreachable(ConnectionError):
 
 def database_result(error: Exception) -> Result | None:
     """The `Result` for a database driver's exception, or None for other exceptions."""
-    if isinstance(error, psycopg2.errors.UniqueViolation) or _sqlite_unique(error):
+    if isinstance(error, (psycopg2.errors.UniqueViolation, pymongo.errors.DuplicateKeyError)) or _sqlite_unique(error):
         conflict = HTTPError(409, first_line(error))
         return Result(STA_NORMAL, 409, "Conflict", None, (), conflict)
-    if isinstance(error, (psycopg2.extensions.QueryCanceledError, redis.exceptions.TimeoutError)):
+    if isinstance(error, (psycopg2.extensions.QueryCanceledError, redis.exceptions.TimeoutError,
+                          pymongo.errors.ExecutionTimeout)):
         return Result.failure(STA_TIMEOUT, error)
     if isinstance(error, DatabaseUnreachable) or (
             isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)) and not _pg_statement_error(error)):
         return Result.failure(STA_NETERR, error, first_line(error))
     if isinstance(error, redis.exceptions.ConnectionError):
         return Result.failure(STA_NETERR, error, first_line(error))
-    if isinstance(error, (psycopg2.Error, sqlite3.Error, redis.exceptions.RedisError)):
+    if isinstance(error, (psycopg2.Error, sqlite3.Error, redis.exceptions.RedisError, pymongo.errors.PyMongoError)):
         return Result.failure(STA_REQFAIL, error, first_line(error))
     return None
 

@@ -1,4 +1,4 @@
-"""The skitai-dbi plugin: the database alias kinds (PostgreSQL, SQLite, Redis), `was.db` and
+"""The skitai-dbi plugin: the database alias kinds (PostgreSQL, SQLite, Redis, MongoDB), `was.db` and
 `was.transaction`."""
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from . import postgresql
 from .backend import Backend
 from .driver import Database
 from .members import check_postgresql, check_sqlite
+from .mongodb import MongoBackend, check_mongodb
 from .redisdb import RedisBackend, check_redis
 from .settings import settings
 from .sqliteconn import SqliteConnection
@@ -24,12 +25,14 @@ def skitai_register_backends(backends):
     backends.add(skitai.DB_PGSQL, PLUGIN, validate=check_postgresql)
     backends.add(skitai.DB_SQLITE3, PLUGIN, paths=True, validate=check_sqlite)
     backends.add(skitai.DB_REDIS, PLUGIN, validate=check_redis)
+    backends.add(skitai.DB_MONGODB, PLUGIN, validate=check_mongodb)
 
 
 @hookimpl
 def skitai_register_services(was):
     database = Database(was, {skitai.DB_PGSQL: Backend(postgresql.connect, settings.pool_size),
                               skitai.DB_SQLITE3: Backend(SqliteConnection.open, settings.pool_size),
-                              skitai.DB_REDIS: RedisBackend(settings.pool_size)})
+                              skitai.DB_REDIS: RedisBackend(settings.pool_size),
+                              skitai.DB_MONGODB: MongoBackend(settings.pool_size)})
     was.add_service("db", database)
     was.add_service("transaction", functools.partial(Transaction, database))

@@ -79,10 +79,15 @@ def transaction(request):
     return out
 
 
+WRITE_RESULTS = ("inserted_id", "inserted_ids", "matched_count", "modified_count", "upserted_id", "deleted_count")
+
+
 def plain(value):
-    """Redis answers bytes; JSON carries text."""
+    """Redis answers bytes, pymongo result objects; JSON carries text and plain values."""
     if isinstance(value, bytes):
         return value.decode()
+    if hasattr(value, "acknowledged"):  # pymongo's InsertOneResult, UpdateResult ...
+        return {name: plain(getattr(value, name)) for name in WRITE_RESULTS if hasattr(value, name)}
     if isinstance(value, (list, tuple, set)):
         return [plain(item) for item in value]
     if isinstance(value, dict):
@@ -103,7 +108,18 @@ def redis(request):
     return [plain(task.fetch(timeout=timeout)) for task in tasks]
 
 
-ROUTES = {"/sql": sql, "/transaction": transaction, "/redis": redis}
+def mongo(request):
+    """`calls` is a list of [method, args, kwargs] started in order (all concurrently), e.g.
+    ["find", ["cities", {"city": "Seoul"}], {"limit": 2}]."""
+    session = {"db": was.db, "map": was.db.map}[request.get("session", "db")]
+    with session(request["alias"], **cache_options(request)) as db:
+        tasks = [getattr(db, name)(*args, **kwargs) for name, args, kwargs in request["calls"]]
+    if request.get("how") == "dispatch":
+        return [item for task in tasks for item in described(task.dispatch(timeout=request.get("timeout")))]
+    return [plain(task.fetch(timeout=request.get("timeout"))) for task in tasks]
+
+
+ROUTES = {"/sql": sql, "/transaction": transaction, "/redis": redis, "/mongo": mongo}
 
 
 def app(environ, start_response):
