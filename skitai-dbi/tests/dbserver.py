@@ -1,4 +1,4 @@
-"""`db_server(aliases, **env)`: the test app (apps/dbapp.py) in a real Skitai server process,
+"""`db_server(aliases, ...)`: the test app (apps/dbapp.py) in a real Skitai server process,
 and `call(server, path, body)` to POST it JSON."""
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ APP = Path(__file__).parent / "apps" / "dbapp.py"
 
 
 def db_server(aliases: list, *, pool_size: int | None = None, workers: int = 1,
-              folder: Path | None = None) -> ServerProcess:
-    """`folder`: run a copy of the app from there (file members are relative to the script)."""
-    env = {"DBI_ALIASES": json.dumps(aliases), "DBI_WORKERS": str(workers)}
+              folder: Path | None = None, env: dict | None = None) -> ServerProcess:
+    """`folder`: run a copy of the app from there (file members are relative to the script);
+    `env`: more environment variables for the server."""
+    env = {**(env or {}), "DBI_ALIASES": json.dumps(aliases), "DBI_WORKERS": str(workers)}
     if pool_size is not None:
         env["DBI_POOL_SIZE"] = str(pool_size)
     script = APP

@@ -15,10 +15,11 @@ import random
 from collections.abc import Hashable, Sequence
 from typing import Any
 
-from skitai.backends import DB_MONGODB, DB_REDIS, Alias, Member
+from skitai.backends import DB_MONGODB, DB_REDIS, DJANGO, Alias, Member
 from skitai.corequest import Driver, Result, Task, Tasks
 
 from . import mongodb, redisdb
+from .djangodb import django_database
 from .errors import database_result
 
 
@@ -46,6 +47,8 @@ class Database(Driver):
 
     def alias(self, name: str) -> Alias:
         alias = self.was.server.kernel.aliases.get(name)
+        if alias.kind == DJANGO:  # the project's default database, under the alias's name
+            alias = django_database(alias)
         if alias.kind not in self.backends:
             raise ValueError(f"{alias.name} is a {alias.kind} alias: was.db serves "
                              f"{', '.join(sorted(self.backends))}")

@@ -1,5 +1,5 @@
-"""The skitai-dbi plugin: the database alias kinds (PostgreSQL, SQLite, Redis, MongoDB), `was.db` and
-`was.transaction`."""
+"""The skitai-dbi plugin: the database alias kinds (PostgreSQL, SQLite, Redis, MongoDB, a
+Django project's database), `was.db` and `was.transaction`."""
 from __future__ import annotations
 
 import functools
@@ -9,6 +9,7 @@ from skitai.plugin import hookimpl
 
 from . import postgresql
 from .backend import Backend
+from .djangodb import check_django
 from .driver import Database
 from .members import check_postgresql, check_sqlite
 from .mongodb import MongoBackend, check_mongodb
@@ -26,6 +27,7 @@ def skitai_register_backends(backends):
     backends.add(skitai.DB_SQLITE3, PLUGIN, paths=True, validate=check_sqlite)
     backends.add(skitai.DB_REDIS, PLUGIN, validate=check_redis)
     backends.add(skitai.DB_MONGODB, PLUGIN, validate=check_mongodb)
+    backends.add(skitai.DJANGO, PLUGIN, paths=True, validate=check_django)
 
 
 @hookimpl
