@@ -21,6 +21,7 @@ from skitai.corequest import Driver, Result, Task, Tasks
 from . import mongodb, redisdb
 from .djangodb import django_database
 from .errors import database_result
+from .sqlphile_builder import SQLPhileBuilder
 
 
 class Database(Driver):
@@ -31,16 +32,17 @@ class Database(Driver):
         self.backends = backends
 
     def __call__(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
-                 timeout: float | None = None) -> "Session":
+                 timeout: float | None = None) -> "BaseSession":
         found = self.alias(alias)
         return _SESSIONS.get(found.kind, Session)(self, found, use_cache, rm_cache, timeout)
 
-    def lb(self, alias: str, use_cache: Any = True, rm_cache: Any = None, timeout: float | None = None) -> "Session":
+    def lb(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
+           timeout: float | None = None) -> "BaseSession":
         """The manual's load-balanced spelling: the same as `was.db(alias)`."""
         return self(alias, use_cache, rm_cache, timeout)
 
     def map(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
-            timeout: float | None = None) -> "MapSession":
+            timeout: float | None = None) -> "BaseSession":
         """Each statement runs on every member; its corequest is a `Tasks`, one per member."""
         found = self.alias(alias)
         return _MAP_SESSIONS.get(found.kind, MapSession)(self, found, use_cache, rm_cache, timeout)
@@ -65,8 +67,8 @@ class Database(Driver):
             backend.close()
 
 
-class Session:
-    """What `with was.db(alias) as db` gives: statements on one member at a time."""
+class BaseSession:
+    """What every `with was.db(alias) as db` gives: the alias and the corequest options."""
 
     def __init__(self, driver: Database, alias: Alias, use_cache: Any, rm_cache: Any, timeout: float | None) -> None:
         self.driver = driver
@@ -75,11 +77,19 @@ class Session:
         self.rm_cache = rm_cache
         self.timeout = timeout
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> "BaseSession":
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
         """Nothing to release: each statement takes a pooled connection only while it runs."""
+
+    def _bundle(self, tasks: list[Task]) -> Tasks:
+        return Tasks(tasks) if self.timeout is None else Tasks(tasks, timeout=self.timeout)
+
+
+class Session(SQLPhileBuilder, BaseSession):
+    """An SQL database's session: statements on one member at a time, written by hand or with
+    SQLPhile's builder (`db.select("users").filter(id=7).execute()`)."""
 
     def execute(self, sql: str, params: Any = None) -> Task:
         """Start `sql` with `params` bound by the driver (`%s` placeholders for PostgreSQL, `?`
@@ -99,11 +109,8 @@ class MapSession(Session):
     def execute(self, sql: str, params: Any = None) -> Tasks:
         return self._bundle([self._start(sql, params, (member,), (member,)) for member in self.alias.members])
 
-    def _bundle(self, tasks: list[Task]) -> Tasks:
-        return Tasks(tasks) if self.timeout is None else Tasks(tasks, timeout=self.timeout)
 
-
-class CommandSession(Session):
+class CommandSession(BaseSession):
     """The session of a kind whose calls are methods of its client rather than SQL: each
     method `is_command` allows is a method of the session, each call a Task."""
 
@@ -132,7 +139,7 @@ class CommandSession(Session):
                                  use_cache=self.use_cache, rm_cache=self.rm_cache, timeout=self.timeout)
 
 
-class CommandMapSession(CommandSession, MapSession):
+class CommandMapSession(CommandSession):
     """`was.db.map(alias)` of such a kind: each call on every member, a `Tasks`."""
 
     def _command(self, name: str, *args: Any, **kwargs: Any) -> Tasks:

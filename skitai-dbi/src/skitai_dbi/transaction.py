@@ -24,11 +24,15 @@ from skitai.services import at_request_end
 from .backend import Backend, Lease, LeaseLost
 from .driver import Database, by_weight
 from .rows import Row
+from .sqlphile_builder import SQLPhileBuilder
 
 log = logging.getLogger("skitai.dbi")
 
 
-class Transaction:
+class Transaction(SQLPhileBuilder):
+    """Statements on one connection; SQLPhile's builder works here too
+    (`tx.delete("posts").filter(id=7).execute()`)."""
+
     def __init__(self, driver: Database, alias: str, auto_putback: bool = True, timeout: float | None = None) -> None:
         self.driver = driver
         self.alias = driver.alias(alias)

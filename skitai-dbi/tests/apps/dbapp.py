@@ -119,7 +119,31 @@ def mongo(request):
     return [plain(task.fetch(timeout=request.get("timeout"))) for task in tasks]
 
 
-ROUTES = {"/sql": sql, "/transaction": transaction, "/redis": redis, "/mongo": mongo}
+def build(start, chain):
+    """Apply SQLPhile builder steps: [method, args, kwargs], or ["slice", start, stop] for `[a:b]`."""
+    for name, *arguments in chain:
+        if name == "slice":
+            start = start[slice(*arguments)]
+        else:
+            args, kwargs = (list(arguments) + [[], {}][len(arguments):])[:2]
+            start = getattr(start, name)(*args, **kwargs)
+    return start
+
+
+def phile(request):
+    """The manual's SQLPhile style: `chain` built on `was.db(alias)` then `.execute().fetch()`;
+    with "transaction", each chain of `chains` executed on a transaction, then committed."""
+    if "chains" in request:
+        with was.transaction(request["alias"]) as tx:
+            for chain in request["chains"]:
+                build(tx, chain).execute()
+            tx.commit()
+        return "committed"
+    with was.db(request["alias"]) as db:
+        return build(db, request["chain"]).execute().fetch()
+
+
+ROUTES = {"/phile": phile, "/sql": sql, "/transaction": transaction, "/redis": redis, "/mongo": mongo}
 
 
 def app(environ, start_response):
