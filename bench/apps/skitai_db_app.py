@@ -57,15 +57,12 @@ def noop():
     return None
 
 
-def no_query():
-    return None
-
-
 def thread_corequest():
     return was.Thread(noop).fetch(timeout=10)
 
 
-ROUTES = {"/none": no_query, "/thread": thread_corequest, "/one": one, "/fanout": fanout, "/was": with_was, "/psycopg2": with_psycopg2}
+ROUTES = {"/none": noop, "/thread": thread_corequest, "/one": one, "/fanout": fanout, "/was": with_was,
+          "/psycopg2": with_psycopg2}
 
 
 def app(environ, start_response):
