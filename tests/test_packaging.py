@@ -137,7 +137,7 @@ def test_the_dbi_extra_installs_the_plugin_and_its_driver(wheels, tmp_path, requ
     venv.install(wheels, requirement)
     assert_installed_from_this_tree(venv, "skitai", "skitai", "skitai-core")
     assert_installed_from_this_tree(venv, "skitai-dbi", "skitai_dbi", "skitai-dbi")
-    assert venv.has_module("psycopg2") and venv.has_module("redis")
+    assert venv.has_module("psycopg2") and venv.has_module("redis") and venv.has_module("pymongo")
     assert venv.has_module("skitai_http2") == ("http2" in requirement)
     listing = venv.run("skitai", "plugins")
     assert re.search(rf"^skitai-dbi:dbi {re.escape(VERSION)} \(plugin\)", listing, re.M), listing
