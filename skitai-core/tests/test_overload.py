@@ -5,57 +5,14 @@ a client that stopped reading gives up after the request timeout."""
 import select
 import socket
 import textwrap
-import threading
 import time
 
 from rawhttp import status_of
 
 from skitai.body import ClientDisconnected
-from skitai.testing import ServerProcess, http_get, wait_for
+from skitai.testing import GatedApp, ServerProcess, http_get, wait_for
 
 TIMEOUT = 10
-
-
-class Gate:
-    """An app for threads=1 servers: `/hold` keeps the only thread until `release()`, `/upload`
-    reads its whole body, `/stream` sends a large body; every call is recorded."""
-
-    def __init__(self):
-        self.calls = []
-        self.errors = []
-        self.held = threading.Event()
-        self.reading = threading.Event()
-        self.stream_closed = threading.Event()
-        self._release = threading.Event()
-
-    def release(self):
-        self._release.set()
-
-    def __call__(self, environ, start_response):
-        path = environ["PATH_INFO"]
-        self.calls.append(path)
-        if path == "/hold":
-            self.held.set()
-            self._release.wait(30)
-        elif path == "/upload":
-            self.reading.set()
-            try:
-                environ["wsgi.input"].read()
-            except Exception as error:
-                self.errors.append(error)
-                raise
-        elif path == "/stream":
-            start_response("200 OK", [("Content-Type", "application/octet-stream")])
-            return self._stream()
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [path.encode()]
-
-    def _stream(self):
-        try:
-            for _ in range(10_000):
-                yield b"x" * 65536
-        finally:
-            self.stream_closed.set()
 
 
 def send_request(port, request=b"GET /queued HTTP/1.1\r\nHost: x\r\n\r\n"):
@@ -87,7 +44,7 @@ def first_answers(socks, count):
 
 
 def test_a_flood_over_capacity_gets_503_at_once_and_a_fresh_probe_is_answered(serve):
-    gate = Gate()
+    gate = GatedApp()
     server = serve(gate, threads=1, max_queued_requests=4)
     holder = send_request(server.port, b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
     flood = []
@@ -139,7 +96,7 @@ def test_set_max_queued_requests_bounds_the_queue_of_a_script(tmp_path):
 
 
 def test_a_request_that_waited_longer_than_the_request_timeout_gets_503(serve):
-    gate = Gate()
+    gate = GatedApp()
     server = serve(gate, threads=1, request_timeout=1)
     holder = send_request(server.port, b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
@@ -157,7 +114,7 @@ def test_a_request_that_waited_longer_than_the_request_timeout_gets_503(serve):
 
 
 def test_the_app_never_runs_for_a_client_that_left(serve, capsys):
-    gate = Gate()
+    gate = GatedApp()
     server = serve(gate, threads=1, access_log=True)
     holder = send_request(server.port, b"GET /hold HTTP/1.1\r\nHost: x\r\n\r\n")
     try:
@@ -179,7 +136,7 @@ def test_the_app_never_runs_for_a_client_that_left(serve, capsys):
 
 
 def test_a_client_that_leaves_mid_body_frees_its_thread_at_once(serve, capsys):
-    gate = Gate()
+    gate = GatedApp()
     server = serve(gate, threads=1, access_log=True)  # the request timeout stays 30 s
     uploader = send_request(server.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc")
     try:
@@ -194,7 +151,7 @@ def test_a_client_that_leaves_mid_body_frees_its_thread_at_once(serve, capsys):
 
 
 def test_a_half_closed_client_mid_body_frees_its_thread_at_once(serve):
-    gate = Gate()
+    gate = GatedApp()
     server = serve(gate, threads=1)
     uploader = send_request(server.port, b"POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nabc")
     try:
@@ -207,7 +164,7 @@ def test_a_half_closed_client_mid_body_frees_its_thread_at_once(serve):
 
 
 def test_an_app_writing_to_a_client_that_stopped_reading_gives_up_after_the_request_timeout(serve):
-    gate = Gate()
+    gate = GatedApp()
     server = serve(gate, threads=1, request_timeout=1)
     reader = socket.socket()
     reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from skitai.plugin import ProtocolUpgrade
-from skitai.testing import ServerThread
+from skitai.testing import ServerThread, read_until_closed
 
 
 class Shout(asyncio.Protocol):
@@ -93,29 +93,13 @@ def test_http11_still_served_when_a_preface_is_registered(server):
     assert reply.startswith(b"HTTP/1.1 ")
 
 
-def everything_until_closed(port: int, *pieces: bytes) -> bytes:
-    """What the server sends until it closes the connection (a reset counts as closing)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
-        for piece in pieces:
-            sock.sendall(piece)
-        received = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                return received
-            if not chunk:
-                return received
-            received += chunk
-
-
 @pytest.mark.parametrize("pieces", [
     (b"WHISPER / HTTP/1.1\r\nHost: x\r\n\r\n",),           # the preface's first word, then HTTP/1.1
     (b"WHISPER * TOY/1.0\r\nHost: x\r\n\r\n",),            # departs near the end
     (b"WHIS", b"PER * TOY/2.0\r\n\r\n"),                    # split across reads
 ])
 def test_a_near_miss_of_a_preface_is_closed_without_an_answer(server, pieces):
-    assert everything_until_closed(server.port, *pieces) == b""
+    assert read_until_closed(server.port, *pieces) == b""
 
 
 def test_a_request_that_only_shares_a_prefix_with_a_preface_is_http11(server):

@@ -2,7 +2,6 @@
 starts like the preface but departs from it is closed without an HTTP/1.1 answer; a complete
 preface not followed by a valid SETTINGS frame gets GOAWAY PROTOCOL_ERROR (FRAME_SIZE_ERROR for
 a SETTINGS payload that is not a whole number of settings)."""
-import socket
 
 import httpx
 import pytest
@@ -11,20 +10,7 @@ from h2.errors import ErrorCodes
 from h2peer import PREFACE, split_frames
 from hyperframe.frame import GoAwayFrame, PingFrame, SettingsFrame
 
-
-def until_closed(port: int, data: bytes) -> bytes:
-    """All the server sends until it closes the connection (a reset counts as a close)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(data)
-        received = b""
-        while True:
-            try:
-                chunk = sock.recv(65536)
-            except ConnectionResetError:
-                return received
-            if not chunk:
-                return received
-            received += chunk
+from skitai.testing import read_until_closed
 
 
 def goaway_of(received: bytes) -> GoAwayFrame | None:
@@ -46,7 +32,7 @@ def still_serving(server) -> None:
 ])
 def test_a_near_miss_of_the_preface_is_closed_without_an_answer(serve, data):
     server = serve(APP)
-    assert until_closed(server.port, data) == b""
+    assert read_until_closed(server.port, data) == b""
     still_serving(server)
 
 
@@ -64,7 +50,7 @@ SETTINGS_CUT = b"\x00\x00\x05\x04\x00\x00\x00\x00\x00" + b"\x00\x03\x00\x00\x00"
 ])
 def test_a_preface_not_followed_by_valid_settings_gets_goaway(serve, after, error_code):
     server = serve(APP)
-    goaway = goaway_of(until_closed(server.port, PREFACE + after))
+    goaway = goaway_of(read_until_closed(server.port, PREFACE + after))
     assert goaway is not None and goaway.error_code == error_code
     still_serving(server)
 
@@ -72,5 +58,5 @@ def test_a_preface_not_followed_by_valid_settings_gets_goaway(serve, after, erro
 def test_a_settings_ack_with_a_payload_is_a_frame_size_error(serve):
     server = serve(APP)
     ack = b"\x00\x00\x06\x04\x01\x00\x00\x00\x00" + b"\x00\x03\x00\x00\x00\x64"
-    goaway = goaway_of(until_closed(server.port, PREFACE + SettingsFrame(0).serialize() + ack))
+    goaway = goaway_of(read_until_closed(server.port, PREFACE + SettingsFrame(0).serialize() + ack))
     assert goaway is not None and goaway.error_code == ErrorCodes.FRAME_SIZE_ERROR

@@ -2,7 +2,6 @@
 context, a stream the client reset is never run once it waited for a thread, and a reset in the
 middle of a request body ends the app's read at once."""
 import contextvars
-import threading
 from urllib.parse import parse_qs
 
 import httpx
@@ -11,7 +10,7 @@ from h2.errors import ErrorCodes
 from h2peer import Client
 
 from skitai.body import ClientDisconnected
-from skitai.testing import wait_for
+from skitai.testing import GatedApp, wait_for
 
 TIMEOUT = 10
 user = contextvars.ContextVar("user", default="-")
@@ -36,38 +35,8 @@ def test_a_variable_set_by_one_stream_is_not_seen_by_the_next(serve, threads):
     assert answers == ["-", "-", "-"]
 
 
-class Gate:
-    """`/hold` keeps the only thread until `release()`; `/upload` reads its whole body."""
-
-    def __init__(self):
-        self.calls = []
-        self.errors = []
-        self.held = threading.Event()
-        self.reading = threading.Event()
-        self._release = threading.Event()
-
-    def release(self):
-        self._release.set()
-
-    def __call__(self, environ, start_response):
-        path = environ["PATH_INFO"]
-        self.calls.append(path)
-        if path == "/hold":
-            self.held.set()
-            self._release.wait(30)
-        elif path == "/upload":
-            self.reading.set()
-            try:
-                environ["wsgi.input"].read()
-            except Exception as error:
-                self.errors.append(error)
-                raise
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [path.encode()]
-
-
 def test_a_stream_reset_while_it_waited_for_a_thread_is_never_run(serve, capsys):
-    gate = Gate()
+    gate = GatedApp()
     server = serve(gate, threads=1, access_log=True)
     client = Client(server.port)
     try:
@@ -89,7 +58,7 @@ def test_a_stream_reset_while_it_waited_for_a_thread_is_never_run(serve, capsys)
 
 
 def test_a_stream_reset_mid_body_frees_its_thread_at_once(serve):
-    gate = Gate()
+    gate = GatedApp()
     server = serve(gate, threads=1)  # the request timeout stays 30 s
     client = Client(server.port, timeout=5)  # the next answer must come well before it
     try:

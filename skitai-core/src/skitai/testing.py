@@ -48,6 +48,68 @@ def http_get(port: int, path: str = "/", timeout: float = 10.0) -> tuple[int, by
         conn.close()
 
 
+def read_until_closed(port: int, *pieces: bytes, timeout: float = 10.0) -> bytes:
+    """Send `pieces` to 127.0.0.1:`port` on a connection of its own and return everything the
+    server sends until it closes the connection (a reset counts as closing)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        for piece in pieces:
+            sock.sendall(piece)
+        received = b""
+        while True:
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                return received
+            if not chunk:
+                return received
+            received += chunk
+
+
+class GatedApp:
+    """A WSGI app for servers with one thread, to fill and watch the pool: `/hold` keeps the
+    thread until `release()`, `/upload` reads its whole body (what the read raised is kept in
+    `errors`), `/stream` sends a body far larger than any socket buffer (`stream_closed` is set
+    when its iterable is closed); every other path answers its own path. Every call is recorded
+    in `calls`; `held` and `reading` tell that a call got that far."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+        self.errors: list[BaseException] = []
+        self.held = threading.Event()
+        self.reading = threading.Event()
+        self.stream_closed = threading.Event()
+        self._release = threading.Event()
+
+    def release(self) -> None:
+        self._release.set()
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        path = environ["PATH_INFO"]
+        self.calls.append(path)
+        if path == "/hold":
+            self.held.set()
+            self._release.wait(30)
+        elif path == "/upload":
+            self.reading.set()
+            try:
+                environ["wsgi.input"].read()
+            except Exception as error:
+                self.errors.append(error)
+                raise
+        elif path == "/stream":
+            start_response("200 OK", [("Content-Type", "application/octet-stream")])
+            return self._stream()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [path.encode()]
+
+    def _stream(self):
+        try:
+            for _ in range(10_000):
+                yield b"x" * 65536
+        finally:
+            self.stream_closed.set()
+
+
 def fuzz_examples(default: int) -> int:
     """How many examples a fuzz test runs: `default` (a few seconds' worth, for every suite run),
     or the `SKITAI_FUZZ_EXAMPLES` environment variable for a long run (the `fuzz` nox session)."""
