@@ -85,7 +85,7 @@ class DiskTier:
             return None
         entry = decode(data, key)
         if entry is None:
-            self._delete(filename)
+            self._delete(filename, recount=True)
             return None
         with contextlib.suppress(OSError):
             os.utime(filename)  # recently used: evicted last
@@ -118,12 +118,17 @@ class DiskTier:
     def remove(self, key: str) -> None:
         self._delete(self.file_for(key))
 
-    def _delete(self, filename: str) -> None:
+    def _delete(self, filename: str, recount: bool = False) -> None:
+        """Delete an entry's file; `recount` the bytes in use from the directory when the file
+        is damaged (its size now is not the one counted)."""
         with self._locked():
             size = _size_of(filename)
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(filename)
-            self._set_usage(max(0, self._usage() - size))
+            if recount:
+                self._set_usage(sum(size for _, size, _ in self._files()))
+            else:
+                self._set_usage(max(0, self._usage() - size))
 
     # size accounting, always under the lock
     @contextlib.contextmanager
