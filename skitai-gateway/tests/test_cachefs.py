@@ -310,3 +310,14 @@ def test_workers_share_the_disk_tier(caching_upstream, tmp_path):
     assert len(workers) == 2, server.output
     assert up.app.hits == {"GET /fresh": 1}
     assert "Traceback" not in server.output, server.output
+
+
+def test_a_failing_disk_tier_does_not_fail_the_call(serve, caching_upstream, tmp_path, caplog):
+    up = caching_upstream()
+    gateway = cached_gateway(serve, {"/": lambda: was.get(up.url("/fresh")).fetch()["version"]},
+                             tmp_path, memmax=0, diskmax=MiB)
+    for bucket in range(256):  # files where the disk tier's folders would go: every write fails
+        (tmp_path / f"{bucket:02x}").write_bytes(b"")
+    assert [ask(gateway), ask(gateway)] == [1, 1]
+    assert up.app.hits == {"GET /fresh": 2}
+    assert "cachefs: the disk tier under" in caplog.text

@@ -6,7 +6,9 @@ response that is fresh, revalidates a stale one with a conditional request (a 30
 it), stores what the upstream allows to be stored, and drops the stored target of a successful
 unsafe call (POST, PUT, PATCH, DELETE). The rules are `cachepolicy`'s, the tiers `cachestore`'s:
 a memory tier of `memmax` bytes per worker process, in front of a disk tier of `diskmax` bytes
-under `path` shared by the workers (its file I/O runs in the loop's default executor).
+under `path` shared by the workers (its file I/O runs in the loop's default executor, and a
+call that stores waits for its file to be written, so the next call of any worker finds it). A
+disk tier that fails (full, unwritable) is logged and skipped: the call still gets its answer.
 
 The app's own say, per call: `use_cache=False` (or `rm_cache=...`) skips stored responses and
 refreshes them with the upstream's answer; `use_cache=<timestamp>` (or cache key names, meaning
@@ -16,6 +18,7 @@ their `was.getlu(...)`) treats responses stored before it as absent. The result 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -23,6 +26,8 @@ from typing import Any
 from . import cachepolicy as policy
 from .cachepolicy import Decision, Entry, Response
 from .cachestore import DiskTier, MemoryTier
+
+log = logging.getLogger("skitai.gateway.cachefs")
 
 Send = Callable[[dict[str, str]], Awaitable[Response]]  # extra request fields -> the answer
 
@@ -79,7 +84,7 @@ class CacheFS:
     async def _get(self, key: str) -> Entry | None:
         entry = self.memory.get(key) if self.memory is not None else None
         if entry is None and self.disk is not None:
-            entry = await asyncio.get_running_loop().run_in_executor(None, self.disk.get, key)
+            entry = await self._on_disk(self.disk.get, key)
             if entry is not None and self.memory is not None:
                 self.memory.put(key, entry)
         return entry
@@ -88,10 +93,18 @@ class CacheFS:
         if self.memory is not None:
             self.memory.put(key, entry)
         if self.disk is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.disk.put, key, entry)
+            await self._on_disk(self.disk.put, key, entry)
 
     async def _remove(self, key: str) -> None:
         if self.memory is not None:
             self.memory.remove(key)
         if self.disk is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self.disk.remove, key)
+            await self._on_disk(self.disk.remove, key)
+
+    async def _on_disk(self, operation: Callable[..., Any], *args: Any) -> Any:
+        """A disk tier operation off the loop; a failing file system is a miss, not an error."""
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, operation, *args)
+        except OSError as error:
+            log.warning("cachefs: the disk tier under %s failed: %s", self.disk.path, error)
+            return None
