@@ -321,3 +321,19 @@ def test_a_failing_disk_tier_does_not_fail_the_call(serve, caching_upstream, tmp
     assert [ask(gateway), ask(gateway)] == [1, 1]
     assert up.app.hits == {"GET /fresh": 2}
     assert "cachefs: the disk tier under" in caplog.text
+
+
+def test_the_readme_example_runs(caching_upstream, tmp_path):
+    readme = open(os.path.join(os.path.dirname(__file__), "..", "..", "README.md")).read()
+    section = readme[readme.index("\n### HTTP cache (cachefs)\n"):]
+    start = section.index("```python\n") + len("```python\n")
+    example = section[start:section.index("\n```", start)]
+    up = caching_upstream()
+    script = tmp_path / "serve.py"
+    script.write_text(example.replace("https://api.example.com/rates", up.url("/fresh"))
+                      .replace("/var/tmp/skitai/cache", str(tmp_path / "cache")))
+    with ServerProcess(str(script)) as server:
+        answers = [httpx.get(server.url("/"), timeout=20).text for _ in range(4)]
+    assert len(set(answers)) == 1 and "'version': 1" in answers[0], server.output
+    assert up.app.hits == {"GET /fresh": 1}
+    assert "Traceback" not in server.output, server.output
