@@ -86,6 +86,18 @@ def test_disk_tier_stays_within_its_size(tmp_path):
     assert disk._usage() == sum(os.path.getsize(disk.file_for(f"GET http://a/{n}")) for n in kept)
 
 
+def test_an_eviction_deletes_abandoned_temporary_files(tmp_path):
+    one = len(open_entry_bytes(tmp_path))
+    disk = DiskTier(str(tmp_path / "cache"), one * 2)
+    abandoned, recent = tmp_path / "cache" / "tmp" / "abandoned", tmp_path / "cache" / "tmp" / "recent"
+    abandoned.write_bytes(b"half")
+    recent.write_bytes(b"being written")
+    os.utime(abandoned, (1, 1))
+    for number in range(3):  # the third passes the bound
+        disk.put(f"GET http://a/{number}", make_entry())
+    assert not abandoned.exists() and recent.exists()
+
+
 def test_a_lost_count_is_recounted(tmp_path):
     disk = DiskTier(str(tmp_path), 1_000_000)
     disk.put("GET http://a/x", make_entry())

@@ -12,7 +12,7 @@ coordination but for a lock around its size accounting:
 * the bytes in use are counted in `usage` under an exclusive `flock` on `lock`; a write that
   takes it past `diskmax` evicts the least recently used files (oldest mtime: a hit touches
   its file) down to 90% of it, recounting from the directory itself, which also repairs the
-  count after a crash.
+  count after a crash, and deletes the temporary files of writers killed mid-write.
 
 The methods of `DiskTier` block on the file system: call them off the event loop.
 """
@@ -25,6 +25,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 from collections import OrderedDict
 from collections.abc import Iterator
 
@@ -34,6 +35,7 @@ MAGIC = b"SKCFS\x00\x01\n"
 _HEADER = struct.Struct(">8sQ32s")  # magic, payload length, sha256(payload)
 _META_LENGTH = struct.Struct(">I")
 EVICT_TO = 0.9  # an eviction leaves this fraction of diskmax in use
+ABANDONED_AFTER = 3600.0  # a temporary file this old (seconds) lost its writer
 
 
 class MemoryTier:
@@ -165,6 +167,10 @@ class DiskTier:
 
     def _evict(self) -> int:
         """Delete the least recently used files down to EVICT_TO of maxsize; the bytes left."""
+        for item in os.scandir(self._tmp):
+            with contextlib.suppress(FileNotFoundError):
+                if item.stat().st_mtime < time.time() - ABANDONED_AFTER:
+                    os.unlink(item.path)
         files = sorted(self._files(), key=lambda item: item[2])
         usage = sum(size for _, size, _ in files)
         for filename, size, _ in files:
