@@ -117,6 +117,22 @@ def set_backend_ca(path: str) -> None:
     get_kernel().config.backend_ca = abspath(path)
 
 
+def enable_cachefs(memmax: int = 0, diskmax: int = 0, path: str | None = None) -> None:
+    """Cache upstream answers (`was.get` ...) as their HTTP headers allow: up to `memmax` bytes
+    in each worker's memory, and up to `diskmax` bytes of files under `path` (relative to the
+    script's directory) shared by the workers. Kept by the plugin that makes the calls
+    (skitai-gateway); 0 turns a tier off."""
+    from .paths import abspath
+
+    if int(memmax) < 0 or int(diskmax) < 0:
+        raise ValueError("skitai.enable_cachefs(memmax, diskmax, path) needs sizes >= 0 (bytes)")
+    if int(diskmax) > 0 and not path:
+        raise ValueError("skitai.enable_cachefs(memmax, diskmax, path): a disk tier (diskmax > 0) needs a path")
+    config = get_kernel().config
+    config.cachefs_memmax, config.cachefs_diskmax = int(memmax), int(diskmax)
+    config.cachefs_path = abspath(path) if path else None
+
+
 def set_max_age(path: str, seconds: int) -> None:
     get_kernel().config.max_ages.append((path, int(seconds)))
 

@@ -84,6 +84,11 @@ class ServerConfig:
     # in addition to the system's
     backend_keep_alive: float = 10.0
     backend_ca: str | None = None
+    # skitai.enable_cachefs: the HTTP cache of upstream answers (a plugin such as skitai-gateway
+    # keeps it): bytes in memory per worker, bytes on disk shared by the workers, and where
+    cachefs_memmax: int = 0
+    cachefs_diskmax: int = 0
+    cachefs_path: str | None = None
 
     # parsed command line (argparse.Namespace) once `skitai.run()` has read it
     options: Any = None

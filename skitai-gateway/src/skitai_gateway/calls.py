@@ -64,7 +64,7 @@ class HttpMethod(Driver):
         members' calls in the alias's order (`meta["members"]` names them). A `url` that is not
         `@alias/path`, or an alias not declared, raises at once (ValueError, KeyError)."""
         alias, path = self._alias(url)
-        call, key = self._call(path, data, headers, auth, timeout, max_size)
+        call, key = self._call(path, data, headers, auth, timeout, max_size, self._cache_rule(use_cache, rm_cache))
         tasks = [self._start_task(functools.partial(self.upstreams.member, call, alias, member),
                                   (self.method, alias.name, str(member), path, *key), use_cache, rm_cache, timeout,
                                   filter)
@@ -76,15 +76,16 @@ class HttpMethod(Driver):
     def _start(self, url: str, data: Any, headers: Any, auth: Any, timeout: float, max_size: int,
                use_cache: Any, rm_cache: Any, filter: Any, meta: dict | None, failover: bool) -> Task:
         try:
+            cache_rule = self._cache_rule(use_cache, rm_cache)
             if url.startswith("@"):
                 alias, path = self._alias(url)
-                call, key = self._call(path, data, headers, auth, timeout, max_size)
+                call, key = self._call(path, data, headers, auth, timeout, max_size, cache_rule)
                 factory = functools.partial(self.upstreams.balanced, call, alias, failover)
                 key = (self.method, alias.name, path, *key)
             else:
                 if not url.lower().startswith(("http://", "https://")):
                     raise ValueError(f"{url!r}: give an absolute http(s):// URL or '@alias/path'")
-                call, key = self._call(url, data, headers, auth, timeout, max_size)
+                call, key = self._call(url, data, headers, auth, timeout, max_size, cache_rule)
                 factory = functools.partial(self.upstreams.direct, call)
                 key = (self.method, url, *key)
         except Exception as error:  # a call that cannot be made: its Task holds the error
@@ -102,8 +103,19 @@ class HttpMethod(Driver):
         name, slash, path = url.partition("/")
         return self.was.server.kernel.aliases.get(name), slash + path
 
+    def _cache_rule(self, use_cache: Any, rm_cache: Any) -> Any:
+        """What cachefs may serve the call (see `cachefs`): True, False (`use_cache=False` or
+        `rm_cache`: the upstream is asked), or a timestamp (`use_cache` as one, or as cache key
+        names: their `was.getlu`) before which stored answers are stale."""
+        if rm_cache:
+            return False
+        if isinstance(use_cache, (str, list, tuple)):
+            names = (use_cache,) if isinstance(use_cache, str) else tuple(use_cache)
+            return self.was.engine.shared.getlu(*names)
+        return False if use_cache is None else use_cache
+
     def _call(self, target: str, data: Any, headers: Any, auth: Any, timeout: float,
-              max_size: int) -> tuple[Call, tuple]:
+              max_size: int, cache_rule: Any = True) -> tuple[Call, tuple]:
         fields = request_headers(headers)
         if self.method in QUERY_METHODS:
             params, body = data, None
@@ -112,7 +124,7 @@ class HttpMethod(Driver):
         if auth is not None:
             user, password = auth  # (user, password): HTTP Basic
             auth = (str(user), str(password))
-        call = Call(self.method, target, params, body, fields, auth, float(timeout), int(max_size))
+        call = Call(self.method, target, params, body, fields, auth, float(timeout), int(max_size), cache_rule)
         return call, (_freeze(params), body, tuple(fields.items()), auth)
 
     def map_error(self, error: Exception) -> Result:

@@ -1,7 +1,9 @@
 """The skitai-gateway plugin: it serves the alias kinds PROTO_HTTP and PROTO_HTTPS and adds the
 corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.options`,
 `was.head` and `was.upload` (each with `.lb` and `.map`), over one connection pool per worker process that is
-opened when the server starts and closed when it stops."""
+opened when the server starts and closed when it stops, behind cachefs when `skitai.enable_cachefs`
+turned it on (a setting of the core's config, like the backend keep-alive: the manual names it
+`skitai.enable_cachefs`, and the proxy will read it too)."""
 from __future__ import annotations
 
 import skitai

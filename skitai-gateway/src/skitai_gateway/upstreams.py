@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import base64
 import ssl
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from multidict import CIMultiDict
@@ -26,6 +28,8 @@ from skitai.backends import Alias, Member
 from skitai.config import ServerConfig
 from skitai.corequest import STA_NORMAL, Result
 
+from .cachefs import CacheFS
+from .cachepolicy import Response
 from .codec import BadUpstreamResponse, Part, decode_body
 from .health import Balancer, MemberHealth
 
@@ -49,11 +53,13 @@ class Call:
     auth: tuple[str, str] | None  # (user, password) for HTTP Basic
     timeout: float
     max_size: int
+    use_cache: Any = True  # for cachefs: True, False, or a timestamp before which stored answers are stale
 
 
 class Upstreams:
     def __init__(self, config: ServerConfig) -> None:
         self.health = MemberHealth()
+        self.cache = CacheFS.from_config(config)
         self.balancer = Balancer(self.health)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=MAX_CONNECTIONS_PER_MEMBER,
                                          keepalive_timeout=config.backend_keep_alive,
@@ -67,40 +73,64 @@ class Upstreams:
     # the three ways of calling
     async def direct(self, call: Call) -> Result:
         """An absolute URL."""
-        return await self._send(call, call.target, call.auth)
+        return await self._cached(call, call.target, lambda call: self._send(call, call.target, call.auth))
 
     async def member(self, call: Call, alias: Alias, member: Member) -> Result:
-        """One given member of an alias; its outcome updates the member's health."""
-        try:
-            result = await self._send(call, member_url(alias, member, call.target), call.auth or member_auth(member))
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
-            self.health.failed(member)
-            raise
-        if result.status_code in FAILOVER_STATUSES:
-            self.health.failed(member)
-        else:
-            self.health.succeeded(member)
-        return result
+        """One given member of an alias (cached as the member's own URL)."""
+        return await self._cached(call, member_url(alias, member, call.target),
+                                  lambda call: self._member(call, alias, member))
 
     async def balanced(self, call: Call, alias: Alias, failover: bool) -> Result:
         """A member of `alias` picked by weight among those up; with `failover`, the next one
-        after a connect failure or a 502/503 answer, until one answers or all were tried."""
+        after a connect failure or a 502/503 answer, until one answers or all were tried. Cached
+        as `@alias/path`: the members serve the same resources."""
+        return await self._cached(call, alias.name + call.target,
+                                  lambda call: self._balanced(call, alias, failover))
+
+    async def _cached(self, call: Call, url: str, send: Callable[[Call], Awaitable[Response]]) -> Result:
+        """The call's answer through cachefs when it is on, as a Result."""
+        if self.cache is None:
+            response = await send(call)
+        else:
+            request_headers = list(call.headers.items())
+            if call.auth is not None:  # the app's credentials; a member's are the gateway's own
+                request_headers.append(("Authorization", basic_authorization(*call.auth)))
+            response = await self.cache.fetch(call.method, cache_url(url, call.params), request_headers,
+                                              call.use_cache, lambda fields: send(with_fields(call, fields)))
+        data = decode_body(response.body, response.header("Content-Type"))
+        return Result(STA_NORMAL, response.status, response.reason, data, list(response.headers))
+
+    async def _member(self, call: Call, alias: Alias, member: Member) -> Response:
+        """One given member of an alias; its outcome updates the member's health."""
+        try:
+            response = await self._send(call, member_url(alias, member, call.target),
+                                        call.auth or member_auth(member))
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+            self.health.failed(member)
+            raise
+        if response.status in FAILOVER_STATUSES:
+            self.health.failed(member)
+        else:
+            self.health.succeeded(member)
+        return response
+
+    async def _balanced(self, call: Call, alias: Alias, failover: bool) -> Response:
         members = self.balancer.order(alias)
         if not failover:
             members = members[:1]
         for position, member in enumerate(members):
             last = position == len(members) - 1
             try:
-                result = await self.member(call, alias, member)
+                response = await self._member(call, alias, member)
             except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
                 if last:
                     raise
                 continue
-            if last or result.status_code not in FAILOVER_STATUSES:
-                return result
+            if last or response.status not in FAILOVER_STATUSES:
+                return response
         raise AssertionError("an alias has at least one member")  # pragma: no cover
 
-    async def _send(self, call: Call, url: str, auth: tuple[str, str] | None) -> Result:
+    async def _send(self, call: Call, url: str, auth: tuple[str, str] | None) -> Response:
         timeout = aiohttp.ClientTimeout(total=call.timeout, sock_connect=min(call.timeout, CONNECT_TIMEOUT))
         headers = call.headers
         if auth is not None and "Authorization" not in headers:
@@ -110,8 +140,7 @@ class Upstreams:
         async with self.session.request(call.method, url, params=call.params, data=body, headers=headers,
                                         timeout=timeout) as response:
             raw = await read_limited(response, call.max_size)
-            data = decode_body(raw, response.headers.get("Content-Type"))
-            return Result(STA_NORMAL, response.status, response.reason or "", data, list(response.headers.items()))
+            return Response(response.status, response.reason or "", tuple(response.headers.items()), raw)
 
 
 async def read_limited(response: aiohttp.ClientResponse, max_size: int) -> bytes:
@@ -137,6 +166,23 @@ def form_data(parts: tuple[Part, ...]) -> aiohttp.MultipartWriter:
         names = {"name": part.name} if part.filename is None else {"name": part.name, "filename": part.filename}
         payload.set_content_disposition("form-data", **names)
     return writer
+
+
+def with_fields(call: Call, fields: dict[str, str]) -> Call:
+    """The call with more request fields (cachefs's validators)."""
+    if not fields:
+        return call
+    headers = call.headers.copy()
+    headers.update(fields)
+    return replace(call, headers=headers)
+
+
+def cache_url(url: str, params: Any) -> str:
+    """What cachefs knows the call by: its URL with the query `params` add."""
+    if not params:
+        return url
+    query = params if isinstance(params, str) else urlencode(params, doseq=True)
+    return f"{url}{'&' if '?' in url else '?'}{query}"
 
 
 def member_url(alias: Alias, member: Member, path: str) -> str:
