@@ -1,6 +1,7 @@
 """The skitai-gateway plugin: it serves the alias kinds PROTO_HTTP and PROTO_HTTPS and adds the
 corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.options`,
-`was.head` and `was.upload` (each with `.lb` and `.map`), over one connection pool per worker process that is
+`was.head` and `was.upload`, and the RPC stubs `was.xmlrpc` and `was.jsonrpc` (each with `.lb` and
+`.map`), over one connection pool per worker process that is
 opened when the server starts and closed when it stops."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from skitai.backends import Alias
 from skitai.plugin import hookimpl
 
 from .calls import HttpMethod, Upload
+from .rpc import JsonRpc, XmlRpc
 from .upstreams import Upstreams
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
@@ -33,6 +35,8 @@ def skitai_register_services(was):
     for method in METHODS:
         was.add_service(method.lower(), HttpMethod(was, method, upstreams))
     was.add_service("upload", Upload(was, upstreams))
+    was.add_service("xmlrpc", XmlRpc(was, upstreams))
+    was.add_service("jsonrpc", JsonRpc(was, upstreams))
 
 
 @hookimpl
