@@ -40,7 +40,7 @@ if __name__ == "__main__":
 # referer user-agent x-forwarded-for worker connections handle-ms transfer-ms
 REQUEST_LINE = re.compile(
     r'^\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d 127\.0\.0\.1 127\.0\.0\.1:\d+ GET (?P<uri>\S+) HTTP/1\.1 0 '
-    r'(?P<status>\d{3}) \d+ - - - - - - - (?P<worker>M|W\d) (?P<connections>\d+) \d+ms \d+ms$')
+    r'(?P<status>\d{3}) \d+ GTID-P[0-9a-f]{8}-R\d+ 1000 - - - - - (?P<worker>M|W\d) (?P<connections>\d+) \d+ms \d+ms$')
 
 
 def read_lines(path):

@@ -76,13 +76,13 @@ def xmlrpc_upstream():
 
 # the JSON-RPC upstream: a small WSGI app served by Skitai
 def jsonrpc_app(name):
-    methods = {
-        "add": lambda a, b: a + b,
-        "greet": lambda who, greeting="hello": f"{greeting} {who}",
-        "member": lambda: name,
-    }
-
     def app(environ, start_response):
+        methods = {
+            "add": lambda a, b: a + b,
+            "greet": lambda who, greeting="hello": f"{greeting} {who}",
+            "member": lambda: name,
+            "txn": lambda: [environ.get("HTTP_X_GTXN_ID"), environ.get("HTTP_X_LTXN_ID")],
+        }
         if environ["PATH_INFO"] == "/not-rpc":
             body = json.dumps({"just": "json"}).encode()
         else:
@@ -241,3 +241,12 @@ def test_jsonrpc_lb_map_and_the_result_cache(serve, jsonrpc_upstream):
     gateway.kernel.aliases.add("@rpc", skitai.PROTO_HTTP, [f"127.0.0.1:{a.port} 2", f"127.0.0.1:{b.port}"])
     members, mapped, cached = ask(gateway)
     assert members == ["a", "a", "b"] and mapped == [42, 42] and cached == [False, True]
+
+
+def test_rpc_calls_forward_the_transaction_ids(serve, jsonrpc_upstream):
+    up = jsonrpc_upstream()
+    stub = lambda: was.jsonrpc(up.url("/rpc"))  # noqa: E731
+    gateway = serve({"/": lambda: [stub().txn().fetch(), stub().txn().fetch()]})
+    response = httpx.get(gateway.url("/"), headers={"X-Gtxn-Id": "GTID-T2", "X-Ltxn-Id": "3004"}, timeout=30)
+    assert response.status_code == 200, response.text
+    assert response.json() == [["GTID-T2", "4005"], ["GTID-T2", "4006"]]
