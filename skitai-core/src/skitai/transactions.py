@@ -18,7 +18,6 @@ import itertools
 import os
 import re
 import secrets
-import threading
 
 from .services import current
 
@@ -32,24 +31,24 @@ _GTXID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _LTXID = re.compile(r"[0-9]{1,15}")
 
 
-class _Counter:
-    """The process's part of new gtxids (random, drawn again in a forked worker) and its
-    request count."""
+class _GtxidSource:
+    """New gtxids: a random part per process (drawn again in a forked worker, so workers never
+    share one) and the process's request count."""
 
     def __init__(self) -> None:
-        self.pid = 0
-        self.lock = threading.Lock()
-        self.tag = ""
-        self.numbers = itertools.count(1)
+        self.reset()
+
+    def reset(self) -> None:
+        self.tag = secrets.token_hex(4)
+        self.numbers = itertools.count(1)  # next() is atomic: no lock
 
     def next_gtxid(self) -> str:
-        with self.lock:
-            if self.pid != os.getpid():
-                self.pid, self.tag, self.numbers = os.getpid(), secrets.token_hex(4), itertools.count(1)
-            return f"GTID-P{self.tag}-R{next(self.numbers)}"
+        return f"GTID-P{self.tag}-R{next(self.numbers)}"
 
 
-_counter = _Counter()
+_source = _GtxidSource()
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_source.reset)
 
 
 class Transaction:
@@ -76,7 +75,7 @@ class Transaction:
             elif name == LTXID_HEADER and ltxid is None:
                 ltxid = value.strip()
         if gtxid is None or not _GTXID.fullmatch(gtxid):
-            return cls(_counter.next_gtxid(), EDGE_LTXID)
+            return cls(_source.next_gtxid(), EDGE_LTXID)
         if ltxid is None or not _LTXID.fullmatch(ltxid):
             return cls(gtxid, EDGE_LTXID)
         return cls(gtxid, int(ltxid) + DEPTH_STEP)
