@@ -18,13 +18,11 @@ import xmlrpc.client
 from typing import TYPE_CHECKING, Any
 from xml.parsers.expat import ExpatError
 
-from multidict import CIMultiDict
-
 from skitai.corequest import STA_NORMAL, STA_REQFAIL, Result, Task, Tasks
 from skitai.corequest.task import DEFAULT_TIMEOUT
 
 from .calls import HttpMethod
-from .codec import BadUpstreamResponse
+from .codec import BadUpstreamResponse, request_headers
 from .upstreams import MAX_RESPONSE_SIZE, Upstreams
 
 if TYPE_CHECKING:
@@ -75,7 +73,7 @@ class RpcMethod(HttpMethod):
 
     def invoke(self, stub: "Stub", method: str, args: tuple, kwargs: dict) -> Task | Tasks:
         """One remote call through the stub's way of calling."""
-        fields = CIMultiDict(stub.headers.items() if hasattr(stub.headers, "items") else (stub.headers or ()))
+        fields = request_headers(stub.headers)
         fields["Content-Type"] = fields["Accept"] = self.content_type
         try:
             body = self.marshal(method, args, kwargs)
