@@ -40,7 +40,8 @@ if __name__ == "__main__":
 # referer user-agent x-forwarded-for worker connections handle-ms transfer-ms
 REQUEST_LINE = re.compile(
     r'^\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d 127\.0\.0\.1 127\.0\.0\.1:\d+ GET (?P<uri>\S+) HTTP/1\.1 0 '
-    r'(?P<status>\d{3}) \d+ - - - - - - - (?P<worker>M|W\d) (?P<connections>\d+) \d+ms \d+ms$')
+    r'(?P<status>\d{3}) \d+ (?P<gtxid>GTID-P[0-9a-f]{8})-R\d+ 1000 - - - - - '
+    r'(?P<worker>M|W\d) (?P<connections>\d+) \d+ms \d+ms$')
 
 
 def read_lines(path):
@@ -116,6 +117,8 @@ def test_master_and_workers_append_to_the_same_logs(tmp_path):
     assert server.returncode == 0
     requests = request_lines(folder / "request.log")
     assert {m["worker"] for m in requests} == {"W0", "W1"}
+    # each worker draws its own part of the global transaction ids (none shared after the fork)
+    assert len({(m["worker"], m["gtxid"]) for m in requests}) == 2 == len({m["gtxid"] for m in requests})
     assert "/boom" in [m["uri"] for m in requests] and all(int(m["connections"]) >= 1 for m in requests)
     server_log = "\n".join(read_lines(folder / "server.log"))
     for worker in ("W0", "W1"):

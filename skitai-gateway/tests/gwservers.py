@@ -4,8 +4,8 @@
   `routes[PATH_INFO]()` in its WSGI thread (where `was.get` ... work) and answers its value as
   JSON;
 * `UpstreamApp(name)`: a WSGI app for upstream Skitai servers that echoes the request as JSON
-  (`/echo...`), answers a status (`/status/503`), text, bytes, bad JSON, or after 0.2 s
-  (`/slow`), and counts its calls.
+  (`/echo...`, with the transaction ids it received as `txn`), answers a status (`/status/503`),
+  text, bytes, bad JSON, or after 0.2 s (`/slow`), and counts its calls.
 
 A module of its own (not conftest) so test modules can import it.
 """
@@ -75,6 +75,7 @@ class UpstreamApp:
             "member": self.name, "method": environ["REQUEST_METHOD"], "path": path,
             "query": parse_qs(environ.get("QUERY_STRING", "")), "content_type": environ.get("CONTENT_TYPE"),
             "accept": environ.get("HTTP_ACCEPT"), "user": user, "body": body.decode("latin-1"),
+            "txn": [environ.get("HTTP_X_GTXN_ID"), environ.get("HTTP_X_LTXN_ID")],
         })
 
     @staticmethod

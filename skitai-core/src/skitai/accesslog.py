@@ -13,6 +13,8 @@ import sys
 import time
 from typing import TextIO
 
+from .transactions import Transaction
+
 
 def _quoted(value: str | None) -> str:
     return f'"{value}"' if value else "-"
@@ -42,9 +44,11 @@ class AccessLog:
 
     def record(self, client: tuple, method: str, uri: str, version: str, headers: list,
                received: int, status: int, sent: int, connections: int,
-               handle_seconds: float, transfer_seconds: float) -> None:
+               handle_seconds: float, transfer_seconds: float, transaction: Transaction | None = None) -> None:
+        """One request; `transaction` its ids (None, logged `- -`, for a request that never
+        parsed)."""
         self._records.append((time.time(), client, method, uri, version, headers, received, status,
-                              sent, connections, handle_seconds, transfer_seconds))
+                              sent, connections, handle_seconds, transfer_seconds, transaction))
 
     def flush(self) -> None:
         if not self._records:
@@ -59,15 +63,16 @@ class AccessLog:
 
     def _format(self, record: tuple) -> str:
         (when, client, method, uri, version, headers, received, status, sent, connections,
-         handle_seconds, transfer_seconds) = record
+         handle_seconds, transfer_seconds, transaction) = record
         fields = {}
         for name, value in headers:
             if name in ("host", "authorization", "referer", "user-agent", "x-forwarded-for"):
                 fields.setdefault(name, value)
         user, bearer = _auth_fields(fields.get("authorization"))
         stamp = time.strftime("%Y.%m.%d %H:%M:%S", time.localtime(when))
+        ids = f"{transaction.gtxid} {transaction.ltxid}" if transaction is not None else "- -"
         return (f"{stamp} {client[0] if client else '-'} {fields.get('host') or '-'} "
-                f"{method} {uri} HTTP/{version} {received} {status} {sent} - - {user} {bearer} "
+                f"{method} {uri} HTTP/{version} {received} {status} {sent} {ids} {user} {bearer} "
                 f"{_quoted(fields.get('referer'))} {_quoted(fields.get('user-agent'))} "
                 f"{fields.get('x-forwarded-for') or '-'} {self.worker_id} {connections} "
                 f"{handle_seconds * 1000:.0f}ms {transfer_seconds * 1000:.0f}ms")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Sequence, Union
 
 from .body import EMPTY_BODY
+from .transactions import Transaction
 
 
 @dataclass(slots=True)
@@ -81,8 +82,17 @@ class Exchange:
         # share one event per connection or stream.
         self.writable = writable
         self._done_callbacks: list[Callable[[Exchange], None]] = []
+        self._transaction: Transaction | None = None
 
     # request helpers
+    @property
+    def transaction(self) -> Transaction:
+        """The request's API transaction ids (see `skitai.transactions`), made from its headers
+        on first use (loop thread: the WSGI environ and the request log use it)."""
+        if self._transaction is None:
+            self._transaction = Transaction.for_request(self.headers)
+        return self._transaction
+
     def header(self, name: str, default: str | None = None) -> str | None:
         """The first value of a header (name in lower case), or `default`."""
         for key, value in self.headers:

@@ -137,6 +137,13 @@ def skitai_register_services(was):
     when the server stops. A service that holds something for the request that called it (a
     database transaction's connection) gives it back from a callback registered with
     `skitai.services.at_request_end(callback)`, run when that request ends.
+
+    A service that calls other services forwards the request's API transaction ids: in the
+    app's thread, `skitai.transactions.current_transaction()` is the `Transaction` of the
+    request being served (None outside one; also `environ["skitai.transaction"]` and
+    `exchange.transaction`), and its `call_headers()` the header fields (`X-Gtxn-Id`,
+    `X-Ltxn-Id`) of the request's next call, numbered in order. The Skitai that receives them
+    logs the same global id and the local id one level deeper.
     """
 
 

@@ -120,7 +120,7 @@ class Server:
             self.access_log.record(
                 exchange.client, exchange.method, exchange.target, exchange.version,
                 exchange.headers, exchange.body.received, status, exchange.bytes_sent,
-                len(self.connections), responded - exchange.started_at, now - responded)
+                len(self.connections), responded - exchange.started_at, now - responded, exchange.transaction)
 
     def log_protocol_error(self, connection, status: int, sent: int) -> None:
         if self.config.access_log:

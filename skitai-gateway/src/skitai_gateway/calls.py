@@ -11,6 +11,7 @@ PROTO_HTTPS alias. The call starts at once on the worker's event loop and answer
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ import aiohttp
 
 from skitai.corequest import STA_NETERR, STA_REQFAIL, STA_TIMEOUT, Driver, Result, Task, Tasks
 from skitai.corequest.task import DEFAULT_TIMEOUT
+from skitai.transactions import current_transaction
 
 from .codec import BadUpstreamResponse, encode_body, request_headers, upload_parts
 from .upstreams import MAX_RESPONSE_SIZE, Call, Upstreams
@@ -65,7 +67,7 @@ class HttpMethod(Driver):
         `@alias/path`, or an alias not declared, raises at once (ValueError, KeyError)."""
         alias, path = self._alias(url)
         call, key = self._call(path, data, headers, auth, timeout, max_size, self._cache_rule(use_cache, rm_cache))
-        tasks = [self._start_task(functools.partial(self.upstreams.member, call, alias, member),
+        tasks = [self._start_task(functools.partial(self.upstreams.member, traced(call), alias, member),
                                   (self.method, alias.name, str(member), path, *key), use_cache, rm_cache, timeout,
                                   filter)
                  for member in alias.members]
@@ -80,13 +82,13 @@ class HttpMethod(Driver):
             if url.startswith("@"):
                 alias, path = self._alias(url)
                 call, key = self._call(path, data, headers, auth, timeout, max_size, cache_rule)
-                factory = functools.partial(self.upstreams.balanced, call, alias, failover)
+                factory = functools.partial(self.upstreams.balanced, traced(call), alias, failover)
                 key = (self.method, alias.name, path, *key)
             else:
                 if not url.lower().startswith(("http://", "https://")):
                     raise ValueError(f"{url!r}: give an absolute http(s):// URL or '@alias/path'")
                 call, key = self._call(url, data, headers, auth, timeout, max_size, cache_rule)
-                factory = functools.partial(self.upstreams.direct, call)
+                factory = functools.partial(self.upstreams.direct, traced(call))
                 key = (self.method, url, *key)
         except Exception as error:  # a call that cannot be made: its Task holds the error
             return Task(None, result=self.map_error(error), timeout=timeout, meta=meta)
@@ -153,6 +155,19 @@ class Upload(HttpMethod):
 
     def __repr__(self) -> str:
         return "<was.upload>"
+
+
+def traced(call: Call) -> Call:
+    """The call with the API transaction ids of the request that makes it (the next local id
+    of its sequence, see `skitai.transactions`), unless its headers carry their own. Made after
+    the cache key, which the ids must not change."""
+    transaction = current_transaction()
+    if transaction is None:  # not made by a request (a background thread of the app)
+        return call
+    headers = call.headers.copy()
+    for name, value in transaction.call_headers():
+        headers.setdefault(name, value)
+    return dataclasses.replace(call, headers=headers)
 
 
 def _freeze(value: Any) -> Hashable:

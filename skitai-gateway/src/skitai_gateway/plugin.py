@@ -1,9 +1,10 @@
 """The skitai-gateway plugin: it serves the alias kinds PROTO_HTTP and PROTO_HTTPS and adds the
 corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.options`,
-`was.head` and `was.upload` (each with `.lb` and `.map`), over one connection pool per worker process that is
-opened when the server starts and closed when it stops, behind cachefs when `skitai.enable_cachefs`
-turned it on (a setting of the core's config, like the backend keep-alive: the manual names it
-`skitai.enable_cachefs`, and the proxy will read it too)."""
+`was.head` and `was.upload`, and the RPC stubs `was.xmlrpc` and `was.jsonrpc` (each with `.lb` and
+`.map`), over one connection pool per worker process that is opened when the server starts and
+closed when it stops, behind cachefs when `skitai.enable_cachefs` turned it on (a setting of the
+core's config, like the backend keep-alive: the manual names it `skitai.enable_cachefs`, and the
+proxy will read it too)."""
 from __future__ import annotations
 
 import skitai
@@ -11,6 +12,7 @@ from skitai.backends import Alias
 from skitai.plugin import hookimpl
 
 from .calls import HttpMethod, Upload
+from .rpc import JsonRpc, XmlRpc
 from .upstreams import Upstreams
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
@@ -35,6 +37,8 @@ def skitai_register_services(was):
     for method in METHODS:
         was.add_service(method.lower(), HttpMethod(was, method, upstreams))
     was.add_service("upload", Upload(was, upstreams))
+    was.add_service("xmlrpc", XmlRpc(was, upstreams))
+    was.add_service("jsonrpc", JsonRpc(was, upstreams))
 
 
 @hookimpl

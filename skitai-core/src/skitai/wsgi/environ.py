@@ -8,6 +8,7 @@ from __future__ import annotations
 from .. import logs
 from .._version import __version__
 from ..exchange import Exchange, split_host
+from ..transactions import ENVIRON_KEY as TRANSACTION_KEY
 from .filewrapper import FileWrapper
 
 _HEADER_KEYS: dict[str, str | None] = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
@@ -50,6 +51,7 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
     client = exchange.client
     environ["REMOTE_ADDR"] = client[0] if client else ""
     environ["REMOTE_PORT"] = str(client[1]) if client else ""
+    environ[TRANSACTION_KEY] = exchange.transaction
     host = None
     for name, value in exchange.headers:
         key = _environ_key(name)
