@@ -138,7 +138,8 @@ def test_get_sends_the_file_with_its_metadata(server, site):
     assert request(server, "/hello.txt")[0].getheader("ETag") == etag  # stable while unchanged
 
 
-def test_etag_changes_with_the_file(server, site):
+def test_etag_changes_with_the_file(serve, site):
+    server = serve(("/", str(site)), static_cache_valid=0)   # checked at every request
     before = request(server, "/hello.txt")[0].getheader("ETag")
     (site / "hello.txt").write_bytes(b"changed")
     os.utime(site / "hello.txt", (MTIME + 1, MTIME + 1))
