@@ -29,9 +29,9 @@ from ..statuses import error_body, error_headers, status_line
 from .framing import (
     CHUNKED,
     CONTINUE_RESPONSE,
-    Framing,
     LENGTH,
     NO_BODY,
+    Framing,
     accepts_trailers,
     chunk,
     frame_response,
