@@ -304,20 +304,23 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 def tree_usage(root: int) -> tuple:
     """(RSS kB, PSS kB, CPU seconds) summed over the tree of `root`, and the RSS kB of its
-    largest process (the serving worker, for a master and one worker).
+    largest serving process: the largest child of a master that forks its workers (the
+    master, which does not serve, is left out), else `root` itself.
 
     RSS double-counts pages that forked processes share (a master and its worker),
     so PSS, which splits shared pages among their users, is kept alongside it.
     """
     rss = pss = ticks = largest = 0
-    for pid in process_tree(root):
+    tree = process_tree(root)
+    for pid in tree:
         try:
             stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             ticks += int(stat[11]) + int(stat[12])  # utime + stime
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     rss += int(line.split()[1])
-                    largest = max(largest, int(line.split()[1]))
+                    if pid != root or len(tree) == 1:
+                        largest = max(largest, int(line.split()[1]))
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     pss += int(line.split()[1])
@@ -596,7 +599,7 @@ def print_table(scenario: Scenario, results: list) -> None:
     rate = "rt/s" if scenario.tool == "ws" else "req/s"
     large = scenario.tool == "h2load-large"
     header = (f"{'server':<18} {rate:>9}" + (f" {'MB/s':>8}" if large else "") +
-              f" {'RSS MB':>7} {'PSS MB':>7} {'proc MB':>7} {'srv CPU':>7} {'us/req':>7}"
+              f" {'RSS MB':>7} {'PSS MB':>7} {'wkr MB':>7} {'srv CPU':>7} {'us/req':>7}"
               f" {LOAD_CPU_LABEL[scenario.tool]:>7} {'errors':>6}")
     header += "".join(f" {'x ' + ref:>18}" for ref in refs)
     print(header)

@@ -121,7 +121,10 @@ class StaticCache:
         unchanged file are kept."""
         old = self._drop(path_info)
         parts = url_parts(path_info)
-        if parts is None or not self.listings.may_exist(self.root.path, parts):
+        if parts is None:
+            return NOT_FOUND
+        # With valid=0 a snapshot would be read at every request: the path's own lookup is cheaper.
+        if self.valid > 0 and not self.listings.may_exist(self.root.path, parts):
             return NOT_FOUND
         entry = self._resolve(path_info, parts, old.file if old is not None else None)
         entry.checked = self.clock()

@@ -43,8 +43,6 @@ def request_headers(exchange: Exchange) -> dict[str, str]:
 
 def cache_settings(config) -> CacheSettings:
     """The cache as configured; `--devel` checks every request against the disk."""
-    if config is None:
-        return CacheSettings()
     return CacheSettings(0.0 if config.devel else config.static_cache_valid, config.static_cache_entries,
                          config.static_cache_memory, config.static_cache_file_size)
 
