@@ -228,12 +228,24 @@ def test_a_snapshot_of_a_recently_changed_directory_is_read_again_not_trusted(tm
     assert listings.may_exist(str(directory), ["late.txt"])
 
 
-def test_snapshots_are_bounded(root, clock):
+def test_snapshots_are_bounded_in_directories_and_in_names_all_together(root, clock):
     for index in range(10):
-        (root / f"dir{index}").mkdir()
-    listings = DirectoryListings(60.0, 4, 5, clock)
+        write(root / f"dir{index}" / "a.txt", b"a")
+        write(root / f"dir{index}" / "b.txt", b"b")
+    listings = DirectoryListings(60.0, 4, 13, clock)       # the root holds 13 names
     for index in range(10):
         listings.may_exist(str(root), [f"dir{index}", "x"])
-        assert len(listings.snapshots) <= 4
-    assert listings.names(str(root)) is None      # more names than max_names: not known
-    assert listings.may_exist(str(root), ["anything"])
+        assert len(listings.snapshots) <= 4 and listings.names_held <= 13
+        assert listings.names_held == sum(len(snap.names or ()) for snap in listings.snapshots.values())
+    small = DirectoryListings(60.0, 4, 5, clock)
+    assert small.names(str(root)) is None                  # more names than may be held: not known
+    assert small.may_exist(str(root), ["anything"])
+
+
+def test_names_are_compared_as_a_case_insensitive_filesystem_would(root, clock):
+    """Never missing by the snapshot when such a filesystem would find the file: the lookup
+    that follows decides (on a case-sensitive one it is a 404 there)."""
+    write(root / "Caf\u00e9.txt", b"x")
+    listings = DirectoryListings(60.0, 16, 100, clock)
+    assert listings.may_exist(str(root), ["A.TXT"]) and listings.may_exist(str(root), ["cafe\u0301.TXT"])
+    assert not listings.may_exist(str(root), ["b.txt"])

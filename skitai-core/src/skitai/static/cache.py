@@ -38,7 +38,7 @@ from .resolve import StaticRootPath, open_regular, url_parts
 # Content-Encoding would mislabel it, so a compressed file is served as its container type.
 COMPRESSED_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
                     "compress": "application/x-compress"}
-# Snapshots of directories beyond this many names are not kept (see listing.py).
+# Directory snapshots (see listing.py): names held all together (about 1 MB), directories.
 MAX_LISTED_NAMES = 10_000
 MAX_LISTED_DIRECTORIES = 256
 
