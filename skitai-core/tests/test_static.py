@@ -618,3 +618,26 @@ def test_set_static_cache_reaches_the_settings(monkeypatch):
             config.static_cache_file_size) == (0.5, 10, 2048, 512)
     skitai.set_static_cache(valid=2)
     assert config.static_cache_valid == 2 and config.static_cache_entries == 10
+
+
+def test_a_cached_file_is_framed_for_each_request_shape(server):
+    """The encoded head is kept per method, version and keep-alive: pipelined GET, HEAD, an
+    HTTP/1.0 GET and a closing GET of one cached file each get their own framing."""
+    request(server, "/hello.txt")                                     # cached
+    data = (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    response = exchange(server.port, data, timeout=5)
+    heads, bodies = [], []
+    rest = response
+    for has_body in (True, False, True, True):
+        head, _, rest = rest.partition(b"\r\n\r\n")
+        heads.append(head.decode("latin-1"))
+        bodies.append(rest[:len(HELLO)] if has_body else b"")
+        rest = rest[len(HELLO):] if has_body else rest
+    assert rest == b"" and bodies == [HELLO, b"", HELLO, HELLO]
+    assert all(f"Content-Length: {len(HELLO)}\r\n" in head for head in heads)
+    assert heads[0].startswith("HTTP/1.1 200") and "Connection" not in heads[0]
+    assert heads[2].startswith("HTTP/1.0 200") and "Connection: keep-alive" in heads[2]
+    assert heads[3].startswith("HTTP/1.1 200") and "Connection: close" in heads[3]
