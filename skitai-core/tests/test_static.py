@@ -138,7 +138,8 @@ def test_get_sends_the_file_with_its_metadata(server, site):
     assert request(server, "/hello.txt")[0].getheader("ETag") == etag  # stable while unchanged
 
 
-def test_etag_changes_with_the_file(server, site):
+def test_etag_changes_with_the_file(serve, site):
+    server = serve(("/", str(site)), static_cache_valid=0)   # checked at every request
     before = request(server, "/hello.txt")[0].getheader("ETag")
     (site / "hello.txt").write_bytes(b"changed")
     os.utime(site / "hello.txt", (MTIME + 1, MTIME + 1))
@@ -533,3 +534,110 @@ def test_static_at_a_sub_point_beside_an_app_at_the_root(serve, site):
     assert request(server, "/hello.txt")[1] == b"app |/hello.txt"
     assert request(server, "/staticx/hello.txt")[1] == b"app |/staticx/hello.txt"
     assert request(server, "/static/missing")[0].status == 404
+
+
+# the per-worker cache (skitai.static.cache; its own cases in test_static_cache.py)
+def count_loop_filesystem_calls(monkeypatch, server):
+    """The names of the filesystem calls made from now on by the server's loop thread."""
+    import threading
+    calls = []
+    for name in ("stat", "lstat", "open", "scandir", "listdir"):
+        real = getattr(os, name)
+
+        def counted(*args, _real=real, _name=name, **kwargs):
+            if threading.current_thread() is server._thread:
+                calls.append(_name)
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(os, name, counted)
+    return calls
+
+
+def test_an_apps_requests_cost_no_filesystem_call_at_a_shared_point(serve, site, monkeypatch):
+    server = serve(("/", str(site)), ("/", fallback_app), static_cache_valid=60)
+    assert request(server, "/hello.txt")[1] == HELLO
+    assert request(server, "/api/users/0")[1] == b"app |/api/users/0"    # the root's snapshot is taken
+    calls = count_loop_filesystem_calls(monkeypatch, server)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        for index in range(1, 30):                     # every path new to the cache
+            conn.request("GET", f"/api/users/{index}")
+            assert conn.getresponse().read() == f"app |/api/users/{index}".encode()
+        conn.request("GET", "/sub/missing")            # below a static directory: the sub's snapshot
+        assert conn.getresponse().read() == b"app |/sub/missing"
+        calls.clear()
+        conn.request("GET", "/sub/missing-too")
+        assert conn.getresponse().read() == b"app |/sub/missing-too"
+        conn.request("GET", "/hello.txt")
+        assert conn.getresponse().read() == HELLO
+    finally:
+        conn.close()
+    assert calls == []
+
+
+def test_within_the_interval_a_changed_file_is_answered_whole_as_it_was(serve, site):
+    """A range of a cached file comes from the cached bytes, never from the changed disk: its
+    ETag, length and bytes are of one version."""
+    server = serve(("/", str(site)), static_cache_valid=60)
+    response, body = request(server, "/data.bin")
+    etag = response.getheader("ETag")
+    (site / "data.bin").write_bytes(bytes(reversed(DATA)))
+    os.utime(site / "data.bin", (MTIME + 5, MTIME + 5))
+    response, body = get_range(server, "bytes=0-9", **{"If-Range": etag})
+    assert response.status == 206 and body == DATA[:10] and response.getheader("ETag") == etag
+    response, body = request(server, "/data.bin")
+    assert body == DATA and response.getheader("Content-Length") == str(len(DATA))
+    assert request(server, "/data.bin", headers={"If-None-Match": etag})[0].status == 304
+
+
+def test_a_large_file_changed_within_the_interval_has_its_new_length(serve, site, big_file):
+    server = serve(("/", str(site)), static_cache_valid=60)
+    assert request(server, "/big.bin")[1] == big_file
+    (site / "big.bin").write_bytes(big_file[:3_000_000])
+    response, body = request(server, "/big.bin")
+    assert response.getheader("Content-Length") == "3000000" and body == big_file[:3_000_000]
+    (site / "big.bin").unlink()
+    assert request(server, "/big.bin")[0].status == 404
+
+
+def test_devel_mode_sees_every_edit_at_once(serve, site):
+    server = serve(("/", str(site)), devel=True)
+    assert request(server, "/hello.txt")[1] == HELLO
+    (site / "hello.txt").write_bytes(b"edited")
+    assert request(server, "/hello.txt")[1] == b"edited"
+    (site / "new.txt").write_bytes(b"new")
+    assert request(server, "/new.txt")[1] == b"new"
+    (site / "new.txt").unlink()
+    assert request(server, "/new.txt")[0].status == 404
+
+
+def test_set_static_cache_reaches_the_settings(monkeypatch):
+    config = ServerConfig()
+    monkeypatch.setattr(api, "_kernel", types.SimpleNamespace(config=config))
+    skitai.set_static_cache(valid=0.5, entries=10, memory=2048, file_size=512)
+    assert (config.static_cache_valid, config.static_cache_entries, config.static_cache_memory,
+            config.static_cache_file_size) == (0.5, 10, 2048, 512)
+    skitai.set_static_cache(valid=2)
+    assert config.static_cache_valid == 2 and config.static_cache_entries == 10
+
+
+def test_a_cached_file_is_framed_for_each_request_shape(server):
+    """The encoded head is kept per method, version and keep-alive: pipelined GET, HEAD, an
+    HTTP/1.0 GET and a closing GET of one cached file each get their own framing."""
+    request(server, "/hello.txt")                                     # cached
+    data = (b"GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+            b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    response = exchange(server.port, data, timeout=5)
+    heads, bodies = [], []
+    rest = response
+    for has_body in (True, False, True, True):
+        head, _, rest = rest.partition(b"\r\n\r\n")
+        heads.append(head.decode("latin-1"))
+        bodies.append(rest[:len(HELLO)] if has_body else b"")
+        rest = rest[len(HELLO):] if has_body else rest
+    assert rest == b"" and bodies == [HELLO, b"", HELLO, HELLO]
+    assert all(f"Content-Length: {len(HELLO)}\r\n" in head for head in heads)
+    assert heads[0].startswith("HTTP/1.1 200") and "Connection" not in heads[0]
+    assert heads[2].startswith("HTTP/1.0 200") and "Connection: keep-alive" in heads[2]
+    assert heads[3].startswith("HTTP/1.1 200") and "Connection: close" in heads[3]

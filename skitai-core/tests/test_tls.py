@@ -312,7 +312,11 @@ def test_large_static_file_and_ranges_over_tls(script, certs, tmp_path):
     static.mkdir()
     content = os.urandom(5 * 1024 * 1024 + 123)
     (static / "big.bin").write_bytes(content)
+    (static / "small.txt").write_bytes(b"small, from the cache, head and body in one writelines\n")
     with ServerProcess(script, env=tls_env(certs, TEST_STATIC=str(static))) as server:
+        for _ in range(2):   # the second answer is the cached one
+            small = https_get(certs.ca, server.port, "/files/small.txt")
+            assert small.content == (static / "small.txt").read_bytes()
         whole = https_get(certs.ca, server.port, "/files/big.bin")
         part = https_get(certs.ca, server.port, "/files/big.bin", headers={"Range": "bytes=1000-3000999"})
         tail = https_get(certs.ca, server.port, "/files/big.bin", headers={"Range": "bytes=-10"})

@@ -50,6 +50,25 @@ def test_static_file_whole_range_and_conditional(serve, static_dir):
         assert unsatisfiable.status_code == 416
 
 
+def test_static_files_come_from_the_cache_http1_filled(serve, static_dir):
+    """One per-worker cache serves both protocols: a file cached by an HTTP/1.1 request and
+    changed on disk since is answered over HTTP/2 as cached, whole (length, ETag, bytes, ranges)."""
+    server = serve(("/", APP), ("/static", str(static_dir)), static_cache_valid=60)
+    first = httpx.get(server.url("/static/small.txt"), timeout=10)
+    assert first.http_version == "HTTP/1.1" and first.content == b"hello static\n"
+    (static_dir / "small.txt").write_bytes(b"changed on the disk since\n")
+    with client() as http:
+        again = http.get(server.url("/static/small.txt"))
+        assert again.http_version == "HTTP/2" and again.content == b"hello static\n"
+        assert again.headers["etag"] == first.headers["etag"] and again.headers["content-length"] == "13"
+        head = http.head(server.url("/static/small.txt"))
+        assert head.headers["content-length"] == "13" and head.content == b""
+        part = http.get(server.url("/static/small.txt"), headers={"Range": "bytes=0-4"})
+        assert part.status_code == 206 and part.content == b"hello"
+        cached = http.get(server.url("/static/small.txt"), headers={"If-None-Match": first.headers["etag"]})
+        assert cached.status_code == 304 and cached.content == b""
+
+
 def own_date_and_server(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"), ("Date", "Sun, 06 Nov 1994 08:49:37 GMT"),
                               ("Server", "myapp")])

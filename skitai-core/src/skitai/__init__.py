@@ -33,6 +33,7 @@ from .api import (
                   set_max_rcache,
                   set_max_upload_size,
                   set_request_timeout,
+                  set_static_cache,
                   set_websocket_max_message_size,
                   set_worker_critical_point,
 )
@@ -102,6 +103,7 @@ __all__ = [
     "set_max_rcache",
     "set_max_upload_size",
     "set_request_timeout",
+    "set_static_cache",
     "set_websocket_max_message_size",
     "set_worker_critical_point",
     "test_client",

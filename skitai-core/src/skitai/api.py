@@ -137,6 +137,23 @@ def set_max_age(path: str, seconds: int) -> None:
     get_kernel().config.max_ages.append((path, int(seconds)))
 
 
+def set_static_cache(valid: float | None = None, entries: int | None = None, memory: int | None = None,
+                     file_size: int | None = None) -> None:
+    """The per-worker cache of static files: an entry is trusted `valid` seconds before the
+    disk is asked again (0: every request), at most `entries` paths and `memory` bytes of file
+    content are kept, and files up to `file_size` bytes are held in memory (larger ones are
+    sent with sendfile). Arguments left out keep their values."""
+    config = get_kernel().config
+    if valid is not None:
+        config.static_cache_valid = max(0.0, float(valid))
+    if entries is not None:
+        config.static_cache_entries = max(1, int(entries))
+    if memory is not None:
+        config.static_cache_memory = max(0, int(memory))
+    if file_size is not None:
+        config.static_cache_file_size = max(0, int(file_size))
+
+
 def set_worker_critical_point(cpu_percent: float = 90.0, continuous: int = 3, interval: float = 20) -> None:
     """Replace a worker whose CPU use stays above `cpu_percent` for `continuous` checks made
     every `interval` seconds (0 turns the watch off)."""

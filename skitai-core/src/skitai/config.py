@@ -60,6 +60,13 @@ class ServerConfig:
 
     # (url prefix, seconds) for static files; the longest matching prefix wins.
     max_ages: list[tuple[str, int]] = field(default_factory=list)
+    # skitai.set_static_cache: per-worker cache of static answers (skitai/static/cache.py):
+    # seconds before an entry is checked against the disk again (--devel: every request),
+    # entries kept, bytes of small files' content held, largest file held in memory
+    static_cache_valid: float = 1.0
+    static_cache_entries: int = 1000
+    static_cache_memory: int = 4 * MiB
+    static_cache_file_size: int = 64 * KiB
     log_off: list[str] = field(default_factory=list)
     access_log: bool = True
     # skitai.enable_file_logging(path): request.log, app.log, server.log in `paths.log_dir(log_path)`

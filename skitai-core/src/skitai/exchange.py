@@ -29,6 +29,24 @@ class FileSegment:
 BodyPiece = Union[bytes, FileSegment]
 
 
+class PreparedResponse:
+    """A complete response sent many times unchanged (a cached static file, or its 304).
+
+    `headers` carry the Content-Length. A protocol may keep its own encoding of the response
+    in `encoded` (under keys of its own that say what the encoding depends on, the Date
+    included), so a repeat costs no header building: HTTP/1.1 does. The creator makes a new
+    object instead of changing one.
+    """
+
+    __slots__ = ("status", "headers", "body", "encoded")
+
+    def __init__(self, status: str, headers: list[tuple[str, str]], body: bytes = b"") -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+        self.encoded: dict = {}
+
+
 def body_length(pieces: Sequence[BodyPiece]) -> int:
     return sum(piece.count if isinstance(piece, FileSegment) else len(piece) for piece in pieces)
 
@@ -124,6 +142,10 @@ class Exchange:
         """Send a complete response. `body` is bytes or a list of bytes and `FileSegment`s;
         Content-Length is added from it unless `headers` carries one."""
         raise NotImplementedError
+
+    def send_prepared(self, response: PreparedResponse) -> None:
+        """Send a `PreparedResponse`; protocols that can reuse an encoding of it override this."""
+        self.send_response(response.status, response.headers, response.body)
 
     def send_head(self, status: str, headers: list[tuple[str, str]]) -> None:
         """Start a streamed response; the body follows through `send_data` and `finish`."""

@@ -13,7 +13,7 @@ import pluggy
 
 from .body import BodyTimeout, ClientDisconnected, SpooledBody, StreamedBody
 from .closing import linger_then_close
-from .exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
+from .exchange import BodyPiece, Exchange, FileSegment, PreparedResponse, RequestHandler, body_length
 from .startup import StartupError
 from .statuses import error_body, error_headers, status_line
 
@@ -25,6 +25,7 @@ __all__ = [
     "RequestHandler",
     "BodyPiece",
     "FileSegment",
+    "PreparedResponse",
     "body_length",
     "StreamedBody",
     "SpooledBody",

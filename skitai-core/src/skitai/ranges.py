@@ -97,15 +97,22 @@ def if_range_allows(if_range: str | None, etag: str | None, last_modified: str |
     return last_modified is not None and if_range == last_modified
 
 
+def _piece(source: BinaryIO | bytes, offset: int, count: int) -> BodyPiece:
+    if isinstance(source, bytes):
+        return source[offset:offset + count]
+    return FileSegment(source, offset, count)
+
+
 def range_response(ranges: list[tuple[int, int]], size: int, content_type: str | None,
-                   file: BinaryIO, base_offset: int = 0
+                   source: BinaryIO | bytes, base_offset: int = 0
                    ) -> tuple[str, list[tuple[str, str]], list[BodyPiece]]:
-    """Status, extra headers and body pieces of a 206 answer for `ranges` of `file`."""
+    """Status, extra headers and body pieces of a 206 answer for `ranges` of `source`: an open
+    file (pieces sent with sendfile) or the bytes of a file held in memory."""
     if len(ranges) == 1:
         start, end = ranges[0]
         return ("206 Partial Content",
                 [("Content-Range", f"bytes {start}-{end}/{size}")],
-                [FileSegment(file, base_offset + start, end - start + 1)])
+                [_piece(source, base_offset + start, end - start + 1)])
     boundary = os.urandom(12).hex()
     pieces: list[BodyPiece] = []
     for start, end in ranges:
@@ -114,7 +121,7 @@ def range_response(ranges: list[tuple[int, int]], size: int, content_type: str |
             part_head += f"Content-Type: {content_type}\r\n"
         part_head += f"Content-Range: bytes {start}-{end}/{size}\r\n\r\n"
         pieces.append(("\r\n" if pieces else "").encode() + part_head.encode("latin-1"))
-        pieces.append(FileSegment(file, base_offset + start, end - start + 1))
+        pieces.append(_piece(source, base_offset + start, end - start + 1))
     pieces.append(f"\r\n--{boundary}--\r\n".encode("latin-1"))
     return ("206 Partial Content",
             [("Content-Type", f"multipart/byteranges; boundary={boundary}")],

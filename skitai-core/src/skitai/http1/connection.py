@@ -22,7 +22,8 @@ from typing import Sequence
 
 from ..body import BodyTimeout, ClientDisconnected, DiscardedBody, SpooledBody, StreamedBody
 from ..closing import linger_then_close
-from ..exchange import BodyPiece, Exchange, FileSegment, RequestHandler, body_length
+from ..exchange import BodyPiece, Exchange, FileSegment, PreparedResponse, RequestHandler, body_length
+from ..httpdate import http_date_now
 from ..plugins import describe_origin
 from ..statuses import error_body, error_headers, status_line
 from .framing import (
@@ -30,6 +31,7 @@ from .framing import (
     CONTINUE_RESPONSE,
     LENGTH,
     NO_BODY,
+    Framing,
     accepts_trailers,
     chunk,
     frame_response,
@@ -68,17 +70,45 @@ class H1Exchange(Exchange):
         self._remaining: int | None = None
         self._head: bytes | None = None   # held back to go out with the first body bytes
 
-    def _framing(self, status: str, headers: list[tuple[str, str]], length: int | None):
+    def _keeps_alive(self) -> bool:
         keep_alive = self.keep_alive and not self.conn.shutting_down
         if keep_alive and not self.body.complete and not self.conn.can_drain(self):
             keep_alive = False  # the unread rest of the body will cost us the connection: say so
-        framing = frame_response(status, headers, self.version, self.method, keep_alive, length)
+        return keep_alive
+
+    def _framing(self, status: str, headers: list[tuple[str, str]], length: int | None):
+        framing = frame_response(status, headers, self.version, self.method, self._keeps_alive(), length)
+        return self._use(framing, status_code(status))
+
+    def _use(self, framing: Framing, code: int) -> Framing:
         self.keep_alive = framing.keep_alive
-        self.status = status_code(status)
+        self.status = code
         self.responded_at = time.monotonic()
         self._mode = framing.mode
         self._remaining = framing.length
         return framing
+
+    def send_prepared(self, response: PreparedResponse) -> None:
+        """The response's head encoded once per second (the Date changes) for each request
+        shape it serves; the head and the body leave in one writev, with no copy of the body."""
+        if self.finished or self.aborted:
+            return
+        keep_alive = self._keeps_alive()
+        key = ("HTTP/1", self.method, self.version, keep_alive)
+        date = http_date_now()
+        memo = response.encoded.get(key)
+        if memo is None or memo[0] != date:
+            body = response.body
+            memo = response.encoded[key] = (date, frame_response(
+                response.status, response.headers, self.version, self.method, keep_alive, len(body)))
+        framing = self._use(memo[1], status_code(response.status))
+        if framing.mode == NO_BODY:
+            self.conn.write(framing.head)
+        else:
+            body = response.body
+            self.conn.write_pair(framing.head, body)
+            self.bytes_sent += len(body)
+        self._complete()
 
     def send_response(self, status: str, headers: list[tuple[str, str]],
                       body: bytes | Sequence[BodyPiece] = b"") -> None:
@@ -576,6 +606,11 @@ class H1Connection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         if not self.closed:
             self.transport.write(data)
+
+    def write_pair(self, head: bytes, body: bytes) -> None:
+        """Head and body in one system call (uvloop's writelines is one writev), no copy."""
+        if not self.closed:
+            self.transport.writelines((head, body))
 
     def send_pieces(self, exchange: H1Exchange, head: bytes, pieces: list[BodyPiece]) -> None:
         self._send_task = self.loop.create_task(self._send_pieces(exchange, head, pieces))

@@ -1,43 +1,34 @@
 """Serving a directory mounted with `skitai.mount(point, "some/dir")`.
 
-Runs on the loop thread: a stat and an open are cheap against the page cache, small files are
-read in one go and sent in one write with their head, larger ones go out with sendfile.
+Runs on the loop thread. What an answer needs comes from the per-worker `StaticCache`: a
+request for a cached small file without conditional or range headers is answered with a
+`PreparedResponse` (headers built once, and encoded once per second by the protocol), so it
+costs a dict lookup and one write. Everything else (conditionals, ranges, files sent with
+sendfile) takes the general path, from the same cached facts.
 """
 from __future__ import annotations
 
-import mimetypes
-import os
-import stat
 import time
 from typing import BinaryIO, Sequence
 
-from ..exchange import Exchange, FileSegment, RequestHandler
-from ..httpdate import http_date
+from ..exchange import Exchange, FileSegment, PreparedResponse, RequestHandler
+from ..httpdate import http_date, http_date_now
 from ..ranges import UNSATISFIABLE, if_range_allows, parse_range, range_response
 from ..statuses import error_body, error_headers, status_line
+from .cache import CacheSettings, Entry, FileFacts, StaticCache
 from .conditional import evaluate_preconditions
 
-SMALL_FILE = 64 * 1024
-INDEX_FILES = ("index.html",)
 ALLOWED = "GET, HEAD"
+READS = ("GET", "HEAD")
 # Request headers the handler reads; repeated ones are joined as one list (RFC 9110 5.3).
 CONDITIONAL_HEADERS = frozenset(
     ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "if-range", "range"))
-# A file guessed as "x.txt.gz" is gzip data, not text: sending the inner type without a
-# Content-Encoding would mislabel it, so a compressed file is served as its container type.
-COMPRESSED_TYPES = {"gzip": "application/gzip", "bzip2": "application/x-bzip2", "xz": "application/x-xz",
-                    "compress": "application/x-compress"}
+OK, NOT_MODIFIED = status_line(200), status_line(304)
+_NO_MAX_AGE = object()
 
 
 class StaticRoot(str):
     """An absolute directory path meant as a static mount (as opposed to an app file path)."""
-
-
-def content_type(path: str) -> str:
-    guessed, encoding = mimetypes.guess_type(path)
-    if encoding is not None:
-        return COMPRESSED_TYPES.get(encoding, "application/octet-stream")
-    return guessed or "application/octet-stream"
 
 
 def request_headers(exchange: Exchange) -> dict[str, str]:
@@ -50,108 +41,54 @@ def request_headers(exchange: Exchange) -> dict[str, str]:
     return found
 
 
-def open_regular(path: str) -> tuple[BinaryIO, os.stat_result]:
-    """Open `path` only if it is a regular file, judged on the open descriptor.
-
-    O_NONBLOCK keeps a FIFO swapped in after the caller's checks from blocking the loop in
-    open(); it has no effect on reading a regular file.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    info = os.fstat(fd)
-    if not stat.S_ISREG(info.st_mode):
-        os.close(fd)
-        raise FileNotFoundError(path)
-    return os.fdopen(fd, "rb"), info
+def cache_settings(config) -> CacheSettings:
+    """The cache as configured; `--devel` checks every request against the disk."""
+    return CacheSettings(0.0 if config.devel else config.static_cache_valid, config.static_cache_entries,
+                         config.static_cache_memory, config.static_cache_file_size)
 
 
 class StaticDirectory(RequestHandler):
     def __init__(self, point: str, root: str) -> None:
         self.point = point
-        self.root = os.path.realpath(root)
-        self._root_prefix = self.root.rstrip(os.sep) + os.sep
         self.config = None
+        self.cache = StaticCache(root, CacheSettings())
+        self.root = self.cache.root.path
 
     def bind(self, server) -> None:
+        """A cache of its own per serving process, made empty here, after any fork."""
         self.config = server.config
+        self.cache = StaticCache(self.root, cache_settings(self.config))
 
     def __repr__(self) -> str:
         return f"<StaticDirectory {self.point} -> {self.root}>"
 
-    # path resolution
-    def filesystem_path(self, path_info: str) -> str | None:
-        """The real path a decoded PATH_INFO names inside the root, or None when it is outside
-        or malformed. The path need not exist.
-
-        `path_info` is already percent-decoded, so `%2e%2e` and `%2f` arrive here as `..` and
-        `/`. Backslashes and NUL never name a file here; `..` is refused outright rather than
-        normalised; symlinks are followed and must stay inside the root.
-        """
-        if "\x00" in path_info or "\\" in path_info or (path_info and path_info[0] != "/"):
-            return None
-        try:
-            text = path_info.encode("latin-1").decode("utf-8")
-        except UnicodeError:
-            return None
-        parts = []
-        for part in text.split("/"):
-            if part in ("", "."):
-                continue
-            if part == "..":
-                return None
-            parts.append(part)
-        return self._inside(os.path.join(self.root, *parts))
-
-    def _inside(self, path: str) -> str | None:
-        """The real path of `path` when it (after symlinks) is the root or below it."""
-        real = os.path.realpath(path)
-        return real if real == self.root or real.startswith(self._root_prefix) else None
-
-    def _index(self, directory: str) -> str | None:
-        """The index file of a directory; an index symlinked out of the root does not count."""
-        for name in INDEX_FILES:
-            index = self._inside(os.path.join(directory, name))
-            if index is not None and os.path.isfile(index):
-                return index
-        return None
-
     def has_file(self, exchange: Exchange) -> bool:
-        """Whether this directory answers the request (used when an app shares the point)."""
-        path = self.filesystem_path(exchange.path_info)
-        if path is None:
-            return False
-        if os.path.isdir(path):
-            return self._index(path) is not None
-        return os.path.isfile(path) and not exchange.path_info.endswith("/")
+        """Whether this directory answers the request (used when an app shares the point):
+        from the cache, so an app's request costs no filesystem call once its path is known,
+        or its first segment is not a name in the root (see listing.py)."""
+        return self.cache.lookup(exchange.path_info).code != 404
 
     # serving
     def handle(self, exchange: Exchange) -> None:
-        if exchange.method not in ("GET", "HEAD"):
+        if exchange.method not in READS:
             self._error(exchange, 405, [("Allow", ALLOWED)])
             return
-        path = self.filesystem_path(exchange.path_info)
-        if path is not None and os.path.isdir(path):
-            index = self._index(path)
-            if index is not None and not exchange.path.endswith("/"):
-                self._redirect_to_slash(exchange)
-                return
-            path = index
-        elif exchange.path_info.endswith("/"):
-            path = None  # "file.txt/" names a directory that does not exist
-        if path is None:
-            self._error(exchange, 404)
+        path_info = exchange.path_info
+        entry = self.cache.lookup(path_info)
+        if entry.code == 200 and entry.directory and not exchange.path.endswith("/"):
+            self._redirect_to_slash(exchange)
+            return
+        file = None
+        if entry.code == 200 and entry.file.body is None:
+            entry, file = self.cache.reopen(path_info, entry)
+        if entry.code != 200:
+            self._error(exchange, entry.code)
             return
         try:
-            file, info = open_regular(path)
-        except PermissionError:
-            self._error(exchange, 403)
-            return
-        except OSError:
-            self._error(exchange, 404)
-            return
-        try:
-            self._send(exchange, path, file, info)
+            self._send(exchange, entry, file)
         except BaseException:
-            file.close()
+            if file is not None:
+                file.close()
             raise
 
     def _error(self, exchange: Exchange, code: int, extra: Sequence[tuple[str, str]] = ()) -> None:
@@ -167,55 +104,86 @@ class StaticDirectory(RequestHandler):
             location += "?" + exchange.query
         self._error(exchange, 301, [("Location", location)])
 
-    def _cache_headers(self, exchange: Exchange) -> list[tuple[str, str]]:
-        max_age = self.config.max_age_for(exchange.script_name + exchange.path_info) if self.config else None
-        if max_age is None:
-            return []
-        return [("Cache-Control", f"max-age={max_age}"), ("Expires", http_date(time.time() + max_age))]
+    # headers
+    def _max_age(self, entry: Entry, exchange: Exchange) -> int | None:
+        """set_max_age's value for this path, remembered with the entry (its path is fixed)."""
+        max_age = entry.responses.get("max-age", _NO_MAX_AGE)
+        if max_age is _NO_MAX_AGE:
+            config = self.config
+            max_age = config.max_age_for(exchange.script_name + exchange.path_info) if config else None
+            entry.responses["max-age"] = max_age
+        return max_age
 
-    def _send(self, exchange: Exchange, path: str, file: BinaryIO, info: os.stat_result) -> None:
-        size = info.st_size
-        mtime = int(info.st_mtime)
-        etag = f'"{info.st_mtime_ns:x}-{size:x}"'
-        last_modified = http_date(mtime)
-        validators = [("Last-Modified", last_modified), ("ETag", etag)] + self._cache_headers(exchange)
-        request = request_headers(exchange)
-        decided = evaluate_preconditions(exchange.method, request, etag, mtime)
-        if decided is not None:
-            file.close()
-            if decided == 304:
-                exchange.send_response(status_line(304), validators)  # RFC 9110 15.4.5
-            else:
-                self._error(exchange, 412)
-            return
-        kind = content_type(path)
-        headers = [("Content-Type", kind), *validators, ("Accept-Ranges", "bytes")]
-        ranges = None
-        if exchange.method == "GET" and if_range_allows(request.get("if-range"), etag, last_modified):
-            ranges = parse_range(request.get("range"), size)
-        if ranges == UNSATISFIABLE:
-            file.close()
-            self._error(exchange, 416, [("Content-Range", f"bytes */{size}")])
-        elif ranges:
-            self._send_ranges(exchange, headers, ranges, size, kind, file)
+    def _validators(self, entry: Entry, exchange: Exchange) -> list[tuple[str, str]]:
+        facts = entry.file
+        validators = [("Last-Modified", facts.last_modified), ("ETag", facts.etag)]
+        max_age = self._max_age(entry, exchange)
+        if max_age is not None:
+            validators += [("Cache-Control", f"max-age={max_age}"), ("Expires", http_date(int(time.time()) + max_age))]
+        return validators
+
+    def _headers(self, entry: Entry, exchange: Exchange) -> list[tuple[str, str]]:
+        return [("Content-Type", entry.file.content_type), *self._validators(entry, exchange),
+                ("Accept-Ranges", "bytes")]
+
+    def _prepared(self, entry: Entry, exchange: Exchange, code: int) -> PreparedResponse:
+        """The whole 200 (a cached small file) or the 304 of an entry, built once, or once a
+        second while it carries an Expires date."""
+        stamp = http_date_now() if self._max_age(entry, exchange) is not None else None
+        memo = entry.responses.get(code)
+        if memo is not None and memo[0] == stamp:
+            return memo[1]
+        if code == 200:
+            body = entry.file.body
+            headers = self._headers(entry, exchange) + [("Content-Length", str(len(body)))]
+            prepared = PreparedResponse(OK, headers, body)
         else:
-            self._send_whole(exchange, headers, size, file)
+            prepared = PreparedResponse(NOT_MODIFIED, self._validators(entry, exchange))  # RFC 9110 15.4.5
+        entry.responses[code] = (stamp, prepared)
+        return prepared
 
-    def _send_whole(self, exchange: Exchange, headers: list[tuple[str, str]], size: int,
-                    file: BinaryIO) -> None:
-        headers.append(("Content-Length", str(size)))
-        if exchange.method == "HEAD" or size <= SMALL_FILE:
-            body = b"" if exchange.method == "HEAD" else file.read()
-            file.close()
-            exchange.send_response(status_line(200), headers, body)
+    # answers
+    def _send(self, exchange: Exchange, entry: Entry, file: BinaryIO | None) -> None:
+        request = request_headers(exchange)
+        if not request and file is None:
+            exchange.send_prepared(self._prepared(entry, exchange, 200))   # the fast path
             return
-        exchange.add_done_callback(lambda _: file.close())
-        exchange.send_response(status_line(200), headers, [FileSegment(file, 0, size)])
+        facts = entry.file
+        decided = evaluate_preconditions(exchange.method, request, facts.etag, facts.mtime)
+        ranges = None
+        if decided is None and exchange.method == "GET" and if_range_allows(
+                request.get("if-range"), facts.etag, facts.last_modified):
+            ranges = parse_range(request.get("range"), facts.size)
+        if file is not None and (decided is not None or ranges == UNSATISFIABLE or exchange.method == "HEAD"):
+            file.close()
+            file = None
+        if decided == 304:
+            exchange.send_prepared(self._prepared(entry, exchange, 304))
+        elif decided is not None:
+            self._error(exchange, decided)
+        elif ranges == UNSATISFIABLE:
+            self._error(exchange, 416, [("Content-Range", f"bytes */{facts.size}")])
+        elif ranges:
+            self._send_ranges(exchange, entry, facts, ranges, file)
+        elif file is None:
+            exchange.send_prepared(self._prepared(entry, exchange, 200) if facts.body is not None
+                                   else PreparedResponse(OK, self._whole_headers(entry, exchange)))
+        else:
+            exchange.add_done_callback(lambda _: file.close())
+            exchange.send_response(OK, self._whole_headers(entry, exchange), [FileSegment(file, 0, facts.size)])
 
-    def _send_ranges(self, exchange: Exchange, headers: list[tuple[str, str]], ranges: list[tuple[int, int]],
-                     size: int, kind: str, file: BinaryIO) -> None:
-        status, extra, pieces = range_response(ranges, size, kind, file)
+    def _whole_headers(self, entry: Entry, exchange: Exchange) -> list[tuple[str, str]]:
+        return self._headers(entry, exchange) + [("Content-Length", str(entry.file.size))]
+
+    def _send_ranges(self, exchange: Exchange, entry: Entry, facts: FileFacts, ranges: list[tuple[int, int]],
+                     file: BinaryIO | None) -> None:
+        """A 206 from the file sent with sendfile, or from the cached bytes of a small file
+        (never from the disk: the cached bytes are the version its validators describe)."""
+        source = file if file is not None else facts.body
+        status, extra, pieces = range_response(ranges, facts.size, facts.content_type, source)
+        headers = self._headers(entry, exchange)
         if len(ranges) > 1:
             headers = [header for header in headers if header[0] != "Content-Type"]
-        exchange.add_done_callback(lambda _: file.close())
+        if file is not None:
+            exchange.add_done_callback(lambda _: file.close())
         exchange.send_response(status, headers + extra, pieces)
