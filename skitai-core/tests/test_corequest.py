@@ -110,6 +110,35 @@ def test_timeout_gives_sta_timeout_and_504(serve_was):
     assert get(server, "/fetch").status_code == 504
 
 
+def test_timeout_cancels_the_operation_on_the_loop(serve_was):
+    def dispatch():
+        result = was.echo("abandoned", gate="g").dispatch(timeout=0.1)
+        return [result.status, result.status_code]
+
+    server = serve_was({"/timeout": dispatch, "/after": lambda: was.echo("after").fetch()})
+    driver = echo_driver(server)
+    assert get(server, "/timeout").json() == [STA_TIMEOUT, 504]
+    driver.open_gate("g")  # a run still waiting at the gate would now record itself first
+    assert get(server, "/after").json() == "after"
+    driver.wait_for_runs(1)
+    assert [value for value, _, _ in driver.runs] == ["after"]
+    assert server.server.was.engine.running == 0
+
+
+def test_a_failing_error_mapping_is_a_request_failure(serve_was):
+    def dispatch():
+        result = was.echo(1, fail="neterr").dispatch()
+        return [result.status, type(result.expt).__name__]
+
+    server = serve_was({"/": dispatch})
+
+    def broken_mapping(error):
+        raise LookupError("no mapping")
+
+    echo_driver(server).map_error = broken_mapping
+    assert get(server, "/").json() == [STA_REQFAIL, "LookupError"]
+
+
 @pytest.mark.parametrize("fail, status, code", [
     ("neterr", STA_NETERR, 502), ("reqfail", STA_REQFAIL, 500), ("timeout", STA_TIMEOUT, 504),
     (404, STA_NORMAL, 404), (503, STA_NORMAL, 503)])
