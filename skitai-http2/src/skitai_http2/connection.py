@@ -338,6 +338,7 @@ class H2ServerConnection(asyncio.Protocol):
                     if self.session.pending(exchange.stream_id) <= LOW_WATER:
                         self.blocked.discard(exchange)
                         exchange.writable.set()
+                        exchange.wake_drain()
                         if exchange.tunnel is not None:
                             exchange.tunnel.protocol.resume_writing()
             if self.session.cut_short:
@@ -349,6 +350,7 @@ class H2ServerConnection(asyncio.Protocol):
         self.streams.pop(exchange.stream_id, None)
         self.blocked.discard(exchange)
         exchange.finished = True
+        exchange.wake_drain()
         if exchange.tunnel is not None:
             exchange.tunnel.end(None)
         if not exchange.body.complete:
@@ -372,6 +374,7 @@ class H2ServerConnection(asyncio.Protocol):
         self.blocked.discard(exchange)
         exchange.aborted = True
         exchange.writable.set()  # wake a producer so it sees `aborted`
+        exchange.wake_drain()
         exchange.body.fail(ClientDisconnected("the stream was reset"))
         if exchange.tunnel is not None:
             exchange.tunnel.end(ClientDisconnected("the stream was reset"))

@@ -299,6 +299,7 @@ class H1Connection(asyncio.Protocol):
             if not exchange.finished:
                 exchange.aborted = True
                 exchange.body.fail(ClientDisconnected("client closed the connection"))
+                exchange.wake_drain()
                 if exchange.response_started or exchange.dispatched:
                     self.server.log_exchange(exchange)  # an app had it: logged as aborted
                 exchange.run_done_callbacks()
@@ -313,6 +314,8 @@ class H1Connection(asyncio.Protocol):
         self.writable.set()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
+        if self.current is not None:
+            self.current.wake_drain()
         if self.timer_kind == "write":
             self.timer_kind, self.deadline = self._saved_timer
 
