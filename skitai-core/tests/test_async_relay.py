@@ -9,7 +9,7 @@ import threading
 import pytest
 from h1util import split_responses
 
-from skitai.testing import RelayHandler, ServerThread, StartedServers, wait_for
+from skitai.testing import RelayHandler, ServerThread, StartedServers, TunnelEchoHandler, wait_for
 
 UPLOAD = 64 * 1024 * 1024
 SMALL_BUFFER = 64 * 1024
@@ -121,3 +121,58 @@ def test_a_relay_streams_a_chunked_upload_back(relay):
     ((status, _, echoed),) = split_responses(bytes(received))
     assert (status[:12], echoed) == (b"HTTP/1.1 200", b"hello world")
     assert handler.outcomes == ["done"]
+
+
+def test_a_connect_becomes_a_tunnel_that_carries_bytes_both_ways():
+    handler = TunnelEchoHandler()
+
+    def with_tunnel(**settings):
+        server = ServerThread(**settings)
+        server.kernel.handlers.add(handler, priority=1)
+        return server
+
+    servers = StartedServers(with_tunnel)
+    try:
+        server = servers(hello)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            # bytes right behind the bodiless CONNECT belong to the tunnel (a TLS ClientHello)
+            sock.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\nfirst")
+            received = b""
+            while not received.endswith(b"first"):
+                chunk = sock.recv(65536)
+                assert chunk, received
+                received += chunk
+            head, _, rest = received.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200 Connection Established\r\n")
+            assert b"content-length" not in head.lower() and b"transfer-encoding" not in head.lower()
+            assert rest == b"first"
+            payload = os.urandom(1024 * 1024)
+            echoed = bytearray()
+            reader = threading.Thread(target=read_all, args=(sock, echoed))
+            reader.start()
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)
+            reader.join(30)
+        assert not reader.is_alive()
+        assert bytes(echoed) == payload
+        assert handler.targets == ["example.com:443"]
+        assert handler.lost.wait(10)
+    finally:
+        servers.stop()
+
+
+def test_a_connect_no_handler_takes_is_not_served_by_the_app_mounted_at_the_root(serve):
+    server = serve(hello)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 404 ")
+
+
+@pytest.mark.parametrize("target", [b"example.com", b"/path", b"http://example.com:443/", b"a@b:443"])
+def test_a_connect_target_not_in_authority_form_is_refused(serve, target):
+    server = serve(hello)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"CONNECT " + target + b" HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
+        head = sock.recv(65536)
+    assert head.startswith(b"HTTP/1.1 400 ")

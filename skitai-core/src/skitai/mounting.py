@@ -85,6 +85,8 @@ class MountTable(RequestHandler):
             handler.bind(server)
 
     def resolve(self, exchange: Exchange) -> RequestHandler | None:
+        if exchange.method == "CONNECT":
+            return None  # its target is a host to tunnel to, not a path: only a proxy takes it
         path = decode_path(exchange.path)
         for entry in self._ordered:
             point = entry.point

@@ -2,6 +2,7 @@
 running a real script, and a server on a thread for tests that define apps inline."""
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import shutil
@@ -154,6 +155,41 @@ class RelayHandler(RequestHandler):
             return
         exchange.finish()
         self.outcomes.append("done")
+
+
+class TunnelEchoHandler(RequestHandler):
+    """Answers every CONNECT with `200` and `open_tunnel`, then echoes the tunnel's bytes (what a
+    forward proxy does with a tunnel, the far end being this echo). `targets` records the
+    CONNECT targets; `lost` is set when a tunnel ends."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self.lost = threading.Event()
+
+    def resolve(self, exchange: Exchange) -> RequestHandler | None:
+        return self if exchange.method == "CONNECT" else None
+
+    def handle(self, exchange: Exchange) -> None:
+        self.targets.append(exchange.target)
+        exchange.open_tunnel("200 Connection Established", [], _Echo(self.lost))
+
+
+class _Echo(asyncio.Protocol):
+    def __init__(self, lost: threading.Event) -> None:
+        self.lost = lost
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
 
 
 def fuzz_examples(default: int) -> int:
