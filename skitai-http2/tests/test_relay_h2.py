@@ -8,7 +8,7 @@ import pytest
 from h2peer import Client, request_headers
 from h2server import h2_server
 
-from skitai.testing import RelayHandler, StartedServers, wait_for
+from skitai.testing import RelayHandler, StartedServers, TunnelEchoHandler, wait_for
 
 UPLOAD = 16 * 1024 * 1024
 
@@ -127,3 +127,52 @@ def test_read_async_raises_client_disconnected_when_the_stream_is_reset_mid_body
         assert wait_for(lambda: handler.outcomes, timeout=10) == ["read"]
     finally:
         client.close()
+
+
+@pytest.fixture
+def tunnel():
+    handler = TunnelEchoHandler()
+
+    def with_tunnel(**settings):
+        server = h2_server(**settings)
+        server.kernel.handlers.add(handler, priority=1)
+        return server
+
+    servers = StartedServers(with_tunnel)
+    yield handler, servers(hello)
+    servers.stop()
+
+
+def test_a_plain_connect_becomes_a_tunnel_that_carries_bytes_both_ways(tunnel):
+    handler, server = tunnel
+    payload = os.urandom(200 * 1024)  # within the stream's initial window
+    client = Client(server.port)
+    try:
+        stream_id = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(stream_id, [(":method", "CONNECT"), (":authority", "example.com:443")])
+        client.flush()
+        client.until(lambda event: isinstance(event, h2.events.ResponseReceived))
+        send_what_the_window_allows(client, stream_id, payload, 0)
+        client.conn.end_stream(stream_id)
+        client.flush()
+        headers, echoed = client.response(stream_id)
+    finally:
+        client.close()
+    assert headers[":status"] == "200"
+    assert "content-length" not in headers
+    assert echoed == payload
+    assert handler.targets == ["example.com:443"]
+    assert handler.lost.wait(10)
+
+
+def test_a_plain_connect_no_handler_takes_is_answered_404(serve):
+    server = serve(hello)
+    client = Client(server.port)
+    try:
+        stream_id = client.conn.get_next_available_stream_id()
+        client.conn.send_headers(stream_id, [(":method", "CONNECT"), (":authority", "example.com:443")])
+        client.flush()
+        headers, _ = client.response(stream_id)
+    finally:
+        client.close()
+    assert headers[":status"] == "404"
