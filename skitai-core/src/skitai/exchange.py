@@ -124,13 +124,14 @@ class Exchange:
     # output back-pressure for handlers on the loop thread
     async def drain(self) -> None:
         """Wait until the client has taken enough of what was sent (`send_data`) for more to be
-        sent: at once while `writable` is set (or the response is complete), else until the protocol sets it again (HTTP/1.1:
-        the transport's `resume_writing`; HTTP/2: the stream's unsent data, held back by its
-        flow-control window or the connection's full write buffer, fell under the low-water
-        mark). Raises `ClientDisconnected` when the connection was lost or the stream reset,
-        also while waiting; a client that takes nothing within the request timeout is dropped,
-        which ends the wait the same way. Loop thread only; a handler that streams with
-        `send_data` awaits it after each piece to keep the server's memory bounded."""
+        sent: at once while `writable` is set (or the response is complete), else until the
+        protocol sets it again (HTTP/1.1: the transport's `resume_writing`; HTTP/2: the
+        stream's unsent data, held back by its flow-control window or the connection's full
+        write buffer, fell under the low-water mark). Raises `ClientDisconnected` when the
+        connection was lost or the stream reset, also while waiting; a client that takes
+        nothing within the request timeout is dropped, which ends the wait the same way. Loop
+        thread only; a handler that streams with `send_data` awaits it after each piece to keep
+        the server's memory bounded."""
         while not (self.aborted or self.finished or self.writable.is_set()):
             self._drain_waiter = self.loop.create_future()
             try:
