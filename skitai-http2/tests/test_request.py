@@ -26,6 +26,12 @@ def test_an_extended_connect_names_its_protocol():
     assert fields == [("host", "example"), ("sec-websocket-version", "13")]
 
 
+def test_a_plain_connect_targets_its_authority():
+    method, target, fields, protocol = request_fields([(b":method", b"CONNECT"), (b":authority", b"example:443")])
+    assert (method, target, protocol) == ("CONNECT", "example:443", None)
+    assert fields == [("host", "example:443")]
+
+
 @pytest.mark.parametrize("headers", [
     BASE + [(b"X-Upper", b"1")],
     BASE + [(b"x-bad", b"a\r\nb: c")],
@@ -39,7 +45,8 @@ def test_an_extended_connect_names_its_protocol():
     BASE + [(b":method", b"POST")],
     BASE + [(b":protocol", b"websocket")],
     [(b":method", b"GET"), (b":scheme", b"http")],
-    [(b":method", b"CONNECT"), (b":authority", b"example:443")],
+    [(b":method", b"CONNECT")],
+    [(b":method", b"CONNECT"), (b":scheme", b"http"), (b":path", b"/"), (b":authority", b"example:443")],
     [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"http://example/")],
     [(b":method", b"G T"), (b":scheme", b"http"), (b":path", b"/")],
     BASE + [(b"", b"x")],

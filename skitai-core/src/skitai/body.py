@@ -1,7 +1,8 @@
 """Request bodies: written by the protocol on the loop thread, read by the app on any thread.
 
 Two shapes, one reader interface (`read`, `readline`, `readlines`, iteration), which is also the
-WSGI `wsgi.input` contract:
+WSGI `wsgi.input` contract, plus `await body.read_async(size)` for a handler that runs on the
+event loop thread (a relay streaming the body elsewhere, see `Exchange.drain`):
 
 * `StreamedBody` hands data to a reader thread as it arrives and pauses the connection's reading
   while the unread part is above a high-water mark, so a slow app never makes the server hold an
@@ -12,6 +13,7 @@ WSGI `wsgi.input` contract:
 """
 from __future__ import annotations
 
+import asyncio
 import sys
 import tempfile
 import threading
@@ -32,6 +34,11 @@ class BodyTimeout(TimeoutError):
 
 class _Reader:
     """readline/readlines/iteration on top of a subclass's `read` and `_peek_line`."""
+
+    async def read_async(self, size: int = -1) -> bytes:
+        """On the loop thread: up to `size` bytes (all there is for -1), b"" at the end. A body
+        that is complete (empty, spooled) is read at once; `StreamedBody` waits for data."""
+        return self.read(size)
 
     def readlines(self, hint: int = -1) -> list[bytes]:
         lines, total = [], 0
@@ -104,6 +111,7 @@ class StreamedBody(_Reader):
         self._on_first_read = on_first_read
         self._error: BaseException | None = None
         self._wanted = 0  # bytes a waiting reader asked for: buffering up to that is its choice
+        self._waiter: asyncio.Future | None = None  # a `read_async` waiting on the loop thread
         self.complete = False
         self.received = 0
 
@@ -116,17 +124,25 @@ class StreamedBody(_Reader):
             if len(self._buffer) > max(HIGH_WATER, self._wanted) and not self._paused:
                 self._paused = True
                 self._pause()
+        self._wake()
 
     def finish(self) -> None:
         with self._cond:
             self.complete = True
             self._cond.notify_all()
+        self._wake()
 
     def fail(self, error: BaseException) -> None:
         with self._cond:
             if not self.complete:
                 self._error = error
             self._cond.notify_all()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # consumer side: any thread
     def _wait(self, ready: Callable[[], bool], wanted: int) -> None:
@@ -147,6 +163,34 @@ class StreamedBody(_Reader):
                     raise BodyTimeout(f"no request body data within {self._timeout} seconds")
             finally:
                 self._wanted = 0
+
+    async def read_async(self, size: int = -1) -> bytes:
+        """On the loop thread: up to `size` bytes (all that is buffered for -1) as soon as some
+        arrived, b"" at the end of the body. While the caller does not read, the unread part
+        stays under the high-water mark because the protocol stops taking input (HTTP/1.1
+        pauses the socket, HTTP/2 withholds the stream's window credit). A lost connection or
+        reset stream raises `ClientDisconnected` at once, even with data still buffered; no
+        data within the request timeout raises `BodyTimeout`."""
+        if self._on_first_read is not None:
+            callback, self._on_first_read = self._on_first_read, None
+            callback()
+        while True:
+            if self._error is not None:
+                raise self._error
+            if self._buffer or self.complete:
+                break
+            if self._paused:
+                self._paused = False
+                self._resume_threadsafe()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._waiter, self._timeout)
+            except asyncio.TimeoutError:
+                raise BodyTimeout(f"no request body data within {self._timeout} seconds") from None
+            finally:
+                self._waiter = None
+        with self._cond:
+            return self._take(len(self._buffer) if size is None or size < 0 else size)
 
     def _take(self, size: int) -> bytes:
         data = bytes(self._buffer[:size])

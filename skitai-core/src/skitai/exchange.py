@@ -8,12 +8,13 @@ for back-pressure.
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Sequence, Union
 
-from .body import EMPTY_BODY
+from .body import EMPTY_BODY, ClientDisconnected
 from .transactions import Transaction
 
 
@@ -72,6 +73,8 @@ class Exchange:
     # Trailer fields (lower-case names, validated) sent after the body by a protocol that can:
     # set on the loop thread with `set_trailers` before `finish` or `send_response`.
     trailers: list[tuple[str, str]] | None = None
+    # A `drain` waiting on the loop thread (one handler per exchange, so at most one).
+    _drain_waiter: asyncio.Future | None = None
 
     def __init__(self, loop: Any, method: str, target: str, path: str, query: str, version: str,
                  headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple,
@@ -136,6 +139,33 @@ class Exchange:
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
         self.loop.call_soon_threadsafe(callback, *args)
 
+    # output back-pressure for handlers on the loop thread
+    async def drain(self) -> None:
+        """Wait until the client has taken enough of what was sent (`send_data`) for more to be
+        sent: at once while `writable` is set (or the response is complete), else until the
+        protocol sets it again (HTTP/1.1: the transport's `resume_writing`; HTTP/2: the
+        stream's unsent data, held back by its flow-control window or the connection's full
+        write buffer, fell under the low-water mark). Raises `ClientDisconnected` when the
+        connection was lost or the stream reset, also while waiting; a client that takes
+        nothing within the request timeout is dropped, which ends the wait the same way. Loop
+        thread only; a handler that streams with `send_data` awaits it after each piece to keep
+        the server's memory bounded."""
+        while not (self.aborted or self.finished or self.writable.is_set()):
+            self._drain_waiter = self.loop.create_future()
+            try:
+                await self._drain_waiter
+            finally:
+                self._drain_waiter = None
+        if self.aborted:
+            raise ClientDisconnected("the client is gone")
+
+    def wake_drain(self) -> None:
+        """For protocols, on the loop thread: `writable` was set again or the exchange was
+        aborted, so a pending `drain` looks again."""
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     # response interface, implemented by protocols (loop thread only)
     def send_response(self, status: str, headers: list[tuple[str, str]],
                       body: bytes | Sequence[BodyPiece] = b"") -> None:
@@ -171,9 +201,15 @@ class Exchange:
         self.trailers = trailers
 
     def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol: Any) -> None:
-        """Answer with `status` and `headers`, then carry another protocol's bytes both ways
-        (a WebSocket: HTTP/1.1 `101 Switching Protocols` for the rest of the connection, HTTP/2
-        `200` for the rest of the stream, RFC 8441).
+        """Answer with `status` and `headers`, then carry raw bytes both ways: a WebSocket
+        (HTTP/1.1 `101 Switching Protocols` for the rest of the connection; HTTP/2 `200` for the
+        rest of the stream of an extended CONNECT, RFC 8441) or a proxy's TCP tunnel (a `200`
+        to a `CONNECT host:port`: HTTP/1.1 authority-form, whose `target` and `path` are the
+        authority; HTTP/2 CONNECT with `:authority` alone, RFC 9113 8.5, likewise). A `2xx` to
+        a CONNECT carries no Content-Length or Transfer-Encoding (RFC 9110 9.3.6): pass only
+        the fields the client should see. HTTP/1.1 requires the request to be complete with
+        nothing pipelined behind it (bytes the client sent right after a bodiless CONNECT or
+        Upgrade request are kept and handed to `protocol` first); HTTP/2 requires a CONNECT.
 
         `protocol` is an `asyncio.Protocol`: its `connection_made(transport)` gets a transport
         (the connection's own, or one that carries the stream's DATA frames) with `write`,

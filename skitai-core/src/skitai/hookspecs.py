@@ -121,6 +121,16 @@ def skitai_register_handlers(handlers, config):
     `handlers.add(handler, priority=500)`: a `skitai.plugin.RequestHandler` asked, lowest
     priority first, whether it takes a request; the mount table is registered at priority 1000,
     so a plugin handler at a lower number sees requests before mounted apps do.
+
+    A handler that relays (a proxy) runs on the loop thread with back-pressure both ways, over
+    HTTP/1.1 and HTTP/2 alike: `await exchange.body.read_async(size)` (the connection or
+    stream stops taking input while the handler does not read), `send_data` then
+    `await exchange.drain()` (waits until the client took enough); both raise
+    `ClientDisconnected` at once when the client leaves or resets the stream. A plain
+    `CONNECT host:port` (HTTP/1.1 authority-form, HTTP/2 RFC 9113 8.5) reaches plugin handlers
+    only, its authority in `exchange.target`; `exchange.open_tunnel("200 ...", [], protocol)`
+    then carries raw bytes both ways through an `asyncio.Protocol`. See
+    `skitai.exchange.Exchange` and `skitai.body.StreamedBody.read_async`.
     """
 
 

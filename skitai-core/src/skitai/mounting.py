@@ -85,6 +85,10 @@ class MountTable(RequestHandler):
             handler.bind(server)
 
     def resolve(self, exchange: Exchange) -> RequestHandler | None:
+        if exchange.method == "CONNECT" and exchange.connect_protocol is None:
+            # a plain CONNECT's target is a host to tunnel to, not a path: only a proxy takes it
+            # (an extended CONNECT, RFC 8441, has a path: a WebSocket view's)
+            return None
         path = decode_path(exchange.path)
         for entry in self._ordered:
             point = entry.point

@@ -2,6 +2,7 @@
 running a real script, and a server on a thread for tests that define apps inline."""
 from __future__ import annotations
 
+import asyncio
 import http.client
 import os
 import shutil
@@ -15,7 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from .body import ClientDisconnected
 from .config import ServerConfig
+from .exchange import Exchange, RequestHandler
 
 
 def free_port() -> int:
@@ -108,6 +111,85 @@ class GatedApp:
                 yield b"x" * 65536
         finally:
             self.stream_closed.set()
+
+
+class RelayHandler(RequestHandler):
+    """A handler on the loop thread that streams a request's body back as its response body,
+    the way a proxy relays: `await body.read_async(chunk)`, `send_data`, `await drain()`, so a
+    client that sends fast and reads slowly stops being read instead of filling the server's
+    memory. Serves `path` only (register it with `kernel.handlers.add(..., priority=1)`).
+    `outcomes` gets "done" or the name of the call that raised `ClientDisconnected` ("read",
+    "drain"); `relayed` counts the bytes sent back."""
+
+    def __init__(self, path: str = "/relay", chunk: int = 65536) -> None:
+        self.path = path
+        self.chunk = chunk
+        self.outcomes: list[str] = []
+        self.relayed = 0
+        self._tasks: set = set()  # the loop keeps only weak references to tasks
+
+    def resolve(self, exchange: Exchange) -> RequestHandler | None:
+        return self if exchange.path == self.path else None
+
+    def handle(self, exchange: Exchange) -> None:
+        task = exchange.loop.create_task(self._relay(exchange))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _relay(self, exchange: Exchange) -> None:
+        exchange.send_head("200 OK", [("Content-Type", "application/octet-stream")])
+        step = "read"
+        try:
+            while True:
+                step = "read"
+                data = await exchange.body.read_async(self.chunk)
+                if not data:
+                    break
+                exchange.send_data(data)
+                self.relayed += len(data)
+                step = "drain"
+                await exchange.drain()
+        except ClientDisconnected:
+            self.outcomes.append(step)
+            exchange.abort()
+            return
+        exchange.finish()
+        self.outcomes.append("done")
+
+
+class TunnelEchoHandler(RequestHandler):
+    """Answers every CONNECT with `200` and `open_tunnel`, then echoes the tunnel's bytes (what a
+    forward proxy does with a tunnel, the far end being this echo). `targets` records the
+    CONNECT targets; `lost` is set when a tunnel ends."""
+
+    def __init__(self) -> None:
+        self.targets: list[str] = []
+        self.lost = threading.Event()
+
+    def resolve(self, exchange: Exchange) -> RequestHandler | None:
+        return self if exchange.method == "CONNECT" else None
+
+    def handle(self, exchange: Exchange) -> None:
+        self.targets.append(exchange.target)
+        exchange.open_tunnel("200 Connection Established", [], _Echo(self.lost))
+
+
+class _Echo(asyncio.Protocol):
+    def __init__(self, lost: threading.Event) -> None:
+        self.lost = lost
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    def eof_received(self) -> bool:
+        return False  # the transport closes our side too
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost.set()
 
 
 def fuzz_examples(default: int) -> int:

@@ -153,7 +153,7 @@ class H2ServerConnection(asyncio.Protocol):
             session.reject(stream_id, now)
             return
         exchange = H2Exchange(self, stream_id, method, target, headers)
-        if protocol is not None:
+        if method == "CONNECT":
             exchange.connect_protocol = protocol  # no body: its DATA frames are the tunnel's
         elif event.stream_ended is None:
             exchange.body = SpooledBody()  # replaced below when the handler streams
@@ -217,7 +217,7 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _on_data(self, event: h2.events.DataReceived, now: float) -> None:
         exchange = self.streams.get(event.stream_id)
-        if exchange is not None and exchange.connect_protocol is not None:
+        if exchange is not None and exchange.method == "CONNECT":
             exchange.last_input = now
             if exchange.tunnel is not None:
                 exchange.tunnel.feed(event.data, event.flow_controlled_length)
@@ -239,7 +239,7 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _on_end(self, stream_id: int) -> None:
         exchange = self.streams.get(stream_id)
-        if exchange is not None and exchange.connect_protocol is not None:
+        if exchange is not None and exchange.method == "CONNECT":
             if exchange.tunnel is not None:
                 exchange.tunnel.eof()
             else:
@@ -281,9 +281,9 @@ class H2ServerConnection(asyncio.Protocol):
             self.session.ack_stream(exchange.stream_id, credit)
             self._write()
 
-    # tunnels (RFC 8441)
+    # tunnels (RFC 9113 8.5 CONNECT, RFC 8441 extended CONNECT)
     def open_tunnel(self, exchange: H2Exchange, protocol) -> None:
-        """The handler accepted an extended CONNECT (its 200 is queued): from now on the stream's
+        """The handler accepted a CONNECT (its 2xx is queued): from now on the stream's
         DATA frames belong to `protocol`. Logged now, like HTTP/1.1's 101."""
         tunnel = exchange.tunnel = StreamTunnel(self, exchange, protocol)
         self.server.log_exchange(exchange)
@@ -338,6 +338,7 @@ class H2ServerConnection(asyncio.Protocol):
                     if self.session.pending(exchange.stream_id) <= LOW_WATER:
                         self.blocked.discard(exchange)
                         exchange.writable.set()
+                        exchange.wake_drain()
                         if exchange.tunnel is not None:
                             exchange.tunnel.protocol.resume_writing()
             if self.session.cut_short:
@@ -349,6 +350,7 @@ class H2ServerConnection(asyncio.Protocol):
         self.streams.pop(exchange.stream_id, None)
         self.blocked.discard(exchange)
         exchange.finished = True
+        exchange.wake_drain()
         if exchange.tunnel is not None:
             exchange.tunnel.end(None)
         if not exchange.body.complete:
@@ -372,6 +374,7 @@ class H2ServerConnection(asyncio.Protocol):
         self.blocked.discard(exchange)
         exchange.aborted = True
         exchange.writable.set()  # wake a producer so it sees `aborted`
+        exchange.wake_drain()
         exchange.body.fail(ClientDisconnected("the stream was reset"))
         if exchange.tunnel is not None:
             exchange.tunnel.end(ClientDisconnected("the stream was reset"))

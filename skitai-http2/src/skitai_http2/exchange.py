@@ -6,8 +6,9 @@ The response methods turn into HEADERS and queued DATA on the connection's sans-
 so an app streaming into a closed flow-control window waits instead of filling memory.
 Trailers set on the exchange end the stream as a last HEADERS frame; `push` promises a
 same-origin GET that the connection then serves through the mount table like any request.
-An extended CONNECT (RFC 8441) that its handler accepts becomes a tunnel (`open_tunnel`): the
-stream stays open and its DATA frames carry the other protocol's bytes.
+A CONNECT that its handler accepts becomes a tunnel (`open_tunnel`): a plain one (RFC 9113 8.5,
+`:authority` only: a proxy's TCP tunnel) or an extended one (RFC 8441: a WebSocket); the stream
+stays open and its DATA frames carry the tunnelled bytes both ways.
 """
 from __future__ import annotations
 
@@ -73,7 +74,7 @@ class H2Exchange(Exchange):
         self._no_body = False
         self._remaining: int | None = None   # what the declared Content-Length still allows
         self.pushes = 0             # promises made on this stream (server push)
-        self.tunnel: StreamTunnel | None = None      # once an extended CONNECT was accepted
+        self.tunnel: StreamTunnel | None = None      # once a CONNECT was accepted
         self.early_data: list[tuple[bytes, int]] = []  # its DATA before that
         self.peer_ended = False     # the client's END_STREAM came before the tunnel opened
 
@@ -174,8 +175,8 @@ class H2Exchange(Exchange):
     def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol) -> None:
         if self.finished or self.aborted or self.tunnel is not None:
             return
-        if self.connect_protocol is None:
-            raise RuntimeError("only an extended CONNECT (RFC 8441) can become a tunnel")
+        if self.method != "CONNECT":
+            raise RuntimeError("only a CONNECT (RFC 9113 8.5, RFC 8441) can become a tunnel")
         self._send_head(status, headers, None, False)  # HEADERS without END_STREAM
         if not self.aborted:
             self.conn.open_tunnel(self, protocol)

@@ -7,8 +7,9 @@ a malformed request, which the connection answers with a stream reset:
 * field names in lower case, made of token characters; values without NUL, CR, LF and without
   leading or trailing whitespace (they would reach the WSGI environ);
 * pseudo-header fields known, once each, before the regular fields; `:method`, `:scheme` and a
-  `:path` in origin or asterisk form are required (so a plain CONNECT is refused); `:protocol`
-  only on a CONNECT, which it makes an extended CONNECT (RFC 8441: a WebSocket);
+  `:path` in origin or asterisk form are required, except in a plain CONNECT (RFC 9113 8.5),
+  which has `:authority` alone and gets it as its target; `:protocol` only on a CONNECT, which
+  it makes an extended CONNECT (RFC 8441: a WebSocket);
 * no connection-specific fields, and `te` only as "trailers";
 * `host`, when sent, agrees with `:authority`, which otherwise becomes the `host` field so apps
   and the WSGI environ find it where they look.
@@ -61,9 +62,15 @@ def request_fields(headers: Sequence[tuple[bytes, bytes]]
             host = text
         fields.append((name.decode("latin-1"), text))
     method, path = pseudo.get(b":method"), pseudo.get(b":path")
-    if not method or b":scheme" not in pseudo or not path or (path[:1] != b"/" and path != b"*"):
-        raise BadRequest("request without :method, :scheme and a usable :path")
     authority = pseudo.get(b":authority")
+    if method == b"CONNECT" and b":protocol" not in pseudo:
+        # RFC 9113 8.5: a CONNECT names only the authority to tunnel to; its target is that
+        # authority (as HTTP/1.1's authority-form `CONNECT host:port`)
+        if not authority or b":scheme" in pseudo or path is not None:
+            raise BadRequest("CONNECT with :scheme or :path, or without :authority")
+        path = authority
+    elif not method or b":scheme" not in pseudo or not path or (path[:1] != b"/" and path != b"*"):
+        raise BadRequest("request without :method, :scheme and a usable :path")
     if authority is not None:
         authority = authority.decode("latin-1")
         if host is None:

@@ -1,6 +1,7 @@
-"""An HTTP/2 stream as a byte-stream transport (RFC 8441: a WebSocket over an extended CONNECT).
+"""An HTTP/2 stream as a byte-stream transport: a CONNECT's tunnel (RFC 9113 8.5: TCP through a
+proxy; RFC 8441: a WebSocket over an extended CONNECT).
 
-`H2Exchange.open_tunnel` answers the CONNECT with `200` and hands the protocol one of these:
+`H2Exchange.open_tunnel` answers the CONNECT (`200`) and hands the protocol one of these:
 what it writes leaves as DATA frames through the stream's outbox (flow-controlled like any
 response, `pause_writing` above the high-water mark), the client's DATA frames arrive through
 `data_received` with window credit held back while it pauses reading, the client's END_STREAM

@@ -284,22 +284,33 @@ class H1Connection(asyncio.Protocol):
         self._feed(data)
 
     def _feed(self, data: bytes) -> None:
-        for event in self.parser.feed(data):
+        events = self.parser.feed(data)
+        for index, event in enumerate(events):
             kind = type(event)
             if kind is bytes:
                 self.receiving.body.feed(event)
             elif kind is RequestHead:
                 self._on_head(event)
                 if self.handed_over:
+                    self._hand_over_rest(events[index + 1:])
                     return  # what follows the upgrade request is not HTTP/1.1
             elif event is END_OF_REQUEST:
                 self._on_end()
                 if self.handed_over:
+                    self._hand_over_rest(events[index + 1:])
                     return
             elif kind is UpgradeRest:
                 self._on_upgrade_rest(event.data)
             else:
                 self._on_error(event)
+
+    def _hand_over_rest(self, events: list) -> None:
+        """A handler switched protocols (`open_tunnel`) while the read that brought its request
+        was being parsed: the bytes the parser left unparsed after it (`UpgradeRest`: a CONNECT
+        client's first tunnel bytes) belong to the new protocol."""
+        for event in events:
+            if type(event) is UpgradeRest and event.data:
+                self.transport.get_protocol().data_received(event.data)
 
     def eof_received(self):
         """The client closed its side: it is taken as gone, and the connection closes now.
@@ -329,6 +340,7 @@ class H1Connection(asyncio.Protocol):
             if not exchange.finished:
                 exchange.aborted = True
                 exchange.body.fail(ClientDisconnected("client closed the connection"))
+                exchange.wake_drain()
                 if exchange.response_started or exchange.dispatched:
                     self.server.log_exchange(exchange)  # an app had it: logged as aborted
                 exchange.run_done_callbacks()
@@ -343,6 +355,8 @@ class H1Connection(asyncio.Protocol):
         self.writable.set()
         if self._drain_waiter is not None and not self._drain_waiter.done():
             self._drain_waiter.set_result(None)
+        if self.current is not None:
+            self.current.wake_drain()
         if self.timer_kind == "write":
             self.timer_kind, self.deadline = self._saved_timer
 

@@ -85,8 +85,10 @@ def frame_response(status: str, headers: list[tuple[str, str]], version: str, me
 
 
 def frame_switch(status: str, headers: list[tuple[str, str]]) -> bytes:
-    """The head of a `101 Switching Protocols` answer: the protocol's own fields as given
-    (`Connection: Upgrade` included, which `frame_response` would take for a framing field)."""
+    """The head of an answer after which the connection carries another protocol's bytes (a
+    `101 Switching Protocols`, or a `2xx` to a CONNECT, which has no body framing, RFC 9110
+    9.3.6): the fields as given (`Connection: Upgrade` included, which `frame_response` would
+    take for a framing field)."""
     lines = [f"HTTP/1.1 {status}\r\n"]
     lines.extend(f"{name}: {value}\r\n" for name, value in headers)
     lines.append(f"Date: {http_date_now()}\r\n")

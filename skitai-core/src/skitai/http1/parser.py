@@ -263,7 +263,13 @@ class RequestParser:
             raise self._refuse(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 6.1
         if "#" in target:
             raise self._refuse(400, "fragment in the request target")
-        if target.startswith("/"):
+        if parser.get_method() == b"CONNECT":
+            # RFC 9112 3.2.3: a CONNECT's target is the authority to tunnel to, and nothing else;
+            # it stands as the path, so handlers that take CONNECT (a proxy) find it there too.
+            if not _AUTHORITY_FORM.match(target) or not _valid_host(target):
+                raise self._refuse(400, "CONNECT target not in authority-form (host:port)")
+            path, query = target, ""
+        elif target.startswith("/"):
             path, _, query = target.partition("?")
         elif target == "*":
             if parser.get_method() != b"OPTIONS":
@@ -318,6 +324,7 @@ class RequestParser:
 
 
 _AUTHORITY = re.compile(r"[^:/?#]+://([^/?#]*)")  # scheme "://" authority (RFC 3986 3)
+_AUTHORITY_FORM = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:/?#@]+):[0-9]{1,5}\Z")  # host ":" port
 _HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
 
 
