@@ -33,3 +33,7 @@ def test_every_test_folder_collects_in_one_session():
                              *folders], cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "error" not in result.stdout.splitlines()[-1], result.stdout[-3000:]
+    # the repository is the rootdir (pytest.ini): test ids name their folder, and each folder's
+    # conftest fixtures (several define `serve`) stay its own instead of serving every folder
+    ids = [line for line in result.stdout.splitlines() if "::" in line]
+    assert all(line.startswith(tuple(f"{folder}/" for folder in folders)) for line in ids), ids[:5]
