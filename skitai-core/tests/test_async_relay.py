@@ -24,12 +24,7 @@ def hello(environ, start_response):
 def relay():
     handler = RelayHandler()
 
-    def with_relay(**settings):
-        server = ServerThread(**settings)
-        server.kernel.handlers.add(handler, priority=1)
-        return server
-
-    servers = StartedServers(with_relay)
+    servers = StartedServers(ServerThread, handlers=(handler,))
     yield handler, servers(hello)
     servers.stop()
 
@@ -126,12 +121,7 @@ def test_a_relay_streams_a_chunked_upload_back(relay):
 def test_a_connect_becomes_a_tunnel_that_carries_bytes_both_ways():
     handler = TunnelEchoHandler()
 
-    def with_tunnel(**settings):
-        server = ServerThread(**settings)
-        server.kernel.handlers.add(handler, priority=1)
-        return server
-
-    servers = StartedServers(with_tunnel)
+    servers = StartedServers(ServerThread, handlers=(handler,))
     try:
         server = servers(hello)
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:

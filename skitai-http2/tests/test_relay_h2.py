@@ -22,12 +22,7 @@ def hello(environ, start_response):
 def relay():
     handler = RelayHandler()
 
-    def with_relay(**settings):
-        server = h2_server(**settings)
-        server.kernel.handlers.add(handler, priority=1)
-        return server
-
-    servers = StartedServers(with_relay)
+    servers = StartedServers(h2_server, handlers=(handler,))
     yield handler, servers(hello)
     servers.stop()
 
@@ -133,12 +128,7 @@ def test_read_async_raises_client_disconnected_when_the_stream_is_reset_mid_body
 def tunnel():
     handler = TunnelEchoHandler()
 
-    def with_tunnel(**settings):
-        server = h2_server(**settings)
-        server.kernel.handlers.add(handler, priority=1)
-        return server
-
-    servers = StartedServers(with_tunnel)
+    servers = StartedServers(h2_server, handlers=(handler,))
     yield handler, servers(hello)
     servers.stop()
 

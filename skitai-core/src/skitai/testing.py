@@ -384,15 +384,20 @@ class StartedServers:
     """The servers a test starts, all stopped at its end: the body of a pytest `serve` fixture.
 
     `servers(app | (point, obj)..., **settings)` mounts and starts a server made by
-    `make_server(**settings)` (a ServerThread, or one with plugins registered); `stop()` stops
-    every one of them."""
+    `make_server(**settings)` (a ServerThread, or one with plugins registered), with
+    `handlers` (request handlers under test) asked before anything else; `stop()` stops every
+    one of them."""
 
-    def __init__(self, make_server: Callable[..., ServerThread] = ServerThread) -> None:
+    def __init__(self, make_server: Callable[..., ServerThread] = ServerThread,
+                 handlers: tuple = ()) -> None:
         self.make_server = make_server
+        self.handlers = handlers
         self.started: list[ServerThread] = []
 
     def __call__(self, *mounts: Any, **settings: Any) -> ServerThread:
         server = self.make_server(**settings)
+        for handler in self.handlers:
+            server.kernel.handlers.add(handler, priority=1)
         if mounts and not isinstance(mounts[0], tuple):
             mounts = (("/", mounts[0]),)
         for point, obj in mounts:
