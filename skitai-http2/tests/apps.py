@@ -38,9 +38,16 @@ def piece(environ, start_response):
     return [PIECE]
 
 
+def not_found(environ, start_response):
+    start_response("404 Not Found", [("Content-Type", "text/plain")])
+    return [b"not found"]
+
+
 def route(routes):
+    """Paths outside `routes` answer 404: the frame fuzzer mutates paths, and an app error
+    there would read as a server failure."""
     def app(environ, start_response):
-        return routes[environ["PATH_INFO"]](environ, start_response)
+        return routes.get(environ["PATH_INFO"], not_found)(environ, start_response)
     return app
 
 
