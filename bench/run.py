@@ -752,9 +752,10 @@ def main(argv=None) -> int:
     cpus = (cpus[0], cpus[1] if len(cpus) > 1 else cpus[0])
     if cpus[0] == cpus[1]:
         print("warning: one CPU only; server and wrk share it", file=sys.stderr)
-    print(f"server on CPU {cpus[0]}, load client on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS}, "
-          f"h2load -c{H2_CONNECTIONS} -m{H2_STREAMS}, ws echo -c{WS_CONNECTIONS}; "
-          f"{args.duration}s x {args.runs} runs (median)")
+    if args.only:
+        print(f"server on CPU {cpus[0]}, load client on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS}, "
+              f"h2load -c{H2_CONNECTIONS} -m{H2_STREAMS}, ws echo -c{WS_CONNECTIONS}; "
+              f"{args.duration}s x {args.runs} runs (median)")
 
     all_results: dict = {}
     with tempfile.TemporaryDirectory(prefix="skitai-bench-") as tmp_name:
