@@ -11,7 +11,7 @@ import skitai
 from skitai import was
 from skitai.backends import AliasError
 from skitai.corequest import STA_NETERR, STA_NORMAL, STA_TIMEOUT
-from skitai.testing import ServerThread, StartedServers, make_certificates
+from skitai.testing import ServerThread, StartedServers, make_certificates, wait_for
 from skitai_gateway import PROTO_H2, PROTO_H2C
 from skitai_http2 import plugin as http2_plugin
 
@@ -150,3 +150,15 @@ def test_h2c_alias_refuses_ssl_and_paths(serve):
     with pytest.raises(AliasError, match="put the path in the call"):
         gateway.kernel.aliases.add("@api", PROTO_H2, "127.0.0.1:1/v1")
     assert skitai.PROTO_HTTPS == "https" and (PROTO_H2, PROTO_H2C) == ("h2", "h2c")
+
+
+def test_the_http2_clients_are_closed_when_the_server_stops(h2_upstream, serve):
+    up = h2_upstream()
+    gateway = serve({"/": lambda: was.get("@api/echo").fetch(timeout=10)["protocol"]})
+    gateway.kernel.aliases.add("@api", PROTO_H2C, f"127.0.0.1:{up.port}")
+    assert ask(gateway) == "HTTP/2.0"
+    clients = list(gateway.server.was.get.upstreams.http2._clients.values())
+    assert len(clients) == 1 and up.server.connections
+    gateway.__exit__(None, None, None)
+    assert clients[0].is_closed
+    wait_for(lambda: not up.server.connections, timeout=10)
