@@ -12,7 +12,7 @@ from wsupstream import WebSocketUpstream
 import skitai
 from skitai import HTTPError, was
 from skitai.corequest import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT
-from skitai.testing import make_certificates
+from skitai.testing import ServerThread, StartedServers, make_certificates
 
 
 def ask(server, path="/", timeout=20):
@@ -53,6 +53,32 @@ def test_ws_sends_text_bytes_and_json_and_answers_the_reply(ws_upstream, serve):
     assert answer["text"][:2] == ["hello", "text"] and answer["text"][2].startswith("100")
     assert answer["binary"] == [STA_NORMAL, 200, [3, 2, 1]]
     assert answer["json"] == ['{"q": "Mozart"}', "Basic aGFuczpzZWNyZXQ="]
+
+
+@skitai.websocket(60)
+def skitai_echo(environ, start_response):
+    """A Skitai WebSocket app (the manual's generator style): each message answered once."""
+    while True:
+        message = yield
+        if not message:
+            return
+        yield f"ECHO:{message} via {environ['PATH_INFO']}" if isinstance(message, str) else message[::-1]
+
+
+def test_ws_to_a_skitai_websocket_app(serve):
+    servers = StartedServers(ServerThread)
+    up = servers(skitai_echo)
+    try:
+        def call():
+            text = was.ws("@skitai/echo", "hello").fetch(timeout=10)
+            binary = was.ws.lb("@skitai/echo", b"\x01\x02").fetch(timeout=10)
+            return [text, list(binary)]
+
+        gateway = serve({"/": call})
+        gateway.kernel.aliases.add("@skitai", skitai.PROTO_WS, f"127.0.0.1:{up.port}")
+        assert ask(gateway) == ["ECHO:hello via /echo", [2, 1]]
+    finally:
+        servers.stop()
 
 
 def test_ws_alias_lb_fails_over_and_map_reaches_every_member(ws_upstream, serve):
