@@ -53,7 +53,10 @@ def test_h2c_members_are_called_over_http2_with_prior_knowledge(h2_upstream, ser
 
     def call():
         tasks = [was.post("@api/echo", {"n": n}) for n in range(8)]   # concurrent: streams of one connection
-        answers = [task.fetch(timeout=10) for task in tasks]
+        results = [task.dispatch(timeout=10) for task in tasks]
+        failed = [repr(result.expt) for result in results if not result.ok]
+        assert not failed, failed
+        answers = [result.data for result in results]
         mapped = was.get.map("@api/echo", {"q": "x"}).dispatch(timeout=10)
         return {"answers": answers, "mapped": [(r.status, r.data["member"], r.data["protocol"]) for r in mapped]}
 
