@@ -10,7 +10,9 @@ failure is seen by the next.
 
 aiohttp rather than httpx: a bare asyncio loop of aiohttp made six to thirty times the requests/s
 of httpx's `AsyncClient` against a local upstream (`bench/gateway_clients.py`; figures in the
-README's "Backend connections and HTTPS").
+README's "Backend connections and HTTPS"). Members of the HTTP/2 kinds "h2" and "h2c", which
+aiohttp cannot speak to, go through httpx (`http2.Http2Members`) with the same health, fail-over
+and `Response`.
 """
 from __future__ import annotations
 
