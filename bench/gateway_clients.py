@@ -55,6 +55,17 @@ async def with_httpx(url: str, concurrency: int, duration: float) -> float:
         return await measure(call, concurrency, duration)
 
 
+async def with_httpx_h2c(url: str, concurrency: int, duration: float) -> float:
+    """HTTP/2 with prior knowledge: the calls are streams of one connection."""
+    async with httpx.AsyncClient(http1=False, http2=True) as client:
+        async def call():
+            (await client.get(url)).json()
+        return await measure(call, concurrency, duration)
+
+
+CLIENTS = (("aiohttp", with_aiohttp), ("httpx", with_httpx), ("httpx-h2c", with_httpx_h2c))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=4.0)
@@ -64,7 +75,7 @@ def main() -> None:
             os.sched_setaffinity(upstream.process.pid, {0})
             os.sched_setaffinity(0, {1})
         for concurrency in (1, 8, 32):
-            for name, client in (("aiohttp", with_aiohttp), ("httpx", with_httpx)):
+            for name, client in CLIENTS:
                 rate = uvloop.run(client(upstream.url("/"), concurrency, args.duration))
                 print(f"{name:8} {concurrency:3} in flight: {rate:8.0f} requests/s", flush=True)
 

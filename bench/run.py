@@ -202,7 +202,15 @@ SCENARIOS = {s.name: s for s in [
              tool="ws"),
 ]}
 
-SCENARIO_GROUPS = {"h2c-large": ["h2c-large-1m", "h2c-large-64m"]}  # --only names for several
+# The plugins' scenarios (issues 15 and 16) compare Skitai with a bare loop of the client library
+# it drives, not with peer servers: their own scripts measure them, run by the interpreter that
+# runs this file, which must then be the development venv (skitai, skitai-gateway, skitai-dbi,
+# uvloop, requests; PostgreSQL on 127.0.0.1:5432 for db-*). They run only when --only names them.
+PLUGIN_SCENARIOS = {"gateway-fanout": "gateway.py", "gateway-throughput": "gateway.py",
+                    "db-fanout": "dbi.py", "db-throughput": "dbi.py"}
+
+SCENARIO_GROUPS = {"h2c-large": ["h2c-large-1m", "h2c-large-64m"],  # --only names for several
+                   "plugins": list(PLUGIN_SCENARIOS)}
 
 # (scenario, server, reference server, minimum ratio, no errors allowed): the issue's targets.
 TARGETS = [
@@ -620,6 +628,8 @@ def print_table(scenario: Scenario, results: list) -> None:
 
 
 def check_targets(all_results: dict) -> list:
+    if not all_results:  # only the plugins' scenarios ran: they give their own
+        return []
     lines = []
     for scen, name, ref, minimum, no_errors in TARGETS:
         if scen not in all_results:
@@ -680,16 +690,19 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run (10)")
     parser.add_argument("--runs", type=int, default=3, help="load runs per server; the median counts (3)")
-    parser.add_argument("--only", help=f"scenarios, comma-separated: {','.join([*SCENARIOS, *SCENARIO_GROUPS])}")
+    parser.add_argument("--only", help="scenarios, comma-separated (default: all but the plugins'): "
+                        f"{','.join([*SCENARIOS, *PLUGIN_SCENARIOS, *SCENARIO_GROUPS])}")
     parser.add_argument("--servers", help=f"servers, comma-separated: {','.join(SERVERS)}")
     parser.add_argument("--quick", action="store_true", help="smoke check: --duration 3 --runs 1")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json", help="JSON results file")
     args = parser.parse_args(argv)
     if args.quick:
         args.duration, args.runs = 3, 1
-    for option, known in (("only", SCENARIOS), ("servers", SERVERS)):
+    for option, known in (("only", {**SCENARIOS, **PLUGIN_SCENARIOS}), ("servers", SERVERS)):
         value = getattr(args, option)
         names = [n.strip() for n in value.split(",") if n.strip()] if value else list(known)
+        if option == "only" and not value:
+            names = list(SCENARIOS)
         if option == "only":
             names = [member for name in names for member in SCENARIO_GROUPS.get(name, [name])]
         unknown = [n for n in names if n not in known]
@@ -699,10 +712,39 @@ def parse_args(argv=None):
     return args
 
 
+def run_plugin_scenarios(names: list, duration: int, tmp: Path) -> tuple[dict, list]:
+    """The plugins' scenarios among `names`, each script once for its scenarios: (results by
+    scenario, PASS/MISS lines)."""
+    results, lines = {}, []
+    for script in dict.fromkeys(PLUGIN_SCENARIOS[name] for name in names):
+        asked = [name for name in names if PLUGIN_SCENARIOS[name] == script]
+        output = tmp / f"{script}.json"
+        print(f"\n## {', '.join(asked)} (bench/{script}, {sys.executable})", flush=True)
+        try:
+            done = subprocess.run([sys.executable, str(BENCH / script), "--duration", str(duration),
+                                   "--only", ",".join(asked), "--json", str(output)],
+                                  cwd=BENCH, timeout=60 + 12 * duration * len(asked))
+            failed = done.returncode != 0 or not output.exists()
+        except subprocess.TimeoutExpired:
+            failed = True
+        if failed:
+            lines += [f"N/A   {name} (bench/{script} failed: run this file with the development venv's "
+                      "python, see bench/README.md)" for name in asked]
+            continue
+        measured = json.loads(output.read_text())
+        results.update(measured)
+        lines += [f"{'PASS' if passed else 'MISS'}  {label}: {detail}"
+                  for name in asked for label, passed, detail in measured[name]["targets"]]
+    return results, lines
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    plugin_names = [name for name in args.only if name in PLUGIN_SCENARIOS]
+    args.only = [name for name in args.only if name in SCENARIOS]
     # The ws tool is ws_echo_client.py in the peers venv, not a binary on PATH.
-    tools = {"wrk", "taskset"} | {SCENARIOS[name].tool.split("-")[0] for name in args.only} - {"ws"}
+    tools = {"wrk"} | ({"taskset"} if args.only else set())
+    tools |= {SCENARIOS[name].tool.split("-")[0] for name in args.only} - {"ws"}
     for tool in sorted(tools):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: run `bash {BENCH}/setup.sh` first")
@@ -710,9 +752,10 @@ def main(argv=None) -> int:
     cpus = (cpus[0], cpus[1] if len(cpus) > 1 else cpus[0])
     if cpus[0] == cpus[1]:
         print("warning: one CPU only; server and wrk share it", file=sys.stderr)
-    print(f"server on CPU {cpus[0]}, load client on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS}, "
-          f"h2load -c{H2_CONNECTIONS} -m{H2_STREAMS}, ws echo -c{WS_CONNECTIONS}; "
-          f"{args.duration}s x {args.runs} runs (median)")
+    if args.only:
+        print(f"server on CPU {cpus[0]}, load client on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS}, "
+              f"h2load -c{H2_CONNECTIONS} -m{H2_STREAMS}, ws echo -c{WS_CONNECTIONS}; "
+              f"{args.duration}s x {args.runs} runs (median)")
 
     all_results: dict = {}
     with tempfile.TemporaryDirectory(prefix="skitai-bench-") as tmp_name:
@@ -730,8 +773,9 @@ def main(argv=None) -> int:
                 results.append(result)
             all_results[scen_name] = results
             print_table(scenario, results)
+        plugin_results, plugin_targets = run_plugin_scenarios(plugin_names, args.duration, tmp)
 
-    targets = check_targets(all_results)
+    targets = check_targets(all_results) + plugin_targets
     print("\n## targets")
     print("\n".join(targets))
 
@@ -746,6 +790,7 @@ def main(argv=None) -> int:
                    "server_cpu": cpus[0], "wrk_cpu": cpus[1]},
         "versions": versions(),
         "scenarios": all_results,
+        "plugin_scenarios": plugin_results,
         "targets": targets,
     }
     args.output.write_text(json.dumps(record, indent=2) + "\n")

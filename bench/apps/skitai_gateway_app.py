@@ -3,6 +3,8 @@ calls the upstreams named by the environment (FAST_UPSTREAM, SLOW_UPSTREAM, as h
 
 - /fanout: 20 `was.get` calls to the slow upstream at once, collected together;
 - /was: one `was.get` to the fast upstream;
+- /was-h2: the same call over HTTP/2 (h2c with prior knowledge: an alias of the gateway's kind
+  "h2c" whose member is the fast upstream, which speaks HTTP/2 when skitai-http2 is installed);
 - /requests: the same call made with `requests.Session` in the WSGI thread (one session per
   thread), what apps do without corequests.
 The port is given as --port=N."""
@@ -28,13 +30,17 @@ def with_was():
     return was.get(FAST).fetch()
 
 
+def with_was_h2():
+    return was.get("@fast_h2/").fetch()
+
+
 def with_requests():
     if not hasattr(sessions, "session"):
         sessions.session = requests.Session()
     return sessions.session.get(FAST, timeout=10).json()
 
 
-ROUTES = {"/fanout": fanout, "/was": with_was, "/requests": with_requests}
+ROUTES = {"/fanout": fanout, "/was": with_was, "/was-h2": with_was_h2, "/requests": with_requests}
 
 
 def app(environ, start_response):
@@ -44,6 +50,7 @@ def app(environ, start_response):
 
 
 if __name__ == "__main__":
+    skitai.alias("@fast_h2", "h2c", os.environ["FAST_UPSTREAM"])
     skitai.mount("/", app)
     skitai.log_off("/")
     skitai.run(threads=4)

@@ -15,7 +15,7 @@ import skitai
 from skitai import HTTPError, was
 from skitai.corequest import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, STA_UNSENT, LoopBlockedError, Mask
 from skitai.services import WasUnboundError
-from skitai.testing import ServerThread, StartedServers
+from skitai.testing import ServerThread, StartedServers, wait_for
 
 
 def routes_app(routes):
@@ -196,6 +196,19 @@ def test_returning_answers_before_the_task_ends_and_the_task_completes(serve_was
     driver.open_gate("g")
     driver.wait_for_runs(1)
     assert driver.runs[0][0] == "late"
+
+
+def test_returning_cancels_the_operation_past_the_tasks_timeout(serve_was):
+    server = serve_was({"/": lambda: was.echo("late", gate="g").returning(("202 Accepted", "accepted")),
+                        "/after": lambda: was.echo("after").fetch()})
+    driver = echo_driver(server)
+    driver.timeout = 0.3  # the tasks' default wait
+    assert get(server, "/").status_code == 202
+    wait_for(lambda: server.server.was.engine.running == 0, timeout=10)  # no one opened the gate
+    driver.open_gate("g")
+    assert get(server, "/after").json() == "after"
+    driver.wait_for_runs(1)
+    assert [value for value, _, _ in driver.runs] == ["after"]  # "late" never ran on
 
 
 def test_waiting_on_the_loop_thread_raises_instead_of_deadlocking(serve_was):

@@ -82,6 +82,14 @@ def test_a_statement_whose_corequest_times_out_is_cancelled_on_the_server(server
     assert sql(server, "SELECT 41 + 1 AS answer", how="one") == (200, {"answer": 42})
 
 
+def test_a_statement_left_running_by_returning_is_cancelled_at_its_timeout(server):
+    marker = f"background-{uuid.uuid4().hex}"
+    assert sql(server, f"SELECT pg_sleep(60) /* {marker} */", how="returning", timeout=3) == (200, "returned")
+    wait_for(lambda: backends_running(marker) == 1, timeout=10)   # it runs on after the answer ...
+    wait_for(lambda: backends_running(marker) == 0, timeout=10)   # ... until its timeout, not for 60 s
+    assert sql(server, "SELECT 41 + 1 AS answer", how="one") == (200, {"answer": 42})
+
+
 def test_the_pool_reconnects_after_its_backends_are_terminated(server):
     _, worker = call(server, "/pid")
     assert sql(server, "SELECT 1 AS one", how="one") == (200, {"one": 1})
@@ -90,6 +98,26 @@ def test_the_pool_reconnects_after_its_backends_are_terminated(server):
                        [f"skitai-dbi {worker}"])
         assert cursor.rowcount >= 1
     for _ in range(5):  # more than one pooled connection may have been dropped
+        assert sql(server, "SELECT 2 AS two", how="one") == (200, {"two": 2})
+
+
+def test_backends_terminated_under_load_fail_only_their_statements(server):
+    """pg_terminate_backend while statements run and more wait for the pool: those whose session
+    was killed fail as a lost connection (502), none hangs, and the pool serves on."""
+    _, worker = call(server, "/pid")
+    marker = f"loaded-{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(9) as pool:
+        answers = [pool.submit(sql, server, f"SELECT pg_sleep(0.5) /* {marker} */", how="dispatch", timeout=15)
+                   for _ in range(9)]   # three times the pool: six wait for a connection
+        wait_for(lambda: backends_running(marker) >= 1, timeout=10)
+        with connect() as connection, connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s"
+                           " AND query LIKE %s", [f"skitai-dbi {worker}", f"%{marker}%"])
+            assert cursor.rowcount >= 1
+        outcomes = [answer.result(timeout=30) for answer in answers]
+    codes = Counter(result["status_code"] for status, [result] in outcomes)
+    assert set(codes) <= {200, 502} and codes[502] >= 1 and codes[200] >= 1, codes
+    for _ in range(6):  # the killed sessions are replaced
         assert sql(server, "SELECT 2 AS two", how="one") == (200, {"two": 2})
 
 

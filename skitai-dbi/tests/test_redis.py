@@ -95,6 +95,28 @@ def test_the_connections_come_back_after_client_kill(server, prefix):
         assert commands(server, ("get", f"{prefix}k")) == (200, ["v"])
 
 
+def test_client_kill_under_load_fails_no_more_than_the_killed_commands(server, prefix):
+    """CLIENT KILL while commands block on the server and more wait for the pool: each ends (its
+    answer, after redis-py's retry, or a 502), none hangs, and the pool serves on."""
+    _, worker = call(server, "/pid")
+    with ThreadPoolExecutor(6) as pool:
+        answers = [pool.submit(commands, server, ("blpop", f"{prefix}load{n}", 1), how="dispatch", timeout=15)
+                   for n in range(6)]
+        wait_for(lambda: [entry for entry in clients(f"skitai-dbi-{worker}") if entry["cmd"] == "blpop"],
+                 timeout=10)
+        killer = redis.Redis(host="127.0.0.1", port=6379)
+        try:
+            killed = [killer.client_kill_filter(_id=entry["id"]) for entry in clients(f"skitai-dbi-{worker}")]
+        finally:
+            killer.close()
+        outcomes = [answer.result(timeout=30) for answer in answers]
+    assert killed
+    assert all(status == 200 and result["status_code"] in (200, 502) for status, [result] in outcomes), outcomes
+    assert all(result["data"] is None for _, [result] in outcomes if result["status_code"] == 200)
+    assert commands(server, ("set", f"{prefix}after", "1")) == (200, [True])
+    assert commands(server, ("get", f"{prefix}after")) == (200, ["1"])
+
+
 def test_a_worker_holds_at_most_the_pool_size_of_connections(server, prefix):
     _, worker = call(server, "/pid")
     with ThreadPoolExecutor(9) as pool:

@@ -76,6 +76,7 @@ class UpstreamApp:
             "query": parse_qs(environ.get("QUERY_STRING", "")), "content_type": environ.get("CONTENT_TYPE"),
             "accept": environ.get("HTTP_ACCEPT"), "user": user, "body": body.decode("latin-1"),
             "txn": [environ.get("HTTP_X_GTXN_ID"), environ.get("HTTP_X_LTXN_ID")],
+            "protocol": environ["SERVER_PROTOCOL"],
         })
 
     @staticmethod

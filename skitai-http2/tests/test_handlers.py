@@ -240,6 +240,41 @@ def test_request_trailers_end_the_body_and_are_not_headers(serve):
         peer.close()
 
 
+def read_declared(environ, start_response):
+    """Reads the body as WSGI says, by CONTENT_LENGTH: it answers before the END_STREAM."""
+    body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"got " + body]
+
+
+def test_an_answer_before_end_stream_leaves_a_body_received_in_full_unreset(serve):
+    """The body's declared bytes have all come, its END_STREAM not yet, when the app answers:
+    the stream is not reset, so a client that sends END_STREAM in a frame of its own after the
+    data (httpx does) may still send it, and gets its answer (RFC 9113 8.1 allows the reset, but
+    httpx then fails the request as a LocalProtocolError)."""
+    server = serve(read_declared)
+    peer = Client(server.port)
+    try:
+        stream_id = peer.conn.get_next_available_stream_id()
+        peer.conn.send_headers(stream_id, [(":method", "POST"), (":path", "/"), (":scheme", "http"),
+                                           (":authority", "x"), ("content-length", "5")])
+        peer.conn.send_data(stream_id, b"hello")
+        peer.flush()
+        headers, body = peer.response(stream_id)
+        assert headers[":status"] == "200" and body == b"got hello" and "reset" not in headers
+        peer.conn.ping(b"12345678")  # its ACK comes after anything the server sent before it
+        peer.flush()
+        seen = peer.until(lambda e: isinstance(e, h2.events.PingAckReceived))
+        assert not [e for e in seen if isinstance(e, h2.events.StreamReset)]
+        peer.conn.end_stream(stream_id)  # h2 raises StreamClosedError on a reset stream
+        peer.flush()
+        next_id = peer.request("/", "POST", b"again", extra=[("content-length", "5")])
+        headers, body = peer.response(next_id)
+        assert headers[":status"] == "200" and body == b"got again"  # the connection goes on
+    finally:
+        peer.close()
+
+
 @pytest.mark.parametrize("declared", [True, False])
 def test_upload_over_the_limit_is_refused(serve, declared):
     """413 as soon as the declared length, or the data received, passes the limit; the stream is

@@ -112,7 +112,8 @@ class Backend:
         lease.release()
         return rows
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        """The server stops: the idle connections close now, those in use when released."""
         for pool in self.pools.values():
             pool.close()
 

@@ -10,6 +10,7 @@ of the alias, chosen by weight, the next ones being the fail-over when it cannot
 """
 from __future__ import annotations
 
+import asyncio
 import functools
 import random
 from collections.abc import Hashable, Sequence
@@ -62,9 +63,10 @@ class Database(Driver):
     def map_error(self, error: Exception) -> Result:
         return database_result(error) or super().map_error(error)
 
-    def close(self) -> None:
-        for backend in self.backends.values():
-            backend.close()
+    async def aclose(self) -> None:
+        """The server stops: every backend closes its pools and clients (`skitai_server_stop`
+        awaits this on the loop, which the clients' sockets belong to)."""
+        await asyncio.gather(*(backend.aclose() for backend in self.backends.values()))
 
 
 class BaseSession:

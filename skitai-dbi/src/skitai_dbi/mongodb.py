@@ -18,6 +18,7 @@ corequest that times out cancels its operation, and pymongo closes the connectio
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -88,7 +89,8 @@ class MongoBackend:
                 failure = DatabaseUnreachable(f"{member.address}: {error}")
         raise failure
 
-    def close(self) -> None:
-        """The worker stops: the clients are dropped (closing them takes the ending loop) and
-        their sockets close with the worker process."""
-        self.clients.clear()
+    async def aclose(self) -> None:
+        """The server stops: each client closes its connections and monitors (on the loop they
+        belong to, before it ends)."""
+        clients, self.clients = list(self.clients.values()), {}
+        await asyncio.gather(*(client.close() for client in clients))

@@ -38,3 +38,12 @@ def skitai_register_services(was):
                               skitai.DB_MONGODB: MongoBackend(settings.pool_size)})
     was.add_service("db", database)
     was.add_service("transaction", functools.partial(Transaction, database))
+
+
+@hookimpl
+def skitai_server_stop(server):
+    """Close the pools and clients of `was.db`; the server awaits it before its loop ends."""
+    database = server.was.services.get("db") if server.was is not None else None
+    if isinstance(database, Database):
+        return database.aclose()
+    return None

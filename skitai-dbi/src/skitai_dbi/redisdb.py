@@ -12,6 +12,7 @@ closed (a restart, `CLIENT KILL`). Connections are named `skitai-dbi-<worker pid
 """
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Sequence
 from typing import Any
@@ -70,7 +71,8 @@ class RedisBackend:
                 failure = DatabaseUnreachable(f"{member.address}: {error}")
         raise failure
 
-    def close(self) -> None:
-        """The worker stops. Closing a redis.asyncio client takes the loop, which is ending:
-        the clients are dropped and their sockets close with the worker process."""
-        self.clients.clear()
+    async def aclose(self) -> None:
+        """The server stops: each client closes its pool's connections (on the loop they
+        belong to, before it ends)."""
+        clients, self.clients = list(self.clients.values()), {}
+        await asyncio.gather(*(client.aclose(close_connection_pool=True) for client in clients))

@@ -35,10 +35,14 @@ def described(results):
 def sql(request):
     how = request.get("how", "fetch")
     options = cache_options(request)
+    timeout = request.get("timeout")
+    if how == "returning":  # no one waits: the statement's own timeout is the session's
+        options["timeout"] = timeout
     session = {"db": was.db, "lb": was.db.lb, "map": was.db.map}[request.get("session", "db")]
     with session(request["alias"], **options) as db:
         task = db.execute(request["sql"], request.get("params"))
-    timeout = request.get("timeout")
+    if how == "returning":
+        return task.returning("returned")
     if how == "dispatch":
         return described(task.dispatch(timeout=timeout, cache=request.get("cache")))
     if how == "fetch":

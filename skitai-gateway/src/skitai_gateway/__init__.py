@@ -1,6 +1,10 @@
 """skitai-gateway: upstream HTTP for Skitai apps (`was.get`, `was.post` ... to absolute URLs and
-to backend aliases of the kinds PROTO_HTTP and PROTO_HTTPS, with load balancing and map), and the
-RPC stubs `was.xmlrpc` and `was.jsonrpc`.
+to backend aliases of the kinds PROTO_HTTP and PROTO_HTTPS, or HTTP/2 ones of the kinds
+`PROTO_H2` and `PROTO_H2C`, with load balancing and map), and the RPC stubs `was.xmlrpc` and
+`was.jsonrpc`.
 
 Loaded through the `skitai` entry-point group as the plugin `gateway` (`skitai_gateway.plugin`).
 """
+from .http2 import PROTO_H2, PROTO_H2C
+
+__all__ = ["PROTO_H2", "PROTO_H2C"]

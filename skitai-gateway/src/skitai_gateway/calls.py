@@ -17,12 +17,16 @@ from collections.abc import Awaitable, Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
+import httpx
+from multidict import CIMultiDict
 
+import skitai
 from skitai.corequest import STA_NETERR, STA_REQFAIL, STA_TIMEOUT, Driver, Result, Task, Tasks
 from skitai.corequest.task import DEFAULT_TIMEOUT
 from skitai.transactions import current_transaction
 
 from .codec import BadUpstreamResponse, encode_body, request_headers, upload_parts
+from .http2 import PROTO_H2, PROTO_H2C
 from .upstreams import MAX_RESPONSE_SIZE, Call, Upstreams
 
 if TYPE_CHECKING:
@@ -35,6 +39,7 @@ QUERY_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "DELETE"))
 
 class HttpMethod(Driver):
     encode = staticmethod(encode_body)  # data -> the request body, given the call's headers
+    kinds = (skitai.PROTO_HTTP, skitai.PROTO_HTTPS, PROTO_H2, PROTO_H2C)  # the aliases it calls
 
     def __init__(self, was: "Was", method: str, upstreams: Upstreams) -> None:
         super().__init__(was)
@@ -103,7 +108,10 @@ class HttpMethod(Driver):
         if not url.startswith("@"):
             raise ValueError(f"{url!r}: map() calls the members of an alias: '@name/path'")
         name, slash, path = url.partition("/")
-        return self.was.server.kernel.aliases.get(name), slash + path
+        alias = self.was.server.kernel.aliases.get(name)
+        if alias.kind not in self.kinds:
+            raise ValueError(f"{alias.name} is a {alias.kind} alias: {self!r} calls {', '.join(self.kinds)} ones")
+        return alias, slash + path
 
     def _cache_rule(self, use_cache: Any, rm_cache: Any) -> Any:
         """What cachefs may serve the call (see `cachefs`): True, False (`use_cache=False` or
@@ -133,11 +141,11 @@ class HttpMethod(Driver):
         """Beyond the base's mapping: the client's timeouts are STA_TIMEOUT (504); a connection
         refused, reset or closed, a malformed or oversized answer STA_NETERR (502); an invalid
         URL or an unknown alias STA_REQFAIL."""
-        if isinstance(error, aiohttp.InvalidURL):
+        if isinstance(error, (aiohttp.InvalidURL, httpx.InvalidURL, httpx.UnsupportedProtocol)):
             return Result.failure(STA_REQFAIL, error)
-        if isinstance(error, (TimeoutError, asyncio.TimeoutError)):
+        if isinstance(error, (TimeoutError, asyncio.TimeoutError, httpx.TimeoutException)):
             return Result.failure(STA_TIMEOUT, error)
-        if isinstance(error, (aiohttp.ClientError, BadUpstreamResponse)):  # a bad certificate too
+        if isinstance(error, (aiohttp.ClientError, httpx.HTTPError, BadUpstreamResponse)):  # a bad certificate too
             return Result.failure(STA_NETERR, error)
         if isinstance(error, (KeyError, ValueError, TypeError)):
             return Result.failure(STA_REQFAIL, error)
@@ -158,16 +166,22 @@ class Upload(HttpMethod):
 
 
 def traced(call: Call) -> Call:
-    """The call with the API transaction ids of the request that makes it (the next local id
-    of its sequence, see `skitai.transactions`), unless its headers carry their own. Made after
-    the cache key, which the ids must not change."""
+    """The call with the API transaction ids of the request that makes it (see
+    `transaction_headers`). Made after the cache key, which the ids must not change."""
+    return dataclasses.replace(call, headers=transaction_headers(call.headers))
+
+
+def transaction_headers(headers: CIMultiDict) -> CIMultiDict:
+    """`headers` with the API transaction ids of the request that makes the call (the next local
+    id of its sequence, see `skitai.transactions`), unless they carry their own; as they are
+    outside a request (a background thread of the app)."""
     transaction = current_transaction()
-    if transaction is None:  # not made by a request (a background thread of the app)
-        return call
-    headers = call.headers.copy()
+    if transaction is None:
+        return headers
+    headers = headers.copy()
     for name, value in transaction.call_headers():
         headers.setdefault(name, value)
-    return dataclasses.replace(call, headers=headers)
+    return headers
 
 
 def _freeze(value: Any) -> Hashable:

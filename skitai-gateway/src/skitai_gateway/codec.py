@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
+import aiohttp
 from multidict import CIMultiDict
 
 JSON = "application/json"
@@ -111,3 +112,13 @@ def _media_type(content_type: str) -> tuple[str, str | None]:
         if name.strip().lower() == "charset":
             charset = value.strip().strip('"') or None
     return mime.lower(), charset
+
+
+def form_data(parts: tuple[Part, ...]) -> aiohttp.MultipartWriter:
+    """A multipart/form-data body, made afresh for each attempt (a writer is sent once)."""
+    writer = aiohttp.MultipartWriter("form-data")
+    for part in parts:
+        payload = writer.append(part.value, {"Content-Type": part.content_type} if part.content_type else None)
+        names = {"name": part.name} if part.filename is None else {"name": part.name, "filename": part.filename}
+        payload.set_content_disposition("form-data", **names)
+    return writer

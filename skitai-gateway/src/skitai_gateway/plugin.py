@@ -1,4 +1,5 @@
-"""The skitai-gateway plugin: it serves the alias kinds PROTO_HTTP and PROTO_HTTPS and adds the
+"""The skitai-gateway plugin: it serves the alias kinds PROTO_HTTP and PROTO_HTTPS (and its own
+"h2" and "h2c": HTTP/2 members, see `http2`), PROTO_WS and PROTO_WSS (`was.ws`) and adds the
 corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.options`,
 `was.head` and `was.upload`, and the RPC stubs `was.xmlrpc` and `was.jsonrpc` (each with `.lb` and
 `.map`), over one connection pool per worker process that is opened when the server starts and
@@ -12,13 +13,17 @@ from skitai.backends import Alias
 from skitai.plugin import hookimpl
 
 from .calls import HttpMethod, Upload
+from .http2 import PROTO_H2, PROTO_H2C
 from .rpc import JsonRpc, XmlRpc
 from .upstreams import Upstreams
+from .websocket import WebSocketCall
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD")
 
 
 def _check_members(alias: Alias) -> None:
+    if alias.kind == PROTO_H2C and alias.ssl:
+        raise ValueError("h2c is cleartext HTTP/2; for HTTP/2 over TLS declare the alias as 'h2'")
     for member in alias.members:
         if member.database:
             raise ValueError(f"member {member.address}/{member.database}: an HTTP member is "
@@ -27,7 +32,7 @@ def _check_members(alias: Alias) -> None:
 
 @hookimpl
 def skitai_register_backends(backends):
-    for kind in (skitai.PROTO_HTTP, skitai.PROTO_HTTPS):
+    for kind in (skitai.PROTO_HTTP, skitai.PROTO_HTTPS, PROTO_H2, PROTO_H2C, skitai.PROTO_WS, skitai.PROTO_WSS):
         backends.add(kind, "skitai-gateway", validate=_check_members)
 
 
@@ -39,6 +44,7 @@ def skitai_register_services(was):
     was.add_service("upload", Upload(was, upstreams))
     was.add_service("xmlrpc", XmlRpc(was, upstreams))
     was.add_service("jsonrpc", JsonRpc(was, upstreams))
+    was.add_service("ws", WebSocketCall(was, upstreams))
 
 
 @hookimpl

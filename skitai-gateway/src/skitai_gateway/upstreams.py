@@ -10,15 +10,18 @@ failure is seen by the next.
 
 aiohttp rather than httpx: a bare asyncio loop of aiohttp made six to thirty times the requests/s
 of httpx's `AsyncClient` against a local upstream (`bench/gateway_clients.py`; figures in the
-README's "Backend connections and HTTPS").
+README's "Backend connections and HTTPS"). Members of the HTTP/2 kinds "h2" and "h2c", which
+aiohttp cannot speak to, go through httpx (`http2.Http2Members`) with the same health, fail-over
+and `Response`.
 """
 from __future__ import annotations
 
 import base64
+import functools
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import aiohttp
@@ -30,14 +33,20 @@ from skitai.corequest import STA_NORMAL, Result
 
 from .cachefs import CacheFS
 from .cachepolicy import Response
-from .codec import BadUpstreamResponse, Part, decode_body
+from .codec import BadUpstreamResponse, Part, decode_body, form_data
 from .health import Balancer, MemberHealth
+from .http2 import CONNECT_ERRORS as HTTP2_CONNECT_ERRORS
+from .http2 import KINDS as HTTP2_KINDS
+from .http2 import PROTO_H2, Http2Members
 
 MAX_CONNECTIONS_PER_MEMBER = 64
 CONNECT_TIMEOUT = 5.0
 MAX_RESPONSE_SIZE = 64 * 1024 * 1024
 # answers after which a load-balanced call tries the next member, which is marked down meanwhile
 FAILOVER_STATUSES = frozenset((502, 503))
+T = TypeVar("T")
+# errors of a call that mean the member could not be reached at all, by either client
+CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, *HTTP2_CONNECT_ERRORS)
 
 
 @dataclass(frozen=True)
@@ -61,14 +70,16 @@ class Upstreams:
         self.health = MemberHealth()
         self.cache = CacheFS.from_config(config)
         self.balancer = Balancer(self.health)
+        context = verifying_context(config.backend_ca)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=MAX_CONNECTIONS_PER_MEMBER,
-                                         keepalive_timeout=config.backend_keep_alive,
-                                         ssl=verifying_context(config.backend_ca))
+                                         keepalive_timeout=config.backend_keep_alive, ssl=context)
         self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                              timeout=aiohttp.ClientTimeout(total=None))
+        self.http2 = Http2Members(config.backend_keep_alive, MAX_CONNECTIONS_PER_MEMBER, CONNECT_TIMEOUT, context)
 
     async def close(self) -> None:
         await self.session.close()
+        await self.http2.close()
 
     # the three ways of calling
     async def direct(self, call: Call) -> Result:
@@ -102,40 +113,57 @@ class Upstreams:
 
     async def _member(self, call: Call, alias: Alias, member: Member) -> Response:
         """One given member of an alias; its outcome updates the member's health."""
+        return await self.watched(member, lambda: self._attempt(call, alias, member), _response_status)
+
+    async def _attempt(self, call: Call, alias: Alias, member: Member) -> Response:
+        url, auth = member_url(alias, member, call.target), call.auth or member_auth(member)
+        if alias.kind in HTTP2_KINDS:
+            return await self.http2.send(alias, member, url, call.method, call.params, call.body,
+                                         with_auth(call.headers, auth), call.timeout, call.max_size)
+        return await self._send(call, url, auth)
+
+    async def _balanced(self, call: Call, alias: Alias, failover: bool) -> Response:
+        return await self.over_members(alias, failover, lambda member: self._attempt(call, alias, member),
+                                       _response_status)
+
+    # member health and fail-over, for any exchange with a member (HTTP calls, WebSockets)
+    async def watched(self, member: Member, attempt: Callable[[], Awaitable[T]], status: Callable[[T], int]) -> T:
+        """`attempt()`'s outcome, which marks the member down (a connect failure, a 502/503
+        `status` of the outcome) or up."""
         try:
-            response = await self._send(call, member_url(alias, member, call.target),
-                                        call.auth or member_auth(member))
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+            outcome = await attempt()
+        except CONNECT_ERRORS:
             self.health.failed(member)
             raise
-        if response.status in FAILOVER_STATUSES:
+        if status(outcome) in FAILOVER_STATUSES:
             self.health.failed(member)
         else:
             self.health.succeeded(member)
-        return response
+        return outcome
 
-    async def _balanced(self, call: Call, alias: Alias, failover: bool) -> Response:
+    async def over_members(self, alias: Alias, failover: bool, attempt: Callable[[Member], Awaitable[T]],
+                           status: Callable[[T], int]) -> T:
+        """`attempt(member)` on the member the balancer picks; with `failover`, on the next one
+        after a connect failure or a 502/503 outcome, until one answers or all were tried (the
+        last outcome stands)."""
         members = self.balancer.order(alias)
         if not failover:
             members = members[:1]
         for position, member in enumerate(members):
             last = position == len(members) - 1
             try:
-                response = await self._member(call, alias, member)
-            except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError):
+                outcome = await self.watched(member, functools.partial(attempt, member), status)
+            except CONNECT_ERRORS:
                 if last:
                     raise
                 continue
-            if last or response.status not in FAILOVER_STATUSES:
-                return response
+            if last or status(outcome) not in FAILOVER_STATUSES:
+                return outcome
         raise AssertionError("an alias has at least one member")  # pragma: no cover
 
     async def _send(self, call: Call, url: str, auth: tuple[str, str] | None) -> Response:
         timeout = aiohttp.ClientTimeout(total=call.timeout, sock_connect=min(call.timeout, CONNECT_TIMEOUT))
-        headers = call.headers
-        if auth is not None and "Authorization" not in headers:
-            headers = headers.copy()
-            headers["Authorization"] = basic_authorization(*auth)
+        headers = with_auth(call.headers, auth)
         body = form_data(call.body) if isinstance(call.body, tuple) else call.body
         async with self.session.request(call.method, url, params=call.params, data=body, headers=headers,
                                         timeout=timeout) as response:
@@ -158,14 +186,17 @@ async def read_limited(response: aiohttp.ClientResponse, max_size: int) -> bytes
     return b"".join(chunks)
 
 
-def form_data(parts: tuple[Part, ...]) -> aiohttp.MultipartWriter:
-    """A multipart/form-data body, made afresh for each attempt (a writer is sent once)."""
-    writer = aiohttp.MultipartWriter("form-data")
-    for part in parts:
-        payload = writer.append(part.value, {"Content-Type": part.content_type} if part.content_type else None)
-        names = {"name": part.name} if part.filename is None else {"name": part.name, "filename": part.filename}
-        payload.set_content_disposition("form-data", **names)
-    return writer
+def _response_status(response: Response) -> int:
+    return response.status
+
+
+def with_auth(headers: CIMultiDict, auth: tuple[str, str] | None) -> CIMultiDict:
+    """The call's headers with HTTP Basic credentials, unless they carry their own."""
+    if auth is None or "Authorization" in headers:
+        return headers
+    headers = headers.copy()
+    headers["Authorization"] = basic_authorization(*auth)
+    return headers
 
 
 def with_fields(call: Call, fields: dict[str, str]) -> Call:
@@ -186,7 +217,8 @@ def cache_url(url: str, params: Any) -> str:
 
 
 def member_url(alias: Alias, member: Member, path: str) -> str:
-    return f"{'https' if alias.ssl else 'http'}://{member.address}{path}"
+    secure = alias.ssl or alias.kind == PROTO_H2
+    return f"{'https' if secure else 'http'}://{member.address}{path}"
 
 
 def member_auth(member: Member) -> tuple[str, str] | None:

@@ -353,7 +353,7 @@ class H2ServerConnection(asyncio.Protocol):
         exchange.wake_drain()
         if exchange.tunnel is not None:
             exchange.tunnel.end(None)
-        if not exchange.body.complete:
+        if not exchange.body.complete and not declared_body_received(exchange):
             # RFC 9113 8.1: a complete response ends the request too; stop the upload.
             self.session.reset(exchange.stream_id, ErrorCodes.NO_ERROR)
             exchange.body.fail(ClientDisconnected("the response was sent before the request body"))
@@ -456,3 +456,13 @@ class H2ServerConnection(asyncio.Protocol):
         self._write()
         if not self.streams:
             self.close()
+
+
+def declared_body_received(exchange: H2Exchange) -> bool:
+    """Every byte the request's Content-Length announced has come, only its END_STREAM has not:
+    a client may send that after the answer (httpx sends it in a DATA frame of its own, after the
+    data), and one that finds its stream reset then (RFC 9113 8.1 allows the reset) fails a
+    request it was answered (httpx: `LocalProtocolError`). So such a stream is left to end."""
+    length = exchange.header("content-length")
+    received = getattr(exchange.body, "received", None)
+    return length is not None and length.isdigit() and received is not None and received >= int(length)

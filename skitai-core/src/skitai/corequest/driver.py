@@ -105,7 +105,8 @@ class Driver:
         except Exception as error:  # the operation could not even be set up
             return Task(None, result=self.map_error(error), timeout=timeout, meta=meta)
         return Task(engine.submit(awaitable, self.map_error), timeout=timeout, cache=engine.cache, key=key,
-                    issued_at=issued_at, filter=filter, loop_thread=engine.loop_thread, meta=meta)
+                    issued_at=issued_at, filter=filter, loop_thread=engine.loop_thread, meta=meta,
+                    loop=engine.loop)
 
 
 def _names(value: str | list | tuple) -> tuple[str, ...]:

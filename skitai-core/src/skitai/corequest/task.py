@@ -7,6 +7,7 @@ while the operation runs on. `Mask(data)` is a Task that is finished from the st
 """
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import threading
@@ -36,13 +37,15 @@ class Task:
     to a `Result`. `key` is its result-cache key (None: not cacheable), `issued_at` the
     `time.time()` it started, `timeout` the wait used when a method gets `timeout=None`,
     `filter` a function applied to the data of a successful result, `loop_thread` the ident of
-    the loop's thread (waiting there raises `LoopBlockedError` instead of hanging).
+    the loop's thread (waiting there raises `LoopBlockedError` instead of hanging), `loop` the
+    worker's event loop (where `returning()` times the operation out).
     """
 
     def __init__(self, future: concurrent.futures.Future | None, *, result: Result | None = None,
                  timeout: float | None = None, cache: "ResultCache | None" = None, key: Hashable | None = None,
                  issued_at: float | None = None, filter: Callable[[Any], Any] | None = None,
-                 loop_thread: int | None = None, meta: dict | None = None) -> None:
+                 loop_thread: int | None = None, meta: dict | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._future = future
         self._result = result
         self.timeout = DEFAULT_TIMEOUT if timeout is None else timeout
@@ -51,6 +54,7 @@ class Task:
         self.issued_at = time.time() if issued_at is None else issued_at
         self._filter = filter
         self._loop_thread = loop_thread
+        self._loop = loop
         self._lock = threading.Lock()
         self.meta = {} if meta is None else meta
 
@@ -125,16 +129,24 @@ class Task:
         self.wait(timeout).commit()
 
     def returning(self, response: Any) -> Any:
-        """`response`, at once: the request ends while the operation runs on. A failure is
-        logged, since no one will look at the result."""
+        """`response`, at once: the request ends while the operation runs on, for at most the
+        task's `timeout`, then it is cancelled as a wait that timed out cancels it (a database
+        statement is cancelled on its server, a call's connection closed): no one waits for it
+        any more, and it must not hold its resources for ever. A failure is logged, since no one
+        will look at the result."""
         if self._future is not None and self._result is None:
             self._future.add_done_callback(_log_failure)
+            if self._loop is not None:
+                try:
+                    self._loop.call_soon_threadsafe(self._loop.call_later, self.timeout, self._future.cancel)
+                except RuntimeError:  # the loop is closed: the worker has stopped, and the operation with it
+                    pass
         return response
 
 
 def _log_failure(future: concurrent.futures.Future) -> None:
     if future.cancelled():
-        log.warning("a background corequest was cancelled (the worker stopped)")
+        log.warning("a background corequest was cancelled (it ran past its timeout, or the worker stopped)")
         return
     result = future.result()
     if not result.ok:
