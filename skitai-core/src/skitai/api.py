@@ -133,6 +133,69 @@ def enable_cachefs(memmax: int = 0, diskmax: int = 0, path: str | None = None) -
     config.cachefs_path = abspath(path) if path else None
 
 
+def enable_proxy(allow=(), deny=(), ports=(80, 443), public: bool = True, users=None,
+                 realm: str = "Skitai proxy") -> None:
+    """Serve as a forward proxy (the manual's "Enabling HTTP/HTTPS Proxy"; skitai-gateway serves
+    it): `CONNECT host:port` tunnels and absolute-form `GET http://host/...` requests.
+
+    Destinations: `ports` (numbers, "8000-8999" ranges, or "*") a client may reach; `deny`
+    (host names, `*.domain` patterns, addresses, networks) is refused always; `allow` likewise
+    admits destinations, private, loopback and link-local ones included, which are refused
+    otherwise; `public=False` admits only what `allow` names. `users` ({name: password})
+    requires `Proxy-Authorization: Basic` (407 otherwise) in `realm`."""
+    if users is not None and (not isinstance(users, dict) or not users):
+        raise ValueError("skitai.enable_proxy(users=...) takes a dict {user: password}")
+    from .config import ForwardProxySettings
+
+    as_tuple = (lambda value: (value,) if isinstance(value, (str, int)) else tuple(value or ()))
+    get_kernel().config.forward_proxy = ForwardProxySettings(
+        as_tuple(allow), as_tuple(deny), as_tuple(ports), bool(public), dict(users) if users else None, str(realm))
+
+
+def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
+    """How long a proxy's upstream connection (`channel`) and a CONNECT tunnel (`tunnel`: no
+    byte either way) may idle before the proxy closes it, in seconds."""
+    if float(channel) <= 0 or float(tunnel) <= 0:
+        raise ValueError("skitai.set_proxy_keep_alive(channel, tunnel) needs seconds > 0")
+    config = get_kernel().config
+    config.proxy_keep_alive, config.proxy_tunnel_keep_alive = float(channel), float(tunnel)
+
+
+def enable_gateway(enable_auth: bool = True, secret: str | bytes | None = None, realm: str = "API Gateway",
+                   algorithms=None, public_key: str | None = None, jwks: str | None = None,
+                   audience=None, issuer: str | None = None, leeway: float = 0,
+                   roles_claim: str = "roles") -> None:
+    """Serve the mounted aliases (`skitai.mount("/members", "@members")`) as an API gateway (the
+    manual's "Run As API Gateway Server"; skitai-gateway serves it): with `enable_auth`, every
+    request needs `Authorization: Bearer <JWT>`, verified with `secret` (HS256), or with the
+    PEM `public_key` or the `jwks` file (RS256, ES256 ...; paths relative to the script),
+    `algorithms` being those accepted; `audience`, `issuer` are required when given, `leeway`
+    seconds of clock skew allowed on `exp`/`nbf`; an alias's `role` must be among the token's
+    `roles_claim`."""
+    from .config import ApiGatewaySettings
+    from .paths import abspath
+
+    if enable_auth and not (secret or public_key or jwks):
+        raise ValueError("skitai.enable_gateway(True, secret): a secret, a public_key or a jwks file is needed")
+    if algorithms is None:
+        algorithms = ("HS256",) if secret and not (public_key or jwks) else ("RS256", "ES256")
+    audience = (audience,) if isinstance(audience, str) else tuple(audience or ())
+    get_kernel().config.api_gateway = ApiGatewaySettings(
+        bool(enable_auth), secret, str(realm), tuple(algorithms),
+        abspath(public_key) if public_key else None, abspath(jwks) if jwks else None,
+        audience, issuer, float(leeway), str(roles_claim))
+
+
+def set_auth_handler(handler) -> None:
+    """The API gateway's say for the app: `handler(claim, request)` is called with a verified
+    token's claim (a dict) and the request (`method`, `path`, `headers`, `client`) on the event
+    loop (it must not block), and returns the claim to go on with (changed or not), or None to
+    refuse the request (401)."""
+    if not callable(handler):
+        raise TypeError("skitai.set_auth_handler(handler) takes a callable handler(claim, request)")
+    get_kernel().config.auth_handler = handler
+
+
 def set_max_age(path: str, seconds: int) -> None:
     get_kernel().config.max_ages.append((path, int(seconds)))
 

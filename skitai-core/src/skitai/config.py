@@ -14,6 +14,36 @@ KiB = 1024
 MiB = 1024 * KiB
 
 
+@dataclass(frozen=True)
+class ForwardProxySettings:
+    """The arguments of `skitai.enable_proxy`, as given; the plugin that serves the proxy
+    compiles and checks them when the server is configured."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    ports: tuple[Any, ...] = (80, 443)
+    public: bool = True
+    users: Any = None          # {user: password} for Proxy-Authorization: Basic, or None
+    realm: str = "Skitai proxy"
+
+
+@dataclass(frozen=True)
+class ApiGatewaySettings:
+    """The arguments of `skitai.enable_gateway`, as given; the plugin that serves mounted
+    aliases (skitai-gateway) loads the keys and checks them when the server is configured."""
+
+    enable_auth: bool = True
+    secret: str | bytes | None = None
+    realm: str = "API Gateway"
+    algorithms: tuple[str, ...] = ("HS256",)
+    public_key: str | None = None   # a PEM file: RS256, ES256 ... tokens
+    jwks: str | None = None         # a JWKS file (keys picked by the token's `kid`)
+    audience: tuple[str, ...] = ()
+    issuer: str | None = None
+    leeway: float = 0.0
+    roles_claim: str = "roles"
+
+
 @dataclass
 class ServerConfig:
     address: str = "127.0.0.1"
@@ -96,6 +126,16 @@ class ServerConfig:
     cachefs_memmax: int = 0
     cachefs_diskmax: int = 0
     cachefs_path: str | None = None
+    # skitai.enable_proxy(...): a forward proxy (served by a plugin: skitai-gateway), None when
+    # off; skitai.set_proxy_keep_alive(channel, tunnel): seconds a proxied request's upstream
+    # connection, and a CONNECT tunnel, may idle before it is closed
+    forward_proxy: ForwardProxySettings | None = None
+    proxy_keep_alive: float = 60.0
+    proxy_tunnel_keep_alive: float = 600.0
+    # skitai.enable_gateway(...): mounted aliases served as an API gateway (a plugin:
+    # skitai-gateway), None when off; skitai.set_auth_handler(handler)
+    api_gateway: ApiGatewaySettings | None = None
+    auth_handler: Any = None
 
     # parsed command line (argparse.Namespace) once `skitai.run()` has read it
     options: Any = None

@@ -12,6 +12,7 @@ from skitai.backends import Alias
 from skitai.plugin import hookimpl
 
 from .calls import HttpMethod, Upload
+from .forwardproxy import ForwardProxy
 from .rpc import JsonRpc, XmlRpc
 from .upstreams import Upstreams
 
@@ -29,6 +30,14 @@ def _check_members(alias: Alias) -> None:
 def skitai_register_backends(backends):
     for kind in (skitai.PROTO_HTTP, skitai.PROTO_HTTPS):
         backends.add(kind, "skitai-gateway", validate=_check_members)
+
+
+@hookimpl
+def skitai_register_handlers(handlers, config):
+    """The forward proxy, when `skitai.enable_proxy()` turned it on: asked before the mount
+    table, it takes CONNECT requests."""
+    if config.forward_proxy is not None:
+        handlers.add(ForwardProxy(config), priority=200)
 
 
 @hookimpl
