@@ -10,7 +10,7 @@ import time
 
 import pytest
 import requests
-from proxyservers import FLOOD, TcpServer, origin_app, proxy_handler, proxy_server
+from fwdproxyservers import FLOOD, TcpServer, origin_app, proxy_handler, proxy_server
 
 from skitai.config import ForwardProxySettings
 from skitai.testing import ServerThread, StartedServers, free_port, make_certificates, requires_commands, wait_for

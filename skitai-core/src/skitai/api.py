@@ -152,15 +152,6 @@ def enable_proxy(allow=(), deny=(), ports=(80, 443), public: bool = True, users=
         as_tuple(allow), as_tuple(deny), as_tuple(ports), bool(public), dict(users) if users else None, str(realm))
 
 
-def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
-    """How long a proxy's upstream connection (`channel`) and a CONNECT tunnel (`tunnel`: no
-    byte either way) may idle before the proxy closes it, in seconds."""
-    if float(channel) <= 0 or float(tunnel) <= 0:
-        raise ValueError("skitai.set_proxy_keep_alive(channel, tunnel) needs seconds > 0")
-    config = get_kernel().config
-    config.proxy_keep_alive, config.proxy_tunnel_keep_alive = float(channel), float(tunnel)
-
-
 def enable_gateway(enable_auth: bool = True, secret: str | bytes | None = None, realm: str = "API Gateway",
                    algorithms=None, public_key: str | None = None, jwks: str | None = None,
                    audience=None, issuer: str | None = None, leeway: float = 0,

@@ -127,11 +127,8 @@ class ServerConfig:
     cachefs_diskmax: int = 0
     cachefs_path: str | None = None
     # skitai.enable_proxy(...): a forward proxy (served by a plugin: skitai-gateway), None when
-    # off; skitai.set_proxy_keep_alive(channel, tunnel): seconds a proxied request's upstream
-    # connection, and a CONNECT tunnel, may idle before it is closed
+    # off; its CONNECT tunnels close after proxy_tunnel_keep_alive seconds without a byte
     forward_proxy: ForwardProxySettings | None = None
-    proxy_keep_alive: float = 60.0
-    proxy_tunnel_keep_alive: float = 600.0
     # skitai.enable_gateway(...): mounted aliases served as an API gateway (a plugin:
     # skitai-gateway), None when off; skitai.set_auth_handler(handler)
     api_gateway: ApiGatewaySettings | None = None

@@ -18,7 +18,7 @@ from skitai.plugin import Exchange, RequestHandler, error_body, error_headers, s
 
 from .destinations import DestinationPolicy, Refused, Unresolvable, resolve
 from .proxyauth import ProxyCredentials
-from .tunnel import Tunnel, connect
+from .connecttunnel import Tunnel, connect
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a destination: 504 after it
 
