@@ -117,6 +117,32 @@ def set_backend_ca(path: str) -> None:
     get_kernel().config.backend_ca = abspath(path)
 
 
+def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
+    """The reverse proxy's timeouts (the manual's `skitai.set_proxy_keep_alive`): a proxied
+    request whose member sends nothing for `channel` seconds (no answer yet: 504; mid-body: the
+    response is cut), and a tunnel (a WebSocket relayed to a member) idle for `tunnel` seconds,
+    are given up."""
+    if float(channel) <= 0 or float(tunnel) <= 0:
+        raise ValueError("skitai.set_proxy_keep_alive(channel, tunnel) needs seconds > 0")
+    config = get_kernel().config
+    config.proxy_keep_alive, config.proxy_tunnel_keep_alive = float(channel), float(tunnel)
+
+
+def set_proxy_trusted(*networks: str) -> None:
+    """Proxies in front of this server (nginx ...), as addresses or networks ("127.0.0.1",
+    "10.0.0.0/8"): the Forwarded and X-Forwarded-For/Proto/Host fields of their requests are
+    kept and extended by the reverse proxy. Anyone else's are replaced, so a client cannot
+    pass itself off as another address."""
+    import ipaddress
+
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as error:
+            raise ValueError(f"skitai.set_proxy_trusted: {error}") from None
+    get_kernel().config.proxy_trusted = list(networks)
+
+
 def enable_cachefs(memmax: int = 0, diskmax: int = 0, path: str | None = None) -> None:
     """Cache upstream answers (`was.get` ...) as their HTTP headers allow: up to `memmax` bytes
     in each worker's memory, and up to `diskmax` bytes of files under `path` (relative to the

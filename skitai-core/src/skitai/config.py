@@ -126,6 +126,15 @@ class ServerConfig:
     cachefs_memmax: int = 0
     cachefs_diskmax: int = 0
     cachefs_path: str | None = None
+    # the reverse proxy (a plugin such as skitai-gateway serves `skitai.mount("/x", "@alias")`):
+    # skitai.set_proxy_keep_alive(channel, tunnel): the longest a proxied request waits for the
+    # member (its answer's head, or the next piece of its body: 504 or a cut response after),
+    # and the longest a tunnel (a WebSocket relayed to a member) stays open with no bytes either
+    # way; skitai.set_proxy_trusted(...): the networks of proxies in front of this one, whose
+    # Forwarded and X-Forwarded-* fields are kept (from anyone else they are replaced)
+    proxy_keep_alive: float = 60.0
+    proxy_tunnel_keep_alive: float = 600.0
+    proxy_trusted: list[str] = field(default_factory=list)
     # skitai.enable_proxy(...): a forward proxy (served by a plugin: skitai-gateway), None when
     # off; its CONNECT tunnels close after proxy_tunnel_keep_alive seconds without a byte
     forward_proxy: ForwardProxySettings | None = None

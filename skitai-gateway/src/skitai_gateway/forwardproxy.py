@@ -16,9 +16,9 @@ from typing import Any
 
 from skitai.plugin import Exchange, RequestHandler, error_body, error_headers, status_line
 
+from .connecttunnel import Tunnel, connect
 from .destinations import DestinationPolicy, Refused, Unresolvable, resolve
 from .proxyauth import ProxyCredentials
-from .connecttunnel import Tunnel, connect
 
 CONNECT_TIMEOUT = 10.0  # seconds to reach a destination: 504 after it
 

@@ -4,7 +4,8 @@ corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.opt
 `.map`), over one connection pool per worker process that is opened when the server starts and
 closed when it stops, behind cachefs when `skitai.enable_cachefs` turned it on (a setting of the
 core's config, like the backend keep-alive: the manual names it `skitai.enable_cachefs`, and the
-proxy will read it too)."""
+proxy reads it too). It also mounts HTTP aliases as a reverse proxy: `skitai.mount("/x",
+"@alias")` (see `reverseproxy`)."""
 from __future__ import annotations
 
 import skitai
@@ -12,7 +13,9 @@ from skitai.backends import Alias
 from skitai.plugin import hookimpl
 
 from .calls import HttpMethod, Upload
+from .forwarding import Forwarder
 from .forwardproxy import ForwardProxy
+from .reverseproxy import AliasAdapter
 from .rpc import JsonRpc, XmlRpc
 from .upstreams import Upstreams
 
@@ -41,6 +44,11 @@ def skitai_register_handlers(handlers, config):
 
 
 @hookimpl
+def skitai_register_adapters(adapters):
+    adapters.add(AliasAdapter())
+
+
+@hookimpl
 def skitai_register_services(was):
     upstreams = Upstreams(was.server.config)  # on the worker's loop, which the pool belongs to
     for method in METHODS:
@@ -52,7 +60,10 @@ def skitai_register_services(was):
 
 @hookimpl
 def skitai_server_stop(server):
-    """Close the pool; the server awaits it before its loop ends."""
+    """Close the pools; the server awaits the corequests' before its loop ends."""
+    forwarder = getattr(server, "skitai_gateway_forwarder", None)
+    if isinstance(forwarder, Forwarder):
+        forwarder.close()
     driver = server.was.services.get("get") if server.was is not None else None
     if isinstance(driver, HttpMethod):
         return driver.upstreams.close()
