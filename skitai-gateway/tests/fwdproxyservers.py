@@ -11,6 +11,7 @@ A module of its own (not conftest) so test modules can import it.
 """
 from __future__ import annotations
 
+import json
 import socket
 import threading
 
@@ -23,7 +24,18 @@ LIMIT = 30.0  # no connection is served longer than this
 
 
 def origin_app(environ, start_response):
-    body = f"origin app {environ['PATH_INFO']}".encode()
+    """Answers "origin app <path>"; `/headers` answers the request's target and the fields a
+    proxy sets or must drop, as JSON; `/upload` the size of the body it read."""
+    if environ["PATH_INFO"] == "/headers":
+        fields = {name: environ.get("HTTP_" + name.upper().replace("-", "_")) for name in
+                  ("host", "via", "forwarded", "x-forwarded-for", "proxy-authorization", "proxy-connection",
+                   "x-gateway-claim", "authorization", "x-gtxn-id", "x-ltxn-id", "connection")}
+        fields["query"] = environ.get("QUERY_STRING")
+        body = json.dumps(fields).encode()
+    elif environ["PATH_INFO"] == "/upload":
+        body = str(len(environ["wsgi.input"].read())).encode()
+    else:
+        body = f"origin app {environ['PATH_INFO']}".encode()
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
     return [body]
 

@@ -334,3 +334,62 @@ def test_a_script_with_a_bad_proxy_setting_stops_in_one_line(tmp_path):
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("skitai: error: ") and "allow: '10.0.0.0/33'" in last, result.stderr
+
+
+# absolute-form requests, forwarded by the reverse proxy's engine
+@CURL
+def test_curl_gets_a_plain_http_url_through_the_proxy(serve):
+    origin = serve.origin()
+    proxy = serve()
+    result = subprocess.run(
+        ["curl", "-sS", "--max-time", "20", "-x", f"http://127.0.0.1:{proxy.port}",
+         f"http://127.0.0.1:{origin.port}/plain"], capture_output=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"origin app /plain"
+
+
+def test_requests_through_the_proxy_keeps_host_and_query_drops_proxy_fields(serve):
+    origin = serve.origin()
+    proxy = serve(forward_proxy=allowing("127.0.0.1", users={"alice": "s3cret"}))
+    proxies = {"http": f"http://alice:s3cret@127.0.0.1:{proxy.port}"}
+    with requests.Session() as session:
+        answer = session.get(f"http://127.0.0.1:{origin.port}/headers?a=1&b=%20", proxies=proxies, timeout=20)
+        upload = session.post(f"http://127.0.0.1:{origin.port}/upload", data=b"x" * 3_000_000, proxies=proxies,
+                              timeout=20)
+    assert answer.status_code == 200, answer.text
+    fields = answer.json()
+    assert fields["host"] == f"127.0.0.1:{origin.port}"
+    assert fields["query"] == "a=1&b=%20"
+    assert fields["proxy-authorization"] is None and fields["proxy-connection"] is None
+    assert fields["via"] == "1.1 skitai" and fields["x-forwarded-for"] == "127.0.0.1"
+    assert fields["x-gtxn-id"] and fields["x-ltxn-id"] == "1001"
+    assert "skitai" in answer.headers["Via"]
+    assert (upload.status_code, upload.text) == (200, "3000000")
+    refused = requests.get(f"http://127.0.0.1:{origin.port}/headers", proxies={"http": f"http://127.0.0.1:{proxy.port}"},
+                           timeout=20)
+    assert refused.status_code == 407 and refused.headers["Proxy-Authenticate"].startswith("Basic ")
+
+
+def test_absolute_form_requests_meet_the_same_policy(serve, tcp):
+    proxy = serve(forward_proxy=ForwardProxySettings(ports=("*",)))
+    hold = tcp("hold")
+    for target in (f"http://127.0.0.1:{hold.port}/", f"http://localhost:{hold.port}/x", "http://10.0.0.1/",
+                   "http://[::1]/"):
+        answer = requests.get(target, proxies={"http": f"http://127.0.0.1:{proxy.port}"}, timeout=20)
+        assert answer.status_code == 403, target
+    assert not hold.accepted.is_set()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(b"GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\nConnection: close\r\n\r\n")
+        assert sock.recv(100).startswith(b"HTTP/1.1 400 ")
+
+
+def test_an_absolute_form_destination_that_refuses_is_a_502(serve):
+    proxy = serve()
+    answer = requests.get(f"http://127.0.0.1:{free_port()}/", proxies={"http": f"http://127.0.0.1:{proxy.port}"},
+                          timeout=20)
+    assert answer.status_code == 502
+
+
+def test_origin_form_requests_still_reach_the_proxy_s_own_app(serve):
+    proxy = serve()
+    assert requests.get(f"http://127.0.0.1:{proxy.port}/own", timeout=20).text == "origin app /own"
