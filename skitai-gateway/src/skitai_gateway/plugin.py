@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import skitai
 from skitai.backends import Alias
+from skitai.mounting import MountTable
 from skitai.plugin import hookimpl
 
 from .calls import HttpMethod, Upload
 from .forwarding import Forwarder
 from .forwardproxy import ForwardProxy
-from .reverseproxy import AliasAdapter
+from .gateway import GatewayGuard
+from .reverseproxy import AliasAdapter, AliasMount
 from .rpc import JsonRpc, XmlRpc
 from .upstreams import Upstreams
 
@@ -38,9 +40,18 @@ def skitai_register_backends(backends):
 @hookimpl
 def skitai_register_handlers(handlers, config):
     """The forward proxy, when `skitai.enable_proxy()` turned it on: asked before the mount
-    table, it takes CONNECT requests."""
+    table, it takes CONNECT and absolute-form requests. The API gateway, when
+    `skitai.enable_gateway()` did: every mounted alias gets its guard (here, in the master and
+    before any request, so no request reaches a member unguarded)."""
     if config.forward_proxy is not None:
         handlers.add(ForwardProxy(config), priority=200)
+    if config.api_gateway is not None:
+        guard = GatewayGuard(config)
+        for table in handlers.handlers:
+            if isinstance(table, MountTable):
+                for mount in table.handlers():
+                    if isinstance(mount, AliasMount):
+                        mount.guard = guard
 
 
 @hookimpl
