@@ -231,3 +231,25 @@ def test_a_missing_public_key_stops_the_gateway_in_one_line(tmp_path):
     assert result.returncode != 0
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("skitai: error: ") and "public.pem" in last, result.stderr
+
+
+# without enable_gateway: the alias's own source and role still hold
+def test_without_the_gateway_an_alias_source_and_role_still_hold(gateway):
+    outside = gateway(source="10.0.0.0/8", api_gateway=None)
+    assert httpx.get(outside.url("/members/headers"), timeout=10).status_code == 403
+    admin_only = gateway(role="admin", api_gateway=None)
+    refused = httpx.get(admin_only.url("/members/headers"), headers=bearer(token({"roles": ["admin"]})), timeout=10)
+    assert refused.status_code == 403 and "tokens are not checked" in refused.text
+
+
+def test_without_the_gateway_authorization_passes_and_a_client_claim_does_not(gateway):
+    server = gateway(api_gateway=None)
+    answer = httpx.get(server.url("/members/headers"), timeout=10,
+                       headers={"Authorization": "Bearer member-s-own", "X-Gateway-Claim": '{"roles":["admin"]}'})
+    seen = answer.json()
+    assert seen["authorization"] == "Bearer member-s-own" and seen["x-gateway-claim"] is None
+
+
+def test_an_auth_handler_without_the_gateway_stops_the_start(gateway):
+    with pytest.raises(Exception, match="needs skitai.enable_gateway"):
+        gateway(api_gateway=None, auth_handler=lambda claim, request: claim)

@@ -40,18 +40,26 @@ def skitai_register_backends(backends):
 @hookimpl
 def skitai_register_handlers(handlers, config):
     """The forward proxy, when `skitai.enable_proxy()` turned it on: asked before the mount
-    table, it takes CONNECT and absolute-form requests. The API gateway, when
-    `skitai.enable_gateway()` did: every mounted alias gets its guard (here, in the master and
-    before any request, so no request reaches a member unguarded)."""
+    table, it takes CONNECT and absolute-form requests. Every mounted alias gets its guard (the
+    API gateway's checks when `skitai.enable_gateway()` turned it on, else the alias's `source`
+    and `role` alone), here in the master before any request, so none reaches a member
+    unguarded."""
     if config.forward_proxy is not None:
         handlers.add(ForwardProxy(config), priority=200)
-    if config.api_gateway is not None:
-        guard = GatewayGuard(config)
-        for table in handlers.handlers:
-            if isinstance(table, MountTable):
-                for mount in table.handlers():
-                    if isinstance(mount, AliasMount):
-                        mount.guard = guard
+    guard = GatewayGuard(config)
+    for table in handlers.handlers:
+        if isinstance(table, MountTable):
+            for mount in table.handlers():
+                if isinstance(mount, AliasMount):
+                    mount.guard = guard
+
+
+@hookimpl
+def skitai_configure(config):
+    gateway = config.api_gateway
+    if config.auth_handler is not None and (gateway is None or not gateway.enable_auth):
+        raise ValueError("skitai.set_auth_handler(handler) needs skitai.enable_gateway(True, ...): "
+                         "the handler decides on verified tokens")
 
 
 @hookimpl
