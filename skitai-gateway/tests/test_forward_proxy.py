@@ -178,6 +178,20 @@ def test_an_idle_tunnel_is_closed_after_the_tunnel_keep_alive(serve, tcp):
     assert hold.peer_closed.wait(10)
 
 
+def test_a_client_that_trickles_its_connect_head_is_dropped(serve, tcp):
+    echo = tcp("echo")
+    proxy = serve(request_timeout=0.5)
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        started = time.monotonic()
+        sock.sendall(f"CONNECT 127.0.0.1:{echo.port} HTTP/1.1\r\n".encode())
+        received = b""
+        while data := sock.recv(65536):  # the head never completes: the server gives up on it
+            received += data
+    assert time.monotonic() - started < 5
+    assert received == b"" or received.startswith(b"HTTP/1.1 408 ")
+    assert not echo.accepted.is_set()
+
+
 # refusals
 def test_a_loopback_destination_is_refused_unless_allowed(serve, tcp):
     echo = tcp("echo")

@@ -5,7 +5,8 @@ corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.opt
 closed when it stops, behind cachefs when `skitai.enable_cachefs` turned it on (a setting of the
 core's config, like the backend keep-alive: the manual names it `skitai.enable_cachefs`, and the
 proxy reads it too). It also mounts HTTP aliases as a reverse proxy: `skitai.mount("/x",
-"@alias")` (see `reverseproxy`)."""
+"@alias")` (see `reverseproxy`), guarded as an API gateway by `skitai.enable_gateway` (see
+`gateway`), and serves as a forward proxy after `skitai.enable_proxy` (see `forwardproxy`)."""
 from __future__ import annotations
 
 import skitai
