@@ -384,6 +384,18 @@ def test_requests_through_the_proxy_keeps_host_and_query_drops_proxy_fields(serv
     assert refused.status_code == 407 and refused.headers["Proxy-Authenticate"].startswith("Basic ")
 
 
+def test_an_absolute_form_target_without_a_path_asks_for_the_root(serve):
+    origin = serve.origin()
+    proxy = serve()
+    with socket.create_connection(("127.0.0.1", proxy.port), timeout=10) as sock:
+        sock.sendall(f"GET http://127.0.0.1:{origin.port}?q=1 HTTP/1.1\r\nHost: 127.0.0.1:{origin.port}\r\n"
+                     f"Connection: close\r\n\r\n".encode())
+        received = b""
+        while data := sock.recv(65536):
+            received += data
+    assert received.startswith(b"HTTP/1.1 200 ") and received.endswith(b"origin app /"), received
+
+
 def test_absolute_form_requests_meet_the_same_policy(serve, tcp):
     proxy = serve(forward_proxy=ForwardProxySettings(ports=("*",)))
     hold = tcp("hold")

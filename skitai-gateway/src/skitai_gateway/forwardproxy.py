@@ -115,7 +115,6 @@ class ForwardProxy(RequestHandler):
         self.tunnels.add(tunnel)
         tunnel.done.add_done_callback(lambda _: self.tunnels.discard(tunnel))
 
-
     async def _forward(self, exchange: Exchange) -> None:
         if not self.authorized(exchange):
             return
@@ -129,7 +128,9 @@ class ForwardProxy(RequestHandler):
         targets = await self._destination(exchange, host, port)
         if targets is None:
             return
-        path = exchange.target[len(url.scheme) + 3 + len(url.netloc):] or "/"
+        path = exchange.target[len(url.scheme) + 3 + len(url.netloc):]  # as the client wrote it
+        if not path.startswith("/"):
+            path = "/" + path  # `http://host` or `http://host?q`
         failure: NotForwarded | None = None
         for _, sockaddr in targets:
             origin = CheckedOrigin("http", sockaddr[0], port, url.netloc)
