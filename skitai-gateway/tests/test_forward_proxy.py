@@ -293,7 +293,7 @@ def h2_proxy_server(**settings):
     return server
 
 
-def h2_exchange(port: int, authority: str, payload: bytes) -> tuple[dict, bytes]:
+def h2_exchange(port: int, authority: str, payload: bytes, headers=()) -> tuple[dict, bytes]:
     """A CONNECT stream over HTTP/2 prior knowledge: send `payload` and END_STREAM, return the
     answer's fields and every byte that came back until the stream ended."""
     import h2.config
@@ -302,17 +302,17 @@ def h2_exchange(port: int, authority: str, payload: bytes) -> tuple[dict, bytes]
 
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
     conn.initiate_connection()
-    conn.send_headers(1, [(":method", "CONNECT"), (":authority", authority)])
+    conn.send_headers(1, [(":method", "CONNECT"), (":authority", authority), *headers])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(conn.data_to_send())
-        headers, received, sent, ended = None, b"", False, False
+        answer, received, sent, ended = None, b"", False, False
         while not ended:
             data = sock.recv(65536)
             assert data, "the proxy closed the connection"
             for event in conn.receive_data(data):
                 if isinstance(event, h2.events.ResponseReceived):
-                    headers = dict((name.decode(), value.decode()) for name, value in event.headers)
-                    if headers[":status"] == "200" and not sent:
+                    answer = dict((name.decode(), value.decode()) for name, value in event.headers)
+                    if answer[":status"] == "200" and not sent:
                         conn.send_data(1, payload, end_stream=True)
                         sent = True
                 elif isinstance(event, h2.events.DataReceived):
@@ -321,7 +321,7 @@ def h2_exchange(port: int, authority: str, payload: bytes) -> tuple[dict, bytes]
                 elif isinstance(event, (h2.events.StreamEnded, h2.events.StreamReset)):
                     ended = True
             sock.sendall(conn.data_to_send())
-    return headers, received
+    return answer, received
 
 
 def test_an_http2_connect_tunnels_to_the_destination(tcp):
@@ -336,6 +336,22 @@ def test_an_http2_connect_tunnels_to_the_destination(tcp):
         assert echo.peer_closed.wait(10)
         refused, body = h2_exchange(proxy.port, "10.0.0.1:443", b"")
         assert refused[":status"] == "403" and b"internal address" in body
+    finally:
+        servers.stop()
+
+
+def test_an_http2_connect_needs_the_proxy_credentials_too(tcp):
+    pytest.importorskip("skitai_http2")
+    echo = tcp("echo")
+    servers = StartedServers(h2_proxy_server)
+    try:
+        proxy = servers(origin_app, forward_proxy=allowing("127.0.0.1", users={"alice": "s3cret"}))
+        target = f"127.0.0.1:{echo.port}"
+        refused, _ = h2_exchange(proxy.port, target, b"")
+        assert refused[":status"] == "407" and refused["proxy-authenticate"].startswith("Basic realm=")
+        credentials = "Basic " + base64.b64encode(b"alice:s3cret").decode()
+        allowed, echoed = h2_exchange(proxy.port, target, b"hello", [("proxy-authorization", credentials)])
+        assert allowed[":status"] == "200" and echoed == b"hello"
     finally:
         servers.stop()
 
