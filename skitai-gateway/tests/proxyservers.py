@@ -27,7 +27,7 @@ def proxy_server(mounts: dict[str, str], aliases: dict[str, list[str]], kind: st
     plugin.skitai_register_adapters(adapters=server.kernel.adapters)
     if http2:
         from skitai_http2 import plugin as h2plugin
-        server.kernel.pm.register(h2plugin)
+        h2plugin.skitai_register_protocols(protocols=server.kernel.protocols)
     for name, members in aliases.items():
         server.kernel.aliases.add(name, kind, members)
     for point, target in mounts.items():
