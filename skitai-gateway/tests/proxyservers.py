@@ -66,8 +66,12 @@ class RawMember:
     some (None: read more); the connection is read on until the proxy closes it.
     It parses nothing itself: a lenient server, as smuggling needs."""
 
-    def __init__(self, respond) -> None:
+    def __init__(self, respond, close: bool = False, close_on_next: bool = False) -> None:
         self.respond = respond
+        self.close_after_answer = close  # close each connection right after its answer
+        # close an answered connection, unanswered, when the next request arrives on it (what
+        # a member whose keep-alive timeout strikes as the request comes in does)
+        self.close_on_next = close_on_next
         self.received: list[bytes] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -101,6 +105,8 @@ class RawMember:
                     return
                 if not data:
                     return
+                if answered and self.close_on_next:
+                    return
                 self.received[index] += data
                 answer = None if answered else self.respond(self.received[index])
                 if answer is not None:
@@ -108,6 +114,8 @@ class RawMember:
                     try:
                         conn.sendall(answer)
                     except OSError:
+                        return
+                    if self.close_after_answer:
                         return
 
     def close(self) -> None:
