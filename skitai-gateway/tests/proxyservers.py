@@ -27,7 +27,7 @@ def proxy_server(mounts: dict[str, str], aliases: dict[str, list[str]], kind: st
     plugin.skitai_register_adapters(adapters=server.kernel.adapters)
     if http2:
         from skitai_http2 import plugin as h2plugin
-        server.kernel.pm.register(h2plugin)
+        h2plugin.skitai_register_protocols(protocols=server.kernel.protocols)
     for name, members in aliases.items():
         server.kernel.aliases.add(name, kind, members)
     for point, target in mounts.items():
@@ -66,8 +66,12 @@ class RawMember:
     some (None: read more); the connection is read on until the proxy closes it.
     It parses nothing itself: a lenient server, as smuggling needs."""
 
-    def __init__(self, respond) -> None:
+    def __init__(self, respond, close: bool = False, close_on_next: bool = False) -> None:
         self.respond = respond
+        self.close_after_answer = close  # close each connection right after its answer
+        # close an answered connection, unanswered, when the next request arrives on it (what
+        # a member whose keep-alive timeout strikes as the request comes in does)
+        self.close_on_next = close_on_next
         self.received: list[bytes] = []
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
@@ -101,6 +105,8 @@ class RawMember:
                     return
                 if not data:
                     return
+                if answered and self.close_on_next:
+                    return
                 self.received[index] += data
                 answer = None if answered else self.respond(self.received[index])
                 if answer is not None:
@@ -108,6 +114,8 @@ class RawMember:
                     try:
                         conn.sendall(answer)
                     except OSError:
+                        return
+                    if self.close_after_answer:
                         return
 
     def close(self) -> None:

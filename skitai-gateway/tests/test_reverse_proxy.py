@@ -92,10 +92,10 @@ def test_chunked_and_http10_clients_reach_the_member_reframed(servers, gunicorn)
 def test_hop_by_hop_fields_stop_at_the_proxy(servers, gunicorn):
     front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]})
     seen = echo(httpx.get(front.url("/echo"), headers={
-        "Connection": "keep-alive, X-Secret", "X-Secret": "s", "Keep-Alive": "timeout=5", "TE": "trailers",
+        "Connection": "keep-alive, X-Secret", "X-Secret": "s", "Keep-Alive": "timeout=5", "TE": "deflate",
         "Proxy-Authorization": "Basic eDp5", "X-Kept": "k"}, timeout=10))["headers"]
-    assert seen["X_KEPT"] == "k"
-    for name in ("X_SECRET", "KEEP_ALIVE", "TE", "PROXY_AUTHORIZATION", "UPGRADE"):
+    assert seen["X_KEPT"] == "k" and seen["TE"] == "trailers"  # the proxy's own: it passes trailers on
+    for name in ("X_SECRET", "KEEP_ALIVE", "PROXY_AUTHORIZATION", "UPGRADE"):
         assert name not in seen
 
 
@@ -147,3 +147,47 @@ def test_mounting_an_undeclared_or_non_http_alias_stops_the_start(tmp_path, alia
 def test_a_proxied_alias_takes_no_preference():
     with pytest.raises(MountError, match="no preference"):
         proxy_server({}, {}).kernel.mount("/x", "@a", "app", object())
+
+
+def with_trailers(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"part one\n"
+    yield b"part two\n"
+    environ["skitai.set_trailers"]([("X-Checksum", "abc123")])
+
+
+def raw_exchange(port, request):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = bytearray()
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return bytes(answer)
+
+
+def test_the_members_trailers_reach_a_client_that_takes_them(servers):
+    member = StartedServers(ServerThread)
+    try:
+        upstream = member(with_trailers)
+        front = proxy(servers, {"/": "@m"}, {"@m": [f"127.0.0.1:{upstream.port}"]})
+        answer = raw_exchange(front.port, b"GET /t HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding: chunked" in head
+        assert body.endswith(b"0\r\nx-checksum: abc123\r\n\r\n") and b"part one\n" in body
+        plain = raw_exchange(front.port, b"GET /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert plain.endswith(b"0\r\n\r\n") and b"abc123" not in plain
+    finally:
+        member.stop()
+
+
+def test_an_http2_client_reaches_an_http11_member(servers, gunicorn):
+    front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]}, http2=True)
+    with httpx.Client(http1=False, http2=True, timeout=10) as client:
+        response = client.post(front.url("/echo?a=1"), content=b"x" * 100_000)
+        streamed = client.post(front.url("/echo"), content=iter([b"ab", b"cd"]))
+        big = client.get(front.url("/big?size=3000000"))
+    assert response.http_version == "HTTP/2"
+    seen = echo(response)
+    assert seen["size"] == 100_000 and seen["headers"]["VIA"] == "2 skitai" and seen["query"] == "a=1"
+    assert echo(streamed)["size"] == 4
+    assert big.status_code == 200 and len(big.content) == 3_000_000

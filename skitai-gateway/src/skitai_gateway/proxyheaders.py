@@ -72,7 +72,7 @@ def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: 
                     version: str, trusted: bool, upstream_host: str) -> list[tuple[str, str]]:
     """The fields of a request as the proxy sends it to a member: end-to-end fields, `Host` the
     member's (`upstream_host`), the forwarding fields (the incoming ones kept and extended only
-    when `trusted`), and this hop in `Via`. Framing and Upgrade fields are the sender's job."""
+    when `trusted`), this hop in `Via`, and `TE: trailers`. Framing and Upgrade fields are the sender's job."""
     out = [("Host", upstream_host)]
     kept = end_to_end(headers, drop=FORWARDING if not trusted else frozenset())
     via = [value for name, value in kept if name.lower() == "via"]
@@ -91,6 +91,7 @@ def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: 
     if host and "x-forwarded-host" not in names:
         out.append(("X-Forwarded-Host", host))
     out.append(("Via", ", ".join([*via, f"{via_version(version)} {VIA_NAME}"])))
+    out.append(("TE", "trailers"))  # the proxy takes a trailer section and passes it on
     return out
 
 
