@@ -151,6 +151,30 @@ def test_a_connect_becomes_a_tunnel_that_carries_bytes_both_ways():
         servers.stop()
 
 
+def test_an_http_1_0_connect_becomes_a_tunnel_too():
+    """Python's http.client (under requests and urllib3) tunnels with `CONNECT ... HTTP/1.0`."""
+    handler = TunnelEchoHandler()
+    servers = StartedServers(ServerThread, handlers=(handler,))
+    try:
+        server = servers(hello)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"CONNECT example.com:443 HTTP/1.0\r\n\r\n")
+            received = b""
+            while b"\r\n\r\n" not in received:
+                chunk = sock.recv(65536)
+                assert chunk, received
+                received += chunk
+            assert received.startswith(b"HTTP/1.1 200 Connection Established\r\n")
+            sock.sendall(b"ping")
+            sock.shutdown(socket.SHUT_WR)
+            echoed = bytearray(received.partition(b"\r\n\r\n")[2])
+            read_all(sock, echoed)
+        assert bytes(echoed) == b"ping"
+        assert handler.targets == ["example.com:443"]
+    finally:
+        servers.stop()
+
+
 def test_a_connect_no_handler_takes_is_not_served_by_the_app_mounted_at_the_root(serve):
     server = serve(hello)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:

@@ -117,6 +117,32 @@ def set_backend_ca(path: str) -> None:
     get_kernel().config.backend_ca = abspath(path)
 
 
+def set_proxy_keep_alive(channel: float = 60, tunnel: float = 600) -> None:
+    """The reverse proxy's timeouts (the manual's `skitai.set_proxy_keep_alive`): a proxied
+    request whose member sends nothing for `channel` seconds (no answer yet: 504; mid-body: the
+    response is cut), and a tunnel (a WebSocket relayed to a member) idle for `tunnel` seconds,
+    are given up."""
+    if float(channel) <= 0 or float(tunnel) <= 0:
+        raise ValueError("skitai.set_proxy_keep_alive(channel, tunnel) needs seconds > 0")
+    config = get_kernel().config
+    config.proxy_keep_alive, config.proxy_tunnel_keep_alive = float(channel), float(tunnel)
+
+
+def set_proxy_trusted(*networks: str) -> None:
+    """Proxies in front of this server (nginx ...), as addresses or networks ("127.0.0.1",
+    "10.0.0.0/8"): the Forwarded and X-Forwarded-For/Proto/Host fields of their requests are
+    kept and extended by the reverse proxy. Anyone else's are replaced, so a client cannot
+    pass itself off as another address."""
+    import ipaddress
+
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError as error:
+            raise ValueError(f"skitai.set_proxy_trusted: {error}") from None
+    get_kernel().config.proxy_trusted = list(networks)
+
+
 def enable_cachefs(memmax: int = 0, diskmax: int = 0, path: str | None = None) -> None:
     """Cache upstream answers (`was.get` ...) as their HTTP headers allow: up to `memmax` bytes
     in each worker's memory, and up to `diskmax` bytes of files under `path` (relative to the
@@ -131,6 +157,60 @@ def enable_cachefs(memmax: int = 0, diskmax: int = 0, path: str | None = None) -
     config = get_kernel().config
     config.cachefs_memmax, config.cachefs_diskmax = int(memmax), int(diskmax)
     config.cachefs_path = abspath(path) if path else None
+
+
+def enable_proxy(allow=(), deny=(), ports=(80, 443), public: bool = True, users=None,
+                 realm: str = "Skitai proxy") -> None:
+    """Serve as a forward proxy (the manual's "Enabling HTTP/HTTPS Proxy"; skitai-gateway serves
+    it): `CONNECT host:port` tunnels and absolute-form `GET http://host/...` requests.
+
+    Destinations: `ports` (numbers, "8000-8999" ranges, or "*") a client may reach; `deny`
+    (host names, `*.domain` patterns, addresses, networks) is refused always; `allow` likewise
+    admits destinations, private, loopback and link-local ones included, which are refused
+    otherwise; `public=False` admits only what `allow` names. `users` ({name: password})
+    requires `Proxy-Authorization: Basic` (407 otherwise) in `realm`."""
+    if users is not None and (not isinstance(users, dict) or not users):
+        raise ValueError("skitai.enable_proxy(users=...) takes a dict {user: password}")
+    from .config import ForwardProxySettings
+
+    as_tuple = (lambda value: (value,) if isinstance(value, (str, int)) else tuple(value or ()))
+    get_kernel().config.forward_proxy = ForwardProxySettings(
+        as_tuple(allow), as_tuple(deny), as_tuple(ports), bool(public), dict(users) if users else None, str(realm))
+
+
+def enable_gateway(enable_auth: bool = True, secret: str | bytes | None = None, realm: str = "API Gateway",
+                   algorithms=None, public_key: str | None = None, jwks: str | None = None,
+                   audience=None, issuer: str | None = None, leeway: float = 0,
+                   roles_claim: str = "roles") -> None:
+    """Serve the mounted aliases (`skitai.mount("/members", "@members")`) as an API gateway (the
+    manual's "Run As API Gateway Server"; skitai-gateway serves it): with `enable_auth`, every
+    request needs `Authorization: Bearer <JWT>`, verified with `secret` (HS256), or with the
+    PEM `public_key` or the `jwks` file (RS256, ES256 ...; paths relative to the script),
+    `algorithms` being those accepted; `audience`, `issuer` are required when given, `leeway`
+    seconds of clock skew allowed on `exp`/`nbf`; an alias's `role` must be among the token's
+    `roles_claim`."""
+    from .config import ApiGatewaySettings
+    from .paths import abspath
+
+    if enable_auth and not (secret or public_key or jwks):
+        raise ValueError("skitai.enable_gateway(True, secret): a secret, a public_key or a jwks file is needed")
+    if algorithms is None:
+        algorithms = ("HS256",) if secret and not (public_key or jwks) else ("RS256", "ES256")
+    audience = (audience,) if isinstance(audience, str) else tuple(audience or ())
+    get_kernel().config.api_gateway = ApiGatewaySettings(
+        bool(enable_auth), secret, str(realm), tuple(algorithms),
+        abspath(public_key) if public_key else None, abspath(jwks) if jwks else None,
+        audience, issuer, float(leeway), str(roles_claim))
+
+
+def set_auth_handler(handler) -> None:
+    """The API gateway's say for the app: `handler(claim, request)` is called with a verified
+    token's claim (a dict) and the request (`method`, `path`, `headers`, `client`) on the event
+    loop (it must not block), and returns the claim to go on with (changed or not), or None to
+    refuse the request (401)."""
+    if not callable(handler):
+        raise TypeError("skitai.set_auth_handler(handler) takes a callable handler(claim, request)")
+    get_kernel().config.auth_handler = handler
 
 
 def set_max_age(path: str, seconds: int) -> None:

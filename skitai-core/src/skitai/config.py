@@ -14,6 +14,36 @@ KiB = 1024
 MiB = 1024 * KiB
 
 
+@dataclass(frozen=True)
+class ForwardProxySettings:
+    """The arguments of `skitai.enable_proxy`, as given; the plugin that serves the proxy
+    compiles and checks them when the server is configured."""
+
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    ports: tuple[Any, ...] = (80, 443)
+    public: bool = True
+    users: Any = None          # {user: password} for Proxy-Authorization: Basic, or None
+    realm: str = "Skitai proxy"
+
+
+@dataclass(frozen=True)
+class ApiGatewaySettings:
+    """The arguments of `skitai.enable_gateway`, as given; the plugin that serves mounted
+    aliases (skitai-gateway) loads the keys and checks them when the server is configured."""
+
+    enable_auth: bool = True
+    secret: str | bytes | None = None
+    realm: str = "API Gateway"
+    algorithms: tuple[str, ...] = ("HS256",)
+    public_key: str | None = None   # a PEM file: RS256, ES256 ... tokens
+    jwks: str | None = None         # a JWKS file (keys picked by the token's `kid`)
+    audience: tuple[str, ...] = ()
+    issuer: str | None = None
+    leeway: float = 0.0
+    roles_claim: str = "roles"
+
+
 @dataclass
 class ServerConfig:
     address: str = "127.0.0.1"
@@ -96,6 +126,22 @@ class ServerConfig:
     cachefs_memmax: int = 0
     cachefs_diskmax: int = 0
     cachefs_path: str | None = None
+    # the reverse proxy (a plugin such as skitai-gateway serves `skitai.mount("/x", "@alias")`):
+    # skitai.set_proxy_keep_alive(channel, tunnel): the longest a proxied request waits for the
+    # member (its answer's head, or the next piece of its body: 504 or a cut response after),
+    # and the longest a tunnel (a WebSocket relayed to a member) stays open with no bytes either
+    # way; skitai.set_proxy_trusted(...): the networks of proxies in front of this one, whose
+    # Forwarded and X-Forwarded-* fields are kept (from anyone else they are replaced)
+    proxy_keep_alive: float = 60.0
+    proxy_tunnel_keep_alive: float = 600.0
+    proxy_trusted: list[str] = field(default_factory=list)
+    # skitai.enable_proxy(...): a forward proxy (served by a plugin: skitai-gateway), None when
+    # off; its CONNECT tunnels close after proxy_tunnel_keep_alive seconds without a byte
+    forward_proxy: ForwardProxySettings | None = None
+    # skitai.enable_gateway(...): mounted aliases served as an API gateway (a plugin:
+    # skitai-gateway), None when off; skitai.set_auth_handler(handler)
+    api_gateway: ApiGatewaySettings | None = None
+    auth_handler: Any = None
 
     # parsed command line (argparse.Namespace) once `skitai.run()` has read it
     options: Any = None

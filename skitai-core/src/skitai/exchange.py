@@ -204,10 +204,11 @@ class Exchange:
         """Answer with `status` and `headers`, then carry raw bytes both ways: a WebSocket
         (HTTP/1.1 `101 Switching Protocols` for the rest of the connection; HTTP/2 `200` for the
         rest of the stream of an extended CONNECT, RFC 8441) or a proxy's TCP tunnel (a `200`
-        to a `CONNECT host:port`: HTTP/1.1 authority-form, whose `target` and `path` are the
-        authority; HTTP/2 CONNECT with `:authority` alone, RFC 9113 8.5, likewise). A `2xx` to
-        a CONNECT carries no Content-Length or Transfer-Encoding (RFC 9110 9.3.6): pass only
-        the fields the client should see. HTTP/1.1 requires the request to be complete with
+        to a `CONNECT host:port`: HTTP/1.1 authority-form, or HTTP/1.0 as Python's
+        `http.client` sends it, whose `target` and `path` are the authority; HTTP/2 CONNECT with
+        `:authority` alone, RFC 9113 8.5, likewise). A `2xx` to a CONNECT carries no
+        Content-Length or Transfer-Encoding (RFC 9110 9.3.6): pass only the fields the client
+        should see. HTTP/1.1 requires the request to be complete with
         nothing pipelined behind it (bytes the client sent right after a bodiless CONNECT or
         Upgrade request are kept and handed to `protocol` first); HTTP/2 requires a CONNECT.
 

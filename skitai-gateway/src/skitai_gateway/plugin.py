@@ -5,15 +5,22 @@ corequests `was.get`, `was.post`, `was.put`, `was.patch`, `was.delete`, `was.opt
 `.map`), over one connection pool per worker process that is opened when the server starts and
 closed when it stops, behind cachefs when `skitai.enable_cachefs` turned it on (a setting of the
 core's config, like the backend keep-alive: the manual names it `skitai.enable_cachefs`, and the
-proxy will read it too)."""
+proxy reads it too). It also mounts HTTP aliases as a reverse proxy: `skitai.mount("/x",
+"@alias")` (see `reverseproxy`), guarded as an API gateway by `skitai.enable_gateway` (see
+`gateway`), and serves as a forward proxy after `skitai.enable_proxy` (see `forwardproxy`)."""
 from __future__ import annotations
 
 import skitai
 from skitai.backends import Alias
+from skitai.mounting import MountTable
 from skitai.plugin import hookimpl
 
 from .calls import HttpMethod, Upload
+from .forwarding import Forwarder
+from .forwardproxy import ForwardProxy
+from .gateway import GatewayGuard
 from .http2 import PROTO_H2, PROTO_H2C
+from .reverseproxy import AliasAdapter, AliasMount
 from .rpc import JsonRpc, XmlRpc
 from .upstreams import Upstreams
 from .websocket import WebSocketCall
@@ -37,6 +44,36 @@ def skitai_register_backends(backends):
 
 
 @hookimpl
+def skitai_register_handlers(handlers, config):
+    """The forward proxy, when `skitai.enable_proxy()` turned it on: asked before the mount
+    table, it takes CONNECT and absolute-form requests. Every mounted alias gets its guard (the
+    API gateway's checks when `skitai.enable_gateway()` turned it on, else the alias's `source`
+    and `role` alone), here in the master before any request, so none reaches a member
+    unguarded."""
+    if config.forward_proxy is not None:
+        handlers.add(ForwardProxy(config), priority=200)
+    guard = GatewayGuard(config)
+    for table in handlers.handlers:
+        if isinstance(table, MountTable):
+            for mount in table.handlers():
+                if isinstance(mount, AliasMount):
+                    mount.guard = guard
+
+
+@hookimpl
+def skitai_configure(config):
+    gateway = config.api_gateway
+    if config.auth_handler is not None and (gateway is None or not gateway.enable_auth):
+        raise ValueError("skitai.set_auth_handler(handler) needs skitai.enable_gateway(True, ...): "
+                         "the handler decides on verified tokens")
+
+
+@hookimpl
+def skitai_register_adapters(adapters):
+    adapters.add(AliasAdapter())
+
+
+@hookimpl
 def skitai_register_services(was):
     upstreams = Upstreams(was.server.config)  # on the worker's loop, which the pool belongs to
     for method in METHODS:
@@ -49,7 +86,10 @@ def skitai_register_services(was):
 
 @hookimpl
 def skitai_server_stop(server):
-    """Close the pool; the server awaits it before its loop ends."""
+    """Close the pools; the server awaits the corequests' before its loop ends."""
+    forwarder = getattr(server, "skitai_gateway_forwarder", None)
+    if isinstance(forwarder, Forwarder):
+        forwarder.close()
     driver = server.was.services.get("get") if server.was is not None else None
     if isinstance(driver, HttpMethod):
         return driver.upstreams.close()

@@ -191,9 +191,12 @@ class H1Exchange(Exchange):
     def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol) -> None:
         if self.finished or self.aborted:
             return
-        if self.version != "1.1" or self.conn.pending or not self.body.complete:
-            raise RuntimeError("only a complete HTTP/1.1 request with nothing pipelined behind "
-                               "it can switch protocols")
+        # An HTTP/1.0 CONNECT may tunnel (Python's http.client, and so requests, send one);
+        # switching protocols with 101 is HTTP/1.1's alone.
+        version_ok = self.version == "1.1" or (self.version == "1.0" and self.method == "CONNECT")
+        if not version_ok or self.conn.pending or not self.body.complete:
+            raise RuntimeError("only a complete HTTP/1.1 request (or HTTP/1.0 CONNECT) with nothing "
+                               "pipelined behind it can switch protocols")
         self.status = status_code(status)
         self.responded_at = time.monotonic()
         self.conn.open_tunnel(self, frame_switch(status, headers), protocol)

@@ -1,0 +1,281 @@
+"""The forwarding engine: one exchange relayed to one origin (scheme, host, port) and target.
+
+Used by the reverse proxy (`skitai.mount("/x", "@alias")`, see `reverseproxy`) for each member
+it tries, and meant for any other handler that forwards (a forward proxy's absolute-form
+requests). It runs on the event loop thread:
+
+* the request goes to the member as HTTP/1.1, re-framed by the proxy (Content-Length when the
+  client's body had a declared length, else chunked; see `proxyheaders` for the fields), its
+  body streamed from `exchange.body.read_async` with the member's socket drained between
+  pieces, so neither direction holds more than a few hundred KB per exchange;
+* the answer streams back with `send_data` and `exchange.drain()` (the member's socket is
+  paused meanwhile), its trailer fields passed on (`set_trailers`);
+* a WebSocket upgrade (HTTP/1.1 `Upgrade`, or an RFC 8441 extended CONNECT on HTTP/2) is
+  forwarded as an HTTP/1.1 upgrade and, once the member switched, both sides become a byte
+  tunnel (`exchange.open_tunnel`);
+* a member that cannot be reached, or a pooled connection it had closed, before any of the
+  request's body was read raises `NotForwarded`, so the caller may try another member;
+  afterwards a failure is answered here: 502, or 504 when the member sent nothing for
+  `config.proxy_keep_alive` seconds (a response already started is cut instead).
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import os
+from typing import Any
+
+from skitai.body import ClientDisconnected
+from skitai.config import ServerConfig
+from skitai.exchange import Exchange
+from skitai.fields import FORBIDDEN_TRAILER_FIELDS
+from skitai.statuses import error_body, error_headers, status_line
+from skitai.websocket.handshake import asks_for_websocket
+
+from .proxyheaders import is_trusted, request_headers, response_headers, trusted_networks
+from .upstreamconn import (
+    Origin,
+    ResponseHead,
+    StaleConnection,
+    UpstreamConnection,
+    UpstreamError,
+    UpstreamPool,
+    UpstreamTimeout,
+)
+
+log = logging.getLogger("skitai.gateway.proxy")
+
+BODY_PIECE = 64 * 1024
+
+
+class NotForwarded(Exception):
+    """Nothing of the request reached the member and nothing was answered: another member may
+    take it. `status` (502 or 504) is what to answer when none does."""
+
+    def __init__(self, message: str, status: int = 502) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Forwarder:
+    """One per worker process (see `for_server`): the member connection pool and the settings."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.channel_timeout = config.proxy_keep_alive
+        self.tunnel_timeout = config.proxy_tunnel_keep_alive
+        self.trusted = trusted_networks(config.proxy_trusted)
+        self.pool = UpstreamPool(config.backend_keep_alive, config.backend_ca,
+                                 connect_timeout=min(5.0, config.proxy_keep_alive))
+
+    @classmethod
+    def for_server(cls, server: Any) -> "Forwarder":
+        """The worker's forwarder, made on first use (closed by the plugin's `skitai_server_stop`)."""
+        forwarder = getattr(server, "skitai_gateway_forwarder", None)
+        if forwarder is None:
+            forwarder = server.skitai_gateway_forwarder = cls(server.config)
+        return forwarder
+
+    def close(self) -> None:
+        self.pool.close()
+
+    async def forward(self, exchange: Exchange, origin: Origin, target: str) -> None:
+        """Relay `exchange` to `origin` as a request for `target` (path and query) and its answer
+        back. Raises `NotForwarded` when the member could not take it and the exchange is
+        untouched; answers 502/504 itself once that is no longer so."""
+        tunnel = asks_for_websocket(exchange)
+        head = self._head(exchange, origin, target, tunnel)
+        conn = await self._connect(exchange, origin, head)
+        body_task = None
+        try:
+            if _has_body(exchange) and not tunnel:
+                body_task = self._start_body(exchange, conn)
+            try:
+                response = await conn.read_head(self.channel_timeout)
+            except StaleConnection:
+                if body_task is not None:
+                    raise  # the body went into the closed connection: it cannot go again
+                # the idle connection had been closed under us: once more on a fresh one
+                conn.abort()
+                conn = await self._connect(exchange, origin, head, fresh=True)
+                response = await conn.read_head(self.channel_timeout)
+            if tunnel and response.status == 101:
+                self._open_tunnel(exchange, conn, response)
+                conn = None
+                return
+            await self._relay_response(exchange, conn, response)
+        except UpstreamTimeout as error:
+            self._fail(exchange, 504, origin, error)
+        except (UpstreamError, OSError) as error:
+            if isinstance(error, ClientDisconnected):
+                exchange.abort()
+            else:
+                self._fail(exchange, 502, origin, error)
+        finally:
+            if body_task is not None and not body_task.done():
+                body_task.cancel()
+                if conn is not None:
+                    conn.abort()  # the request was not all sent: the connection is unusable
+            elif body_task is not None and body_task.exception() is not None and conn is not None:
+                conn.abort()
+            if conn is not None:
+                self.pool.release(conn)
+
+    # the request
+    def _head(self, exchange: Exchange, origin: Origin, target: str, tunnel: bool) -> bytes:
+        host = exchange.header("host")
+        fields = request_headers(exchange.headers, client=exchange.client[0] if exchange.client else "",
+                                 scheme=exchange.scheme, host=host, version=exchange.version,
+                                 trusted=is_trusted(exchange.client[0] if exchange.client else "", self.trusted),
+                                 upstream_host=origin.authority)
+        fields.extend(exchange.transaction.call_headers())
+        method = exchange.method
+        if tunnel:
+            method = "GET"
+            fields = [(n, v) for n, v in fields if not n.lower().startswith("sec-websocket-key")]
+            key = exchange.header("sec-websocket-key") or base64.b64encode(os.urandom(16)).decode()
+            fields += [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", key)]
+            if exchange.header("sec-websocket-version") is None:
+                fields.append(("Sec-WebSocket-Version", "13"))
+        elif _has_body(exchange):
+            length = _declared_length(exchange)
+            fields.append(("Content-Length", str(length)) if length is not None
+                          else ("Transfer-Encoding", "chunked"))
+        lines = [f"{method} {target} HTTP/1.1\r\n"]
+        lines.extend(f"{name}: {value}\r\n" for name, value in fields)
+        lines.append("\r\n")
+        return "".join(lines).encode("latin-1")
+
+    async def _connect(self, exchange: Exchange, origin: Origin, head: bytes,
+                       fresh: bool = False) -> UpstreamConnection:
+        try:
+            conn = await self.pool.acquire(origin, fresh=fresh)
+        except UpstreamTimeout as error:
+            raise NotForwarded(f"{origin.authority}: {error}", 504) from error
+        except OSError as error:
+            raise NotForwarded(f"{origin.authority}: {error.strerror or error}") from error
+        conn.begin(exchange.method)
+        try:
+            conn.write(head)
+        except UpstreamError as error:
+            conn.abort()
+            raise NotForwarded(f"{origin.authority}: {error}") from error
+        return conn
+
+    def _start_body(self, exchange: Exchange, conn: UpstreamConnection) -> asyncio.Task:
+        """Send the body beside the wait for the answer (a member may answer before reading
+        it); a body that cannot be sent (the client left, its framing lied) ends the exchange
+        with the member, which the wait then sees."""
+        task = exchange.loop.create_task(self._send_body(exchange, conn))
+
+        def done(task: asyncio.Task) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                conn.abort()
+        task.add_done_callback(done)
+        return task
+
+    async def _send_body(self, exchange: Exchange, conn: UpstreamConnection) -> None:
+        """Stream the request body to the member, framed as the head said."""
+        length = _declared_length(exchange)
+        chunked = length is None
+        sent = 0
+        while True:
+            data = await exchange.body.read_async(BODY_PIECE)
+            if not data:
+                break
+            sent += len(data)
+            if length is not None and sent > length:
+                raise UpstreamError("the request body is longer than its Content-Length")
+            conn.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
+            await conn.drain()
+        if chunked:
+            conn.write(b"0\r\n\r\n")
+        elif sent != length:
+            raise UpstreamError("the request body is shorter than its Content-Length")
+
+    # the answer
+    async def _relay_response(self, exchange: Exchange, conn: UpstreamConnection, response: ResponseHead) -> None:
+        headers = response_headers(response.headers, response.version)
+        if exchange.method != "HEAD" and response.status not in (204, 304) and not response.until_close:
+            length = _content_length(response.headers)
+            if length is not None and not _is_chunked(response.headers):
+                headers.append(("Content-Length", str(length)))
+        elif exchange.method == "HEAD":
+            headers.extend((n, v) for n, v in response.headers if n.lower() == "content-length")
+        exchange.send_head(f"{response.status} {response.reason or 'Status'}", headers)
+        try:
+            while True:
+                data = await conn.read_body(self.channel_timeout)
+                if not data:
+                    break
+                exchange.send_data(data)
+                await exchange.drain()
+        except (UpstreamError, asyncio.CancelledError) as error:
+            if isinstance(error, UpstreamError):
+                log.warning("proxy: %s %s: the member's answer broke off after it started: %s (gtxid %s)",
+                            exchange.method, exchange.target, error, exchange.transaction.gtxid)
+            conn.abort()
+            exchange.abort()
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            return
+        trailers = [(name.lower(), value) for name, value in conn.trailers
+                    if name.lower() not in FORBIDDEN_TRAILER_FIELDS]
+        if trailers:
+            exchange.set_trailers(trailers)
+        exchange.finish()
+
+    def _fail(self, exchange: Exchange, status: int, origin: Origin, error: BaseException) -> None:
+        log.warning("proxy: %s %s -> %s: %s %s (gtxid %s)", exchange.method, exchange.target,
+                    origin.authority, status, error, exchange.transaction.gtxid)
+        if exchange.response_started:
+            exchange.abort()
+        else:
+            answer_error(exchange, status)
+
+    # tunnels
+    def _open_tunnel(self, exchange: Exchange, conn: UpstreamConnection, response: ResponseHead) -> None:
+        from .tunnel import Splice
+
+        passed = [(n, v) for n, v in response.headers
+                  if n.lower() in ("sec-websocket-protocol", "sec-websocket-extensions")]
+        if exchange.connect_protocol is not None:
+            status, headers = "200 OK", passed
+        else:
+            accept = [(n, v) for n, v in response.headers if n.lower() == "sec-websocket-accept"]
+            status = "101 Switching Protocols"
+            headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"), *accept, *passed]
+        splice = Splice(conn, self.tunnel_timeout)
+        exchange.open_tunnel(status, headers, splice.front)
+
+
+def answer_error(exchange: Exchange, status: int) -> None:
+    """A short plain-text error answer (502, 504, 403 ...)."""
+    exchange.send_response(status_line(status), error_headers(), error_body(status))
+
+
+def _has_body(exchange: Exchange) -> bool:
+    length = _declared_length(exchange)
+    if length is not None:
+        return length > 0
+    if exchange.protocol_name.startswith("HTTP/2") or exchange.version.startswith("2"):
+        return not getattr(exchange.body, "complete", True) or bool(getattr(exchange.body, "received", 0))
+    return any(name == "transfer-encoding" for name, _ in exchange.headers)
+
+
+def _declared_length(exchange: Exchange) -> int | None:
+    if any(name == "transfer-encoding" for name, _ in exchange.headers):
+        return None
+    value = exchange.header("content-length")
+    return int(value) if value is not None and value.isdigit() else None
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    for name, value in headers:
+        if name.lower() == "content-length" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
+def _is_chunked(headers: list[tuple[str, str]]) -> bool:
+    return any(name.lower() == "transfer-encoding" for name, _ in headers)

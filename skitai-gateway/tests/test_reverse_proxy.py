@@ -1,0 +1,193 @@
+"""The reverse proxy over real sockets: `skitai.mount("/x", "@alias")` in front of Skitai and
+gunicorn members, with httpx, curl and raw-socket clients."""
+import json
+import socket
+import subprocess
+import sys
+
+import httpx
+import pytest
+from proxyservers import Gunicorn, proxy_server
+
+from skitai.mounting import MountError
+from skitai.testing import ServerThread, StartedServers, free_port
+
+
+@pytest.fixture
+def servers():
+    started = StartedServers(lambda **settings: settings.pop("make")(**settings))
+    yield lambda make, **settings: started(make=make, **settings)
+    started.stop()
+
+
+@pytest.fixture
+def skitai_member():
+    from proxymember import app
+    started = StartedServers(ServerThread)
+    yield lambda: started(app)
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def gunicorn():
+    server = Gunicorn()
+    yield server
+    server.close()
+
+
+def proxy(servers, mounts, aliases, **settings):
+    return servers(lambda **more: proxy_server(mounts, aliases, **more), **settings)
+
+
+def echo(response):
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_a_mounted_alias_forwards_path_query_and_body(servers, gunicorn):
+    front = proxy(servers, {"/search": "@search"}, {"@search": [gunicorn.member]})
+    seen = echo(httpx.post(front.url("/search/echo/a%20b?q=1&r=%2F"), content=b"hello", timeout=10))
+    assert seen["method"] == "POST" and seen["path"] == "/echo/a b" and seen["query"] == "q=1&r=%2F"
+    assert seen["size"] == 5 and seen["headers"]["CONTENT_LENGTH"] == "5"
+    assert seen["headers"]["HOST"] == gunicorn.member
+    assert seen["headers"]["X_FORWARDED_HOST"] == f"127.0.0.1:{front.port}"
+    assert seen["headers"]["X_FORWARDED_FOR"] == "127.0.0.1"
+    assert seen["headers"]["X_FORWARDED_PROTO"] == "http"
+    assert seen["headers"]["FORWARDED"] == f"for=127.0.0.1;proto=http;host=127.0.0.1:{front.port}"
+    assert seen["headers"]["VIA"] == "1.1 skitai"
+    assert seen["headers"]["X_GTXN_ID"].startswith("GTID-") and seen["headers"]["X_LTXN_ID"] == "1001"
+
+
+def test_a_base_path_in_the_mount_is_prefixed(servers, gunicorn):
+    front = proxy(servers, {"/api": "@search/echo/v1", "/": "@search"}, {"@search": [gunicorn.member]})
+    assert echo(httpx.get(front.url("/api/items?x=1"), timeout=10))["path"] == "/echo/v1/items"
+    assert echo(httpx.get(front.url("/api"), timeout=10))["path"] == "/echo/v1"
+    assert echo(httpx.get(front.url("/echo/root"), timeout=10))["path"] == "/echo/root"
+
+
+def test_the_answer_keeps_its_status_fields_and_gets_via(servers, gunicorn):
+    front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]})
+    response = httpx.get(front.url("/status/418"), timeout=10)
+    assert response.status_code == 418 and response.text == "ok"
+    assert response.headers["via"] == "1.1 skitai"
+    assert "gunicorn" in response.headers["server"]
+    head = httpx.head(front.url("/big?size=1000"), timeout=10)
+    assert head.status_code == 200 and head.headers["content-length"] == "1000" and head.content == b""
+
+
+def test_chunked_and_http10_clients_reach_the_member_reframed(servers, gunicorn):
+    front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]})
+    chunked = echo(httpx.post(front.url("/echo"), content=iter([b"abc", b"defg"]), timeout=10))
+    assert chunked["size"] == 7 and chunked["headers"].get("TRANSFER_ENCODING") == "chunked"
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo HTTP/1.0\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyz")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") and json.loads(body)["size"] == 3
+    assert json.loads(body)["headers"]["VIA"] == "1.0 skitai"
+
+
+def test_hop_by_hop_fields_stop_at_the_proxy(servers, gunicorn):
+    front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]})
+    seen = echo(httpx.get(front.url("/echo"), headers={
+        "Connection": "keep-alive, X-Secret", "X-Secret": "s", "Keep-Alive": "timeout=5", "TE": "deflate",
+        "Proxy-Authorization": "Basic eDp5", "X-Kept": "k"}, timeout=10))["headers"]
+    assert seen["X_KEPT"] == "k" and seen["TE"] == "trailers"  # the proxy's own: it passes trailers on
+    for name in ("X_SECRET", "KEEP_ALIVE", "PROXY_AUTHORIZATION", "UPGRADE"):
+        assert name not in seen
+
+
+def test_forwarding_fields_from_a_client_are_replaced_unless_it_is_trusted(servers, gunicorn):
+    spoof = {"X-Forwarded-For": "10.9.9.9", "Forwarded": "for=10.9.9.9", "X-Forwarded-Proto": "https",
+             "X-Forwarded-Host": "evil", "Via": "1.1 nginx"}
+    front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]})
+    seen = echo(httpx.get(front.url("/echo"), headers=spoof, timeout=10))["headers"]
+    assert seen["X_FORWARDED_FOR"] == "127.0.0.1" and seen["FORWARDED"].startswith("for=127.0.0.1;")
+    assert seen["X_FORWARDED_PROTO"] == "http" and seen["X_FORWARDED_HOST"] != "evil"
+    assert seen["VIA"] == "1.1 nginx, 1.1 skitai"
+    trusting = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]}, proxy_trusted=["127.0.0.0/8"])
+    seen = echo(httpx.get(trusting.url("/echo"), headers=spoof, timeout=10))["headers"]
+    assert seen["X_FORWARDED_FOR"] == "10.9.9.9, 127.0.0.1"
+    assert seen["FORWARDED"].startswith("for=10.9.9.9, for=127.0.0.1;")
+    assert seen["X_FORWARDED_PROTO"] == "https" and seen["X_FORWARDED_HOST"] == "evil"
+
+
+def test_a_skitai_member_and_curl(servers, skitai_member):
+    member = skitai_member()
+    front = proxy(servers, {"/": "@search"}, {"@search": [f"127.0.0.1:{member.port}"]})
+    out = subprocess.run(["curl", "-sS", "--max-time", "10", "-d", "a=1", front.url("/echo?x=1")],
+                         capture_output=True, timeout=20)
+    seen = json.loads(out.stdout)
+    assert seen["method"] == "POST" and seen["query"] == "x=1" and seen["size"] == 3
+
+
+SCRIPT = """
+import skitai
+{alias}
+skitai.mount("/x", "{target}")
+skitai.run(port={port})
+"""
+
+
+@pytest.mark.parametrize("alias, target, message", [
+    ("", "@nowhere", "no alias '@nowhere' (declared: none)"),
+    ("skitai.alias('@db', skitai.DB_SQLITE3, 'a.db')", "@db",
+     "the reverse proxy forwards to PROTO_HTTP and PROTO_HTTPS aliases, not 'sqlite3'"),
+])
+def test_mounting_an_undeclared_or_non_http_alias_stops_the_start(tmp_path, alias, target, message):
+    script = tmp_path / "serve.py"
+    script.write_text(SCRIPT.format(alias=alias, target=target, port=free_port()))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode != 0
+    assert "skitai: error: " in done.stderr and message in done.stderr, done.stderr
+
+
+def test_a_proxied_alias_takes_no_preference():
+    with pytest.raises(MountError, match="no preference"):
+        proxy_server({}, {}).kernel.mount("/x", "@a", "app", object())
+
+
+def with_trailers(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"part one\n"
+    yield b"part two\n"
+    environ["skitai.set_trailers"]([("X-Checksum", "abc123")])
+
+
+def raw_exchange(port, request):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = bytearray()
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return bytes(answer)
+
+
+def test_the_members_trailers_reach_a_client_that_takes_them(servers):
+    member = StartedServers(ServerThread)
+    try:
+        upstream = member(with_trailers)
+        front = proxy(servers, {"/": "@m"}, {"@m": [f"127.0.0.1:{upstream.port}"]})
+        answer = raw_exchange(front.port, b"GET /t HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert b"Transfer-Encoding: chunked" in head
+        assert body.endswith(b"0\r\nx-checksum: abc123\r\n\r\n") and b"part one\n" in body
+        plain = raw_exchange(front.port, b"GET /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        assert plain.endswith(b"0\r\n\r\n") and b"abc123" not in plain
+    finally:
+        member.stop()
+
+
+def test_an_http2_client_reaches_an_http11_member(servers, gunicorn):
+    front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]}, http2=True)
+    with httpx.Client(http1=False, http2=True, timeout=10) as client:
+        response = client.post(front.url("/echo?a=1"), content=b"x" * 100_000)
+        streamed = client.post(front.url("/echo"), content=iter([b"ab", b"cd"]))
+        big = client.get(front.url("/big?size=3000000"))
+    assert response.http_version == "HTTP/2"
+    seen = echo(response)
+    assert seen["size"] == 100_000 and seen["headers"]["VIA"] == "2 skitai" and seen["query"] == "a=1"
+    assert echo(streamed)["size"] == 4
+    assert big.status_code == 200 and len(big.content) == 3_000_000
