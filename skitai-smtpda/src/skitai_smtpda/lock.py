@@ -29,8 +29,9 @@ class AgentLock:
                     os.close(fd)
                     return False
                 time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        text = f"{os.getpid()}\n".encode()
+        os.pwrite(fd, text, 0)  # written over the previous agent's pid, never an empty file
+        os.ftruncate(fd, len(text))
         self.fd = fd  # kept open: closing it would release the lock
         return True
 
@@ -44,9 +45,19 @@ class AgentLock:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
-                text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
-                return int(text) if text.isdigit() else -1  # held, pid not written yet
+                return self._pid(fd)
             fcntl.flock(fd, fcntl.LOCK_UN)
             return None
         finally:
             os.close(fd)
+
+    @staticmethod
+    def _pid(fd: int) -> int:
+        """The pid in a held lock's file; the very first agent of a spool may not have
+        written it yet when the lock is seen held: it comes within moments."""
+        deadline = time.monotonic() + 1.0
+        while True:
+            text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+            if text.isdigit() or time.monotonic() >= deadline:
+                return int(text) if text.isdigit() else -1
+            time.sleep(0.01)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from skitai.plugin import hookimpl
 
+from . import agent
+from .commands import smtpda
 from .compose import Email
+from .lock import AgentLock
 from .settings import spool_path
 from .smtpserver import SmtpServer
 from .spool import Spool
@@ -41,3 +44,28 @@ def skitai_configure(config):
 def skitai_register_services(was):
     spool = Spool(spool_path()).create()
     was.add_service("email", EmailService(spool, default_server(was.server.config)))
+
+
+@hookimpl
+def skitai_add_options(parser):
+    group = parser.add_argument_group("skitai-smtpda")
+    group.add_argument("--smtpda", action="store_true",
+                       help="run the SMTP delivery agent if not started (it outlives the app: "
+                            "`skitai smtpda stop` stops it)")
+
+
+@hookimpl
+def skitai_register_processes(processes, config):
+    """`--smtpda`: the master makes sure an agent serves the spool while it runs, and leaves it
+    running when it stops (the manual: a system-wide service, stopped by `skitai smtpda stop`)."""
+    if config.options is None or not getattr(config.options, "smtpda", False):
+        return
+    path = Spool(spool_path()).create().path
+    processes.add("smtpda", agent.command(path), on_stop="detach", on_reload="keep",
+                  running_elsewhere=AgentLock(path).holder, output=agent.log_path(path))
+
+
+@hookimpl
+def skitai_register_commands(commands):
+    commands.add("smtpda", smtpda, help="start, stop or show the SMTP delivery agent: "
+                                        "smtpda {start,stop,status} [--spool PATH]")
