@@ -76,10 +76,11 @@ def _authenticate(server, session, envelope, mechanism, auth_data):
 
 class SmtpServer:
     """`mode`: "plain", "starttls" (STARTTLS required before MAIL) or "ssl" (TLS at once);
-    `auth=True` requires AUTH (offered only over TLS unless plain)."""
+    `auth=True` requires AUTH (offered only over TLS unless plain); `handler` a `Handler`
+    subclass instance that answers otherwise."""
 
-    def __init__(self, folder: str, mode: str = "plain", auth: bool = False) -> None:
-        self.handler = Handler()
+    def __init__(self, folder: str, mode: str = "plain", auth: bool = False, handler: Handler | None = None) -> None:
+        self.handler = handler or Handler()
         self.port = free_port()
         self.mode = mode
         self.certificates = make_certificates(folder, "localhost", "127.0.0.1") if mode != "plain" else None
