@@ -58,7 +58,7 @@ def test_delivery_over_each_transport_with_auth(spool, tmp_path, mode, caplog):
         ids = [spool_message(spool, server.address, subject=f"n{n}", user=USER, password=PASSWORD, **options)
                for n in range(3)]
         with caplog.at_level(logging.INFO, "skitai.smtpda"):
-            assert Agent(spool, timeout=5).run_once() == 3
+            assert Agent(spool, timeout=5, connections=1).run_once() == 3
         received = server.handler.wait_for(3)
     assert spool.ids() == [] and spool.ids(spool.dead) == []
     assert [r.sender for r in received] == ["me@example.com"] * 3
@@ -206,3 +206,29 @@ def test_settings_reach_the_envelope(spool):
     envelope = spool.read(message_id)[0]
     assert (envelope.retry_delay, envelope.max_attempts) == (0.2, 3)
     assert Server.from_dict(envelope.smtp) == Server("localhost", 25)
+
+
+def test_messages_to_one_server_go_over_several_connections(spool, tmp_path):
+    with SmtpServer(str(tmp_path)) as server:
+        for number in range(10):
+            spool_message(spool, server.address, subject=f"n{number}")
+        assert Agent(spool, timeout=5, connections=4).run_once() == 10
+        received = server.handler.wait_for(10)
+    assert server.handler.sessions == 4 and spool.ids() == []
+    subjects = {email.message_from_bytes(r.data, policy=email.policy.default)["Subject"] for r in received}
+    assert subjects == {f"n{number}" for number in range(10)}
+
+
+def test_a_server_that_is_down_is_not_asked_once_per_message(spool, monkeypatch):
+    """The connection fails once: the other messages of that connection fail with it."""
+    from skitai_smtpda import delivery
+
+    opened = []
+    original = delivery.Connection.open
+    monkeypatch.setattr(delivery.Connection, "open", lambda self: (opened.append(1), original(self)))
+    port = free_port()
+    for number in range(6):
+        spool_message(spool, f"127.0.0.1:{port}", subject=f"n{number}")
+    assert Agent(spool, timeout=5, connections=2).run_once() == 6
+    assert len(opened) == 2
+    assert spool.counts() == {"queued": 0, "retrying": 6, "dead": 0}

@@ -1,8 +1,9 @@
 """The delivery agent: `python -m skitai_smtpda.agent --spool PATH`, a process of its own (one per
 spool, see `lock`) that sends what the apps spool.
 
-It polls the queue, groups due messages by SMTP server and sends them over one connection per
-server, oldest first. A message leaves the queue only after the server has taken it: killed
+It polls the queue, groups due messages by SMTP server and sends them oldest first over a few
+connections per server at once (`--connections`, 4: one connection waits on the server's
+answers most of the time). A message leaves the queue only after the server has taken it: killed
 at any moment, the agent loses nothing, and only a kill between the server's acceptance and the
 removal of the file makes a message go twice (at-least-once delivery). A temporary failure is
 tried again after the message's retry delay, doubled at each attempt; a permanent one (5xx), or
@@ -18,6 +19,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 from .delivery import TIMEOUT, Connection, Failure
 from .lock import AgentLock
@@ -26,6 +28,7 @@ from .smtpserver import SmtpServer
 from .spool import Envelope, Spool
 
 POLL = 0.1   # seconds between looks at an idle queue
+CONNECTIONS = 4  # at most this many connections to one server at once, each on a thread
 BATCH = 500  # messages read per pass: a huge queue is worked through without holding it all
 LOG_FILE = "smtpda.log"
 
@@ -43,8 +46,10 @@ def command(spool_path: str) -> list[str]:
 
 
 class Agent:
-    def __init__(self, spool: Spool, poll: float = POLL, timeout: float = TIMEOUT) -> None:
+    def __init__(self, spool: Spool, poll: float = POLL, timeout: float = TIMEOUT,
+                 connections: int = CONNECTIONS) -> None:
         self.spool = spool
+        self.connections = connections
         self.poll = poll
         self.timeout = timeout
         self.stopping = False
@@ -68,12 +73,12 @@ class Agent:
         groups: dict[SmtpServer, list[tuple[Envelope, bytes]]] = {}
         for envelope, message in self._due():
             groups.setdefault(SmtpServer.from_dict(envelope.smtp), []).append((envelope, message))
-        attempted = 0
-        for server, items in groups.items():
-            attempted += self._deliver(server, items)
-            if self.stopping:
-                break
-        return attempted
+        jobs = [(server, items[start::self.connections]) for server, items in groups.items()
+                for start in range(min(self.connections, len(items)))]
+        if len(jobs) <= 1:
+            return self._deliver(*jobs[0]) if jobs else 0
+        with ThreadPoolExecutor(min(len(jobs), self.connections)) as pool:
+            return sum(pool.map(lambda job: self._deliver(*job), jobs))
 
     def _due(self) -> Iterator[tuple[Envelope, bytes]]:
         now = time.time()
@@ -98,18 +103,24 @@ class Agent:
                 return
 
     def _deliver(self, server: SmtpServer, items: list[tuple[Envelope, bytes]]) -> int:
-        """Over one connection, as long as it holds; a connection that cannot be opened fails
-        the whole group with the same reason (each message's attempt counted and logged)."""
+        """Over one connection, opened anew after a failure; a connection that cannot be opened
+        fails the rest of `items` with the same reason (each message's attempt counted and
+        logged): a server that is down is not asked once per message."""
         connection = Connection(server, self.timeout)
         attempted = 0
         try:
-            for envelope, message in items:
+            for index, (envelope, message) in enumerate(items):
                 if self.stopping:
                     break
                 attempted += 1
-                try:
-                    if not connection.is_open:
+                if not connection.is_open:
+                    try:
                         connection.open()
+                    except Failure as error:
+                        for later, data in items[index:]:
+                            self._failed(later, data, error.reason, error.temporary)
+                        return len(items)
+                try:
                     refused = connection.send(envelope.sender, envelope.recipients, message)
                 except Failure as error:
                     self._failed(envelope, message, error.reason, error.temporary)
@@ -167,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--spool", default=None, help="the spool folder (default: %(default)s)")
     parser.add_argument("--poll", type=float, default=POLL, help="seconds between looks at an idle queue")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="SMTP connect and answer timeout")
+    parser.add_argument("--connections", type=int, default=CONNECTIONS,
+                        help="connections to one server at once (default: %(default)s)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s skitai-smtpda[%(process)d] %(levelname)s %(message)s")
@@ -178,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
     from skitai.supervisor import set_title
 
     set_title(f"skitai-smtpda: {spool.path}")
-    agent = Agent(spool, args.poll, args.timeout)
+    agent = Agent(spool, args.poll, args.timeout, max(1, args.connections))
     signal.signal(signal.SIGTERM, agent.stop)
     signal.signal(signal.SIGINT, agent.stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a detached service: a closing terminal is no stop
