@@ -4,11 +4,11 @@ from there, and so would PyPI's old `skitai` 0.57.16 if our version lost to it).
 
 `pip install "skitai[http2]"` (or `skitai-http2` alone) brings the core and the HTTP/2 plugin,
 `skitai[gateway]` the gateway plugin, and `skitai plugins` lists it; `skitai[dbi]` and
-`skitai[http2,dbi]` bring the database plugin and its drivers; `skitai[smtpda]` was.email and
-its delivery agent; plain `skitai` has no plugin; `skitai[testclient]` is enough for
-`skitai.test_client` and brings none of the project's own test tools. Every distribution carries one final version (a pre-release would lose to 0.57.16
-without `--pre`), each plugin pins the core to it, and the core's extras pin the plugins the same
-way."""
+`skitai[http2,dbi]` bring the database plugin and its drivers; `skitai[smtpda]` was.email and its
+delivery agent; plain `skitai` has no plugin; `skitai[testclient]` is enough for
+`skitai.test_client` and brings none of the project's own test tools. Every distribution carries
+one final version (a pre-release would lose to 0.57.16 without `--pre`), each plugin pins the
+core to it, and the core's extras pin the plugins the same way."""
 from __future__ import annotations
 
 import email.parser
