@@ -167,8 +167,11 @@ class Supervised:
         """Until our child exits; SIGKILL at `deadline`."""
         while self.pid is not None and self.exit_status() is None:
             if time.monotonic() >= deadline:
-                os.kill(self.pid, signal.SIGKILL)
-                os.waitpid(self.pid, 0)
+                try:
+                    os.kill(self.pid, signal.SIGKILL)
+                    os.waitpid(self.pid, 0)
+                except (ProcessLookupError, ChildProcessError):
+                    pass  # it exited meanwhile
                 self.pid = None
                 return
             time.sleep(0.05)
