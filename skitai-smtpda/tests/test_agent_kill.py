@@ -75,7 +75,9 @@ def test_killed_at_random_moments_the_agent_loses_nothing(tmp_path):
         kills = 0
         while kills < KILLS and spool.ids():
             agent = start_agent(spool, log)
-            time.sleep(random.uniform(0.15, 0.6))  # starting, reading the spool, or sending
+            if kills:  # the first one dies while starting; the others once they hold the spool
+                wait_for(lambda pid=agent.pid: AgentLock(spool.path).holder() == pid, timeout=30)
+                time.sleep(random.uniform(0.0, 0.5))  # reading the spool, or sending
             agent.send_signal(signal.SIGKILL)
             agent.wait(10)
             kills += 1

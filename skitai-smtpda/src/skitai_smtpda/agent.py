@@ -36,13 +36,15 @@ log = logging.getLogger("skitai.smtpda")
 
 
 def log_path(spool_path: str) -> str:
-    """Where the agent's output goes when the master or `skitai smtpda start` runs it."""
+    """The agent's log, in its spool."""
     return os.path.join(spool_path, LOG_FILE)
 
 
-def command(spool_path: str) -> list[str]:
-    """How the master and `skitai smtpda start` run the agent."""
-    return [sys.executable, "-m", "skitai_smtpda.agent", "--spool", spool_path]
+def command(spool_path: str | None) -> list[str]:
+    """How the master and `skitai smtpda start` run the agent; without a spool, the agent takes
+    the default of the user it runs as (a master started by root has dropped its privileges by
+    the time it starts the agent, and so have the workers that spool)."""
+    return [sys.executable, "-m", "skitai_smtpda.agent", *(["--spool", spool_path] if spool_path else [])]
 
 
 class Agent:
@@ -175,15 +177,19 @@ class Agent:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m skitai_smtpda.agent",
                                       description="Deliver the messages spooled by was.email.")
-    parser.add_argument("--spool", default=None, help="the spool folder (default: %(default)s)")
+    parser.add_argument("--spool", default=None, help="the spool folder (default: the per-user one, or "
+                                                       "SKITAI_SMTPDA_SPOOL)")
+    parser.add_argument("--log-file", default=None, help=f"where to log (default: {LOG_FILE} in the spool; "
+                                                         "- for stderr)")
     parser.add_argument("--poll", type=float, default=POLL, help="seconds between looks at an idle queue")
     parser.add_argument("--timeout", type=float, default=TIMEOUT, help="SMTP connect and answer timeout")
     parser.add_argument("--connections", type=int, default=CONNECTIONS,
                         help="connections to one server at once (default: %(default)s)")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
-                        format="%(asctime)s skitai-smtpda[%(process)d] %(levelname)s %(message)s")
     spool = Spool(os.path.abspath(args.spool or default_spool())).create()
+    where = {"stream": sys.stderr} if args.log_file == "-" else {"filename": args.log_file or log_path(spool.path)}
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s skitai-smtpda[%(process)d] %(levelname)s %(message)s",
+                        **where)
     lock = AgentLock(spool.path)
     if not lock.acquire():
         log.info("another agent delivers from %s (pid %s): exiting", spool.path, lock.holder())

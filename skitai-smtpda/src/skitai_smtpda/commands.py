@@ -31,7 +31,7 @@ def start(spool: Spool) -> int:
         _say(f"already running (pid {pid}), spool {spool.path}")
         return OK
     spool.create()
-    with open(log_path(spool.path), "ab") as output:
+    with open(log_path(spool.path), "ab") as output:  # what the agent's log cannot hold (a crash)
         process = subprocess.Popen(command(spool.path), stdin=subprocess.DEVNULL, stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + START_TIMEOUT

@@ -8,7 +8,7 @@ from . import agent
 from .commands import smtpda
 from .compose import Email
 from .lock import AgentLock
-from .settings import spool_path
+from .settings import settings, spool_path
 from .smtpserver import SmtpServer
 from .spool import Spool
 
@@ -60,9 +60,11 @@ def skitai_register_processes(processes, config):
     running when it stops (the manual: a system-wide service, stopped by `skitai smtpda stop`)."""
     if config.options is None or not getattr(config.options, "smtpda", False):
         return
-    path = Spool(spool_path()).create().path
-    processes.add("smtpda", agent.command(path), on_stop="detach", on_reload="keep",
-                  running_elsewhere=AgentLock(path).holder, output=agent.log_path(path))
+    # The spool is decided where it is used, by the user the master and workers run as once a
+    # root start has dropped its privileges (which comes after this hook): the agent (which logs
+    # to its spool), the workers, and the master's look for a running agent.
+    processes.add("smtpda", agent.command(settings.spool), on_stop="detach", on_reload="keep",
+                  running_elsewhere=lambda: AgentLock(spool_path()).holder())
 
 
 @hookimpl
