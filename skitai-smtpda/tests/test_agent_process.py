@@ -151,3 +151,23 @@ def test_without_the_option_no_agent_runs(spool, tmp_path):
     with ServerProcess(str(script), env={"SKITAI_LOG_DIR": str(tmp_path / "log")}) as app:
         http_get(app.port)
         assert AgentLock(spool.path).holder() is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="making a folder of another user needs root")
+def test_a_spool_of_another_user_is_one_line(tmp_path):
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    os.chown(foreign, 65534, -1)
+    result = skitai("smtpda", "start", "--spool", str(foreign / "smtpda"))
+    assert result.returncode == 1
+    assert result.stderr == f"skitai: error: skitai-smtpda: {foreign} belongs to uid 65534, not to this user " \
+                            f"(uid 0): choose another spool\n"
+
+
+def test_an_app_that_sends_no_mail_makes_no_spool(tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(SCRIPT)
+    env = {"SKITAI_LOG_DIR": str(tmp_path / "log"), "SKITAI_SMTPDA_SPOOL": str(tmp_path / "unused")}
+    with ServerProcess(str(script), env=env) as app:
+        assert http_get(app.port)[0] == 200
+    assert not (tmp_path / "unused").exists()

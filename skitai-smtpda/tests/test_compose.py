@@ -182,8 +182,30 @@ def test_the_default_spool_is_per_user_unless_root(monkeypatch):
     monkeypatch.delenv(smtpda_settings.SPOOL_ENV, raising=False)
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     monkeypatch.setattr(smtpda_settings, "user_name", lambda: "alice")
-    assert smtpda_settings.default_spool() == "/var/tmp/skitai/alice/smtpda"
+    assert smtpda_settings.default_spool() == "/var/tmp/skitai-alice/smtpda"
     monkeypatch.setattr(os, "geteuid", lambda: 0)
     assert smtpda_settings.default_spool() == "/var/tmp/skitai/smtpda"
     monkeypatch.setenv(smtpda_settings.SPOOL_ENV, "/srv/mail")
     assert smtpda_settings.default_spool() == "/srv/mail"
+
+
+def test_a_spool_of_another_user_is_refused(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("making a folder of another user needs root")
+    import pwd
+
+    nobody = pwd.getpwnam("nobody").pw_uid
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    os.chown(foreign, nobody, -1)
+    with pytest.raises(PermissionError, match=f"foreign belongs to uid {nobody}"):
+        Spool(str(foreign / "smtpda")).create()
+    with pytest.raises(PermissionError, match=f"foreign belongs to uid {nobody}"):
+        Spool(str(foreign)).create()
+
+
+def test_a_spool_made_open_is_closed(tmp_path):
+    os.mkdir(tmp_path / "open", 0o777)
+    os.chmod(tmp_path / "open", 0o777)
+    Spool(str(tmp_path / "open")).create()
+    assert os.stat(tmp_path / "open").st_mode & 0o777 == 0o700

@@ -8,12 +8,12 @@ import signal
 import subprocess
 import time
 
-from skitai.startup import UsageError
+from skitai.startup import StartupError, UsageError, describe
 
 from .agent import command, log_path
 from .lock import AgentLock
 from .settings import default_spool
-from .spool import Spool
+from .spool import ForeignSpool, Spool
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 60.0  # the agent finishes the message it sends (SMTP timeouts are 30 s)
@@ -97,4 +97,9 @@ def smtpda(args: list[str]) -> int:
     parser.add_argument("--spool", help="the spool folder (default: the per-user one, or "
                                         "SKITAI_SMTPDA_SPOOL)")
     parsed = parser.parse_args(args)
-    return ACTIONS[parsed.action](Spool(os.path.abspath(parsed.spool or default_spool())))
+    try:
+        return ACTIONS[parsed.action](Spool(os.path.abspath(parsed.spool or default_spool())))
+    except ForeignSpool as error:  # one line, as for any mistake of the operator's
+        raise StartupError(str(error)) from None
+    except OSError as error:  # a spool that cannot be made
+        raise StartupError(describe(error)) from None

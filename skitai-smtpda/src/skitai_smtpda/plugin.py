@@ -25,13 +25,18 @@ def default_server(config) -> SmtpServer | None:
 
 
 class EmailService:
-    """`was.email(subject, snd, rcpt)`: an `Email` for the spool of this process."""
+    """`was.email(subject, snd, rcpt)`: an `Email` for the spool of this process, whose folders
+    are made on the first call (an app that sends no mail leaves no spool behind)."""
 
     def __init__(self, spool: Spool, smtp: SmtpServer | None) -> None:
         self.spool = spool
         self.smtp = smtp
+        self.ready = False
 
     def __call__(self, subject: str, snd: str, rcpt: str | list[str]) -> Email:
+        if not self.ready:
+            self.spool.create()
+            self.ready = True
         return Email(self.spool, subject, snd, rcpt, self.smtp)
 
 
@@ -42,8 +47,7 @@ def skitai_configure(config):
 
 @hookimpl
 def skitai_register_services(was):
-    spool = Spool(spool_path()).create()
-    was.add_service("email", EmailService(spool, default_server(was.server.config)))
+    was.add_service("email", EmailService(Spool(spool_path()), default_server(was.server.config)))
 
 
 @hookimpl

@@ -23,14 +23,15 @@ settings = Settings()
 
 def default_spool() -> str:
     """`SKITAI_SMTPDA_SPOOL`, else the manual's `/var/tmp/skitai/smtpda` for root, else
-    `/var/tmp/skitai/<user>/smtpda`: one agent per user serves every app of that user, and no
-    user reads another's mail."""
+    `/var/tmp/skitai-<user>/smtpda`: one agent per user serves every app of that user, no user
+    reads another's mail, and no user needs a folder another user made first (/var/tmp keeps
+    files across reboots, unlike /tmp)."""
     override = os.environ.get(SPOOL_ENV)
     if override:
         return os.path.abspath(override)
     if os.geteuid() == 0:
         return SYSTEM_SPOOL
-    return os.path.join("/var/tmp/skitai", user_name(), "smtpda")
+    return os.path.join(f"/var/tmp/skitai-{user_name()}", "smtpda")
 
 
 def spool_path() -> str:

@@ -29,6 +29,10 @@ QUEUE, DEAD, TMP = "queue", "dead", "tmp"
 STALE_TMP = 3600.0
 
 
+class ForeignSpool(PermissionError):
+    """The spool, or the folder it is in, belongs to another user."""
+
+
 @dataclass
 class Envelope:
     id: str
@@ -60,9 +64,19 @@ class Spool:
         self.tmp = os.path.join(path, TMP)
 
     def create(self) -> "Spool":
-        """Make the folders, readable by their owner only (messages carry SMTP passwords)."""
+        """Make the folders, readable by their owner only (messages carry SMTP passwords).
+        ForeignSpool when the spool, or the folder it is in, belongs to another user (made
+        there first in /var/tmp, it could read or swap the messages)."""
         for folder in (self.path, self.queue, self.dead, self.tmp):
             os.makedirs(folder, mode=0o700, exist_ok=True)
+        me = os.geteuid()
+        for folder in (os.path.dirname(self.path), self.path):
+            owner = os.stat(folder).st_uid
+            if owner not in (me, 0):
+                raise ForeignSpool(f"skitai-smtpda: {folder} belongs to uid {owner}, not to this user "
+                                      f"(uid {me}): choose another spool")
+        if os.stat(self.path).st_mode & 0o077:
+            os.chmod(self.path, 0o700)
         return self
 
     # writing
