@@ -66,6 +66,9 @@ def test_start_status_stop(spool, tmp_path):
         assert os.getsid(pid) == pid  # detached from the command's session
         server.handler.wait_for(3)
         wait_for(lambda: not spool.ids())
+        os.rename(os.path.join(spool.path, "smtpda.log"), os.path.join(spool.path, "smtpda.log.1"))  # logrotate
+        send(spool, server.address, 1)
+        server.handler.wait_for(4)
         again = skitai("smtpda", "start")
         assert again.returncode == 0 and f"already running (pid {pid})" in again.stdout
         status = skitai("smtpda", "status")
@@ -74,8 +77,10 @@ def test_start_status_stop(spool, tmp_path):
     assert result.returncode == 0 and result.stdout == f"skitai smtpda: stopped (pid {pid})\n"
     assert AgentLock(spool.path).holder() is None
     assert skitai("smtpda", "stop").stdout == "skitai smtpda: not running\n"
+    rotated = open(os.path.join(spool.path, "smtpda.log.1")).read()
     log = open(os.path.join(spool.path, "smtpda.log")).read()
-    assert log.count(" INFO sent ") == 3 and " INFO stopped" in log
+    assert rotated.count(" INFO sent ") == 3 and " INFO stopped" not in rotated
+    assert log.count(" INFO sent ") == 1 and " INFO stopped" in log
 
 
 def test_status_counts_queued_retrying_and_dead(spool):

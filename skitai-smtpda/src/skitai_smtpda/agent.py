@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -187,9 +188,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="connections to one server at once (default: %(default)s)")
     args = parser.parse_args(argv)
     spool = Spool(os.path.abspath(args.spool or default_spool())).create()
-    where = {"stream": sys.stderr} if args.log_file == "-" else {"filename": args.log_file or log_path(spool.path)}
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s skitai-smtpda[%(process)d] %(levelname)s %(message)s",
-                        **where)
+    # A log moved away by logrotate is noticed and opened anew (WatchedFileHandler): no signal
+    # needed, and the agent is nobody's child to send one.
+    handler = (logging.StreamHandler(sys.stderr) if args.log_file == "-"
+               else logging.handlers.WatchedFileHandler(args.log_file or log_path(spool.path)))
+    logging.basicConfig(level=logging.INFO, handlers=[handler],
+                        format="%(asctime)s skitai-smtpda[%(process)d] %(levelname)s %(message)s")
     lock = AgentLock(spool.path)
     if not lock.acquire():
         log.info("another agent delivers from %s (pid %s): exiting", spool.path, lock.holder())
