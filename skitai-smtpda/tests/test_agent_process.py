@@ -1,6 +1,8 @@
 """The agent as a process: `skitai smtpda start|stop|status`, one agent per spool, and
 `serve.py --smtpda`, whose master starts the agent, starts it again when it dies, and leaves it
 running when the app stops."""
+import email
+import email.policy
 import os
 import signal
 import subprocess
@@ -176,3 +178,51 @@ def test_an_app_that_sends_no_mail_makes_no_spool(tmp_path):
     with ServerProcess(str(script), env=env) as app:
         assert http_get(app.port)[0] == 200
     assert not (tmp_path / "unused").exists()
+
+
+SENDING_SCRIPT = textwrap.dedent('''
+    import os
+    import skitai
+    from skitai import was
+
+
+    def app(environ, start_response):
+        e = was.email(environ["QUERY_STRING"], "app@example.com", "you@example.com")
+        e.add_content("hello")
+        e.send()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(os.getpid()).encode()]
+
+
+    if __name__ == "__main__":
+        skitai.set_smtp(os.environ["SMTP"])
+        skitai.mount("/", app)
+        skitai.run(port=5000, workers=2)
+''')
+
+
+def test_two_apps_and_their_workers_feed_one_agent(spool, tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(SENDING_SCRIPT)
+    with SmtpServer(str(tmp_path)) as server:
+        env = {"SKITAI_LOG_DIR": str(tmp_path / "log"), "SMTP": server.address}
+        with ServerProcess(str(script), "--smtpda", env=env) as first, \
+                ServerProcess(str(script), "--smtpda", env=env) as second:
+            agent = wait_for(lambda: AgentLock(spool.path).holder(), timeout=15)
+            workers = set()
+            for number in range(20):
+                app = first if number % 2 else second
+                workers.add(http_get(app.port, f"/?{number}")[1])
+            received = server.handler.wait_for(20)
+            assert AgentLock(spool.path).holder() == agent
+        assert len(workers) >= 2  # both apps (and whichever of their workers took the connection)
+        subjects = sorted(email.message_from_bytes(r.data, policy=email.policy.default)["Subject"]
+                          for r in received)
+        assert subjects == sorted(str(number) for number in range(20))
+    # one master started the agent and the other found it running; or both started one at
+    # the same moment, and the one that did not get the spool's lock left at once
+    starts = [app.output.count("started the supervised process smtpda") for app in (first, second)]
+    assert sorted(starts) in ([0, 1], [1, 1])
+    if starts == [1, 1]:
+        assert "another instance runs" in first.output + second.output
+    assert skitai("smtpda", "stop").returncode == 0
