@@ -226,3 +226,18 @@ def test_two_apps_and_their_workers_feed_one_agent(spool, tmp_path):
     if starts == [1, 1]:
         assert "another instance runs" in first.output + second.output
     assert skitai("smtpda", "stop").returncode == 0
+
+
+def test_a_reload_keeps_the_agent(spool, tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(SCRIPT)
+    with ServerProcess(str(script), "--smtpda", env={"SKITAI_LOG_DIR": str(tmp_path / "log")}) as app:
+        agent = wait_for(lambda: AgentLock(spool.path).holder(), timeout=15)
+        app.signal(signal.SIGHUP)
+        wait_for(lambda: "reloading" in app.output, timeout=20)
+        wait_for(lambda: app.output.count("serving on") >= 2, timeout=20)
+        assert AgentLock(spool.path).holder() == agent
+        os.kill(agent, signal.SIGKILL)  # the re-executed master watches it still
+        wait_for(lambda: (AgentLock(spool.path).holder() or agent) != agent, timeout=15)
+    assert app.output.count("started the supervised process smtpda") == 2
+    assert skitai("smtpda", "stop").returncode == 0
