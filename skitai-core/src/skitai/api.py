@@ -213,6 +213,22 @@ def set_auth_handler(handler) -> None:
     get_kernel().config.auth_handler = handler
 
 
+def set_smtp(server: str, user: str | None = None, password: str | None = None, ssl: bool = False,
+             starttls: bool = False, ca: str | None = None) -> None:
+    """The SMTP server `was.email` sends through when the message names none (kept by the
+    plugin that sends, skitai-smtpda): `server` is "host:port" (port 25 when left out),
+    `user` and `password` log in, `ssl=True` speaks TLS from the first byte (port 465),
+    `starttls=True` upgrades a plain connection (port 587), `ca` a PEM file of private CAs
+    (relative to the script's directory) trusted in addition to the system's. Certificates are
+    always verified. The plugin checks the values when the server starts."""
+    from .paths import abspath
+
+    config = get_kernel().config
+    config.smtp_server, config.smtp_user, config.smtp_password = str(server), user, password
+    config.smtp_ssl, config.smtp_starttls = bool(ssl), bool(starttls)
+    config.smtp_ca = abspath(ca) if ca else None
+
+
 def set_max_age(path: str, seconds: int) -> None:
     get_kernel().config.max_ages.append((path, int(seconds)))
 

@@ -143,6 +143,16 @@ class ServerConfig:
     api_gateway: ApiGatewaySettings | None = None
     auth_handler: Any = None
 
+    # skitai.set_smtp: the default SMTP server of `was.email` (the skitai-smtpda plugin sends
+    # through it): "host:port", login, implicit TLS (ssl) or STARTTLS, a PEM bundle of CAs
+    # trusted in addition to the system's
+    smtp_server: str | None = None
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_ssl: bool = False
+    smtp_starttls: bool = False
+    smtp_ca: str | None = None
+
     # parsed command line (argparse.Namespace) once `skitai.run()` has read it
     options: Any = None
 

@@ -14,11 +14,12 @@ take fewer arguments than its spec names).
 The order: plugins are loaded and `skitai_register_adapters` is called when the kernel is
 created (the script's first `skitai.mount()` or `skitai.*` call), since mounting needs the
 adapters. `skitai.run()` then calls `skitai_add_options`, `skitai_configure`, and, with the
-settings final, `skitai_register_handlers` and `skitai_register_protocols`: a plugin registers
-only what its settings turn on. A hook implementation whose name no spec below has (a
-misspelled hook) fails its plugin at loading, unless marked `hookimpl(optionalhook=True)`. An
-exception from `skitai_configure` or a registration hook stops the start with one line that
-names the plugin and the error (a `ValueError` by its message alone).
+settings final, `skitai_register_handlers`, `skitai_register_protocols` and
+`skitai_register_processes`: a plugin registers only what its settings turn on. A hook
+implementation whose name no spec below has (a misspelled hook) fails its plugin at loading,
+unless marked `hookimpl(optionalhook=True)`. An exception from `skitai_configure` or a
+registration hook stops the start with one line that names the plugin and the error (a
+`ValueError` by its message alone).
 """
 from __future__ import annotations
 
@@ -131,6 +132,31 @@ def skitai_register_handlers(handlers, config):
     only, its authority in `exchange.target`; `exchange.open_tunnel("200 ...", [], protocol)`
     then carries raw bytes both ways through an `asyncio.Protocol`. See
     `skitai.exchange.Exchange` and `skitai.body.StreamedBody.read_async`.
+    """
+
+
+@hookspec
+def skitai_register_processes(processes, config):
+    """Ask the master to run and watch processes of the plugin's own beside the workers (a
+    delivery agent, a scheduler), on `processes`, a `skitai.processes.ProcessRegistry`.
+
+    Called after `skitai_configure`, with `config` final: register only what it turns on (the
+    skitai-smtpda plugin registers its agent when the command line has `--smtpda`).
+
+    `processes.add(name, command, on_stop="stop", on_reload="keep", running_elsewhere=None,
+    env=None, output=None)`: the master starts `command` (an argv list, run with the master's
+    environment plus `env`) once its workers are started, and starts it again whenever it
+    exits while the master runs, waiting 0.5 s, then twice as long each time it exits again
+    within 10 s (at most 30 s). `on_stop="stop"` stops it with the workers (SIGTERM, SIGKILL
+    after 10 s); `on_stop="detach"` leaves it running when the master stops, in a session of
+    its own (a service that outlives the app, stopped by a command of its own).
+    `on_reload="keep"`: a SIGHUP reload hands the running process to the new master;
+    `"restart"`: it is stopped before the reload and the new master starts it afresh (a
+    process that runs the app's code). `running_elsewhere()` returns the pid of an instance the
+    master did not start (another app's master or a command started it), or None: the master
+    starts its own only while it returns None, checked on every turn of its loop (5 times a
+    second), so one instance serves many apps. `output`: a file stdout and stderr are appended
+    to (default: the master's). Only a master runs them: a server built in a test does not.
     """
 
 

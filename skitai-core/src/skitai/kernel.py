@@ -12,6 +12,7 @@ from .paths import getswd
 from .plugin import AdapterRegistry, CommandRegistry, HandlerRegistry, ProtocolRegistry
 from .plugins import Plugins, call_hook
 from .preference import Preference
+from .processes import ProcessRegistry
 
 MOUNT_TABLE_PRIORITY = 1000
 
@@ -19,8 +20,9 @@ MOUNT_TABLE_PRIORITY = 1000
 class Kernel:
     """Plugins are loaded and mount adapters registered at creation, since a script mounts
     before `skitai.run()`; request handlers and connection protocols are registered by
-    `configure()`, after `skitai_configure`, so a plugin registers only what its settings turn
-    on. Handlers and protocols added to the registries before that (tests, scripts) stay."""
+    `configure()`, after `skitai_configure` (with the processes the master runs beside its
+    workers), so a plugin registers only what its settings turn on. Handlers and protocols
+    added to the registries before that (tests, scripts) stay."""
 
     def __init__(self, config: ServerConfig | None = None, entry_points: bool = True,
                  disabled: Iterable[str] = ()) -> None:
@@ -34,6 +36,7 @@ class Kernel:
         self.handlers = HandlerRegistry()
         self.handlers.add(self.mounts, priority=MOUNT_TABLE_PRIORITY)
         self.protocols = ProtocolRegistry()
+        self.processes = ProcessRegistry()  # what the master runs beside its workers
         self.configured = False
         self.resolver = MountResolver(getswd())
         # the state the worker processes share (skitai.corequest.shared.SharedTable), allocated
@@ -66,6 +69,7 @@ class Kernel:
         call_hook(self.pm.hook.skitai_configure, config=self.config)
         call_hook(self.pm.hook.skitai_register_handlers, handlers=self.handlers, config=self.config)
         call_hook(self.pm.hook.skitai_register_protocols, protocols=self.protocols, config=self.config)
+        call_hook(self.pm.hook.skitai_register_processes, processes=self.processes, config=self.config)
         self.protocols.default()  # raises when none is registered (the http1 plugin turned off)
         self.configured = True
 

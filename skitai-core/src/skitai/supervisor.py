@@ -1,7 +1,7 @@
 """The master process: binds once, forks workers that share the listening sockets, replaces a
 worker that dies, reloads them on SIGHUP (once the new code has passed a check, see
-`preflight`), runs the auto-reloader when asked (see `reloader`), and stops them all on
-SIGTERM or SIGINT.
+`preflight`), runs the auto-reloader when asked (see `reloader`) and the processes plugins
+registered (see `processes`), and stops them all on SIGTERM or SIGINT.
 
 One loop and one table of signals, like gunicorn's arbiter: signal handlers only record what
 arrived (and wake the loop through a pipe); the loop does the work.
@@ -20,6 +20,7 @@ from . import logs
 from .listeners import inheritable
 from .paths import process_label
 from .preflight import Preflight, script_command
+from .processes import ProcessWatch
 from .reloader import Reloader  # imported before a privilege drop may put the stdlib out of reach
 from .startup import FAILURE, describe, report
 from .tls import unreadable_files
@@ -101,6 +102,7 @@ class WorkerSupervisor:
         self.exit_status = 0
         self.preflight: Preflight | None = None
         self.reloader = None  # skitai.reloader.Reloader when files are watched
+        self.processes = ProcessWatch(kernel.processes)  # the plugins' processes
         config = kernel.config
         self.cpu_watch = (CpuWatch(config.critical_cpu_percent, config.critical_continuous,
                                    config.critical_interval) if config.critical_interval > 0 else None)
@@ -119,6 +121,7 @@ class WorkerSupervisor:
         self._retire_previous_workers()
         self._start_reloader()
         while not self.stopping:
+            self.processes.check()
             if self.reload_requested:
                 self._check_new_code()
             if self.preflight is not None:
@@ -171,6 +174,7 @@ class WorkerSupervisor:
         workers, then asks these ones to drain and stop; the sockets never close, so no
         connection is refused meanwhile."""
         self._stop_reloader()
+        self.processes.before_reload()
         os.environ[LISTEN_FD_ENV] = inheritable(self.listeners)
         os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in [*self.children, *self.retiring])
         os.environ[LOADED_AT_ENV] = repr(time.time())
@@ -337,6 +341,7 @@ class WorkerSupervisor:
         for pid in [*self.children, *self.retiring]:
             os.kill(pid, signal.SIGKILL)
         self._reap()
+        self.processes.stop()
         if not self.exit_status:
             log.info("master stopped")
         return self.exit_status
