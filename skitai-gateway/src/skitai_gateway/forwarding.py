@@ -13,6 +13,10 @@ requests). It runs on the event loop thread:
 * a WebSocket upgrade (HTTP/1.1 `Upgrade`, or an RFC 8441 extended CONNECT on HTTP/2) is
   forwarded as an HTTP/1.1 upgrade and, once the member switched, both sides become a byte
   tunnel (`exchange.open_tunnel`);
+* with cachefs on (`skitai.enable_cachefs`), a GET or HEAD is answered by `CacheFS.fetch` under
+  the caller's cache key, by the same rules as corequests: a fresh stored answer is served, a
+  stale one revalidated; an answer that may be stored and has a Content-Length of at most
+  `MAX_CACHED_BODY` is read whole (that is the price of storing it), any other streams through;
 * a member that cannot be reached, or a pooled connection it had closed, before any of the
   request's body was read raises `NotForwarded`, so the caller may try another member;
   afterwards a failure is answered here: 502, or 504 when the member sent nothing for
@@ -33,6 +37,8 @@ from skitai.fields import FORBIDDEN_TRAILER_FIELDS
 from skitai.statuses import error_body, error_headers, status_line
 from skitai.websocket.handshake import asks_for_websocket
 
+from .cachefs import CacheFS
+from .cachepolicy import Response, passes_through, storable
 from .proxyheaders import is_trusted, request_headers, response_headers, trusted_networks
 from .upstreamconn import (
     Origin,
@@ -47,6 +53,7 @@ from .upstreamconn import (
 log = logging.getLogger("skitai.gateway.proxy")
 
 BODY_PIECE = 64 * 1024
+MAX_CACHED_BODY = 8 * 1024 * 1024
 
 
 class NotForwarded(Exception):
@@ -56,6 +63,16 @@ class NotForwarded(Exception):
     def __init__(self, message: str, status: int = 502) -> None:
         super().__init__(message)
         self.status = status
+
+
+class _Streamed(Exception):
+    """The member's answer is not one to store: it streams to the client instead of into the
+    cache (raised through `CacheFS.fetch`, which then stores nothing)."""
+
+    def __init__(self, conn: UpstreamConnection, response: ResponseHead) -> None:
+        super().__init__("not stored")
+        self.conn = conn
+        self.response = response
 
 
 class Forwarder:
@@ -68,22 +85,31 @@ class Forwarder:
         self.pool = UpstreamPool(config.backend_keep_alive, config.backend_ca,
                                  connect_timeout=min(5.0, config.proxy_keep_alive))
 
+        self.cache: CacheFS | None = None
+
     @classmethod
     def for_server(cls, server: Any) -> "Forwarder":
         """The worker's forwarder, made on first use (closed by the plugin's `skitai_server_stop`)."""
         forwarder = getattr(server, "skitai_gateway_forwarder", None)
         if forwarder is None:
             forwarder = server.skitai_gateway_forwarder = cls(server.config)
+            forwarder.cache = CacheFS.for_server(server)
         return forwarder
 
     def close(self) -> None:
         self.pool.close()
 
-    async def forward(self, exchange: Exchange, origin: Origin, target: str) -> None:
+    async def forward(self, exchange: Exchange, origin: Origin, target: str, cache_key: str | None = None) -> None:
         """Relay `exchange` to `origin` as a request for `target` (path and query) and its answer
         back. Raises `NotForwarded` when the member could not take it and the exchange is
-        untouched; answers 502/504 itself once that is no longer so."""
+        untouched; answers 502/504 itself once that is no longer so. `cache_key` names the
+        resource for cachefs (`@alias/path?query`, or an absolute URL); None keeps the
+        request out of the cache."""
         tunnel = asks_for_websocket(exchange)
+        if (self.cache is not None and cache_key is not None and not tunnel and not _has_body(exchange)
+                and not passes_through(exchange.method, exchange.headers)):
+            await self._through_cache(exchange, origin, target, cache_key)
+            return
         head = self._head(exchange, origin, target, tunnel)
         conn = await self._connect(exchange, origin, head)
         body_task = None
@@ -121,14 +147,66 @@ class Forwarder:
             if conn is not None:
                 self.pool.release(conn)
 
+    # cachefs
+    async def _through_cache(self, exchange: Exchange, origin: Origin, target: str, key: str) -> None:
+        async def send(fields: dict[str, str]) -> Response:
+            conn = await self._connect(exchange, origin, self._head(exchange, origin, target, False, fields))
+            try:
+                try:
+                    head = await conn.read_head(self.channel_timeout)
+                except StaleConnection:
+                    conn.abort()
+                    conn = await self._connect(exchange, origin, self._head(exchange, origin, target, False, fields),
+                                               fresh=True)
+                    head = await conn.read_head(self.channel_timeout)
+                answer = Response(head.status, head.reason, tuple(head.headers), b"")
+                length = _content_length(head.headers)
+                small = length is not None and length <= MAX_CACHED_BODY and not _is_chunked(head.headers)
+                if head.status != 304 and not (small and storable(exchange.method, exchange.headers, answer)):
+                    raise _Streamed(conn, head)
+                pieces = []
+                while data := await conn.read_body(self.channel_timeout):
+                    pieces.append(data)
+            except _Streamed:
+                raise
+            except BaseException:
+                conn.abort()
+                raise
+            self.pool.release(conn)
+            return Response(head.status, head.reason, tuple(head.headers), b"".join(pieces))
+
+        try:
+            answer = await self.cache.fetch(exchange.method, key, exchange.headers, True, send)
+        except _Streamed as streamed:
+            try:
+                await self._relay_response(exchange, streamed.conn, streamed.response)
+            except (UpstreamError, OSError) as error:
+                self._fail(exchange, 502, origin, error)
+            finally:
+                self.pool.release(streamed.conn)
+            return
+        except UpstreamTimeout as error:
+            self._fail(exchange, 504, origin, error)
+            return
+        except (UpstreamError, OSError) as error:
+            self._fail(exchange, 502, origin, error)
+            return
+        headers = response_headers(list(answer.headers), "1.1")
+        if exchange.method == "HEAD":
+            headers.extend((n, v) for n, v in answer.headers if n.lower() == "content-length")
+        exchange.send_response(f"{answer.status} {answer.reason or 'Status'}", headers, answer.body)
+
     # the request
-    def _head(self, exchange: Exchange, origin: Origin, target: str, tunnel: bool) -> bytes:
+    def _head(self, exchange: Exchange, origin: Origin, target: str, tunnel: bool,
+              extra: dict[str, str] | None = None) -> bytes:
         host = exchange.header("host")
         fields = request_headers(exchange.headers, client=exchange.client[0] if exchange.client else "",
                                  scheme=exchange.scheme, host=host, version=exchange.version,
                                  trusted=is_trusted(exchange.client[0] if exchange.client else "", self.trusted),
                                  upstream_host=origin.authority)
         fields.extend(exchange.transaction.call_headers())
+        if extra:
+            fields.extend(extra.items())
         method = exchange.method
         if tunnel:
             method = "GET"

@@ -12,6 +12,7 @@ import skitai
 from skitai.backends import Alias
 from skitai.plugin import hookimpl
 
+from .cachefs import CacheFS
 from .calls import HttpMethod, Upload
 from .forwarding import Forwarder
 from .reverseproxy import AliasAdapter
@@ -41,7 +42,8 @@ def skitai_register_adapters(adapters):
 
 @hookimpl
 def skitai_register_services(was):
-    upstreams = Upstreams(was.server.config)  # on the worker's loop, which the pool belongs to
+    # on the worker's loop, which the pool belongs to; cachefs shared with the reverse proxy
+    upstreams = Upstreams(was.server.config, CacheFS.for_server(was.server))
     for method in METHODS:
         was.add_service(method.lower(), HttpMethod(was, method, upstreams))
     was.add_service("upload", Upload(was, upstreams))
