@@ -77,6 +77,8 @@ def test_the_answer_keeps_its_status_fields_and_gets_via(servers, gunicorn):
 
 def test_chunked_and_http10_clients_reach_the_member_reframed(servers, gunicorn):
     front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]})
+    empty = echo(httpx.post(front.url("/echo"), content=b"", timeout=10))
+    assert empty["size"] == 0 and empty["headers"]["CONTENT_LENGTH"] == "0"
     chunked = echo(httpx.post(front.url("/echo"), content=iter([b"abc", b"defg"]), timeout=10))
     assert chunked["size"] == 7 and chunked["headers"].get("TRANSFER_ENCODING") == "chunked"
     with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:

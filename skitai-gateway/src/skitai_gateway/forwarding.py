@@ -106,16 +106,17 @@ class Forwarder:
         resource for cachefs (`@alias/path?query`, or an absolute URL); None keeps the
         request out of the cache."""
         tunnel = asks_for_websocket(exchange)
-        if (self.cache is not None and cache_key is not None and not tunnel and not _has_body(exchange)
+        length = None if tunnel else body_length(exchange)
+        if (self.cache is not None and cache_key is not None and not tunnel and length is None
                 and not passes_through(exchange.method, exchange.headers)):
             await self._through_cache(exchange, origin, target, cache_key)
             return
-        head = self._head(exchange, origin, target, tunnel)
+        head = self._head(exchange, origin, target, tunnel, length)
         conn = await self._connect(exchange, origin, head)
         body_task = None
         try:
-            if _has_body(exchange) and not tunnel:
-                body_task = self._start_body(exchange, conn)
+            if length:  # a declared length of 0 is sent as such, with no body to read
+                body_task = self._start_body(exchange, conn, length)
             try:
                 response = await conn.read_head(self.channel_timeout)
             except StaleConnection:
@@ -150,14 +151,14 @@ class Forwarder:
     # cachefs
     async def _through_cache(self, exchange: Exchange, origin: Origin, target: str, key: str) -> None:
         async def send(fields: dict[str, str]) -> Response:
-            conn = await self._connect(exchange, origin, self._head(exchange, origin, target, False, fields))
+            conn = await self._connect(exchange, origin, self._head(exchange, origin, target, False, None, fields))
             try:
                 try:
                     head = await conn.read_head(self.channel_timeout)
                 except StaleConnection:
                     conn.abort()
-                    conn = await self._connect(exchange, origin, self._head(exchange, origin, target, False, fields),
-                                               fresh=True)
+                    conn = await self._connect(exchange, origin,
+                                               self._head(exchange, origin, target, False, None, fields), fresh=True)
                     head = await conn.read_head(self.channel_timeout)
                 answer = Response(head.status, head.reason, tuple(head.headers), b"")
                 length = _content_length(head.headers)
@@ -197,7 +198,7 @@ class Forwarder:
         exchange.send_response(f"{answer.status} {answer.reason or 'Status'}", headers, answer.body)
 
     # the request
-    def _head(self, exchange: Exchange, origin: Origin, target: str, tunnel: bool,
+    def _head(self, exchange: Exchange, origin: Origin, target: str, tunnel: bool, length: int | None,
               extra: dict[str, str] | None = None) -> bytes:
         host = exchange.header("host")
         fields = request_headers(exchange.headers, client=exchange.client[0] if exchange.client else "",
@@ -215,10 +216,8 @@ class Forwarder:
             fields += [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", key)]
             if exchange.header("sec-websocket-version") is None:
                 fields.append(("Sec-WebSocket-Version", "13"))
-        elif _has_body(exchange):
-            length = _declared_length(exchange)
-            fields.append(("Content-Length", str(length)) if length is not None
-                          else ("Transfer-Encoding", "chunked"))
+        elif length is not None:
+            fields.append(("Content-Length", str(length)) if length >= 0 else ("Transfer-Encoding", "chunked"))
         lines = [f"{method} {target} HTTP/1.1\r\n"]
         lines.extend(f"{name}: {value}\r\n" for name, value in fields)
         lines.append("\r\n")
@@ -240,11 +239,11 @@ class Forwarder:
             raise NotForwarded(f"{origin.authority}: {error}") from error
         return conn
 
-    def _start_body(self, exchange: Exchange, conn: UpstreamConnection) -> asyncio.Task:
+    def _start_body(self, exchange: Exchange, conn: UpstreamConnection, length: int) -> asyncio.Task:
         """Send the body beside the wait for the answer (a member may answer before reading
         it); a body that cannot be sent (the client left, its framing lied) ends the exchange
         with the member, which the wait then sees."""
-        task = exchange.loop.create_task(self._send_body(exchange, conn))
+        task = exchange.loop.create_task(self._send_body(exchange, conn, length))
 
         def done(task: asyncio.Task) -> None:
             if not task.cancelled() and task.exception() is not None:
@@ -252,17 +251,16 @@ class Forwarder:
         task.add_done_callback(done)
         return task
 
-    async def _send_body(self, exchange: Exchange, conn: UpstreamConnection) -> None:
-        """Stream the request body to the member, framed as the head said."""
-        length = _declared_length(exchange)
-        chunked = length is None
+    async def _send_body(self, exchange: Exchange, conn: UpstreamConnection, length: int) -> None:
+        """Stream the request body to the member, framed as the head said (-1: chunked)."""
+        chunked = length < 0
         sent = 0
         while True:
             data = await exchange.body.read_async(BODY_PIECE)
             if not data:
                 break
             sent += len(data)
-            if length is not None and sent > length:
+            if not chunked and sent > length:
                 raise UpstreamError("the request body is longer than its Content-Length")
             conn.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
             await conn.drain()
@@ -280,7 +278,11 @@ class Forwarder:
                 headers.append(("Content-Length", str(length)))
         elif exchange.method == "HEAD":
             headers.extend((n, v) for n, v in response.headers if n.lower() == "content-length")
-        exchange.send_head(f"{response.status} {response.reason or 'Status'}", headers)
+        status = f"{response.status} {response.reason or 'Status'}"
+        if conn.complete and not conn.trailers:  # the whole answer came with its head: one write
+            exchange.send_response(status, headers, conn.take_body())
+            return
+        exchange.send_head(status, headers)
         try:
             while True:
                 data = await conn.read_body(self.channel_timeout)
@@ -332,20 +334,24 @@ def answer_error(exchange: Exchange, status: int) -> None:
     exchange.send_response(status_line(status), error_headers(), error_body(status))
 
 
-def _has_body(exchange: Exchange) -> bool:
-    length = _declared_length(exchange)
-    if length is not None:
-        return length > 0
-    if exchange.protocol_name.startswith("HTTP/2") or exchange.version.startswith("2"):
-        return not getattr(exchange.body, "complete", True) or bool(getattr(exchange.body, "received", 0))
-    return any(name == "transfer-encoding" for name, _ in exchange.headers)
-
-
-def _declared_length(exchange: Exchange) -> int | None:
-    if any(name == "transfer-encoding" for name, _ in exchange.headers):
-        return None
-    value = exchange.header("content-length")
-    return int(value) if value is not None and value.isdigit() else None
+def body_length(exchange: Exchange) -> int | None:
+    """How the request's body goes to the member: None when it has none, its declared length
+    (0 included), or -1 for a body of unknown length (chunked on HTTP/1.1, an HTTP/2 stream
+    without Content-Length), sent chunked."""
+    chunked = content_length = None
+    for name, value in exchange.headers:
+        if name == "transfer-encoding":
+            chunked = True
+        elif name == "content-length" and content_length is None:
+            content_length = value
+    if chunked:
+        return -1
+    if content_length is not None and content_length.isdigit():
+        return int(content_length)
+    if exchange.version.startswith("2"):
+        body = exchange.body
+        return -1 if not getattr(body, "complete", True) or getattr(body, "received", 0) else None
+    return None
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:

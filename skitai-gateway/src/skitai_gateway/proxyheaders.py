@@ -13,6 +13,7 @@ write them itself, so they are kept (and extended) only from a proxy the operato
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 
 HOP_BY_HOP = frozenset((
@@ -64,8 +65,12 @@ def _forwarded_node(address: str) -> str:
     return f'"[{address}]"' if ":" in address else address
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9.:_~-]+")
+
+
 def _quoted(value: str) -> str:
-    return value if value and all(c.isalnum() or c in "-.:_~" for c in value) else '"' + value.replace('"', "") + '"'
+    """A Forwarded parameter value: as it is when it is a token, else quoted (RFC 7239 4)."""
+    return value if _TOKEN.fullmatch(value) else '"' + value.replace('"', "").replace("\\", "") + '"'
 
 
 def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: str, host: str | None,

@@ -239,15 +239,18 @@ class UpstreamConnection(asyncio.Protocol):
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(True)
 
     async def _wait(self, timeout: float) -> None:
-        self._waiter = self.loop.create_future()
+        """Until the member sends something (or fails); a timer rather than `wait_for`, which
+        costs a task per wait on the hot path."""
+        waiter = self._waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, _expire, waiter)
         try:
-            await asyncio.wait_for(self._waiter, timeout)
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"the member sent nothing for {timeout:g} s") from None
+            if not await waiter:
+                raise UpstreamTimeout(f"the member sent nothing for {timeout:g} s")
         finally:
+            timer.cancel()
             self._waiter = None
 
     async def read_head(self, timeout: float) -> ResponseHead:
@@ -272,11 +275,26 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
+    def take_body(self) -> bytes:
+        """All of the body buffered so far (the whole of it once `complete`)."""
+        data = b"".join(self._body)
+        self._body.clear()
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
     @property
     def reusable(self) -> bool:
         return (self.complete and self.keep_alive and not self.lost and self._error is None
                 and self.tunnel is None and not self._body and self._head is not None
                 and not self._head.until_close and self._head.status != 101)
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class UpstreamPool:
