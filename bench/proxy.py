@@ -133,12 +133,17 @@ def upload(url: str, size: int, pid: int | None) -> tuple[float, int, int]:
     with Peak(pid) as peak, open("/dev/zero", "rb") as zero:
         before = peak.peak
         source = subprocess.Popen(["head", "-c", str(size)], stdin=zero, stdout=subprocess.PIPE)
-        done = subprocess.run(["curl", "-sS", "-X", "POST", "-T", "-", "-w", " %{speed_upload}", url],
-                              stdin=source.stdout, capture_output=True, text=True, timeout=600, check=True)
-        source.wait(10)
-    received, speed = done.stdout.split()
-    if int(received) != size:
-        raise RuntimeError(f"{url}: the member received {received} of {size} bytes")
+        try:
+            done = subprocess.run(["curl", "-sS", "-X", "POST", "-T", "-", "-w", "\n%{http_code} %{speed_upload}", url],
+                                  stdin=source.stdout, capture_output=True, text=True, timeout=600)
+        finally:
+            source.stdout.close()
+            source.kill()  # when the server answered before taking it all
+            source.wait(10)
+    body, _, figures = done.stdout.rpartition("\n")
+    status, speed = figures.split()
+    if status != "200" or body.strip() != str(size):
+        raise RuntimeError(f"{url}: answered {status} {body[:200]!r} {done.stderr[:200]} to {size} bytes")
     return float(speed) / 1e6, before, peak.peak
 
 
