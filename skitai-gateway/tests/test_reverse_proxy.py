@@ -10,7 +10,7 @@ import pytest
 from proxyservers import Gunicorn, proxy_server
 
 from skitai.mounting import MountError
-from skitai.testing import ServerThread, StartedServers, free_port
+from skitai.testing import ServerThread, StartedServers, free_port, make_certificates
 
 
 @pytest.fixture
@@ -193,3 +193,39 @@ def test_an_http2_client_reaches_an_http11_member(servers, gunicorn):
     assert seen["size"] == 100_000 and seen["headers"]["VIA"] == "2 skitai" and seen["query"] == "a=1"
     assert echo(streamed)["size"] == 4
     assert big.status_code == 200 and len(big.content) == 3_000_000
+
+
+def test_an_https_member_is_verified_against_the_backend_ca(servers, tmp_path):
+    from proxymember import app
+    certificates = make_certificates(str(tmp_path))
+    secure = StartedServers(ServerThread)
+    try:
+        member = secure(app, ssl_certfile=certificates.cert, ssl_keyfile=certificates.key)
+        aliases = {"@secure": [f"localhost:{member.port}"]}
+        trusting = servers(lambda **more: proxy_server({"/": "@secure"}, aliases, kind="https", **more),
+                           backend_ca=certificates.ca)
+        seen = echo(httpx.get(trusting.url("/echo"), timeout=10))
+        assert seen["headers"]["HOST"] == f"localhost:{member.port}"
+        untrusting = proxy(servers, {"/": "@secure"}, {"@secure": [f"localhost:{member.port}"]})
+        untrusting_https = servers(lambda **more: proxy_server({"/": "@secure"}, aliases, kind="https", **more))
+        assert httpx.get(untrusting_https.url("/echo"), timeout=10).status_code == 502
+        # an http alias to an https member: the member refuses the plain request
+        assert httpx.get(untrusting.url("/echo"), timeout=10).status_code in (400, 502)
+    finally:
+        secure.stop()
+
+
+def test_proxy_settings_are_checked(monkeypatch):
+    import skitai
+    from skitai import api
+
+    monkeypatch.setattr(api, "_kernel", None)
+    skitai.set_proxy_keep_alive(channel=5, tunnel=50)
+    skitai.set_proxy_trusted("127.0.0.1", "10.0.0.0/8")
+    config = api.get_kernel().config
+    assert (config.proxy_keep_alive, config.proxy_tunnel_keep_alive) == (5.0, 50.0)
+    assert config.proxy_trusted == ["127.0.0.1", "10.0.0.0/8"]
+    with pytest.raises(ValueError, match="seconds > 0"):
+        skitai.set_proxy_keep_alive(channel=0)
+    with pytest.raises(ValueError, match="set_proxy_trusted"):
+        skitai.set_proxy_trusted("10.0.0.300")
