@@ -226,7 +226,7 @@ class Forwarder:
     async def _connect(self, exchange: Exchange, origin: Origin, head: bytes,
                        fresh: bool = False) -> UpstreamConnection:
         try:
-            conn = await self.pool.acquire(origin, fresh=fresh)
+            conn = (None if fresh else self.pool.take_idle(origin)) or await self.pool.acquire(origin, fresh=fresh)
         except UpstreamTimeout as error:
             raise NotForwarded(f"{origin.authority}: {error}", 504) from error
         except OSError as error:
