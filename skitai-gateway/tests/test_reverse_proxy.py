@@ -1,6 +1,7 @@
 """The reverse proxy over real sockets: `skitai.mount("/x", "@alias")` in front of Skitai and
 gunicorn members, with httpx, curl and raw-socket clients."""
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -178,6 +179,26 @@ def test_the_members_trailers_reach_a_client_that_takes_them(servers):
         assert body.endswith(b"0\r\nx-checksum: abc123\r\n\r\n") and b"part one\n" in body
         plain = raw_exchange(front.port, b"GET /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
         assert plain.endswith(b"0\r\n\r\n") and b"abc123" not in plain
+    finally:
+        member.stop()
+
+
+def test_the_members_trailers_reach_an_http2_client(servers):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "skitai-http2", "tests"))
+    from h2peer import Client  # the HTTP/2 distribution's test client, used, not copied
+
+    member = StartedServers(ServerThread)
+    try:
+        upstream = member(with_trailers)
+        front = proxy(servers, {"/": "@m"}, {"@m": [f"127.0.0.1:{upstream.port}"]}, http2=True)
+        client = Client(front.port)
+        try:
+            stream = client.request("/t")
+            headers, body = client.response(stream)
+        finally:
+            client.close()
+        assert headers[":status"] == "200" and body == b"part one\npart two\n"
+        assert client.trailers[stream] == {"x-checksum": "abc123"}
     finally:
         member.stop()
 
