@@ -115,4 +115,5 @@ def test_a_client_that_leaves_mid_download_frees_the_member_connection(servers, 
     with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
         sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
         assert sock.recv(65536).startswith(b"HTTP/1.1 200")
-    wait_for(lambda: member.ended == 1, timeout=5)  # (the member gives up on its own after 10 s) the proxy closed its side: the member's send failed
+    # the proxy closed its side, so the member's send failed (on its own it would give up after 10 s)
+    wait_for(lambda: member.ended == 1, timeout=5)
