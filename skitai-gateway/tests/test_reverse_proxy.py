@@ -250,3 +250,27 @@ def test_proxy_settings_are_checked(monkeypatch):
         skitai.set_proxy_keep_alive(channel=0)
     with pytest.raises(ValueError, match="set_proxy_trusted"):
         skitai.set_proxy_trusted("10.0.0.300")
+
+
+def test_a_guard_set_on_the_alias_mounts_may_refuse_before_forwarding(servers, gunicorn):
+    from skitai_gateway.reverseproxy import alias_mounts
+
+    seen = []
+
+    async def guard(exchange, alias):
+        seen.append((exchange.path, alias.name))
+        if exchange.header("authorization") != "Bearer ok":
+            return "401 Unauthorized", [("WWW-Authenticate", "Bearer")], b"no"
+        return None
+
+    server = proxy_server({"/api": "@search", "/": "@search"}, {"@search": [gunicorn.member]})
+    mounts = alias_mounts(server.kernel)
+    assert len(mounts) == 2
+    for mount in mounts:
+        mount.guard = guard
+    front = servers(lambda **more: server)
+    refused = httpx.get(front.url("/api/echo"), timeout=10)
+    assert refused.status_code == 401 and refused.text == "no" and refused.headers["www-authenticate"] == "Bearer"
+    allowed = httpx.get(front.url("/api/echo"), headers={"Authorization": "Bearer ok"}, timeout=10)
+    assert echo(allowed)["path"] == "/echo"
+    assert seen == [("/api/echo", "@search"), ("/api/echo", "@search")]
