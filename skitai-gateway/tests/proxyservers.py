@@ -73,6 +73,7 @@ class RawMember:
         # a member whose keep-alive timeout strikes as the request comes in does)
         self.close_on_next = close_on_next
         self.received: list[bytes] = []
+        self.ended = 0  # connections that ended (the proxy closed them, or the member did)
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         self.sock.listen(16)
@@ -93,6 +94,12 @@ class RawMember:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._converse(conn)
+        finally:
+            self.ended += 1
+
+    def _converse(self, conn: socket.socket) -> None:
         index = len(self.received)
         self.received.append(b"")
         conn.settimeout(10)

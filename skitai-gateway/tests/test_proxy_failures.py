@@ -2,13 +2,14 @@
 was not sent, 502 for a member that is down or answers no HTTP, 504 for one too slow, a cut
 response when a member breaks off mid-body; the gtxid is in the log line."""
 import logging
+import socket
 import time
 
 import httpx
 import pytest
 from proxyservers import Gunicorn, RawMember, proxy_server
 
-from skitai.testing import StartedServers, free_port
+from skitai.testing import StartedServers, free_port, wait_for
 
 
 @pytest.fixture
@@ -105,3 +106,14 @@ def test_a_pooled_connection_closed_as_the_request_arrives_is_retried_on_a_new_o
             response = client.get(front.url("/x"))
             assert response.status_code == 200 and response.text == "ok"
     assert len(member.received) == 3
+
+
+def test_a_client_that_leaves_mid_download_frees_the_member_connection(servers, raw):
+    huge = b"HTTP/1.1 200 OK\r\nContent-Length: 1073741824\r\n\r\n" + b"x" * (64 * 1024 * 1024)
+    member = raw(lambda data: huge if b"\r\n\r\n" in data else None)
+    front = servers({"/": "@m"}, {"@m": [member.member]})
+    with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+    # the proxy closed its side, so the member's send failed (on its own it would give up after 10 s)
+    wait_for(lambda: member.ended == 1, timeout=5)

@@ -1,6 +1,6 @@
 """No request smuggling through the reverse proxy: the classic CL.TE, TE.CL and TE.TE payloads
 are sent to the proxy in front of a lenient member (a raw socket that parses nothing). Each is
-either refused by the proxy (400, nothing reaches the member) or reaches the member as exactly
+either refused by the proxy (400; nothing complete reaches the member) or reaches the member as exactly
 one request with one framing of the proxy's own and nothing behind it, as a strict parser (h11)
 reads the member's bytes."""
 import socket
@@ -61,12 +61,14 @@ def send(port: int, payload: bytes) -> bytes:
 
 def strict_parse(data: bytes) -> list:
     """The events a strict server parser reads from what the member received."""
+    if not data:
+        return []  # (h11 takes b"" for the end of the stream)
     conn = h11.Connection(h11.SERVER)
     conn.receive_data(data)
     events = []
     while True:
         event = conn.next_event()
-        if event in (h11.NEED_DATA, h11.PAUSED):
+        if event in (h11.NEED_DATA, h11.PAUSED) or isinstance(event, h11.ConnectionClosed):
             break
         events.append(event)
         if isinstance(event, h11.EndOfMessage):
@@ -82,7 +84,11 @@ def test_an_ambiguous_request_is_refused_or_reframed(chain, name):
     responses = answer.count(b"HTTP/1.1 ")
     assert responses == 1, answer
     if answer.startswith(b"HTTP/1.1 400"):
-        assert member.received == [] or member.received == [b""], member.received
+        # refused at the head, or in the body after the head went on: then the member saw one
+        # request cut short (the proxy dropped the connection), never a complete one or a second
+        for received in member.received:
+            assert b"/admin" not in received
+            assert not any(isinstance(event, h11.EndOfMessage) for event in strict_parse(received)), received
         return
     assert answer.startswith(b"HTTP/1.1 200"), answer
     assert len(member.received) == 1

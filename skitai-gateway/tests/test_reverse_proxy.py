@@ -1,6 +1,7 @@
 """The reverse proxy over real sockets: `skitai.mount("/x", "@alias")` in front of Skitai and
 gunicorn members, with httpx, curl and raw-socket clients."""
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pytest
 from proxyservers import Gunicorn, proxy_server
 
 from skitai.mounting import MountError
-from skitai.testing import ServerThread, StartedServers, free_port
+from skitai.testing import ServerThread, StartedServers, free_port, make_certificates
 
 
 @pytest.fixture
@@ -77,6 +78,8 @@ def test_the_answer_keeps_its_status_fields_and_gets_via(servers, gunicorn):
 
 def test_chunked_and_http10_clients_reach_the_member_reframed(servers, gunicorn):
     front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]})
+    empty = echo(httpx.post(front.url("/echo"), content=b"", timeout=10))
+    assert empty["size"] == 0 and empty["headers"]["CONTENT_LENGTH"] == "0"
     chunked = echo(httpx.post(front.url("/echo"), content=iter([b"abc", b"defg"]), timeout=10))
     assert chunked["size"] == 7 and chunked["headers"].get("TRANSFER_ENCODING") == "chunked"
     with socket.create_connection(("127.0.0.1", front.port), timeout=10) as sock:
@@ -180,6 +183,26 @@ def test_the_members_trailers_reach_a_client_that_takes_them(servers):
         member.stop()
 
 
+def test_the_members_trailers_reach_an_http2_client(servers):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "skitai-http2", "tests"))
+    from h2peer import Client  # the HTTP/2 distribution's test client, used, not copied
+
+    member = StartedServers(ServerThread)
+    try:
+        upstream = member(with_trailers)
+        front = proxy(servers, {"/": "@m"}, {"@m": [f"127.0.0.1:{upstream.port}"]}, http2=True)
+        client = Client(front.port)
+        try:
+            stream = client.request("/t")
+            headers, body = client.response(stream)
+        finally:
+            client.close()
+        assert headers[":status"] == "200" and body == b"part one\npart two\n"
+        assert client.trailers[stream] == {"x-checksum": "abc123"}
+    finally:
+        member.stop()
+
+
 def test_an_http2_client_reaches_an_http11_member(servers, gunicorn):
     front = proxy(servers, {"/": "@search"}, {"@search": [gunicorn.member]}, http2=True)
     with httpx.Client(http1=False, http2=True, timeout=10) as client:
@@ -191,3 +214,64 @@ def test_an_http2_client_reaches_an_http11_member(servers, gunicorn):
     assert seen["size"] == 100_000 and seen["headers"]["VIA"] == "2 skitai" and seen["query"] == "a=1"
     assert echo(streamed)["size"] == 4
     assert big.status_code == 200 and len(big.content) == 3_000_000
+
+
+def test_an_https_member_is_verified_against_the_backend_ca(servers, tmp_path):
+    from proxymember import app
+    certificates = make_certificates(str(tmp_path))
+    secure = StartedServers(ServerThread)
+    try:
+        member = secure(app, ssl_certfile=certificates.cert, ssl_keyfile=certificates.key)
+        aliases = {"@secure": [f"localhost:{member.port}"]}
+        trusting = servers(lambda **more: proxy_server({"/": "@secure"}, aliases, kind="https", **more),
+                           backend_ca=certificates.ca)
+        seen = echo(httpx.get(trusting.url("/echo"), timeout=10))
+        assert seen["headers"]["HOST"] == f"localhost:{member.port}"
+        untrusting = proxy(servers, {"/": "@secure"}, {"@secure": [f"localhost:{member.port}"]})
+        untrusting_https = servers(lambda **more: proxy_server({"/": "@secure"}, aliases, kind="https", **more))
+        assert httpx.get(untrusting_https.url("/echo"), timeout=10).status_code == 502
+        # an http alias to an https member: the member refuses the plain request
+        assert httpx.get(untrusting.url("/echo"), timeout=10).status_code in (400, 502)
+    finally:
+        secure.stop()
+
+
+def test_proxy_settings_are_checked(monkeypatch):
+    import skitai
+    from skitai import api
+
+    monkeypatch.setattr(api, "_kernel", None)
+    skitai.set_proxy_keep_alive(channel=5, tunnel=50)
+    skitai.set_proxy_trusted("127.0.0.1", "10.0.0.0/8")
+    config = api.get_kernel().config
+    assert (config.proxy_keep_alive, config.proxy_tunnel_keep_alive) == (5.0, 50.0)
+    assert config.proxy_trusted == ["127.0.0.1", "10.0.0.0/8"]
+    with pytest.raises(ValueError, match="seconds > 0"):
+        skitai.set_proxy_keep_alive(channel=0)
+    with pytest.raises(ValueError, match="set_proxy_trusted"):
+        skitai.set_proxy_trusted("10.0.0.300")
+
+
+def test_a_guard_set_on_the_alias_mounts_may_refuse_before_forwarding(servers, gunicorn):
+    from skitai_gateway.reverseproxy import alias_mounts
+
+    seen = []
+
+    async def guard(exchange, alias):
+        seen.append((exchange.path, alias.name))
+        if exchange.header("authorization") != "Bearer ok":
+            return "401 Unauthorized", [("WWW-Authenticate", "Bearer")], b"no"
+        return None
+
+    server = proxy_server({"/api": "@search", "/": "@search"}, {"@search": [gunicorn.member]})
+    server.kernel.configure()  # the plugins' registrations first: a plugin's own guard would replace ours
+    mounts = alias_mounts(server.kernel)
+    assert len(mounts) == 2
+    for mount in mounts:
+        mount.guard = guard
+    front = servers(lambda **more: server)
+    refused = httpx.get(front.url("/api/echo"), timeout=10)
+    assert refused.status_code == 401 and refused.text == "no" and refused.headers["www-authenticate"] == "Bearer"
+    allowed = httpx.get(front.url("/api/echo"), headers={"Authorization": "Bearer ok"}, timeout=10)
+    assert echo(allowed)["path"] == "/echo"
+    assert seen == [("/api/echo", "@search"), ("/api/echo", "@search")]

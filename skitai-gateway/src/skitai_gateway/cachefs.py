@@ -46,6 +46,14 @@ class CacheFS:
             return None
         return cls(config.cachefs_memmax, config.cachefs_diskmax, config.cachefs_path)
 
+    @classmethod
+    def for_server(cls, server: Any) -> "CacheFS | None":
+        """The worker's cache, one for its corequests and its reverse proxy (one memory budget,
+        and a proxied GET is answered from what a `was.get` of the same `@alias/path` stored)."""
+        if not hasattr(server, "skitai_gateway_cachefs"):
+            server.skitai_gateway_cachefs = cls.from_config(server.config)
+        return server.skitai_gateway_cachefs
+
     async def fetch(self, method: str, url: str, request_headers: Iterable[tuple[str, str]], use_cache: Any,
                     send: Send) -> Response:
         """The answer to `method url`, from the cache or from `send`."""

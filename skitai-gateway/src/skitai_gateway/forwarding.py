@@ -13,6 +13,10 @@ requests). It runs on the event loop thread:
 * a WebSocket upgrade (HTTP/1.1 `Upgrade`, or an RFC 8441 extended CONNECT on HTTP/2) is
   forwarded as an HTTP/1.1 upgrade and, once the member switched, both sides become a byte
   tunnel (`exchange.open_tunnel`);
+* with cachefs on (`skitai.enable_cachefs`), a GET or HEAD is answered by `CacheFS.fetch` under
+  the caller's cache key, by the same rules as corequests: a fresh stored answer is served, a
+  stale one revalidated; an answer that may be stored and has a Content-Length of at most
+  `MAX_CACHED_BODY` is read whole (that is the price of storing it), any other streams through;
 * a member that cannot be reached, or a pooled connection it had closed, before any of the
   request's body was read raises `NotForwarded`, so the caller may try another member;
   afterwards a failure is answered here: 502, or 504 when the member sent nothing for
@@ -33,6 +37,8 @@ from skitai.fields import FORBIDDEN_TRAILER_FIELDS
 from skitai.statuses import error_body, error_headers, status_line
 from skitai.websocket.handshake import asks_for_websocket
 
+from .cachefs import CacheFS
+from .cachepolicy import Response, passes_through, storable
 from .proxyheaders import is_trusted, request_headers, response_headers, trusted_networks
 from .upstreamconn import (
     Origin,
@@ -47,6 +53,7 @@ from .upstreamconn import (
 log = logging.getLogger("skitai.gateway.proxy")
 
 BODY_PIECE = 64 * 1024
+MAX_CACHED_BODY = 8 * 1024 * 1024
 
 
 class NotForwarded(Exception):
@@ -56,6 +63,16 @@ class NotForwarded(Exception):
     def __init__(self, message: str, status: int = 502) -> None:
         super().__init__(message)
         self.status = status
+
+
+class _Streamed(Exception):
+    """The member's answer is not one to store: it streams to the client instead of into the
+    cache (raised through `CacheFS.fetch`, which then stores nothing)."""
+
+    def __init__(self, conn: UpstreamConnection, response: ResponseHead) -> None:
+        super().__init__("not stored")
+        self.conn = conn
+        self.response = response
 
 
 class Forwarder:
@@ -68,28 +85,38 @@ class Forwarder:
         self.pool = UpstreamPool(config.backend_keep_alive, config.backend_ca,
                                  connect_timeout=min(5.0, config.proxy_keep_alive))
 
+        self.cache: CacheFS | None = None
+
     @classmethod
     def for_server(cls, server: Any) -> "Forwarder":
         """The worker's forwarder, made on first use (closed by the plugin's `skitai_server_stop`)."""
         forwarder = getattr(server, "skitai_gateway_forwarder", None)
         if forwarder is None:
             forwarder = server.skitai_gateway_forwarder = cls(server.config)
+            forwarder.cache = CacheFS.for_server(server)
         return forwarder
 
     def close(self) -> None:
         self.pool.close()
 
-    async def forward(self, exchange: Exchange, origin: Origin, target: str) -> None:
+    async def forward(self, exchange: Exchange, origin: Origin, target: str, cache_key: str | None = None) -> None:
         """Relay `exchange` to `origin` as a request for `target` (path and query) and its answer
         back. Raises `NotForwarded` when the member could not take it and the exchange is
-        untouched; answers 502/504 itself once that is no longer so."""
+        untouched; answers 502/504 itself once that is no longer so. `cache_key` names the
+        resource for cachefs (`@alias/path?query`, or an absolute URL); None keeps the
+        request out of the cache."""
         tunnel = asks_for_websocket(exchange)
-        head = self._head(exchange, origin, target, tunnel)
+        length = None if tunnel else body_length(exchange)
+        if (self.cache is not None and cache_key is not None and not tunnel and length is None
+                and not passes_through(exchange.method, exchange.headers)):
+            await self._through_cache(exchange, origin, target, cache_key)
+            return
+        head = self._head(exchange, origin, target, tunnel, length)
         conn = await self._connect(exchange, origin, head)
         body_task = None
         try:
-            if _has_body(exchange) and not tunnel:
-                body_task = self._start_body(exchange, conn)
+            if length:  # a declared length of 0 is sent as such, with no body to read
+                body_task = self._start_body(exchange, conn, length)
             try:
                 response = await conn.read_head(self.channel_timeout)
             except StaleConnection:
@@ -121,14 +148,66 @@ class Forwarder:
             if conn is not None:
                 self.pool.release(conn)
 
+    # cachefs
+    async def _through_cache(self, exchange: Exchange, origin: Origin, target: str, key: str) -> None:
+        async def send(fields: dict[str, str]) -> Response:
+            conn = await self._connect(exchange, origin, self._head(exchange, origin, target, False, None, fields))
+            try:
+                try:
+                    head = await conn.read_head(self.channel_timeout)
+                except StaleConnection:
+                    conn.abort()
+                    conn = await self._connect(exchange, origin,
+                                               self._head(exchange, origin, target, False, None, fields), fresh=True)
+                    head = await conn.read_head(self.channel_timeout)
+                answer = Response(head.status, head.reason, tuple(head.headers), b"")
+                length = _content_length(head.headers)
+                small = length is not None and length <= MAX_CACHED_BODY and not _is_chunked(head.headers)
+                if head.status != 304 and not (small and storable(exchange.method, exchange.headers, answer)):
+                    raise _Streamed(conn, head)
+                pieces = []
+                while data := await conn.read_body(self.channel_timeout):
+                    pieces.append(data)
+            except _Streamed:
+                raise
+            except BaseException:
+                conn.abort()
+                raise
+            self.pool.release(conn)
+            return Response(head.status, head.reason, tuple(head.headers), b"".join(pieces))
+
+        try:
+            answer = await self.cache.fetch(exchange.method, key, exchange.headers, True, send)
+        except _Streamed as streamed:
+            try:
+                await self._relay_response(exchange, streamed.conn, streamed.response)
+            except (UpstreamError, OSError) as error:
+                self._fail(exchange, 502, origin, error)
+            finally:
+                self.pool.release(streamed.conn)
+            return
+        except UpstreamTimeout as error:
+            self._fail(exchange, 504, origin, error)
+            return
+        except (UpstreamError, OSError) as error:
+            self._fail(exchange, 502, origin, error)
+            return
+        headers = response_headers(list(answer.headers), "1.1")
+        if exchange.method == "HEAD":
+            headers.extend((n, v) for n, v in answer.headers if n.lower() == "content-length")
+        exchange.send_response(f"{answer.status} {answer.reason or 'Status'}", headers, answer.body)
+
     # the request
-    def _head(self, exchange: Exchange, origin: Origin, target: str, tunnel: bool) -> bytes:
+    def _head(self, exchange: Exchange, origin: Origin, target: str, tunnel: bool, length: int | None,
+              extra: dict[str, str] | None = None) -> bytes:
         host = exchange.header("host")
         fields = request_headers(exchange.headers, client=exchange.client[0] if exchange.client else "",
                                  scheme=exchange.scheme, host=host, version=exchange.version,
                                  trusted=is_trusted(exchange.client[0] if exchange.client else "", self.trusted),
                                  upstream_host=origin.authority)
         fields.extend(exchange.transaction.call_headers())
+        if extra:
+            fields.extend(extra.items())
         method = exchange.method
         if tunnel:
             method = "GET"
@@ -137,10 +216,8 @@ class Forwarder:
             fields += [("Connection", "Upgrade"), ("Upgrade", "websocket"), ("Sec-WebSocket-Key", key)]
             if exchange.header("sec-websocket-version") is None:
                 fields.append(("Sec-WebSocket-Version", "13"))
-        elif _has_body(exchange):
-            length = _declared_length(exchange)
-            fields.append(("Content-Length", str(length)) if length is not None
-                          else ("Transfer-Encoding", "chunked"))
+        elif length is not None:
+            fields.append(("Content-Length", str(length)) if length >= 0 else ("Transfer-Encoding", "chunked"))
         lines = [f"{method} {target} HTTP/1.1\r\n"]
         lines.extend(f"{name}: {value}\r\n" for name, value in fields)
         lines.append("\r\n")
@@ -149,7 +226,7 @@ class Forwarder:
     async def _connect(self, exchange: Exchange, origin: Origin, head: bytes,
                        fresh: bool = False) -> UpstreamConnection:
         try:
-            conn = await self.pool.acquire(origin, fresh=fresh)
+            conn = (None if fresh else self.pool.take_idle(origin)) or await self.pool.acquire(origin, fresh=fresh)
         except UpstreamTimeout as error:
             raise NotForwarded(f"{origin.authority}: {error}", 504) from error
         except OSError as error:
@@ -162,11 +239,11 @@ class Forwarder:
             raise NotForwarded(f"{origin.authority}: {error}") from error
         return conn
 
-    def _start_body(self, exchange: Exchange, conn: UpstreamConnection) -> asyncio.Task:
+    def _start_body(self, exchange: Exchange, conn: UpstreamConnection, length: int) -> asyncio.Task:
         """Send the body beside the wait for the answer (a member may answer before reading
         it); a body that cannot be sent (the client left, its framing lied) ends the exchange
         with the member, which the wait then sees."""
-        task = exchange.loop.create_task(self._send_body(exchange, conn))
+        task = exchange.loop.create_task(self._send_body(exchange, conn, length))
 
         def done(task: asyncio.Task) -> None:
             if not task.cancelled() and task.exception() is not None:
@@ -174,17 +251,16 @@ class Forwarder:
         task.add_done_callback(done)
         return task
 
-    async def _send_body(self, exchange: Exchange, conn: UpstreamConnection) -> None:
-        """Stream the request body to the member, framed as the head said."""
-        length = _declared_length(exchange)
-        chunked = length is None
+    async def _send_body(self, exchange: Exchange, conn: UpstreamConnection, length: int) -> None:
+        """Stream the request body to the member, framed as the head said (-1: chunked)."""
+        chunked = length < 0
         sent = 0
         while True:
             data = await exchange.body.read_async(BODY_PIECE)
             if not data:
                 break
             sent += len(data)
-            if length is not None and sent > length:
+            if not chunked and sent > length:
                 raise UpstreamError("the request body is longer than its Content-Length")
             conn.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
             await conn.drain()
@@ -202,7 +278,11 @@ class Forwarder:
                 headers.append(("Content-Length", str(length)))
         elif exchange.method == "HEAD":
             headers.extend((n, v) for n, v in response.headers if n.lower() == "content-length")
-        exchange.send_head(f"{response.status} {response.reason or 'Status'}", headers)
+        status = f"{response.status} {response.reason or 'Status'}"
+        if conn.complete and not conn.trailers:  # the whole answer came with its head: one write
+            exchange.send_response(status, headers, conn.take_body())
+            return
+        exchange.send_head(status, headers)
         try:
             while True:
                 data = await conn.read_body(self.channel_timeout)
@@ -254,20 +334,24 @@ def answer_error(exchange: Exchange, status: int) -> None:
     exchange.send_response(status_line(status), error_headers(), error_body(status))
 
 
-def _has_body(exchange: Exchange) -> bool:
-    length = _declared_length(exchange)
-    if length is not None:
-        return length > 0
-    if exchange.protocol_name.startswith("HTTP/2") or exchange.version.startswith("2"):
-        return not getattr(exchange.body, "complete", True) or bool(getattr(exchange.body, "received", 0))
-    return any(name == "transfer-encoding" for name, _ in exchange.headers)
-
-
-def _declared_length(exchange: Exchange) -> int | None:
-    if any(name == "transfer-encoding" for name, _ in exchange.headers):
-        return None
-    value = exchange.header("content-length")
-    return int(value) if value is not None and value.isdigit() else None
+def body_length(exchange: Exchange) -> int | None:
+    """How the request's body goes to the member: None when it has none, its declared length
+    (0 included), or -1 for a body of unknown length (chunked on HTTP/1.1, an HTTP/2 stream
+    without Content-Length), sent chunked."""
+    chunked = content_length = None
+    for name, value in exchange.headers:
+        if name == "transfer-encoding":
+            chunked = True
+        elif name == "content-length" and content_length is None:
+            content_length = value
+    if chunked:
+        return -1
+    if content_length is not None and content_length.isdigit():
+        return int(content_length)
+    if exchange.version.startswith("2"):
+        body = exchange.body
+        return -1 if not getattr(body, "complete", True) or getattr(body, "received", 0) else None
+    return None
 
 
 def _content_length(headers: list[tuple[str, str]]) -> int | None:

@@ -49,6 +49,8 @@ class Balancer:
     def order(self, alias: Alias) -> list[Member]:
         """The members to try for one call: the weighted pick among those up first, the other
         members up next (heaviest first), the members in their back-off last."""
+        if len(alias.members) == 1:  # up or down, it is the one to try (a proxied alias, often)
+            return list(alias.members)
         indexes = range(len(alias.members))
         up = [index for index in indexes if self.health.is_up(alias.members[index])]
         down = [index for index in indexes if index not in up]

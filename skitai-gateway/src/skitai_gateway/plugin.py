@@ -15,6 +15,7 @@ from skitai.backends import Alias
 from skitai.mounting import MountTable
 from skitai.plugin import hookimpl
 
+from .cachefs import CacheFS
 from .calls import HttpMethod, Upload
 from .forwarding import Forwarder
 from .forwardproxy import ForwardProxy
@@ -75,7 +76,8 @@ def skitai_register_adapters(adapters):
 
 @hookimpl
 def skitai_register_services(was):
-    upstreams = Upstreams(was.server.config)  # on the worker's loop, which the pool belongs to
+    # on the worker's loop, which the pool belongs to; cachefs shared with the reverse proxy
+    upstreams = Upstreams(was.server.config, CacheFS.for_server(was.server))
     for method in METHODS:
         was.add_service(method.lower(), HttpMethod(was, method, upstreams))
     was.add_service("upload", Upload(was, upstreams))

@@ -13,6 +13,7 @@ write them itself, so they are kept (and extended) only from a proxy the operato
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 
 HOP_BY_HOP = frozenset((
@@ -40,18 +41,26 @@ def is_trusted(address: str, networks: Sequence[Network]) -> bool:
     return any(ip in network for network in networks)
 
 
-def connection_tokens(headers: Iterable[tuple[str, str]]) -> set[str]:
-    """The field names a message's Connection fields list (lower case)."""
-    return {token.strip().lower() for name, value in headers if name.lower() == "connection"
-            for token in value.split(",") if token.strip()}
-
-
-def end_to_end(headers: Sequence[tuple[str, str]], drop: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
-    """`headers` without the hop-by-hop fields, those Connection names, and `drop`."""
-    named = connection_tokens(headers)
-    return [(name, value) for name, value in headers
-            if (lower := name.lower()) not in HOP_BY_HOP and lower not in named and lower not in drop
-            and not lower.startswith("proxy-") and not lower.startswith(":")]
+def _split(headers: Sequence[tuple[str, str]], drop: frozenset[str]) -> tuple[list, list, dict]:
+    """One pass over `headers`: the end-to-end fields (no hop-by-hop field, none that
+    Connection names, none in `drop`, no `Via`), the `Via` values, and the values of the
+    fields in `drop` and of Via, by lower-case name. Every proxied message goes through this,
+    hence one pass."""
+    kept, via, dropped = [], [], {}
+    named: set[str] | None = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "via":
+            via.append(value)
+        elif lower in drop:
+            dropped.setdefault(lower, []).append(value)
+        elif lower == "connection":
+            named = (named or set()) | {token.strip().lower() for token in value.split(",")}
+        elif lower not in HOP_BY_HOP and not lower.startswith(("proxy-", ":")):
+            kept.append((name, value, lower))
+    if named:
+        kept = [field for field in kept if field[2] not in named]
+    return kept, via, dropped
 
 
 def via_version(version: str) -> str:
@@ -64,32 +73,36 @@ def _forwarded_node(address: str) -> str:
     return f'"[{address}]"' if ":" in address else address
 
 
+_TOKEN = re.compile(r"[A-Za-z0-9.:_~-]+")
+
+
 def _quoted(value: str) -> str:
-    return value if value and all(c.isalnum() or c in "-.:_~" for c in value) else '"' + value.replace('"', "") + '"'
+    """A Forwarded parameter value: as it is when it is a token, else quoted (RFC 7239 4)."""
+    return value if _TOKEN.fullmatch(value) else '"' + value.replace('"', "").replace("\\", "") + '"'
 
 
 def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: str, host: str | None,
                     version: str, trusted: bool, upstream_host: str) -> list[tuple[str, str]]:
     """The fields of a request as the proxy sends it to a member: end-to-end fields, `Host` the
     member's (`upstream_host`), the forwarding fields (the incoming ones kept and extended only
-    when `trusted`), this hop in `Via`, and `TE: trailers`. Framing and Upgrade fields are the sender's job."""
+    when `trusted`), this hop in `Via`, and `TE: trailers`. Framing and Upgrade fields are the
+    sender's job."""
+    kept, via, forwarding = _split(headers, FORWARDING)
     out = [("Host", upstream_host)]
-    kept = end_to_end(headers, drop=FORWARDING if not trusted else frozenset())
-    via = [value for name, value in kept if name.lower() == "via"]
-    out.extend((name, value) for name, value in kept
-               if name.lower() not in ("via", "x-forwarded-for", "forwarded"))
-    earlier_for = [value for name, value in headers if name.lower() == "x-forwarded-for"] if trusted else []
-    earlier_forwarded = [value for name, value in headers if name.lower() == "forwarded"] if trusted else []
+    out.extend((name, value) for name, value, _ in kept)
+    earlier = forwarding if trusted else {}
     element = f"for={_forwarded_node(client)};proto={scheme}"
     if host:
         element += f";host={_quoted(host)}"
-    out.append(("Forwarded", ", ".join([*earlier_forwarded, element])))
-    out.append(("X-Forwarded-For", ", ".join([*earlier_for, client])))
-    names = {name.lower() for name, _ in out}
-    if "x-forwarded-proto" not in names:
-        out.append(("X-Forwarded-Proto", scheme))
-    if host and "x-forwarded-host" not in names:
+    out.append(("Forwarded", ", ".join([*earlier.get("forwarded", ()), element])))
+    out.append(("X-Forwarded-For", ", ".join([*earlier.get("x-forwarded-for", ()), client])))
+    out.append(("X-Forwarded-Proto", earlier["x-forwarded-proto"][0] if "x-forwarded-proto" in earlier else scheme))
+    if "x-forwarded-host" in earlier:
+        out.append(("X-Forwarded-Host", earlier["x-forwarded-host"][0]))
+    elif host:
         out.append(("X-Forwarded-Host", host))
+    if "x-real-ip" in earlier:
+        out.append(("X-Real-IP", earlier["x-real-ip"][0]))
     out.append(("Via", ", ".join([*via, f"{via_version(version)} {VIA_NAME}"])))
     out.append(("TE", "trailers"))  # the proxy takes a trailer section and passes it on
     return out
@@ -98,8 +111,7 @@ def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: 
 def response_headers(headers: Sequence[tuple[str, str]], version: str) -> list[tuple[str, str]]:
     """The fields of a member's answer as the proxy passes them to the client: end-to-end fields
     (the body's framing is the client-side protocol's) and this hop in `Via`."""
-    kept = end_to_end(headers)
-    via = [value for name, value in kept if name.lower() == "via"]
-    out = [(name, value) for name, value in kept if name.lower() != "via"]
+    kept, via, _ = _split(headers, frozenset())
+    out = [(name, value) for name, value, _ in kept]
     out.append(("Via", ", ".join([*via, f"{via_version(version)} {VIA_NAME}"])))
     return out

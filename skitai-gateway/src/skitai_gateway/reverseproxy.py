@@ -93,7 +93,7 @@ class AliasMount(RequestHandler):
         for member in self.balancer.order(alias):
             origin = Origin(scheme, member.host, member.port or (443 if alias.ssl else 80))
             try:
-                await self.forwarder.forward(exchange, origin, target)
+                await self.forwarder.forward(exchange, origin, target, cache_key=alias.name + target)
             except NotForwarded as error:
                 health.failed(member)
                 failure = error

@@ -239,15 +239,18 @@ class UpstreamConnection(asyncio.Protocol):
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+            waiter.set_result(True)
 
     async def _wait(self, timeout: float) -> None:
-        self._waiter = self.loop.create_future()
+        """Until the member sends something (or fails); a timer rather than `wait_for`, which
+        costs a task per wait on the hot path."""
+        waiter = self._waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, _expire, waiter)
         try:
-            await asyncio.wait_for(self._waiter, timeout)
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"the member sent nothing for {timeout:g} s") from None
+            if not await waiter:
+                raise UpstreamTimeout(f"the member sent nothing for {timeout:g} s")
         finally:
+            timer.cancel()
             self._waiter = None
 
     async def read_head(self, timeout: float) -> ResponseHead:
@@ -272,11 +275,26 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.resume_reading()
         return data
 
+    def take_body(self) -> bytes:
+        """All of the body buffered so far (the whole of it once `complete`)."""
+        data = b"".join(self._body)
+        self._body.clear()
+        self._buffered = 0
+        if self._paused:
+            self._paused = False
+            self.transport.resume_reading()
+        return data
+
     @property
     def reusable(self) -> bool:
         return (self.complete and self.keep_alive and not self.lost and self._error is None
                 and self.tunnel is None and not self._body and self._head is not None
                 and not self._head.until_close and self._head.status != 101)
+
+
+def _expire(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(False)
 
 
 class UpstreamPool:
@@ -296,17 +314,27 @@ class UpstreamPool:
                 self._ssl.load_verify_locations(cafile=self._ca_file)
         return self._ssl
 
-    async def acquire(self, origin: Origin, fresh: bool = False) -> UpstreamConnection:
-        """A pooled connection to `origin` (unless `fresh`), or a new one; `OSError` or
-        `UpstreamTimeout` when the member cannot be reached."""
+    def take_idle(self, origin: Origin) -> UpstreamConnection | None:
+        """A pooled connection to `origin` that is still open, or None (no await: the common
+        case of a busy proxy costs no coroutine)."""
         idle = self._idle.get(origin)
+        if not idle:
+            return None
         now = time.monotonic()
-        while idle and not fresh:
+        while idle:
             conn = idle.pop()
             if not conn.lost and now - conn.idle_since < self.keep_alive:
                 conn.reused = True
                 return conn
             conn.close()
+        return None
+
+    async def acquire(self, origin: Origin, fresh: bool = False) -> UpstreamConnection:
+        """A pooled connection to `origin` (unless `fresh`), or a new one; `OSError` or
+        `UpstreamTimeout` when the member cannot be reached."""
+        conn = None if fresh else self.take_idle(origin)
+        if conn is not None:
+            return conn
         loop = asyncio.get_running_loop()
         secure = origin.scheme == "https"
         try:

@@ -66,9 +66,9 @@ class Call:
 
 
 class Upstreams:
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, cache: CacheFS | None = None) -> None:
         self.health = MemberHealth()
-        self.cache = CacheFS.from_config(config)
+        self.cache = cache if cache is not None else CacheFS.from_config(config)
         self.balancer = Balancer(self.health)
         context = verifying_context(config.backend_ca)
         connector = aiohttp.TCPConnector(limit=0, limit_per_host=MAX_CONNECTIONS_PER_MEMBER,
