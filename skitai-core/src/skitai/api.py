@@ -316,17 +316,19 @@ def _run(kernel: Kernel, address: str | None, port: int | None, threads: int | N
         sys.exit(0)  # the new code of a reload imports and mounts: that was the check
     os.chdir(getswd())
     from .listeners import bind_listeners
+    from .plugin_sockets import PLUGIN_FD_ENV
     from .privileges import PrivilegeError, drop_privileges
     from .server import Server
     from .supervisor import LISTEN_FD_ENV, WorkerSupervisor, set_title
     from .tls import TLSConfigError, context_for
 
     # What may need root comes before the drop: reading the certificate and key (often
-    # root-only) and binding the ports (or taking them over on a reload). Binding also comes
-    # before detaching, so a taken port is reported on the terminal.
+    # root-only) and binding the ports, the plugins' sockets too (or taking them over on a
+    # reload). Binding also comes before detaching, so a taken port is reported on the terminal.
     try:
         context = context_for(kernel)
         listeners = bind_listeners(config, context, os.environ.pop(LISTEN_FD_ENV, None))
+        kernel.sockets.bind_all(os.environ.pop(PLUGIN_FD_ENV, None))
         if detach:
             from .daemon import detach as become_daemon
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from . import logs
 from .listeners import inheritable
 from .paths import process_label
+from .plugin_sockets import PLUGIN_FD_ENV
 from .preflight import Preflight, script_command
 from .reloader import Reloader  # imported before a privilege drop may put the stdlib out of reach
 from .startup import FAILURE, describe, report
@@ -168,10 +169,11 @@ class WorkerSupervisor:
     def _reload(self, command: list[str]) -> None:
         """Run the script again in this process (same pid, so the workers stay our children)
         with the listening sockets inherited. The new master imports the apps afresh, starts new
-        workers, then asks these ones to drain and stop; the sockets never close, so no
-        connection is refused meanwhile."""
+        workers, then asks these ones to drain and stop; the sockets (the plugins' too) never
+        close, so no connection is refused meanwhile."""
         self._stop_reloader()
         os.environ[LISTEN_FD_ENV] = inheritable(self.listeners)
+        os.environ[PLUGIN_FD_ENV] = self.kernel.sockets.inheritable()
         os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in [*self.children, *self.retiring])
         os.environ[LOADED_AT_ENV] = repr(time.time())
         log.info("reloading")

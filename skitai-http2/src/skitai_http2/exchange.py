@@ -102,6 +102,10 @@ class H2Exchange(Exchange):
             out.append((b"date", http_date_now()))
         if not named:
             out.append((b"server", SERVER))
+        extra = self.conn.extra_fields
+        if extra:
+            present = {name for name, _ in out}
+            out.extend(field for field in extra if field[0] not in present)
         self._no_body = self.method == "HEAD" or code in (204, 304)
         if declared is None and length is not None and not self._no_body:
             declared = length
