@@ -27,9 +27,9 @@ from skitai.plugin import (
     linger_then_close,
     status_line,
 )
+from skitai.streamfields import BadRequest, check_trailers, request_fields
 
 from .exchange import ALWAYS_WRITABLE, LOW_WATER, H2Exchange
-from .request import BadRequest, check_trailers, request_fields
 from .session import H2Session, Limits, SessionError
 from .tunnel import StreamTunnel
 

@@ -14,7 +14,7 @@ import string
 from typing import Sequence
 from urllib.parse import quote, urlsplit
 
-from .request import BadRequest, request_fields
+from skitai.streamfields import BadRequest, request_fields
 
 INHERITED = frozenset(("user-agent", "accept-encoding", "accept-language", "cookie"))
 _SAFE = string.punctuation  # what a target keeps as it is; spaces, controls and non-ASCII get escaped
