@@ -123,7 +123,8 @@ def skitai_register_sockets(sockets, config):
     before it forks, so every worker holds the sockets. A graceful reload hands them, by name, to
     the re-executed master, which does not call `bind` again for a name it inherited: the ports
     stay open through the reload. The plugin's service takes them in each worker from
-    `server.sockets(name)` (a list) in `skitai_server_start`.
+    `server.sockets(name)` (a list) in `skitai_server_start`; `server.worker_index` (0 to
+    `config.workers - 1`, kept by a respawned worker) lets each worker take sockets of its own.
     """
 
 

@@ -72,7 +72,8 @@ def _bind(handler: RequestHandler, server: "Server") -> None:
 
 
 class Server:
-    def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False) -> None:
+    def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False,
+                 worker_index: int = 0) -> None:
         kernel.configure()  # done by skitai.run() already; a server built in a test configures here
         self.kernel = kernel
         self.config = kernel.config
@@ -82,6 +83,10 @@ class Server:
         self.pool: ThreadPool | None = None
         self.connections: set = set()
         self.worker_id = worker_id
+        # which of the master's `config.workers` processes this is (0 when serving alone); a
+        # respawned worker takes the index of the one it replaces, so a plugin may give each
+        # index sockets of its own (HTTP/3 steers datagrams to workers by connection ID)
+        self.worker_index = worker_index
         self.multiprocess = multiprocess  # one of several worker processes
         self.supervised = worker_id != "M"  # a worker of a master process (even the only one)
         self.access_log = AccessLog(logs.request_stream(), worker_id=worker_id)

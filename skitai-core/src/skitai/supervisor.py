@@ -273,7 +273,8 @@ class WorkerSupervisor:
             logs.set_worker(worker_id)
             from .server import Server
 
-            server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1)
+            server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1,
+                            worker_index=index)
             server.serve(self.listeners)
             status = 0
         except BaseException as error:

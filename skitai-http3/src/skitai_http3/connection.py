@@ -32,6 +32,7 @@ from skitai.streamfields import BadRequest, check_trailers, request_fields
 
 from .exchange import ALWAYS_WRITABLE, H3Exchange
 from .settings import Limits
+from .steering import ConnectionIds, steer_connection_ids
 
 log = logging.getLogger("skitai.http3")
 
@@ -62,7 +63,9 @@ def quic_unsent(quic, stream_id: int) -> int:
 
 
 class H3ServerConnection(QuicConnectionProtocol):
-    def __init__(self, quic, stream_handler=None, *, server, limits: Limits) -> None:
+    def __init__(self, quic, stream_handler=None, *, server, limits: Limits,
+                 connection_ids: ConnectionIds) -> None:
+        steer_connection_ids(quic, connection_ids)  # before aioquic builds any packet
         super().__init__(quic, stream_handler)
         self.server = server
         self.loop = server.loop

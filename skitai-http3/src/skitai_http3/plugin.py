@@ -3,7 +3,9 @@ the core's extension points only.
 
 * `skitai_configure`: HTTP/3 needs TLS; the certificate and key are loaded here, in the master
   before the privilege drop, into aioquic's configuration that the workers inherit;
-* `skitai_register_sockets`: the UDP socket, bound by the master and kept across reloads;
+* `skitai_register_sockets`: the UDP sockets, bound by the master and kept across reloads: two
+  per worker, with the steering that brings each connection's datagrams to the worker that
+  holds it (`steering`);
 * `skitai_register_response_fields`: `Alt-Svc: h3=":<port>"` on HTTP/1.1 and HTTP/2 answers
   (the port of `skitai.set_http3_advertised_port`, else the QUIC port);
 * `skitai_server_start` / `skitai_server_stop`: each worker's QUIC endpoint on that socket.
@@ -11,20 +13,33 @@ the core's extension points only.
 from __future__ import annotations
 
 import functools
-import socket
+from dataclasses import dataclass
 
-from skitai.listeners import bind_socket
+from aioquic.quic.configuration import QuicConfiguration
+
 from skitai.plugin import hookimpl
 
 from .connection import H3ServerConnection
 from .endpoint import QuicEndpoint, StopAccepting
 from .settings import Limits, quic_configuration
+from .steering import ConnectionIds, attach_steering, bind_group, current_generation, next_generation_on_reload
 
 SOCKET_NAME = "quic"            # skitai.api.QUIC_SOCKET: the core tells a missing plugin by it
 ALT_SVC_MAX_AGE = 86400
 LIMITS = Limits()
-# aioquic's configuration per server settings of this process (tests run several servers)
-_configurations: dict[int, object] = {}
+
+
+@dataclass
+class Prepared:
+    """What the master prepares for its workers: aioquic's configuration (the key read while
+    root) and the steering generation this master's workers serve."""
+
+    quic: QuicConfiguration
+    generation: int
+
+
+# per server settings of this process (tests run several servers in one process)
+_prepared: dict[int, Prepared] = {}
 _endpoints: dict[int, QuicEndpoint] = {}
 
 
@@ -35,14 +50,15 @@ def skitai_configure(config):
     if not (config.ssl_certfile and config.ssl_keyfile):
         raise ValueError(f"skitai.run(quic={config.quic_port}) needs skitai.enable_ssl(certfile, keyfile): "
                          "HTTP/3 is always encrypted")
-    _configurations[id(config)] = quic_configuration(config, LIMITS)
+    _prepared[id(config)] = Prepared(quic_configuration(config, LIMITS), current_generation())
+    next_generation_on_reload()
 
 
 @hookimpl
 def skitai_register_sockets(sockets, config):
     if config.quic_port is not None:
-        sockets.add(SOCKET_NAME, functools.partial(bind_socket, config.address, config.quic_port,
-                                                   kind=socket.SOCK_DGRAM))
+        sockets.add(SOCKET_NAME, functools.partial(bind_group, config.address, config.quic_port,
+                                                   max(config.workers, 1)))
 
 
 @hookimpl
@@ -58,12 +74,17 @@ def skitai_server_start(server):
     if not socks:
         return None
 
+    prepared = _prepared[id(server.config)]
+    workers = len(socks) // 2  # the group a reload inherits keeps the size it was bound with
+    index = prepared.generation * workers + server.worker_index % workers
+    attach_steering(socks[index], workers, prepared.generation)  # new connections: this generation
+
     async def open_endpoint():
-        create_protocol = functools.partial(H3ServerConnection, server=server, limits=LIMITS)
+        create_protocol = functools.partial(H3ServerConnection, server=server, limits=LIMITS,
+                                            connection_ids=ConnectionIds(index, len(socks)))
         _, endpoint = await server.loop.create_datagram_endpoint(
-            lambda: QuicEndpoint(configuration=_configurations[id(server.config)],
-                                 create_protocol=create_protocol),
-            sock=socks[0])
+            lambda: QuicEndpoint(configuration=prepared.quic, create_protocol=create_protocol),
+            sock=socks[index])
         _endpoints[id(server)] = endpoint
         server.add_acceptor(StopAccepting(endpoint))
     return open_endpoint()
