@@ -30,6 +30,7 @@ from aioquic.quic.events import (
 from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
 from skitai.streamfields import BadRequest, check_trailers, request_fields
 
+from .credit import follow_consumption
 from .exchange import ALWAYS_WRITABLE, H3Exchange
 from .settings import Limits
 from .steering import ConnectionIds, steer_connection_ids
@@ -66,6 +67,8 @@ class H3ServerConnection(QuicConnectionProtocol):
     def __init__(self, quic, stream_handler=None, *, server, limits: Limits,
                  connection_ids: ConnectionIds) -> None:
         steer_connection_ids(quic, connection_ids)  # before aioquic builds any packet
+        self.held: set[int] = set()      # streams whose body the app is not reading: no credit
+        follow_consumption(quic, self.held, limits.stream_window)
         super().__init__(quic, stream_handler)
         self.server = server
         self.loop = server.loop
@@ -232,13 +235,16 @@ class H3ServerConnection(QuicConnectionProtocol):
 
     # request body back-pressure
     def _pause_stream(self, exchange: H3Exchange) -> None:
-        exchange.reading_paused = True
+        self.held.add(exchange.stream_id)
 
     def _resume_threadsafe(self, exchange: H3Exchange) -> None:
         self.loop.call_soon_threadsafe(self._resume_stream, exchange)
 
     def _resume_stream(self, exchange: H3Exchange) -> None:
-        exchange.reading_paused = False
+        if exchange.stream_id in self.held:
+            self.held.discard(exchange.stream_id)
+            if not self.closed:
+                self.transmit()  # the credit goes out
 
     # responses
     def send_head(self, exchange: H3Exchange, headers: list[tuple[bytes, bytes]], end: bool) -> bool:
@@ -339,6 +345,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         self._finished(exchange, logged=exchange.response_started or exchange.dispatched)
 
     def _finished(self, exchange: H3Exchange, logged: bool = True) -> None:
+        self.held.discard(exchange.stream_id)
         if logged:
             self.server.log_exchange(exchange)
         exchange.run_done_callbacks()

@@ -36,7 +36,6 @@ class H3Exchange(Exchange):
         self.conn = conn
         self.stream_id = stream_id
         self.dispatched = False
-        self.reading_paused = False
         self.refused = False        # the body went past the upload limit: the rest is dropped
         self.last_input = self.last_output = time.monotonic()   # the stall checks' clocks
         self.outbox = Outbox()
