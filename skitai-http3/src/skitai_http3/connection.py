@@ -17,7 +17,15 @@ import time
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.buffer import encode_uint_var
-from aioquic.h3.connection import H3_ALPN, ErrorCode, FrameType, H3Connection, encode_frame
+from aioquic.h3.connection import (
+    H3_ALPN,
+    ErrorCode,
+    FrameType,
+    H3Connection,
+    MessageError,
+    Setting,
+    encode_frame,
+)
 from aioquic.h3.events import DataReceived, HeadersReceived
 from aioquic.quic.events import (
     ConnectionTerminated,
@@ -30,8 +38,8 @@ from aioquic.quic.events import (
 from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
 from skitai.streamfields import BadRequest, check_trailers, request_fields
 
-from .credit import follow_consumption
 from .exchange import ALWAYS_WRITABLE, H3Exchange
+from .flow import follow_consumption, limit_streams
 from .settings import Limits
 from .steering import ConnectionIds, steer_connection_ids
 
@@ -45,7 +53,29 @@ class BodyTooLarge(ClientDisconnected):
 
 
 class ServerH3(H3Connection):
-    """aioquic's HTTP/3 connection with the GOAWAY frame it does not send itself."""
+    """aioquic's HTTP/3 connection with the GOAWAY frame it does not send itself, announcing the
+    largest header section the server takes (SETTINGS_MAX_FIELD_SECTION_SIZE, RFC 9114 7.2.4.1),
+    and treating a malformed request as an error of its stream (RFC 9114 4.1.2), where aioquic
+    would close the whole connection and every other request on it."""
+
+    def __init__(self, quic, max_field_section_size: int, on_malformed) -> None:
+        self.max_field_section_size = max_field_section_size
+        self.on_malformed = on_malformed
+        self.malformed: set[int] = set()
+        super().__init__(quic)
+
+    def _receive_request_or_push_data(self, stream, data: bytes, stream_ended: bool) -> list:
+        if stream.stream_id in self.malformed:
+            return []  # what was in flight behind the malformed part
+        try:
+            return super()._receive_request_or_push_data(stream, data, stream_ended)
+        except MessageError as error:
+            self.malformed.add(stream.stream_id)
+            self.on_malformed(stream.stream_id, error)
+            return []
+
+    def _get_local_settings(self) -> dict[int, int]:
+        return {**super()._get_local_settings(), Setting.MAX_FIELD_SECTION_SIZE: self.max_field_section_size}
 
     def send_goaway(self, stream_id: int) -> None:
         """GOAWAY (RFC 9114 5.2): request streams from `stream_id` on will not be served."""
@@ -69,6 +99,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         steer_connection_ids(quic, connection_ids)  # before aioquic builds any packet
         self.held: set[int] = set()      # streams whose body the app is not reading: no credit
         follow_consumption(quic, self.held, limits.stream_window)
+        limit_streams(quic, limits.max_streams)
         super().__init__(quic, stream_handler)
         self.server = server
         self.loop = server.loop
@@ -76,6 +107,8 @@ class H3ServerConnection(QuicConnectionProtocol):
         config = server.config
         self.request_timeout = config.request_timeout
         self.max_upload = config.max_upload_size
+        self.max_header_size = config.max_header_size
+        self.max_header_count = config.max_header_count
         self.extra_fields = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value
                              in server.kernel.response_fields.for_protocol(H3Exchange.protocol_name)]
         self.h3: ServerH3 | None = None
@@ -112,7 +145,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         kind = type(event)
         if kind is ProtocolNegotiated:
             if event.alpn_protocol in H3_ALPN:
-                self.h3 = ServerH3(self._quic)
+                self.h3 = ServerH3(self._quic, self.max_header_size, self._on_malformed)
         elif kind is HandshakeCompleted:
             if not self.opened and not self.closed:
                 self.opened = True
@@ -145,6 +178,10 @@ class H3ServerConnection(QuicConnectionProtocol):
         if self.goaway_id is not None and stream_id >= self.goaway_id:
             self._reset(stream_id, ErrorCode.H3_REQUEST_REJECTED)
             return
+        if (len(event.headers) > self.max_header_count
+                or sum(len(name) + len(value) + 32 for name, value in event.headers) > self.max_header_size):
+            self._refuse_head(stream_id, event.stream_ended)  # the RFC 9110 size: name, value, 32
+            return
         try:
             method, target, headers, protocol = request_fields(event.headers)
         except (BadRequest, UnicodeError):
@@ -158,6 +195,28 @@ class H3ServerConnection(QuicConnectionProtocol):
         if not event.stream_ended:
             exchange.body = SpooledBody()  # replaced in `_open` when the handler streams
         self._open(exchange)
+
+    def _on_malformed(self, stream_id: int, error: Exception) -> None:
+        """A request (or its trailers) aioquic found malformed: its stream alone is reset."""
+        log.debug("HTTP/3 request on stream %d from %s is malformed: %s", stream_id, self.client, error)
+        exchange = self.streams.get(stream_id)
+        if exchange is not None:
+            self._drop(exchange, reset=ErrorCode.H3_MESSAGE_ERROR)
+        else:
+            self._reset(stream_id, ErrorCode.H3_MESSAGE_ERROR)
+            self._stop(stream_id)
+
+    def _refuse_head(self, stream_id: int, ended: bool) -> None:
+        """431 for a header section over the limits (RFC 9114 4.2.2), without dispatching it."""
+        body = error_body(431)
+        fields = [(name.lower().encode(), value.encode()) for name, value in error_headers()]
+        self.h3.send_headers(stream_id, [(b":status", b"431"), *fields, (b"content-length", b"%d" % len(body))])
+        self.h3.send_data(stream_id, body, end_stream=True)
+        if not ended:
+            self.stopped.add(stream_id)
+            self._stop(stream_id)
+        self.server.log_protocol_error(self, 431, len(body))
+        self._transmit_soon()
 
     def _on_trailers(self, event: HeadersReceived, exchange: H3Exchange | None) -> None:
         """Request trailers are only checked: malformed ones make the request malformed."""

@@ -23,6 +23,7 @@ class Limits:
     """What a peer may send before the server has consumed it, and how much response data waits
     in aioquic per stream (the rest waits in the exchange's outbox, files unread)."""
 
+    max_streams: int = 100               # concurrent request streams a client may open
     stream_window: int = 1 * MiB         # request body bytes a stream may have in flight
     connection_window: int = 16 * MiB    # all streams of a connection together
     quic_buffer: int = 256 * KiB         # response bytes handed to aioquic and not yet sent

@@ -20,10 +20,14 @@ from typing import Any, AsyncIterable, Awaitable, Callable
 
 from aioquic.asyncio.client import connect
 from aioquic.asyncio.protocol import QuicConnectionProtocol
+from aioquic.buffer import Buffer, BufferReadError
 from aioquic.h3.connection import H3_ALPN, H3Connection
 from aioquic.h3.events import DataReceived, HeadersReceived, PushPromiseReceived
 from aioquic.quic.configuration import QuicConfiguration
-from aioquic.quic.events import ConnectionTerminated, StreamReset
+from aioquic.quic.events import ConnectionTerminated, StreamDataReceived, StreamReset
+
+SERVER_CONTROL_STREAM = 3   # the server's first unidirectional stream: its HTTP/3 control stream
+GOAWAY = 0x7
 
 
 class StreamResetError(ConnectionError):
@@ -69,12 +73,31 @@ class H3Client(QuicConnectionProtocol):
         super().__init__(*args, **kwargs)
         self.h3 = H3Connection(self._quic)
         self.pending: dict[int, _Pending] = {}
-        self.goaway = False
+        self.control = bytearray()   # what the server sent on its control stream
         self.terminated: ConnectionTerminated | None = None
         self.pushes: list[list[tuple[str, str]]] = []
 
+    @property
+    def goaway_id(self) -> int | None:
+        """The stream ID of the server's last GOAWAY (RFC 9114 5.2), None before one came
+        (aioquic's H3Connection drops the frame, so the control stream is read here)."""
+        buf = Buffer(data=bytes(self.control))
+        found = None
+        try:
+            buf.pull_uint_var()  # the stream type
+            while not buf.eof():
+                frame_type, length = buf.pull_uint_var(), buf.pull_uint_var()
+                payload = buf.pull_bytes(length)
+                if frame_type == GOAWAY:
+                    found = Buffer(data=payload).pull_uint_var()
+        except BufferReadError:
+            pass  # a frame still arriving
+        return found
+
     # events
     def quic_event_received(self, event) -> None:
+        if isinstance(event, StreamDataReceived) and event.stream_id == SERVER_CONTROL_STREAM:
+            self.control += event.data
         if isinstance(event, ConnectionTerminated):
             self.terminated = event
             for stream_id in list(self.pending):
@@ -162,7 +185,8 @@ class H3Client(QuicConnectionProtocol):
 
 @contextlib.asynccontextmanager
 async def h3_connect(host: str, port: int, cafile: str | None = None, server_name: str = "localhost",
-                     verify: bool = True, idle_timeout: float = 30.0, protocol: type = H3Client):
+                     verify: bool = True, idle_timeout: float = 30.0, protocol: type = H3Client,
+                     session_ticket_handler: Callable | None = None):
     """An `H3Client` connected to `host:port` (TLS checked against `cafile`, or not at all with
     `verify=False`), closed on leaving."""
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=server_name,
@@ -172,7 +196,7 @@ async def h3_connect(host: str, port: int, cafile: str | None = None, server_nam
     if not verify:
         configuration.verify_mode = ssl.CERT_NONE
     async with connect(host, port, configuration=configuration, create_protocol=protocol,
-                       wait_connected=True) as client:
+                       session_ticket_handler=session_ticket_handler, wait_connected=True) as client:
         yield client
 
 

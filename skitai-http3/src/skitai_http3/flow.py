@@ -1,5 +1,6 @@
-"""Request-body flow control that follows the app, not the network.
+"""What a peer may send: request-body credit that follows the app, and the number of streams.
 
+Request-body flow control follows the app, not the network.
 aioquic raises a stream's receive limit (MAX_STREAM_DATA, an absolute offset) by doubling it
 whenever the peer has sent half of it, whether or not anybody read the data: an upload into an
 app that reads slowly would pile up in memory. Here a stream's limit is what has arrived plus
@@ -7,8 +8,9 @@ one window, and it is not raised at all while the stream is held (its body buffe
 the app is not reading: `StreamedBody` paused it); releasing the hold lets the credit go out
 with the next packet. So a request body costs at most the body buffer plus one window.
 
-This replaces aioquic's `_write_stream_limits` on the connection instance (an internal method,
-pinned by the plugin's aioquic version bound).
+This replaces aioquic's `_write_stream_limits` on the connection instance, and `limit_streams`
+sets the concurrent stream limit aioquic fixes at 128: internals, pinned by the plugin's aioquic
+version bound.
 """
 from __future__ import annotations
 
@@ -36,3 +38,10 @@ def follow_consumption(quic, held: set[int], window: int) -> None:
             stream.max_stream_data_local_sent = limit
 
     quic._write_stream_limits = write_stream_limits
+
+
+def limit_streams(quic, count: int) -> None:
+    """Announce `count` concurrent request streams (the initial MAX_STREAMS of the transport
+    parameters, raised again as streams end, as aioquic does for its own 128)."""
+    limit = quic._local_max_streams_bidi
+    limit.value = limit.sent = count
