@@ -154,3 +154,21 @@ def test_concurrent_streams_beyond_the_limit_wait_for_credit(serve, certs):
             return await asyncio.gather(*pending)
     responses = run(crowd)
     assert [response.status for response in responses] == [200] * 101
+
+
+def test_websocket_over_http3_is_refused_clearly(serve, certs):
+    """RFC 9220 is not implemented: the SETTINGS do not offer extended CONNECT, and a CONNECT
+    (a WebSocket's or a tunnel's) is answered 501 saying so; the connection goes on."""
+    server = serve(APP)
+
+    async def connect():
+        async with h3_connect("127.0.0.1", server.quic_port, cafile=certs.ca) as client:
+            await client.request("GET", "/")
+            settings = client.h3.received_settings
+            refused = await client.request("CONNECT", "/chat", headers=[(":protocol", "websocket"),
+                                                                          ("sec-websocket-version", "13")])
+            return settings, refused, await client.request("GET", "/")
+    settings, refused, after = run(connect)
+    assert settings[Setting.ENABLE_CONNECT_PROTOCOL] == 0
+    assert refused.status == 501 and b"RFC 9220" in refused.body
+    assert after.status == 200

@@ -54,7 +54,8 @@ class BodyTooLarge(ClientDisconnected):
 
 class ServerH3(H3Connection):
     """aioquic's HTTP/3 connection with the GOAWAY frame it does not send itself, announcing the
-    largest header section the server takes (SETTINGS_MAX_FIELD_SECTION_SIZE, RFC 9114 7.2.4.1),
+    largest header section the server takes (SETTINGS_MAX_FIELD_SECTION_SIZE, RFC 9114 7.2.4.1)
+    and no extended CONNECT (RFC 9220),
     and treating a malformed request as an error of its stream (RFC 9114 4.1.2), where aioquic
     would close the whole connection and every other request on it."""
 
@@ -75,7 +76,8 @@ class ServerH3(H3Connection):
             return []
 
     def _get_local_settings(self) -> dict[int, int]:
-        return {**super()._get_local_settings(), Setting.MAX_FIELD_SECTION_SIZE: self.max_field_section_size}
+        return {**super()._get_local_settings(), Setting.MAX_FIELD_SECTION_SIZE: self.max_field_section_size,
+                Setting.ENABLE_CONNECT_PROTOCOL: 0}  # no WebSocket over HTTP/3 (RFC 9220) yet
 
     def send_goaway(self, stream_id: int) -> None:
         """GOAWAY (RFC 9114 5.2): request streams from `stream_id` on will not be served."""
@@ -180,18 +182,20 @@ class H3ServerConnection(QuicConnectionProtocol):
             return
         if (len(event.headers) > self.max_header_count
                 or sum(len(name) + len(value) + 32 for name, value in event.headers) > self.max_header_size):
-            self._refuse_head(stream_id, event.stream_ended)  # the RFC 9110 size: name, value, 32
+            self._refuse_head(stream_id, event.stream_ended, 431)  # RFC 9110's size: name, value, 32
             return
         try:
             method, target, headers, protocol = request_fields(event.headers)
         except (BadRequest, UnicodeError):
             self._reset(stream_id, ErrorCode.H3_MESSAGE_ERROR)
             return
-        exchange = H3Exchange(self, stream_id, method, target, headers)
         if method == "CONNECT":
-            # RFC 9220 (WebSocket over HTTP/3) and CONNECT tunnels are not implemented: the
-            # exchange's `open_tunnel` refuses, so a handler answers the CONNECT as it can.
-            exchange.connect_protocol = protocol
+            # RFC 9220 (WebSocket over HTTP/3) and CONNECT tunnels are not implemented (and the
+            # SETTINGS say so: SETTINGS_ENABLE_CONNECT_PROTOCOL is 0): refused with 501
+            self._refuse_head(stream_id, event.stream_ended, 501,
+                              "CONNECT and WebSocket over HTTP/3 (RFC 9220) are not implemented")
+            return
+        exchange = H3Exchange(self, stream_id, method, target, headers)
         if not event.stream_ended:
             exchange.body = SpooledBody()  # replaced in `_open` when the handler streams
         self._open(exchange)
@@ -206,16 +210,18 @@ class H3ServerConnection(QuicConnectionProtocol):
             self._reset(stream_id, ErrorCode.H3_MESSAGE_ERROR)
             self._stop(stream_id)
 
-    def _refuse_head(self, stream_id: int, ended: bool) -> None:
-        """431 for a header section over the limits (RFC 9114 4.2.2), without dispatching it."""
-        body = error_body(431)
+    def _refuse_head(self, stream_id: int, ended: bool, status: int, detail: str = "") -> None:
+        """Answer a request with an error status without dispatching it: 431 for a header section
+        over the limits (RFC 9114 4.2.2), 501 for a CONNECT."""
+        body = error_body(status, detail)
         fields = [(name.lower().encode(), value.encode()) for name, value in error_headers()]
-        self.h3.send_headers(stream_id, [(b":status", b"431"), *fields, (b"content-length", b"%d" % len(body))])
+        self.h3.send_headers(stream_id, [(b":status", b"%d" % status), *fields,
+                                         (b"content-length", b"%d" % len(body))])
         self.h3.send_data(stream_id, body, end_stream=True)
         if not ended:
             self.stopped.add(stream_id)
             self._stop(stream_id)
-        self.server.log_protocol_error(self, 431, len(body))
+        self.server.log_protocol_error(self, status, len(body))
         self._transmit_soon()
 
     def _on_trailers(self, event: HeadersReceived, exchange: H3Exchange | None) -> None:
