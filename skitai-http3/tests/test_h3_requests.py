@@ -98,3 +98,30 @@ def test_an_unknown_path_is_404(serve, certs):
     # answers a HEAD and refuses its Content-Length without a body as a message error.)
     server = serve(APP)
     assert session(server, certs, lambda client: client.request("GET", "/nope")).status == 404
+
+
+def test_was_push_promises_and_serves_over_http3(serve, certs, tmp_path):
+    """`was.push(uri)` over HTTP/3: a PUSH_PROMISE on the request's stream, the pushed GET served
+    through the mount table (a static file here) on a push stream; cross-origin refused."""
+    from skitai import was
+
+    (tmp_path / "style.css").write_bytes(b"body { color: red }")
+
+    def page(environ, start_response):
+        results = [was.push("/static/style.css"), was.push("https://elsewhere.example/x.css")]
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [repr(results).encode()]
+    server = serve(("/", page), ("/static", str(tmp_path)))
+
+    async def pushed(client):
+        response = await client.request("GET", "/")
+        import asyncio
+        for _ in range(100):
+            if client.pushed and client.pushed[0].received == 19:
+                break
+            await asyncio.sleep(0.02)
+        return response, client.promises, client.pushed
+    response, promises, pushed_responses = session(server, certs, pushed)
+    assert response.body == b"[True, False]"
+    assert list(promises) == [0] and dict(promises[0])[":path"] == "/static/style.css"
+    assert pushed_responses[0].status == 200 and pushed_responses[0].body == b"body { color: red }"

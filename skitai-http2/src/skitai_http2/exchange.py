@@ -12,15 +12,14 @@ stays open and its DATA frames carry the tunnelled bytes both ways.
 """
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from typing import TYPE_CHECKING, Sequence
 
 from skitai.plugin import BodyPiece, Exchange, FileSegment, body_length
+from skitai.push import on_loop, promised_request, push_target
 from skitai.streamfields import BadRequest, response_fields, trailer_fields
 
-from .push import promised_request, push_target
 from .tunnel import StreamTunnel
 
 if TYPE_CHECKING:
@@ -170,16 +169,8 @@ class H2Exchange(Exchange):
         except BadRequest:
             return False
         self.pushes += 1
-        if _on_loop(self.loop):
+        if on_loop(self.loop):
             conn.push(self, block, target, fields)
         else:
             self.loop.call_soon_threadsafe(conn.push, self, block, target, fields)
         return True
-
-
-def _on_loop(loop) -> bool:
-    """Whether this thread runs `loop` (an app served with threads=0 runs on the loop thread)."""
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False

@@ -21,12 +21,14 @@ from aioquic.h3.connection import (
     H3_ALPN,
     ErrorCode,
     FrameType,
+    FrameUnexpected,
     H3Connection,
     MessageError,
     Setting,
     encode_frame,
 )
 from aioquic.h3.events import DataReceived, HeadersReceived
+from aioquic.h3.exceptions import NoAvailablePushIDError
 from aioquic.quic.events import (
     ConnectionTerminated,
     HandshakeCompleted,
@@ -64,6 +66,11 @@ class ServerH3(H3Connection):
         self.on_malformed = on_malformed
         self.malformed: set[int] = set()
         super().__init__(quic)
+
+    def may_push(self) -> bool:
+        """Whether the client's MAX_PUSH_ID leaves a push ID (a client that never sent one
+        takes no pushes: Chromium, for one)."""
+        return self._max_push_id is not None and self._next_push_id <= self._max_push_id
 
     def _receive_request_or_push_data(self, stream, data: bytes, stream_ended: bool) -> list:
         if stream.stream_id in self.malformed:
@@ -124,6 +131,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.shutting_down = False
         self.goaway_id: int | None = None
         self.next_stream_id = 0          # above the highest request stream seen
+        self.pushes_in_flight = 0        # pushed responses promised and not yet complete
         self._pump_scheduled = False
         self._pumping = False
 
@@ -251,6 +259,25 @@ class H3ServerConnection(QuicConnectionProtocol):
             if handler.needs_full_body:
                 return  # dispatched when the body is complete
         self._dispatch(exchange)
+
+    def may_push(self) -> bool:
+        return (not self.closed and not self.shutting_down and self.h3 is not None and self.h3.may_push()
+                and self.pushes_in_flight < self.limits.max_pushed_streams)
+
+    def push(self, parent: H3Exchange, block: list[tuple[bytes, bytes]], target: str,
+             fields: list[tuple[str, str]]) -> None:
+        """On the loop thread: PUSH_PROMISE on the parent's stream, then the promised GET is
+        served like a received request on the push stream (mount table, static files, apps,
+        access log). The checks of `H3Exchange.push` are made again: things may have changed."""
+        if parent.finished or parent.aborted or not self.may_push():
+            return
+        try:
+            stream_id = self.h3.send_push_promise(parent.stream_id, block)
+        except (NoAvailablePushIDError, FrameUnexpected):
+            return
+        self.pushes_in_flight += 1
+        self._open(H3Exchange(self, stream_id, "GET", target, fields))
+        self._transmit_soon()
 
     def _dispatch(self, exchange: H3Exchange) -> None:
         exchange.dispatched = True
@@ -411,6 +438,8 @@ class H3ServerConnection(QuicConnectionProtocol):
 
     def _finished(self, exchange: H3Exchange, logged: bool = True) -> None:
         self.held.discard(exchange.stream_id)
+        if exchange.stream_id % 4 == 3:  # a push stream
+            self.pushes_in_flight -= 1
         if logged:
             self.server.log_exchange(exchange)
         exchange.run_done_callbacks()

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Sequence
 
 from skitai.outbox import Outbox
 from skitai.plugin import BodyPiece, Exchange, FileSegment, body_length
-from skitai.streamfields import response_fields, trailer_fields
+from skitai.push import on_loop, promised_request, push_target
+from skitai.streamfields import BadRequest, response_fields, trailer_fields
 
 if TYPE_CHECKING:
     from .connection import H3ServerConnection
@@ -41,6 +42,7 @@ class H3Exchange(Exchange):
         self.outbox = Outbox()
         self.handed = 0             # body bytes given to aioquic so far
         self.head_sent = False
+        self.pushes = 0             # promises made for this request
         self._no_body = False
         self._remaining: int | None = None
 
@@ -123,3 +125,27 @@ class H3Exchange(Exchange):
         allowed, and a client that sent `Expect` gets one): sent once, from the loop thread."""
         if (self.header("expect") or "").lower() == "100-continue":
             self.loop.call_soon_threadsafe(self.conn.send_continue, self)
+
+    def push(self, path: str, headers: Sequence[tuple[str, str]] = ()) -> bool:
+        """Promise `GET path` (same origin only) and serve it on a push stream; see
+        `Exchange.push`. Checked here on the caller's thread, promised on the loop thread in
+        order with the response calls that follow, so the PUSH_PROMISE precedes the response
+        that refers to the pushed resource."""
+        conn = self.conn
+        authority = self.header("host")
+        if (self.stream_id % 4 != 0 or authority is None or self.finished or self.aborted
+                or self.pushes >= conn.limits.max_pushes_per_request or not conn.may_push()):
+            return False  # a pushed response cannot push; no origin to push for; limits
+        target = push_target(path, self.scheme, authority)
+        if target is None:
+            return False
+        try:
+            block, fields = promised_request(self.scheme, authority, target, self.headers, headers)
+        except BadRequest:
+            return False
+        self.pushes += 1
+        if on_loop(self.loop):
+            conn.push(self, block, target, fields)
+        else:
+            self.loop.call_soon_threadsafe(conn.push, self, block, target, fields)
+        return True

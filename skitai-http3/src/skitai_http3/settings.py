@@ -29,6 +29,8 @@ class Limits:
     quic_buffer: int = 256 * KiB         # response bytes handed to aioquic and not yet sent
     high_water: int = 256 * KiB          # an app producing a body waits above this ...
     low_water: int = 64 * KiB            # ... until it falls under this
+    max_pushes_per_request: int = 16     # server push: promises one response may make ...
+    max_pushed_streams: int = 32         # ... and pushed responses in flight on a connection
 
 
 def quic_configuration(config, limits: Limits) -> QuicConfiguration:

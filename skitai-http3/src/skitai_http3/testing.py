@@ -8,7 +8,8 @@ no HTTP/3): one QUIC connection, any number of concurrent requests on it.
 `request` sends a body given as bytes or as an async iterable of bytes (streamed as it comes,
 waiting while aioquic holds more than `send_buffer` unsent bytes of the stream), and `sink`
 takes the response body piece by piece instead of keeping it (a large download).
-`run(coroutine_function, ...)` runs one such session from synchronous test code.
+Pushed responses land in `client.promises` and `client.pushed` (by push ID; aioquic's client
+allows 8 pushes). `run(coroutine_function, ...)` runs one such session from synchronous test code.
 """
 from __future__ import annotations
 
@@ -75,7 +76,8 @@ class H3Client(QuicConnectionProtocol):
         self.pending: dict[int, _Pending] = {}
         self.control = bytearray()   # what the server sent on its control stream
         self.terminated: ConnectionTerminated | None = None
-        self.pushes: list[list[tuple[str, str]]] = []
+        self.promises: dict[int, list[tuple[str, str]]] = {}   # push ID -> the promised request
+        self.pushed: dict[int, H3Response] = {}                 # push ID -> its response so far
 
     @property
     def goaway_id(self) -> int | None:
@@ -110,7 +112,11 @@ class H3Client(QuicConnectionProtocol):
 
     def _on_h3_event(self, event) -> None:
         if isinstance(event, PushPromiseReceived):
-            self.pushes.append(_decode(event.headers))
+            self.promises[event.push_id] = _decode(event.headers)
+            return
+        push_id = getattr(event, "push_id", None)
+        if push_id is not None:
+            self._on_pushed(push_id, event)
             return
         pending = self.pending.get(getattr(event, "stream_id", None))
         if pending is None:
@@ -138,6 +144,16 @@ class H3Client(QuicConnectionProtocol):
             response.body = b"".join(pending.chunks)
             if not pending.done.done():
                 pending.done.set_result(response)
+
+    def _on_pushed(self, push_id: int, event) -> None:
+        response = self.pushed.setdefault(push_id, H3Response())
+        if isinstance(event, HeadersReceived):
+            fields = _decode(event.headers)
+            response.status = int(dict(fields)[":status"])
+            response.headers = [(name, value) for name, value in fields if name[0] != ":"]
+        elif isinstance(event, DataReceived):
+            response.body += event.data
+            response.received += len(event.data)
 
     def _fail(self, stream_id: int, error: Exception) -> None:
         pending = self.pending.pop(stream_id, None)
