@@ -7,6 +7,9 @@ hypercorn installed; h2load from nghttp2-client): `python bench/h3.py [--duratio
   soon as it is answered); failed requests are counted. Against hypercorn's HTTP/3
   (`--quic-bind`), one worker and two, and against Skitai's own HTTP/2 over TLS (h2load -c 10
   -m 10 on the same Skitai server). Curl from Debian has no HTTP/3, and h2load no QUIC.
+- h3-clients: 100 clients at once, each on a connection of its own making 3 requests, against
+  one worker and two: how many clients failed (hypercorn's workers share one UDP socket, so a
+  datagram may reach a worker that does not hold its connection).
 - h3-large: one 256 MiB WSGI response body (`apps/large.py`) over HTTP/3, MB/s; the same
   against hypercorn and over Skitai's HTTP/2 over TLS (h2load -n 1).
 
@@ -96,6 +99,18 @@ async def h3_hello(quic: int, ca: str, duration: float) -> tuple[float, int, int
     return answered / (time.monotonic() - started), answered, failed
 
 
+async def h3_clients(quic: int, ca: str, count: int = 100) -> tuple[float, int]:
+    """(seconds, failed clients) of `count` concurrent clients making 3 requests each."""
+    async def one():
+        async with h3_connect("127.0.0.1", quic, cafile=ca) as client:
+            for _ in range(3):
+                if (await client.request("GET", "/hello", timeout=20)).status != 200:
+                    raise RuntimeError("not 200")
+    started = time.monotonic()
+    results = await asyncio.gather(*(asyncio.wait_for(one(), 40) for _ in range(count)), return_exceptions=True)
+    return time.monotonic() - started, sum(result is not None for result in results)
+
+
 async def h3_large(quic: int, ca: str) -> tuple[float, bool]:
     """(MB/s, complete) of one LARGE MiB download."""
     async with h3_connect("127.0.0.1", quic, cafile=ca) as client:
@@ -131,7 +146,8 @@ def measure(label: str, runs: int, one) -> dict:
     results = [one() for _ in range(runs)]
     values = [result[0] for result in results]
     median = statistics.median(values)
-    failures = sum(result[-1] if isinstance(result[-1], int) else (0 if result[-1] else 1) for result in results)
+    # the last item of a result: a count of failed requests, or whether the transfer completed
+    failures = sum((not result[-1]) if isinstance(result[-1], bool) else result[-1] for result in results)
     print(f"  {label:28} {median:10.1f}   runs {', '.join(f'{v:.1f}' for v in values)}   failures {failures}",
           flush=True)
     return {"median": median, "failures": failures}
@@ -141,7 +157,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--only", default="h3-hello,h3-large")
+    parser.add_argument("--only", default="h3-hello,h3-clients,h3-large")
     options = parser.parse_args()
     scenarios = options.only.split(",")
     certs = make_certificates(tempfile.mkdtemp(prefix="h3bench"))
@@ -165,6 +181,13 @@ def main() -> int:
                 if name == "skitai":
                     results["h3-hello skitai-h2"] = measure(
                         "skitai (h2 over TLS, h2load)", options.runs, lambda: h2_hello(server.port, options.duration))
+    if "h3-clients" in scenarios:
+        print("h3-clients: seconds for 100 concurrent clients x 3 requests, failed clients")
+        for name, make in servers:
+            quic = free_udp_port()
+            with make(quic):
+                results[f"h3-clients {name}"] = measure(f"{name} (h3)", 1,
+                                                        lambda quic=quic: run(h3_clients(quic, certs.ca)))
     if "h3-large" in scenarios:
         print(f"h3-large: MB/s, one {LARGE} MiB response")
         for name, make in (servers[0], (servers[2][0], lambda quic: Hypercorn("large:app", certs, quic, 1))):
