@@ -27,6 +27,8 @@ SCRIPT = textwrap.dedent('''
     if __name__ == "__main__":
         if os.environ.get("TEST_CERT"):
             skitai.enable_ssl(os.environ["TEST_CERT"], os.environ["TEST_KEY"])
+        if os.environ.get("TEST_RETRY"):
+            skitai.enable_http3_retry()
         skitai.mount("/", app)
         skitai.run(port=5000, quic=int(os.environ["TEST_QUIC"]), workers=int(os.environ.get("TEST_WORKERS", "1")))
 ''')

@@ -18,12 +18,13 @@ REQUESTS = 3
 
 
 @pytest.fixture
-def service(tmp_path):
+def service(tmp_path, request):
     certs = make_certificates(str(tmp_path))
     script = tmp_path / "serve.py"
     script.write_text(SCRIPT)
     quic = free_udp_port()
-    env = {"TEST_CERT": certs.cert, "TEST_KEY": certs.key, "TEST_QUIC": str(quic), "TEST_WORKERS": "2"}
+    env = {"TEST_CERT": certs.cert, "TEST_KEY": certs.key, "TEST_QUIC": str(quic), "TEST_WORKERS": "2",
+           **getattr(request, "param", {})}
     with ServerProcess(str(script), env=env) as server:
         yield server, quic, certs
 
@@ -80,3 +81,19 @@ def test_a_graceful_reload_under_http3_load_fails_nothing(service):
     assert new_workers
     assert "skitai: reloading" in server.output
     assert os.path.exists(f"/proc/{server.process.pid}")
+
+
+@pytest.mark.parametrize("service", [{"TEST_RETRY": "1"}], indirect=True)
+def test_retry_validates_addresses_across_workers(service):
+    """`skitai.enable_http3_retry()`: every new connection gets a Retry first; the token a
+    worker made is good in the other worker too (one key, made by the master)."""
+    server, quic, certs = service
+
+    async def retried():
+        async with h3_connect("127.0.0.1", quic, cafile=certs.ca) as client:
+            response = await client.request("GET", "/")
+            return client._quic._retry_count, response.status
+    assert run(retried) == (1, 200)
+    results = run(many_clients, quic, certs.ca, 40, timeout=120)
+    assert [result for result in results if not isinstance(result, list)] == []
+    assert len({pids[0] for pids in results}) == 2

@@ -186,6 +186,13 @@ def set_http3_advertised_port(port: int) -> None:
     get_kernel().config.quic_advertised_port = int(port)
 
 
+def enable_http3_retry() -> None:
+    """Answer every new HTTP/3 connection with a Retry first (RFC 9000 8.1): the client must
+    show it receives at its address before the server keeps any state for it, at the cost of
+    one more round trip (a defence against spoofed-address floods)."""
+    get_kernel().config.quic_retry = True
+
+
 def set_max_rcache(entries: int) -> None:
     """How many corequest results each worker's result cache keeps (least recently used go)."""
     get_kernel().config.max_rcache = int(entries)

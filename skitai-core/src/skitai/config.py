@@ -42,6 +42,8 @@ class ServerConfig:
     # answers' Alt-Svc names (None: N), where UDP 443 is forwarded to N
     quic_port: int | None = None
     quic_advertised_port: int | None = None
+    # skitai.enable_http3_retry(): validate a client's address with a Retry before any state
+    quic_retry: bool = False
     # ---profile, ---gc, ---memtrack
     profile: bool = False
     manual_gc: bool = False

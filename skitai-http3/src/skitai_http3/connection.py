@@ -186,7 +186,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         if stream_id >= self.next_stream_id:
             self.next_stream_id = stream_id + 4
         if self.goaway_id is not None and stream_id >= self.goaway_id:
-            self._reset(stream_id, ErrorCode.H3_REQUEST_REJECTED)
+            self._refuse_stream(stream_id, ErrorCode.H3_REQUEST_REJECTED, event.stream_ended)
             return
         if (len(event.headers) > self.max_header_count
                 or sum(len(name) + len(value) + 32 for name, value in event.headers) > self.max_header_size):
@@ -195,7 +195,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         try:
             method, target, headers, protocol = request_fields(event.headers)
         except (BadRequest, UnicodeError):
-            self._reset(stream_id, ErrorCode.H3_MESSAGE_ERROR)
+            self._refuse_stream(stream_id, ErrorCode.H3_MESSAGE_ERROR, event.stream_ended)
             return
         if method == "CONNECT":
             # RFC 9220 (WebSocket over HTTP/3) and CONNECT tunnels are not implemented (and the
@@ -207,6 +207,13 @@ class H3ServerConnection(QuicConnectionProtocol):
         if not event.stream_ended:
             exchange.body = SpooledBody()  # replaced in `_open` when the handler streams
         self._open(exchange)
+
+    def _refuse_stream(self, stream_id: int, error_code: int, ended: bool) -> None:
+        """Reset a request's stream and, when its body is still coming, ask the client to stop."""
+        self._reset(stream_id, error_code)
+        if not ended:
+            self.stopped.add(stream_id)
+            self._stop(stream_id)
 
     def _on_malformed(self, stream_id: int, error: Exception) -> None:
         """A request (or its trailers) aioquic found malformed: its stream alone is reset."""

@@ -1,6 +1,7 @@
 """The UDP endpoint of one worker: aioquic's `QuicServer` (it routes datagrams to connections by
 connection ID, answers version negotiation, validates addresses with Retry when asked), made
-on the socket the master bound, and able to stop taking new connections while the ones it
+on the socket the master bound, with the master's Retry token key, and able to stop taking new
+connections while the ones it
 holds finish (the graceful stop's first step, `server.add_acceptor`).
 """
 from __future__ import annotations
@@ -8,10 +9,18 @@ from __future__ import annotations
 from aioquic.asyncio.server import QuicServer
 from aioquic.buffer import Buffer
 from aioquic.quic.packet import pull_quic_header
+from aioquic.quic.retry import QuicRetryTokenHandler
 
 
 class QuicEndpoint(QuicServer):
+    """`retry_tokens`: the master's one `QuicRetryTokenHandler` (None: no Retry), so that the
+    worker a retried Initial reaches can check a token another worker made."""
+
     accepting = True
+
+    def __init__(self, *, retry_tokens: QuicRetryTokenHandler | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self._retry = retry_tokens
 
     def datagram_received(self, data: bytes, addr) -> None:
         if not self.accepting:

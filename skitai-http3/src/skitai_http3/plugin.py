@@ -16,6 +16,7 @@ import functools
 from dataclasses import dataclass
 
 from aioquic.quic.configuration import QuicConfiguration
+from aioquic.quic.retry import QuicRetryTokenHandler
 
 from skitai.plugin import hookimpl
 
@@ -32,10 +33,12 @@ LIMITS = Limits()
 @dataclass
 class Prepared:
     """What the master prepares for its workers: aioquic's configuration (the key read while
-    root) and the steering generation this master's workers serve."""
+    root), the steering generation this master's workers serve, and the Retry token key they
+    share (`skitai.enable_http3_retry`)."""
 
     quic: QuicConfiguration
     generation: int
+    retry_tokens: QuicRetryTokenHandler | None = None
 
 
 # per server settings of this process (tests run several servers in one process)
@@ -50,7 +53,8 @@ def skitai_configure(config):
     if not (config.ssl_certfile and config.ssl_keyfile):
         raise ValueError(f"skitai.run(quic={config.quic_port}) needs skitai.enable_ssl(certfile, keyfile): "
                          "HTTP/3 is always encrypted")
-    _prepared[id(config)] = Prepared(quic_configuration(config, LIMITS), current_generation())
+    _prepared[id(config)] = Prepared(quic_configuration(config, LIMITS), current_generation(),
+                                     QuicRetryTokenHandler() if config.quic_retry else None)
     next_generation_on_reload()
 
 
@@ -83,7 +87,8 @@ def skitai_server_start(server):
         create_protocol = functools.partial(H3ServerConnection, server=server, limits=LIMITS,
                                             connection_ids=ConnectionIds(index, len(socks)))
         _, endpoint = await server.loop.create_datagram_endpoint(
-            lambda: QuicEndpoint(configuration=prepared.quic, create_protocol=create_protocol),
+            lambda: QuicEndpoint(configuration=prepared.quic, create_protocol=create_protocol,
+                                 retry_tokens=prepared.retry_tokens),
             sock=socks[index])
         _endpoints[id(server)] = endpoint
         server.add_acceptor(StopAccepting(endpoint))
