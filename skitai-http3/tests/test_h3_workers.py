@@ -97,3 +97,31 @@ def test_retry_validates_addresses_across_workers(service):
     results = run(many_clients, quic, certs.ca, 40, timeout=120)
     assert [result for result in results if not isinstance(result, list)] == []
     assert len({pids[0] for pids in results}) == 2
+
+
+@pytest.mark.parametrize("service", [{"TEST_WORKERS": "1"}], indirect=True)
+def test_a_respawned_worker_resets_the_connections_of_the_one_that_crashed(service):
+    """Packets of a connection whose worker died reach its successor, which does not hold it: it
+    answers with a stateless reset (RFC 9000 10.3) carrying the token the client was given for
+    that connection ID, smaller than the packet, so the client ends the connection at once."""
+    import socket as sockets
+
+    server, quic, certs = service
+
+    async def connected():
+        async with h3_connect("127.0.0.1", quic, cafile=certs.ca) as client:
+            response = await client.request("GET", "/")
+            peer = client._quic._peer_cid
+            return int(response.body.split()[1]), peer.cid, peer.stateless_reset_token
+    worker, cid, token = run(connected)
+    assert len(token) == 16
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: (pids := run(many_clients, quic, certs.ca, 1)[0]) and isinstance(pids, list)
+             and pids[0] != worker, timeout=20)
+    with sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM) as raw:
+        raw.settimeout(5)
+        packet = b"\x41" + cid + os.urandom(60)
+        raw.sendto(packet, ("127.0.0.1", quic))
+        answer = raw.recv(2048)
+    assert answer[-16:] == token
+    assert 21 <= len(answer) < len(packet) and answer[0] & 0xC0 == 0x40

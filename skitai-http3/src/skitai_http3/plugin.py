@@ -13,6 +13,7 @@ the core's extension points only.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass
 
 from aioquic.quic.configuration import QuicConfiguration
@@ -33,12 +34,13 @@ LIMITS = Limits()
 @dataclass
 class Prepared:
     """What the master prepares for its workers: aioquic's configuration (the key read while
-    root), the steering generation this master's workers serve, and the Retry token key they
-    share (`skitai.enable_http3_retry`)."""
+    root), the steering generation this master's workers serve, the Retry token key they share
+    (`skitai.enable_http3_retry`) and the key of their stateless reset tokens."""
 
     quic: QuicConfiguration
     generation: int
     retry_tokens: QuicRetryTokenHandler | None = None
+    reset_key: bytes = b""
 
 
 # per server settings of this process (tests run several servers in one process)
@@ -54,7 +56,7 @@ def skitai_configure(config):
         raise ValueError(f"skitai.run(quic={config.quic_port}) needs skitai.enable_ssl(certfile, keyfile): "
                          "HTTP/3 is always encrypted")
     _prepared[id(config)] = Prepared(quic_configuration(config, LIMITS), current_generation(),
-                                     QuicRetryTokenHandler() if config.quic_retry else None)
+                                     QuicRetryTokenHandler() if config.quic_retry else None, os.urandom(32))
     next_generation_on_reload()
 
 
@@ -84,11 +86,12 @@ def skitai_server_start(server):
     attach_steering(socks[index], workers, prepared.generation)  # new connections: this generation
 
     async def open_endpoint():
+        connection_ids = ConnectionIds(index, len(socks), prepared.reset_key)
         create_protocol = functools.partial(H3ServerConnection, server=server, limits=LIMITS,
-                                            connection_ids=ConnectionIds(index, len(socks)))
+                                            connection_ids=connection_ids)
         _, endpoint = await server.loop.create_datagram_endpoint(
             lambda: QuicEndpoint(configuration=prepared.quic, create_protocol=create_protocol,
-                                 retry_tokens=prepared.retry_tokens),
+                                 retry_tokens=prepared.retry_tokens, connection_ids=connection_ids),
             sock=socks[index])
         _endpoints[id(server)] = endpoint
         server.add_acceptor(StopAccepting(endpoint))

@@ -21,12 +21,14 @@ Generations make graceful reloads clean: the old workers keep their sockets (ind
 half and attach a program that sends new connections to them. The generation flips at each
 reload (`GENERATION_ENV`, inherited by the re-executed master).
 
-The connection IDs are set through aioquic internals (its first connection ID and
+The connection IDs (and their stateless reset tokens) are set through aioquic internals (its first connection ID and
 `_replenish_connection_ids`), pinned by the plugin's aioquic version bound.
 """
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import hmac
 import os
 import socket
 import struct
@@ -106,24 +108,32 @@ def next_generation_on_reload() -> None:
 
 class ConnectionIds:
     """Makes the connection IDs of one worker: random, with a first byte that the steering
-    program maps to the worker's socket (`index` in a group of `size`)."""
+    program maps to the worker's socket (`index` in a group of `size`), and their stateless
+    reset tokens, derived from the ID with the master's `reset_key` (RFC 9000 10.3.2), so the
+    worker that later reads a packet for an ID it does not hold (its predecessor's, after a
+    crash) can end that connection at once with a stateless reset."""
 
-    def __init__(self, index: int, size: int) -> None:
+    def __init__(self, index: int, size: int, reset_key: bytes) -> None:
         self.index = index
         self.size = size
         self.spread = 256 // size
+        self.reset_key = reset_key
 
     def make(self, length: int) -> bytes:
         cid = bytearray(os.urandom(length))
         cid[0] = self.index + self.size * (cid[0] % self.spread)
         return bytes(cid)
 
+    def reset_token(self, cid: bytes) -> bytes:
+        return hmac.new(self.reset_key, cid, hashlib.sha256).digest()[:16]
+
 
 def steer_connection_ids(quic, ids: ConnectionIds) -> None:
-    """Give a new server-side `QuicConnection` IDs from `ids`: its first one (before any
-    packet is built) and every one it issues later."""
+    """Give a new server-side `QuicConnection` IDs (and reset tokens) from `ids`: its first one
+    (before any packet is built) and every one it issues later."""
     first = quic._host_cids[0]
     first.cid = ids.make(len(first.cid))
+    first.stateless_reset_token = ids.reset_token(first.cid)
     quic.host_cid = quic._local_initial_source_connection_id = first.cid
     replenish = quic._replenish_connection_ids
 
@@ -132,4 +142,5 @@ def steer_connection_ids(quic, ids: ConnectionIds) -> None:
         replenish()
         for connection_id in quic._host_cids[known:]:
             connection_id.cid = ids.make(len(connection_id.cid))
+            connection_id.stateless_reset_token = ids.reset_token(connection_id.cid)
     quic._replenish_connection_ids = replenish_steered
