@@ -172,3 +172,34 @@ def test_websocket_over_http3_is_refused_clearly(serve, certs):
     assert settings[Setting.ENABLE_CONNECT_PROTOCOL] == 0
     assert refused.status == 501 and b"RFC 9220" in refused.body
     assert after.status == 200
+
+
+def test_rapid_reset_ends_the_connection(serve, certs):
+    """CVE-2023-44487 over HTTP/3: requests opened and cancelled at once, hundreds of them, cost
+    from a budget (200, then 100 a second); overspent, the connection ends with
+    H3_EXCESSIVE_LOAD, and the server goes on for others."""
+    server = serve(route({"/slow": slow, "/": APP}))
+
+    async def flood():
+        async with h3_connect("127.0.0.1", server.quic_port, cafile=certs.ca) as client:
+            head = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"localhost"),
+                    (b":path", b"/slow")]
+            for _ in range(8):
+                for _ in range(80):
+                    stream_id = client._quic.get_next_available_stream_id()
+                    client.h3.send_headers(stream_id, head, end_stream=True)
+                    client._quic.reset_stream(stream_id, 0x10C)  # H3_REQUEST_CANCELLED
+                client.transmit()
+                await asyncio.sleep(0.05)
+                if client.terminated is not None:
+                    break
+            for _ in range(100):
+                if client.terminated is not None:
+                    break
+                await asyncio.sleep(0.05)
+            terminated = client.terminated
+        async with h3_connect("127.0.0.1", server.quic_port, cafile=certs.ca) as client:
+            return terminated, await client.request("GET", "/")
+    terminated, after = run(flood)
+    assert terminated is not None and terminated.error_code == 0x107  # H3_EXCESSIVE_LOAD
+    assert after.status == 200

@@ -48,10 +48,10 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
+from skitai.budget import Budget
 from skitai.outbox import Outbox
 from skitai.plugin import FileSegment
 
-from .budget import Budget
 from .framing import FrameHeaderCheck
 
 KiB = 1024

@@ -37,6 +37,7 @@ from aioquic.quic.events import (
     StreamReset,
 )
 
+from skitai.budget import Budget
 from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
 from skitai.streamfields import BadRequest, check_trailers, request_fields
 
@@ -134,6 +135,10 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.pushes_in_flight = 0        # pushed responses promised and not yet complete
         self._pump_scheduled = False
         self._pumping = False
+        # flood protections, as HTTP/2's: requests the client cancels (CVE-2023-44487's rapid
+        # reset) and malformed requests each cost from a budget; overspent, the connection ends
+        self.resets = Budget(limits.reset_burst, limits.reset_rate)
+        self.malformed = Budget(limits.malformed_burst, limits.malformed_rate)
 
     # datagrams (aioquic's protocol calls `transmit` after each one and after each timer)
     def connection_made(self, transport) -> None:
@@ -153,6 +158,10 @@ class H3ServerConnection(QuicConnectionProtocol):
     # QUIC and HTTP/3 events
     def quic_event_received(self, event) -> None:
         kind = type(event)
+        if self.closed:  # ended by us (GOAWAY done, refused, aborted): only its end matters
+            if kind is ConnectionTerminated:
+                self._terminated()
+            return
         if kind is ProtocolNegotiated:
             if event.alpn_protocol in H3_ALPN:
                 self.h3 = ServerH3(self._quic, self.max_header_size, self._on_malformed)
@@ -167,6 +176,9 @@ class H3ServerConnection(QuicConnectionProtocol):
             exchange = self.streams.get(event.stream_id)
             if exchange is not None:
                 self._drop(exchange, reset=None if kind is StreamReset else ErrorCode.H3_REQUEST_CANCELLED)
+            if kind is StreamReset and not self.resets.spend(time.monotonic()):
+                self._refuse_connection("too many requests cancelled by the client (rapid reset)")
+                return
         if self.h3 is None:
             return
         now = time.monotonic()
@@ -208,8 +220,20 @@ class H3ServerConnection(QuicConnectionProtocol):
             exchange.body = SpooledBody()  # replaced in `_open` when the handler streams
         self._open(exchange)
 
+    def _refuse_connection(self, reason: str) -> None:
+        """An abusive peer: the connection ends with H3_EXCESSIVE_LOAD."""
+        log.debug("HTTP/3 connection from %s refused: %s", self.client, reason)
+        for exchange in list(self.streams.values()):
+            self._drop(exchange, reset=None)
+        self.close(ErrorCode.H3_EXCESSIVE_LOAD, reason)
+        self._mark_closed()
+
     def _refuse_stream(self, stream_id: int, error_code: int, ended: bool) -> None:
-        """Reset a request's stream and, when its body is still coming, ask the client to stop."""
+        """Reset a request's stream and, when its body is still coming, ask the client to stop;
+        too many such requests end the connection."""
+        if error_code == ErrorCode.H3_MESSAGE_ERROR and not self.malformed.spend(time.monotonic()):
+            self._refuse_connection("malformed requests flood")
+            return
         self._reset(stream_id, error_code)
         if not ended:
             self.stopped.add(stream_id)
@@ -222,8 +246,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         if exchange is not None:
             self._drop(exchange, reset=ErrorCode.H3_MESSAGE_ERROR)
         else:
-            self._reset(stream_id, ErrorCode.H3_MESSAGE_ERROR)
-            self._stop(stream_id)
+            self._refuse_stream(stream_id, ErrorCode.H3_MESSAGE_ERROR, False)
 
     def _refuse_head(self, stream_id: int, ended: bool, status: int, detail: str = "") -> None:
         """Answer a request with an error status without dispatching it: 431 for a header section

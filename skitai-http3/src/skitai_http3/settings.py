@@ -31,6 +31,10 @@ class Limits:
     low_water: int = 64 * KiB            # ... until it falls under this
     max_pushes_per_request: int = 16     # server push: promises one response may make ...
     max_pushed_streams: int = 32         # ... and pushed responses in flight on a connection
+    reset_burst: int = 200               # requests the client cancels at once (rapid reset) ...
+    reset_rate: float = 100.0            # ... and per second after that
+    malformed_burst: int = 100           # malformed or refused requests (each costs a reset) ...
+    malformed_rate: float = 10.0
 
 
 def quic_configuration(config, limits: Limits) -> QuicConfiguration:
