@@ -8,7 +8,8 @@ the core's extension points only.
   holds it (`steering`);
 * `skitai_register_response_fields`: `Alt-Svc: h3=":<port>"` on HTTP/1.1 and HTTP/2 answers
   (the port of `skitai.set_http3_advertised_port`, else the QUIC port);
-* `skitai_server_start` / `skitai_server_stop`: each worker's QUIC endpoint on that socket.
+* `skitai_server_start` / `skitai_server_stop`: each worker's QUIC endpoint on its socket, with
+  the Retry token key (`skitai.enable_http3_retry`) and stateless reset key the master made.
 """
 from __future__ import annotations
 
