@@ -41,6 +41,7 @@ from skitai.budget import Budget
 from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
 from skitai.streamfields import BadRequest, check_trailers, request_fields
 
+from .endpoint import Admission
 from .exchange import ALWAYS_WRITABLE, H3Exchange
 from .flow import follow_consumption, limit_streams
 from .settings import Limits
@@ -105,7 +106,7 @@ def quic_unsent(quic, stream_id: int) -> int:
 
 class H3ServerConnection(QuicConnectionProtocol):
     def __init__(self, quic, stream_handler=None, *, server, limits: Limits,
-                 connection_ids: ConnectionIds) -> None:
+                 connection_ids: ConnectionIds, admission: Admission) -> None:
         steer_connection_ids(quic, connection_ids)  # before aioquic builds any packet
         self.held: set[int] = set()      # streams whose body the app is not reading: no credit
         follow_consumption(quic, self.held, limits.stream_window)
@@ -114,6 +115,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.server = server
         self.loop = server.loop
         self.limits = limits
+        self.admission = admission
         config = server.config
         self.request_timeout = config.request_timeout
         self.max_upload = config.max_upload_size
@@ -169,6 +171,8 @@ class H3ServerConnection(QuicConnectionProtocol):
             if not self.opened and not self.closed:
                 self.opened = True
                 self.server.connection_opened(self)
+                if not self.admission.open:
+                    self.shutdown()  # the stop began during the handshake
         elif kind is ConnectionTerminated:
             self._terminated()
             return

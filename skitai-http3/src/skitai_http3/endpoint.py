@@ -23,11 +23,10 @@ class QuicEndpoint(QuicServer):
     """`retry_tokens`: the master's one `QuicRetryTokenHandler` (None: no Retry), so that the
     worker a retried Initial reaches can check a token another worker made."""
 
-    accepting = True
-
-    def __init__(self, *, retry_tokens: QuicRetryTokenHandler | None = None,
+    def __init__(self, *, admission: "Admission", retry_tokens: QuicRetryTokenHandler | None = None,
                  connection_ids: ConnectionIds | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        self.admission = admission
         self._retry = retry_tokens
         self.connection_ids = connection_ids
 
@@ -37,7 +36,7 @@ class QuicEndpoint(QuicServer):
             if cid not in self._protocols:
                 self._stateless_reset(cid, len(data), addr)
                 return
-        if not self.accepting:
+        if not self.admission.open:
             try:
                 header = pull_quic_header(Buffer(data=data),
                                           host_cid_length=self._configuration.connection_id_length)
@@ -71,11 +70,14 @@ class QuicEndpoint(QuicServer):
             self._transport.close()
 
 
-class StopAccepting:
-    """The acceptor the server closes when a graceful stop begins."""
+class Admission:
+    """Whether the worker takes new connections: the acceptor the server closes when a graceful
+    stop begins (`server.add_acceptor`). The endpoint then drops the first packets of new
+    connections, and a connection whose handshake completes after it is told to finish at once
+    (GOAWAY), as the ones open when the stop began were."""
 
-    def __init__(self, endpoint: QuicEndpoint) -> None:
-        self.endpoint = endpoint
+    def __init__(self) -> None:
+        self.open = True
 
     def close(self) -> None:
-        self.endpoint.accepting = False
+        self.open = False

@@ -23,7 +23,7 @@ from aioquic.quic.retry import QuicRetryTokenHandler
 from skitai.plugin import hookimpl
 
 from .connection import H3ServerConnection
-from .endpoint import QuicEndpoint, StopAccepting
+from .endpoint import Admission, QuicEndpoint
 from .settings import Limits, quic_configuration
 from .steering import ConnectionIds, attach_steering, bind_group, current_generation, next_generation_on_reload
 
@@ -88,14 +88,15 @@ def skitai_server_start(server):
 
     async def open_endpoint():
         connection_ids = ConnectionIds(index, len(socks), prepared.reset_key)
+        admission = Admission()
         create_protocol = functools.partial(H3ServerConnection, server=server, limits=LIMITS,
-                                            connection_ids=connection_ids)
+                                            connection_ids=connection_ids, admission=admission)
         _, endpoint = await server.loop.create_datagram_endpoint(
-            lambda: QuicEndpoint(configuration=prepared.quic, create_protocol=create_protocol,
+            lambda: QuicEndpoint(configuration=prepared.quic, create_protocol=create_protocol, admission=admission,
                                  retry_tokens=prepared.retry_tokens, connection_ids=connection_ids),
             sock=socks[index])
         _endpoints[id(server)] = endpoint
-        server.add_acceptor(StopAccepting(endpoint))
+        server.add_acceptor(admission)
     return open_endpoint()
 
 
