@@ -44,6 +44,7 @@ __all__ = [
     "HandlerRegistry",
     "SocketRegistry",
     "ResponseFieldRegistry",
+    "StartupError",
 ]
 
 

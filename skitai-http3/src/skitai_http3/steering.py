@@ -33,7 +33,7 @@ import os
 import socket
 import struct
 
-from skitai.startup import StartupError
+from skitai.plugin import StartupError
 
 SO_ATTACH_REUSEPORT_CBPF = getattr(socket, "SO_ATTACH_REUSEPORT_CBPF", 51)
 GENERATION_ENV = "SKITAI_HTTP3_GENERATION"
