@@ -340,15 +340,21 @@ class Chromium:
       chain (`--ignore-certificate-errors-spki-list`), while every other certificate is checked.
     - `ignore_certificate_errors`: accept any certificate (`--ignore-certificate-errors`).
     - `timeout`: the default for starting, commands, navigation and evaluation, in seconds.
+    - `quic`: let Chromium speak QUIC (HTTP/3), which the default switches turn off so that
+      every other test sees TCP only; `--origin-to-force-quic-on=host:port` then makes it use
+      HTTP/3 for that origin from the first request.
 
     The browser's own output (it is chatty) goes to `output`, for diagnostics.
     """
 
     def __init__(self, *args: str, binary: str | None = None, ca_certificates: Sequence[str] = (),
                  pinned_certificates: Sequence[str] = (), ignore_certificate_errors: bool = False,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, quic: bool = False) -> None:
         self.binary = binary or chromium_binary()
         self.args = list(args)
+        self.defaults = [arg for arg in DEFAULT_ARGS if not (quic and arg == "--disable-quic")]
+        if quic:
+            self.args.append("--enable-quic")
         self.ca_certificates = list(ca_certificates)
         if pinned_certificates:
             self.args.append("--ignore-certificate-errors-spki-list="
@@ -380,7 +386,7 @@ class Chromium:
             if self.ca_certificates:
                 self._trust(os.path.join(self._dir, ".pki", "nssdb"))
             self.process = subprocess.Popen(
-                [self.binary, *DEFAULT_ARGS, f"--user-data-dir={profile}", "--remote-debugging-port=0",
+                [self.binary, *self.defaults, f"--user-data-dir={profile}", "--remote-debugging-port=0",
                  *self.args, "about:blank"],
                 stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
                 env={**os.environ, "HOME": self._dir})

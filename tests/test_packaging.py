@@ -3,12 +3,13 @@ installed with pip into fresh virtual environments while PyPI is reachable (the 
 from there, and so would PyPI's old `skitai` 0.57.16 if our version lost to it).
 
 `pip install "skitai[http2]"` (or `skitai-http2` alone) brings the core and the HTTP/2 plugin,
-`skitai[gateway]` the gateway plugin, and `skitai plugins` lists it; `skitai[dbi]` and
-`skitai[http2,dbi]` bring the database plugin and its drivers; `skitai[smtpda]` was.email and its
-delivery agent; plain `skitai` has no plugin; `skitai[testclient]` is enough for
-`skitai.test_client` and brings none of the project's own test tools. Every distribution carries
-one final version (a pre-release would lose to 0.57.16 without `--pre`), each plugin pins the
-core to it, and the core's extras pin the plugins the same way."""
+`skitai[gateway]` the gateway plugin, `skitai[http3]` the HTTP/3 plugin (and aioquic), and
+`skitai plugins` lists it; `skitai[dbi]` and `skitai[http2,dbi]` bring the database plugin and
+its drivers; `skitai[smtpda]` was.email and its delivery agent; plain `skitai` has no plugin;
+`skitai[testclient]` is enough for `skitai.test_client` and brings none of the project's own
+test tools. Every distribution carries one final version (a pre-release would lose to 0.57.16
+without `--pre`), each plugin pins the core to it, and the core's extras pin the plugins the same
+way."""
 from __future__ import annotations
 
 import email.parser
@@ -120,6 +121,7 @@ def test_one_final_version_pinned_between_core_and_plugins(wheels):
     ("skitai-http2", "skitai-http2", "http2"),
     ("skitai[gateway]", "skitai-gateway", "gateway"),
     ("skitai[smtpda]", "skitai-smtpda", "smtpda"),
+    ("skitai[http3]", "skitai-http3", "http3"),
 ])
 def test_an_extra_or_the_plugin_alone_installs_both_and_lists_the_plugin(wheels, tmp_path, requirement,
                                                                         distribution, plugin):
@@ -149,7 +151,7 @@ def test_plain_skitai_has_no_plugin_and_the_testclient_extra_is_small(wheels, tm
     venv.install(wheels, "skitai")
     assert_installed_from_this_tree(venv, "skitai", "skitai", "skitai-core")
     listing = venv.run("skitai", "plugins")
-    for plugin in ("http2", "gateway", "dbi", "smtpda"):
+    for plugin in ("http2", "gateway", "dbi", "smtpda", "http3"):
         assert plugin not in listing, listing
         assert not venv.has_module(f"skitai_{plugin}")
     assert "skitai.builtin.http1" in listing, listing

@@ -51,3 +51,31 @@ def test_the_server_prefers_h2(tls_server, certs, offered, negotiated):
         input="", capture_output=True, text=True, errors="replace", timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ALPN protocol: {negotiated}" in result.stdout
+
+
+def test_response_fields_a_plugin_registers_reach_h2_responses(certs):
+    """`skitai_register_response_fields` (how HTTP/3 advertises Alt-Svc) over HTTP/2 too:
+    added to every response, except where the app sent a field of that name itself."""
+    from h2server import h2_server
+
+    from skitai.plugin import hookimpl
+
+    class AltSvc:
+        @hookimpl
+        def skitai_register_response_fields(self, fields):
+            fields.add("Alt-Svc", 'h3=":4433"', protocols=("HTTP/2.0",))
+
+    def app(environ, start_response):
+        own = [("Alt-Svc", "clear")] if environ["PATH_INFO"] == "/own" else []
+        start_response("200 OK", [("Content-Type", "text/plain"), *own])
+        return [b"ok"]
+
+    server = h2_server(ssl_certfile=certs.cert, ssl_keyfile=certs.key)
+    server.kernel.pm.register(AltSvc())
+    server.mount("/", app)
+    with server, httpx.Client(http2=True, verify=ssl.create_default_context(cafile=certs.ca),
+                              trust_env=False, timeout=10) as client:
+        plain = client.get(f"https://localhost:{server.port}/")
+        own = client.get(f"https://localhost:{server.port}/own")
+    assert plain.http_version == "HTTP/2" and plain.headers["alt-svc"] == 'h3=":4433"'
+    assert own.headers.get_list("alt-svc") == ["clear"]

@@ -8,8 +8,8 @@ import h2.events
 import h2.settings
 from h2peer import Client
 
+from skitai.outbox import FILE_BLOCK, Outbox
 from skitai.plugin import FileSegment
-from skitai_http2.session import FILE_BLOCK, Outbox
 
 MiB = 1024 * 1024
 BIG = os.urandom(MiB) * 16  # 16 MiB, not all alike, so a misplaced slice shows

@@ -14,9 +14,9 @@ from h2peer import Client, RawPeer
 from hyperframe.frame import DataFrame, PushPromiseFrame
 
 from skitai import was
+from skitai.push import promised_request, push_target
+from skitai.streamfields import BadRequest
 from skitai.testing import requires_commands, wait_for
-from skitai_http2.push import promised_request, push_target
-from skitai_http2.request import BadRequest
 
 nghttp = requires_commands("nghttp", install="apt-get install nghttp2-client")
 

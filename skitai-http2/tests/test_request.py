@@ -5,7 +5,7 @@ from h2.errors import ErrorCodes
 from h2peer import RawPeer
 
 from skitai.fields import FORBIDDEN_TRAILER_FIELDS
-from skitai_http2.request import BadRequest, check_trailers, request_fields
+from skitai.streamfields import BadRequest, check_trailers, request_fields
 
 BASE = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/a?b=c"), (b":authority", b"example:80")]
 

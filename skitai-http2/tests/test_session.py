@@ -10,7 +10,7 @@ from h2.errors import ErrorCodes
 from h2peer import split_frames
 from hyperframe.frame import GoAwayFrame, HeadersFrame, PriorityFrame, SettingsFrame, WindowUpdateFrame
 
-from skitai_http2.budget import Budget
+from skitai.budget import Budget
 from skitai_http2.session import H2Session, Limits, SessionError, valid_settings_header
 
 REQUEST = [(":method", "GET"), (":path", "/x?y=1"), (":scheme", "http"), (":authority", "example")]

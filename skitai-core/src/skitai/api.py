@@ -13,6 +13,7 @@ from .preference import Preference
 from .preflight import is_preflight
 from .startup import StartupError, reported
 
+QUIC_SOCKET = "quic"  # the name HTTP/3's plugin binds its UDP sockets under
 _kernel: Kernel | None = None
 _disabled_plugins: list[str] = []  # skitai.disable_plugin() before the kernel exists
 
@@ -275,6 +276,19 @@ def enable_forward(forward_port: int = 80, to_port: int = 443, domain: str | Non
     config.forward_port, config.forward_to_port, config.forward_domain = int(forward_port), int(to_port), domain
 
 
+def set_http3_advertised_port(port: int) -> None:
+    """The UDP port HTTP/3 is advertised on (`Alt-Svc: h3=":port"` in the TCP answers) when it
+    is not the `quic` port of `skitai.run()`: UDP 443 forwarded to 4433, as the manual does."""
+    get_kernel().config.quic_advertised_port = int(port)
+
+
+def enable_http3_retry() -> None:
+    """Answer every new HTTP/3 connection with a Retry first (RFC 9000 8.1): the client must
+    show it receives at its address before the server keeps any state for it, at the cost of
+    one more round trip (a defence against spoofed-address floods)."""
+    get_kernel().config.quic_retry = True
+
+
 def set_max_rcache(entries: int) -> None:
     """How many corequest results each worker's result cache keeps (least recently used go)."""
     get_kernel().config.max_rcache = int(entries)
@@ -371,8 +385,11 @@ def _apply_mode(kernel: Kernel) -> None:
 
 
 def run(address: str | None = None, port: int | None = None, threads: int | None = None,
-        name: str | None = None, workers: int = 1) -> None:
+        name: str | None = None, workers: int = 1, quic: int | None = None) -> None:
     """Serve the mounted apps until SIGINT or SIGTERM, then stop gracefully.
+
+    `quic`: also serve HTTP/3 on this UDP port (needs `skitai.enable_ssl` and the
+    skitai-http3 plugin, `pip install "skitai[http3]"`).
 
     This process becomes the master: it binds, forks `workers` processes that share the socket,
     replaces any that dies, reloads them on SIGHUP and, with `--devel` or an app's
@@ -384,11 +401,11 @@ def run(address: str | None = None, port: int | None = None, threads: int | None
     """
     kernel = get_kernel()
     with reported():
-        _run(kernel, address, port, threads, name, workers)
+        _run(kernel, address, port, threads, name, workers, quic)
 
 
 def _run(kernel: Kernel, address: str | None, port: int | None, threads: int | None,
-         name: str | None, workers: int) -> None:
+         name: str | None, workers: int, quic: int | None = None) -> None:
     if workers < 1:
         raise StartupError("skitai.run(workers=N) needs N >= 1")
     config = kernel.config
@@ -401,6 +418,8 @@ def _run(kernel: Kernel, address: str | None, port: int | None, threads: int | N
     if name is not None:
         config.name = name
     config.workers = workers
+    if quic is not None:
+        config.quic_port = int(quic)
     _apply_command_line(kernel)
     from .commands import prepare
 
@@ -408,21 +427,26 @@ def _run(kernel: Kernel, address: str | None, port: int | None, threads: int | N
     # reload (preflight) has no command: it inherits `-d` but must not act on it.
     detach = False if is_preflight() else prepare(config)
     kernel.configure()
+    if config.quic_port is not None and QUIC_SOCKET not in kernel.sockets:
+        raise StartupError(f"skitai.run(quic={config.quic_port}) needs the HTTP/3 plugin: "
+                           'pip install "skitai[http3]"')
     if is_preflight():
         sys.exit(0)  # the new code of a reload imports and mounts: that was the check
     os.chdir(getswd())
     from .listeners import bind_listeners
+    from .plugin_sockets import PLUGIN_FD_ENV
     from .privileges import PrivilegeError, drop_privileges
     from .server import Server
     from .supervisor import LISTEN_FD_ENV, WorkerSupervisor, set_title
     from .tls import TLSConfigError, context_for
 
     # What may need root comes before the drop: reading the certificate and key (often
-    # root-only) and binding the ports (or taking them over on a reload). Binding also comes
-    # before detaching, so a taken port is reported on the terminal.
+    # root-only) and binding the ports, the plugins' sockets too (or taking them over on a
+    # reload). Binding also comes before detaching, so a taken port is reported on the terminal.
     try:
         context = context_for(kernel)
         listeners = bind_listeners(config, context, os.environ.pop(LISTEN_FD_ENV, None))
+        kernel.sockets.bind_all(os.environ.pop(PLUGIN_FD_ENV, None))
         if detach:
             from .daemon import detach as become_daemon
 

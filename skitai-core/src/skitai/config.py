@@ -67,6 +67,13 @@ class ServerConfig:
     forward_port: int | None = None
     forward_to_port: int = 443
     forward_domain: str | None = None
+    # skitai.run(quic=N): HTTP/3 on UDP port N beside the TCP port (a plugin serves it:
+    # skitai-http3, with skitai.enable_ssl); skitai.set_http3_advertised_port: the port the TCP
+    # answers' Alt-Svc names (None: N), where UDP 443 is forwarded to N
+    quic_port: int | None = None
+    quic_advertised_port: int | None = None
+    # skitai.enable_http3_retry(): validate a client's address with a Retry before any state
+    quic_retry: bool = False
     # ---profile, ---gc, ---memtrack
     profile: bool = False
     manual_gc: bool = False

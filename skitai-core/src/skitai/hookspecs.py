@@ -14,12 +14,12 @@ take fewer arguments than its spec names).
 The order: plugins are loaded and `skitai_register_adapters` is called when the kernel is
 created (the script's first `skitai.mount()` or `skitai.*` call), since mounting needs the
 adapters. `skitai.run()` then calls `skitai_add_options`, `skitai_configure`, and, with the
-settings final, `skitai_register_handlers`, `skitai_register_protocols` and
-`skitai_register_processes`: a plugin registers only what its settings turn on. A hook
-implementation whose name no spec below has (a misspelled hook) fails its plugin at loading,
-unless marked `hookimpl(optionalhook=True)`. An exception from `skitai_configure` or a
-registration hook stops the start with one line that names the plugin and the error (a
-`ValueError` by its message alone).
+settings final, `skitai_register_handlers`, `skitai_register_protocols`,
+`skitai_register_processes`, `skitai_register_sockets` and `skitai_register_response_fields`: a
+plugin registers only what its settings turn on. A hook implementation whose name no spec below
+has (a misspelled hook) fails its plugin at loading, unless marked `hookimpl(optionalhook=True)`.
+An exception from `skitai_configure` or a registration hook stops the start with one line that
+names the plugin and the error (a `ValueError` by its message alone).
 """
 from __future__ import annotations
 
@@ -112,6 +112,37 @@ def skitai_register_protocols(protocols, config):
 
 
 @hookspec
+def skitai_register_sockets(sockets, config):
+    """Register sockets the plugin serves itself (QUIC's UDP ports), on `sockets`, a
+    `skitai.plugin.SocketRegistry`.
+
+    Called after `skitai_configure`, with `config` final. `sockets.add(name, bind)`: `bind()`
+    returns a bound socket or a list of them (`skitai.listeners.bind_socket(address, port,
+    kind=socket.SOCK_DGRAM)` binds a UDP one; a port in use is a `StartupError` naming it). The
+    master calls it where it binds the core's TCP listeners: before it drops root privileges and
+    before it forks, so every worker holds the sockets. A graceful reload hands them, by name, to
+    the re-executed master, which does not call `bind` again for a name it inherited: the ports
+    stay open through the reload. The plugin's service takes them in each worker from
+    `server.sockets(name)` (a list) in `skitai_server_start`; `server.worker_index` (0 to
+    `config.workers - 1`, kept by a respawned worker) lets each worker take sockets of its own.
+    """
+
+
+@hookspec
+def skitai_register_response_fields(fields, config):
+    """Add header fields to every response of some protocols, on `fields`, a
+    `skitai.plugin.ResponseFieldRegistry`.
+
+    Called after `skitai_configure`, with `config` final. `fields.add(name, value,
+    protocols=("HTTP/1.1", "HTTP/2.0"))` (None: every protocol; HTTP/1.1 covers HTTP/1.0): the
+    field is constant for the server's life, so protocols encode it once; a response that
+    carries a field of that name itself keeps its own. HTTP/3 advertises itself this way
+    (`Alt-Svc: h3=":443"` on the TCP protocols' answers). A protocol plugin adds
+    `server.kernel.response_fields.for_protocol(its protocol_name)` to its responses.
+    """
+
+
+@hookspec
 def skitai_register_handlers(handlers, config):
     """Register request handlers on `handlers`, a `skitai.plugin.HandlerRegistry`.
 
@@ -188,8 +219,19 @@ def skitai_server_start(server):
     """The server is bound and about to serve; `server` is the running `skitai.server.Server`.
 
     Called on the event loop thread; `server.loop` is the loop, `server.config` the settings.
-    An exception here stops the worker before it serves, with one line naming the plugin, and
-    the master with exit status 1.
+    An implementation may return an awaitable (a coroutine: opening a datagram endpoint on the
+    plugin's sockets, `server.sockets(name)`): the server awaits it before it counts as started.
+    An exception here, or from the awaitable, stops the worker before it serves, with one line
+    naming the plugin, and the master with exit status 1.
+
+    A plugin that serves connections of its own (over its own sockets) takes part in the
+    server's lifecycle like the core's: `server.add_acceptor(acceptor)` has `acceptor.close()`
+    called when a graceful stop or reload begins (stop taking new connections, keep the ones in
+    flight); `server.connection_opened(conn)` / `connection_closed(conn)` put a connection in
+    `server.connections`, whose members get `check_timeout(now)` from the once-a-second sweep,
+    `shutdown()` when the graceful stop begins (finish what is in flight, refuse new requests:
+    a GOAWAY) and `abort()` when the shutdown timeout has passed; the stop waits until the set
+    is empty or that timeout.
     """
 
 

@@ -9,7 +9,14 @@ from .backends import AliasTable, BackendRegistry
 from .config import ServerConfig
 from .mounting import MountError, MountResolver, MountTable, normalize_point, wsgi_point
 from .paths import getswd
-from .plugin import AdapterRegistry, CommandRegistry, HandlerRegistry, ProtocolRegistry
+from .plugin import (
+    AdapterRegistry,
+    CommandRegistry,
+    HandlerRegistry,
+    ProtocolRegistry,
+    ResponseFieldRegistry,
+    SocketRegistry,
+)
 from .plugins import Plugins, call_hook
 from .preference import Preference
 from .processes import ProcessRegistry
@@ -37,6 +44,8 @@ class Kernel:
         self.handlers.add(self.mounts, priority=MOUNT_TABLE_PRIORITY)
         self.protocols = ProtocolRegistry()
         self.processes = ProcessRegistry()  # what the master runs beside its workers
+        self.sockets = SocketRegistry()        # plugins' own sockets, bound by the master
+        self.response_fields = ResponseFieldRegistry()
         self.configured = False
         self.resolver = MountResolver(getswd())
         # the state the worker processes share (skitai.corequest.shared.SharedTable), allocated
@@ -61,15 +70,19 @@ class Kernel:
         self.backends = self.aliases.backends = self._collect_backends()
 
     def configure(self) -> None:
-        """Once: `skitai_configure`, then the registration of request handlers and connection
-        protocols with the final settings. A plugin that refuses raises a StartupError that
-        names it; so does a configuration without a default protocol."""
+        """Once: `skitai_configure`, then the registration of request handlers, connection
+        protocols, plugin sockets and response fields with the final settings. A plugin that
+        refuses raises a StartupError that names it; so does a configuration without a default
+        protocol."""
         if self.configured:
             return
         call_hook(self.pm.hook.skitai_configure, config=self.config)
         call_hook(self.pm.hook.skitai_register_handlers, handlers=self.handlers, config=self.config)
         call_hook(self.pm.hook.skitai_register_protocols, protocols=self.protocols, config=self.config)
         call_hook(self.pm.hook.skitai_register_processes, processes=self.processes, config=self.config)
+        call_hook(self.pm.hook.skitai_register_sockets, sockets=self.sockets, config=self.config)
+        call_hook(self.pm.hook.skitai_register_response_fields, fields=self.response_fields,
+                  config=self.config)
         self.protocols.default()  # raises when none is registered (the http1 plugin turned off)
         self.configured = True
 

@@ -19,19 +19,24 @@ from .forward import url_host
 from .startup import StartupError
 
 
-def bind_socket(address: str, port: int, backlog: int = 2048) -> socket.socket:
-    """A listening socket; a port in use, out of range or not allowed, or an address that is
-    not this host's, is a `StartupError` naming the address and port."""
+def bind_socket(address: str, port: int, backlog: int = 2048,
+                kind: socket.SocketKind = socket.SOCK_STREAM) -> socket.socket:
+    """A listening socket (or, with `kind=socket.SOCK_DGRAM`, a bound UDP socket); a port in
+    use, out of range or not allowed, or an address that is not this host's, is a
+    `StartupError` naming the address and port."""
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, kind)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((address, port))
-        sock.listen(backlog)
+        if kind == socket.SOCK_STREAM:
+            sock.listen(backlog)
     except (OSError, OverflowError) as error:
         sock.close()
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise StartupError(f"cannot listen on {url_host(address)}:{port}: {reason}") from error
+        what = "listen on" if kind == socket.SOCK_STREAM else "bind UDP"
+        raise StartupError(f"cannot {what} {url_host(address)}:{port}: {reason}") from error
     sock.setblocking(False)
     return sock
 

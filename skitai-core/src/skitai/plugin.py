@@ -14,6 +14,7 @@ import pluggy
 from .body import BodyTimeout, ClientDisconnected, SpooledBody, StreamedBody
 from .closing import linger_then_close
 from .exchange import BodyPiece, Exchange, FileSegment, PreparedResponse, RequestHandler, body_length
+from .plugin_sockets import SocketRegistry
 from .startup import StartupError
 from .statuses import error_body, error_headers, status_line
 
@@ -41,6 +42,9 @@ __all__ = [
     "ProtocolRegistry",
     "ProtocolUpgrade",
     "HandlerRegistry",
+    "SocketRegistry",
+    "ResponseFieldRegistry",
+    "StartupError",
 ]
 
 
@@ -228,3 +232,32 @@ class AdapterRegistry:
             if adapter.accepts(obj):
                 return adapter
         return None
+
+
+class ResponseFieldRegistry:
+    """Fields added to every response of the named protocols, filled by
+    `skitai_register_response_fields` (HTTP/3's `Alt-Svc` on the TCP protocols' answers).
+
+    Constant per server, so a protocol encodes them once; a response that carries a field of
+    the same name itself keeps its own. Protocol names are those of `Exchange.protocol_name`,
+    except that HTTP/1.1 stands for HTTP/1.0 too (one connection serves both)."""
+
+    def __init__(self) -> None:
+        self._fields: list[tuple[str, str, tuple[str, ...] | None]] = []
+        self._cache: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def add(self, name: str, value: str, protocols: tuple[str, ...] | None = None) -> None:
+        """`protocols`: e.g. `("HTTP/1.1", "HTTP/2.0")`; None: every protocol."""
+        if not name or any(c in name for c in " :\r\n") or any(c in value for c in "\r\n"):
+            raise ValueError(f"invalid response field {name!r}: {value!r}")
+        self._fields.append((name, value, None if protocols is None else tuple(protocols)))
+        self._cache.clear()
+
+    def for_protocol(self, protocol: str) -> tuple[tuple[str, str], ...]:
+        """The fields a response of `protocol` gets, in registration order."""
+        fields = self._cache.get(protocol)
+        if fields is None:
+            fields = self._cache[protocol] = tuple(
+                (name, value) for name, value, protocols in self._fields
+                if protocols is None or protocol in protocols)
+        return fields

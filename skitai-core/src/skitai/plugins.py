@@ -13,6 +13,7 @@ its full name, a third-party plugin by its entry-point name.
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -136,17 +137,43 @@ def call_hook(hook: pluggy.HookCaller, **kwargs: Any) -> list[Any]:
         raise PluginError(f"{where} failed in {hook.name}: {cause}") from error
 
 
+async def call_hook_async(hook: pluggy.HookCaller, **kwargs: Any) -> list[Any]:
+    """`call_hook`, then await the awaitables the implementations returned, in order; an
+    exception from one is a `PluginError` naming its plugin (found, as for `call_hook`, in
+    the traceback: the implementation's frame, or one of a function of its file)."""
+    results = call_hook(hook, **kwargs)
+    done = []
+    for result in results:
+        if inspect.isawaitable(result):
+            try:
+                result = await result
+            except StartupError:
+                raise
+            except Exception as error:
+                plugin = _raising_plugin(hook, error)
+                where = f"plugin {plugin}" if plugin else "a plugin"
+                raise PluginError(f"{where} failed in {hook.name}: {describe(error)}") from error
+        done.append(result)
+    return done
+
+
 def _raising_plugin(hook: pluggy.HookCaller, error: BaseException) -> str | None:
-    """The name of the plugin whose implementation of `hook` is in the error's traceback."""
-    owners = {impl.function.__code__: impl.plugin_name for impl in hook.get_hookimpls()
-              if hasattr(impl.function, "__code__")}
+    """The name of the plugin whose implementation of `hook` is in the error's traceback; else
+    the one whose implementation's file is (a coroutine the implementation made and returned)."""
+    impls = [impl for impl in hook.get_hookimpls() if hasattr(impl.function, "__code__")]
+    owners = {impl.function.__code__: impl.plugin_name for impl in impls}
+    files = {impl.function.__code__.co_filename: impl.plugin_name for impl in impls}
+    by_file = None
     frame = error.__traceback__
     while frame is not None:
-        name = owners.get(frame.tb_frame.f_code)
+        code = frame.tb_frame.f_code
+        name = owners.get(code)
         if name is not None:
             return name
+        if by_file is None:
+            by_file = files.get(code.co_filename)
         frame = frame.tb_next
-    return None
+    return by_file
 
 
 def _registered_names(name: str) -> list[str]:

@@ -20,7 +20,7 @@ from .accesslog import AccessLog
 from .diagnostics import Diagnostics
 from .exchange import Exchange, RequestHandler
 from .listeners import Listener
-from .plugins import call_hook, describe_origin
+from .plugins import call_hook_async, describe_origin
 from .startup import StartupError, describe
 from .statuses import error_body, error_headers, status_line
 from .threadpool import ThreadPool
@@ -72,7 +72,8 @@ def _bind(handler: RequestHandler, server: "Server") -> None:
 
 
 class Server:
-    def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False) -> None:
+    def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False,
+                 worker_index: int = 0) -> None:
         kernel.configure()  # done by skitai.run() already; a server built in a test configures here
         self.kernel = kernel
         self.config = kernel.config
@@ -82,13 +83,17 @@ class Server:
         self.pool: ThreadPool | None = None
         self.connections: set = set()
         self.worker_id = worker_id
+        # which of the master's `config.workers` processes this is (0 when serving alone); a
+        # respawned worker takes the index of the one it replaces, so a plugin may give each
+        # index sockets of its own (HTTP/3 steers datagrams to workers by connection ID)
+        self.worker_index = worker_index
         self.multiprocess = multiprocess  # one of several worker processes
         self.supervised = worker_id != "M"  # a worker of a master process (even the only one)
         self.access_log = AccessLog(logs.request_stream(), worker_id=worker_id)
         self.diagnostics = Diagnostics(self.config, worker_id)
         self.requests_served = 0
         self._stop_requested: asyncio.Event | None = None
-        self._listeners: list[asyncio.AbstractServer] = []
+        self._listeners: list = []  # asyncio servers and plugins' acceptors: closed first on stop
         self.started = threading.Event()
         self.address: tuple | None = None
         self.was = None  # skitai.was of this process, set at start (skitai.builtin.corequest)
@@ -127,6 +132,17 @@ class Server:
             self.access_log.record(connection.client, "-", "-", "-", [], 0, status, sent,
                                    len(self.connections), 0.0, 0.0)
 
+    def sockets(self, name: str) -> list:
+        """The sockets a plugin registered under `name` (`skitai_register_sockets`), bound by
+        the master and shared by every worker."""
+        return self.kernel.sockets.get(name)
+
+    def add_acceptor(self, acceptor) -> None:
+        """A plugin's own way in (a QUIC endpoint): `acceptor.close()` is called when a graceful
+        stop begins, with the TCP listeners, to take no new connections (see
+        `skitai_server_start`)."""
+        self._listeners.append(acceptor)
+
     def connection_opened(self, connection) -> None:
         self.connections.add(connection)
 
@@ -158,7 +174,7 @@ class Server:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 self.loop.add_signal_handler(signum, self.request_stop)
             self.loop.add_signal_handler(signal.SIGUSR1, logs.reopen)  # logrotate
-        call_hook(self.hook.skitai_server_start, server=self)
+        await call_hook_async(self.hook.skitai_server_start, server=self)
         self.address = listeners[0].sock.getsockname()[:2]
         for listener in listeners:
             host, port = listener.sock.getsockname()[:2]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from . import logs
 from .listeners import inheritable
 from .paths import process_label
+from .plugin_sockets import PLUGIN_FD_ENV
 from .preflight import Preflight, script_command
 from .processes import ProcessWatch
 from .reloader import Reloader  # imported before a privilege drop may put the stdlib out of reach
@@ -171,11 +172,12 @@ class WorkerSupervisor:
     def _reload(self, command: list[str]) -> None:
         """Run the script again in this process (same pid, so the workers stay our children)
         with the listening sockets inherited. The new master imports the apps afresh, starts new
-        workers, then asks these ones to drain and stop; the sockets never close, so no
-        connection is refused meanwhile."""
+        workers, then asks these ones to drain and stop; the sockets (the plugins' too) never
+        close, so no connection is refused meanwhile."""
         self._stop_reloader()
         self.processes.before_reload()
         os.environ[LISTEN_FD_ENV] = inheritable(self.listeners)
+        os.environ[PLUGIN_FD_ENV] = self.kernel.sockets.inheritable()
         os.environ[RETIRING_ENV] = ",".join(str(pid) for pid in [*self.children, *self.retiring])
         os.environ[LOADED_AT_ENV] = repr(time.time())
         log.info("reloading")
@@ -275,7 +277,8 @@ class WorkerSupervisor:
             logs.set_worker(worker_id)
             from .server import Server
 
-            server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1)
+            server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1,
+                            worker_index=index)
             server.serve(self.listeners)
             status = 0
         except BaseException as error:

@@ -363,7 +363,8 @@ class ServerThread:
         from .server import Server
         from .tls import context_for
 
-        self.kernel.configure()  # the plugins register their handlers and protocols
+        self.kernel.configure()  # the plugins register their handlers, protocols and sockets
+        self.kernel.sockets.bind_all()
         listener = Listener(self._sock, context_for(self.kernel))  # after tests registered protocols
         self.server = Server(self.kernel)
         self._thread = threading.Thread(target=self.server.serve, args=([listener], False), daemon=True)

@@ -27,9 +27,9 @@ from skitai.plugin import (
     linger_then_close,
     status_line,
 )
+from skitai.streamfields import BadRequest, check_trailers, request_fields
 
 from .exchange import ALWAYS_WRITABLE, LOW_WATER, H2Exchange
-from .request import BadRequest, check_trailers, request_fields
 from .session import H2Session, Limits, SessionError
 from .tunnel import StreamTunnel
 
@@ -71,6 +71,9 @@ class H2ServerConnection(asyncio.Protocol):
         self._flush_scheduled = False
         self._upgrade = upgrade   # the HTTP/1.1 request that asked for h2c: stream 1
         self.pushes_in_flight = 0  # pushed streams promised and not yet complete
+        # the fields plugins add to every response (skitai_register_response_fields), encoded
+        self.extra_fields = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value
+                             in server.kernel.response_fields.for_protocol(H2Exchange.protocol_name)]
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:

@@ -12,17 +12,14 @@ stays open and its DATA frames carry the tunnelled bytes both ways.
 """
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
-from email.utils import formatdate
 from typing import TYPE_CHECKING, Sequence
 
-from skitai import __version__
 from skitai.plugin import BodyPiece, Exchange, FileSegment, body_length
+from skitai.push import on_loop, promised_request, push_target
+from skitai.streamfields import BadRequest, response_fields, trailer_fields
 
-from .push import promised_request, push_target
-from .request import BadRequest
 from .tunnel import StreamTunnel
 
 if TYPE_CHECKING:
@@ -34,26 +31,6 @@ LOW_WATER = 64 * 1024
 # wait on flow control, and an Event per stream cost more than the rest of its bookkeeping.
 ALWAYS_WRITABLE = threading.Event()
 ALWAYS_WRITABLE.set()
-# Connection-specific fields have no meaning in HTTP/2 and make a peer reject the response
-# (RFC 9113 8.2.2); apps written for HTTP/1.1 send them (`Connection: close`), so they are dropped.
-CONNECTION_SPECIFIC = frozenset((
-    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
-    "http2-settings"))
-# Every response carries Date (RFC 9110 6.6.1: an origin server with a clock must send it in
-# 2xx-4xx answers) and Server, as HTTP/1.1 responses do, unless the app sent its own.
-SERVER = f"skitai/{__version__}".encode("ascii")
-_date_second, _date_value = -1, b""
-
-
-def http_date_now() -> bytes:
-    """The Date value, formatted once a second."""
-    global _date_second, _date_value
-    now = int(time.time())
-    if now != _date_second:
-        _date_value, _date_second = formatdate(now, usegmt=True).encode("ascii"), now
-    return _date_value
-
-
 class H2Exchange(Exchange):
     protocol_name = "HTTP/2.0"
 
@@ -84,24 +61,7 @@ class H2Exchange(Exchange):
         code = int(status[:3])
         self.status = code
         self.responded_at = time.monotonic()
-        out = []
-        declared = None
-        dated = named = False
-        for name, value in headers:
-            key = name.lower()
-            if key in CONNECTION_SPECIFIC:
-                continue
-            if key == "content-length":
-                declared = int(value)
-            elif key == "date":
-                dated = True
-            elif key == "server":
-                named = True
-            out.append((key.encode("latin-1"), value.encode("latin-1")))
-        if not dated:
-            out.append((b"date", http_date_now()))
-        if not named:
-            out.append((b"server", SERVER))
+        out, declared = response_fields(headers, self.conn.extra_fields)
         self._no_body = self.method == "HEAD" or code in (204, 304)
         if declared is None and length is not None and not self._no_body:
             declared = length
@@ -163,8 +123,7 @@ class H2Exchange(Exchange):
             return
         trailers = self.trailers
         if trailers is not None:
-            trailers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in trailers
-                        if name.lower() not in CONNECTION_SPECIFIC]
+            trailers = trailer_fields(trailers)
         self.conn.session.end(self.stream_id, trailers)
         self.conn.schedule_flush()
 
@@ -210,16 +169,8 @@ class H2Exchange(Exchange):
         except BadRequest:
             return False
         self.pushes += 1
-        if _on_loop(self.loop):
+        if on_loop(self.loop):
             conn.push(self, block, target, fields)
         else:
             self.loop.call_soon_threadsafe(conn.push, self, block, target, fields)
         return True
-
-
-def _on_loop(loop) -> bool:
-    """Whether this thread runs `loop` (an app served with threads=0 runs on the loop thread)."""
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:
-        return False

@@ -24,8 +24,6 @@ own data; `stalled(now, timeout)` names the streams that have waited on a closed
 from __future__ import annotations
 
 import base64
-import os
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,14 +48,14 @@ from hyperframe.frame import (
     WindowUpdateFrame,
 )
 
+from skitai.budget import Budget
+from skitai.outbox import Outbox
 from skitai.plugin import FileSegment
 
-from .budget import Budget
 from .framing import FrameHeaderCheck
 
 KiB = 1024
 MiB = 1024 * KiB
-FILE_BLOCK = 1 * MiB   # the most of a file body read at once (then sent as several frames)
 
 
 @dataclass
@@ -242,49 +240,6 @@ def valid_settings_header(value: str) -> bool:
     except Exception:
         return False
     return True
-
-
-class Outbox:
-    """A stream's response body waiting for flow-control window: bytes and file segments."""
-
-    __slots__ = ("pieces", "pending", "ending", "trailers", "blocked_since")
-
-    def __init__(self) -> None:
-        self.pieces: deque = deque()
-        self.pending = 0
-        self.ending = False
-        self.trailers: list[tuple[str, str]] | None = None
-        self.blocked_since: float | None = None
-
-    def add(self, piece: bytes | FileSegment) -> None:
-        if isinstance(piece, FileSegment):
-            if piece.count:
-                self.pieces.append(FileSegment(piece.file, piece.offset, piece.count))
-                self.pending += piece.count
-        elif piece:
-            self.pieces.append(piece)
-            self.pending += len(piece)
-
-    def take(self, size: int) -> bytes | memoryview:
-        """Up to `size` bytes from the front (one piece at most), without copying what stays:
-        a bytes piece is cut as a memoryview (re-slicing the rest for every frame made a large
-        body cost time quadratic in its size), a file is read in blocks of up to `FILE_BLOCK`."""
-        piece = self.pieces[0]
-        if isinstance(piece, FileSegment):
-            data = os.pread(piece.file.fileno(), min(size, piece.count, FILE_BLOCK), piece.offset)
-            if not data:
-                raise OSError("file shrank while being sent")
-            piece.offset += len(data)
-            piece.count -= len(data)
-            if not piece.count:
-                self.pieces.popleft()
-        elif len(piece) <= size:
-            data = self.pieces.popleft()
-        else:
-            view = piece if type(piece) is memoryview else memoryview(piece)
-            data, self.pieces[0] = view[:size], view[size:]
-        self.pending -= len(data)
-        return data
 
 
 class H2Session:

@@ -77,7 +77,8 @@ class H1Exchange(Exchange):
         return keep_alive
 
     def _framing(self, status: str, headers: list[tuple[str, str]], length: int | None):
-        framing = frame_response(status, headers, self.version, self.method, self._keeps_alive(), length)
+        framing = frame_response(status, headers, self.version, self.method, self._keeps_alive(), length,
+                                 self.conn.extra_fields)
         return self._use(framing, status_code(status))
 
     def _use(self, framing: Framing, code: int) -> Framing:
@@ -100,7 +101,8 @@ class H1Exchange(Exchange):
         if memo is None or memo[0] != date:
             body = response.body
             memo = response.encoded[key] = (date, frame_response(
-                response.status, response.headers, self.version, self.method, keep_alive, len(body)))
+                response.status, response.headers, self.version, self.method, keep_alive, len(body),
+                self.conn.extra_fields))
         framing = self._use(memo[1], status_code(response.status))
         if framing.mode == NO_BODY:
             self.conn.write(framing.head)
@@ -247,6 +249,7 @@ class H1Connection(asyncio.Protocol):
         self._send_task: asyncio.Task | None = None
         self._drain_waiter: asyncio.Future | None = None
         protocols = server.kernel.protocols
+        self.extra_fields = server.kernel.response_fields.for_protocol("HTTP/1.1")
         self.upgrades = protocols.upgrades
         self.handed_over = False
         self.latest: H1Exchange | None = None          # the last request whose head arrived

@@ -31,11 +31,14 @@ def status_code(status: str) -> int:
 
 
 def frame_response(status: str, headers: list[tuple[str, str]], version: str, method: str,
-                   keep_alive: bool, length: int | None = None) -> Framing:
+                   keep_alive: bool, length: int | None = None,
+                   extra: tuple[tuple[str, str], ...] = ()) -> Framing:
     """Choose the body framing and encode the response head.
 
     `length` is the body length when the caller knows it up front; a Content-Length in
     `headers` takes precedence. The app's Transfer-Encoding is dropped: the server owns framing.
+    `extra`: the fields plugins add to every response (`skitai_register_response_fields`),
+    each unless `headers` has one of that name.
     """
     code = status_code(status)
     lines = [f"HTTP/{'1.1' if version == '1.1' else '1.0'} {status}\r\n"]
@@ -80,6 +83,9 @@ def frame_response(status: str, headers: list[tuple[str, str]], version: str, me
         lines.append(f"Date: {http_date_now()}\r\n")
     if not has_server:
         lines.append(SERVER_HEADER)
+    if extra:
+        present = {name.lower() for name, _ in headers}
+        lines.extend(f"{name}: {value}\r\n" for name, value in extra if name.lower() not in present)
     lines.append("\r\n")
     return Framing("".join(lines).encode("latin-1"), mode, length, keep_alive)
 

@@ -1,8 +1,10 @@
-"""An HTTP/2 request header list to method, target and header fields, validated in one pass.
+"""The header fields of a request and a response on a stream of a multiplexed protocol: HTTP/2
+(RFC 9113 8.2-8.3) and HTTP/3 (RFC 9114 4.2-4.3) state the same rules, so both plugins use this.
 
-h2's own header validation is switched off (`H2Session`): it walks the list about ten times and
-cost a fifth of the time of a small request. This pass enforces what RFC 9113 8.2-8.3 make
-a malformed request, which the connection answers with a stream reset:
+`request_fields` turns a request's header list into method, target and header fields,
+validated in one pass (the HTTP/2 plugin switches h2's own validation off: it walks the list
+about ten times and cost a fifth of the time of a small request). It enforces what makes a
+malformed request, which the connection answers with a stream reset:
 
 * field names in lower case, made of token characters; values without NUL, CR, LF and without
   leading or trailing whitespace (they would reach the WSGI environ);
@@ -23,9 +25,12 @@ not passed on (WSGI has no place for them).
 from __future__ import annotations
 
 import re
+import time
+from email.utils import formatdate
 from typing import Sequence
 
-from skitai.fields import FORBIDDEN_TRAILER_FIELDS
+from ._version import __version__
+from .fields import FORBIDDEN_TRAILER_FIELDS
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9a-z]+\Z").match
 _BAD_VALUE = re.compile(rb"[\x00\r\n]|\A[ \t]|[ \t]\Z").search
@@ -36,7 +41,7 @@ _NOT_TRAILERS = frozenset(name.encode("ascii") for name in FORBIDDEN_TRAILER_FIE
 
 
 class BadRequest(ValueError):
-    """A malformed request (RFC 9113 8.1.1): the stream is reset with PROTOCOL_ERROR."""
+    """A malformed request (RFC 9113 8.1.1, RFC 9114 4.1.2): its stream is reset."""
 
 
 def request_fields(headers: Sequence[tuple[bytes, bytes]]
@@ -96,3 +101,61 @@ def check_trailers(headers: Sequence[tuple[bytes, bytes]]) -> None:
             raise BadRequest(f"invalid trailer field {name!r}")
         if name in _NOT_TRAILERS:
             raise BadRequest(f"field {name!r} is not allowed in trailers (RFC 9110 6.5.1)")
+
+
+# Connection-specific fields have no meaning in HTTP/2 and HTTP/3 and make a peer reject the
+# response (RFC 9113 8.2.2, RFC 9114 4.2); apps written for HTTP/1.1 send them (`Connection:
+# close`), so they are dropped.
+CONNECTION_SPECIFIC = frozenset((
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te",
+    "http2-settings"))
+# Every response carries Date (RFC 9110 6.6.1: an origin server with a clock must send it in
+# 2xx-4xx answers) and Server, as HTTP/1.1 responses do, unless the app sent its own.
+SERVER = f"skitai/{__version__}".encode("ascii")
+_date_second, _date_value = -1, b""
+
+
+def http_date_now() -> bytes:
+    """The Date value, formatted once a second."""
+    global _date_second, _date_value
+    now = int(time.time())
+    if now != _date_second:
+        _date_value, _date_second = formatdate(now, usegmt=True).encode("ascii"), now
+    return _date_value
+
+
+def response_fields(headers: Sequence[tuple[str, str]], extra: Sequence[tuple[bytes, bytes]] = ()
+                    ) -> tuple[list[tuple[bytes, bytes]], int | None]:
+    """An app's response header list as a multiplexed protocol sends it (lower-case bytes,
+    connection-specific fields dropped, Date and Server added unless present, then the `extra`
+    fields plugins add, `skitai_register_response_fields`, unless present), and the
+    Content-Length it declares (None when it declares none). The status pseudo-field and a
+    computed Content-Length are the caller's."""
+    out = []
+    declared = None
+    dated = named = False
+    for name, value in headers:
+        key = name.lower()
+        if key in CONNECTION_SPECIFIC:
+            continue
+        if key == "content-length":
+            declared = int(value)
+        elif key == "date":
+            dated = True
+        elif key == "server":
+            named = True
+        out.append((key.encode("latin-1"), value.encode("latin-1")))
+    if not dated:
+        out.append((b"date", http_date_now()))
+    if not named:
+        out.append((b"server", SERVER))
+    if extra:
+        present = {name for name, _ in out}
+        out.extend(field for field in extra if field[0] not in present)
+    return out, declared
+
+
+def trailer_fields(trailers: Sequence[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """Trailers set on an exchange, as a multiplexed protocol sends them."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in trailers
+            if name.lower() not in CONNECTION_SPECIFIC]

@@ -1,5 +1,5 @@
-"""HTTP/2 server push (RFC 9113 8.4): which URIs may be pushed, and the request a PUSH_PROMISE
-carries for them.
+"""Server push (HTTP/2: RFC 9113 8.4; HTTP/3: RFC 9114 4.6): which URIs may be pushed, and the
+request a PUSH_PROMISE carries for them. Shared by the protocol plugins that push.
 
 A promised request is a GET of the same origin as the request it accompanies (the client
 would reject anything else, and a server must never speak for another origin). It inherits
@@ -10,11 +10,12 @@ what a client could have sent.
 """
 from __future__ import annotations
 
+import asyncio
 import string
 from typing import Sequence
 from urllib.parse import quote, urlsplit
 
-from .request import BadRequest, request_fields
+from .streamfields import BadRequest, request_fields
 
 INHERITED = frozenset(("user-agent", "accept-encoding", "accept-language", "cookie"))
 _SAFE = string.punctuation  # what a target keeps as it is; spaces, controls and non-ASCII get escaped
@@ -56,3 +57,13 @@ def promised_request(scheme: str, authority: str, target: str, parent_headers: S
         raise BadRequest("push header fields must be latin-1") from None
     _, _, fields, _ = request_fields(block)
     return block, fields
+
+
+def on_loop(loop) -> bool:
+    """Whether this thread runs `loop` (an app served with threads=0 runs on the loop thread):
+    a push made there is promised at once, so its promise precedes the response calls that
+    follow; from another thread it is handed to the loop, in order with those calls."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False

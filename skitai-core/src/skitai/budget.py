@@ -1,4 +1,5 @@
-"""A leaky bucket: how protections tell a busy peer from an abusive one without timers."""
+"""A leaky bucket: how protections tell a busy peer from an abusive one without timers (the
+HTTP/2 and HTTP/3 plugins' flood protections)."""
 from __future__ import annotations
 
 
