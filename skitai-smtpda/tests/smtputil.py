@@ -77,14 +77,15 @@ def _authenticate(server, session, envelope, mechanism, auth_data):
 class SmtpServer:
     """`mode`: "plain", "starttls" (STARTTLS required before MAIL) or "ssl" (TLS at once);
     `auth=True` requires AUTH (offered only over TLS unless plain); `handler` a `Handler`
-    subclass instance that answers otherwise."""
+    subclass instance that answers otherwise; `smtputf8=True` offers SMTPUTF8 (RFC 6531)."""
 
-    def __init__(self, folder: str, mode: str = "plain", auth: bool = False, handler: Handler | None = None) -> None:
+    def __init__(self, folder: str, mode: str = "plain", auth: bool = False, handler: Handler | None = None,
+                 smtputf8: bool = False) -> None:
         self.handler = handler or Handler()
         self.port = free_port()
         self.mode = mode
         self.certificates = make_certificates(folder, "localhost", "127.0.0.1") if mode != "plain" else None
-        options = {}
+        options = {"enable_SMTPUTF8": smtputf8}
         if self.certificates is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(self.certificates.cert, self.certificates.key)

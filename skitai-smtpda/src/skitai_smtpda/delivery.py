@@ -1,6 +1,9 @@
 """One SMTP connection with smtplib: implicit TLS or STARTTLS, certificates verified against the
 system's CAs plus a private one, AUTH; and the verdict on a failure: temporary (4xx answers,
 connections that fail or drop: try again later) or permanent (5xx answers: give up).
+A message with an address beyond ASCII (a local part: domains are IDNA already, see `compose`)
+goes with SMTPUTF8 (RFC 6531), and fails for good, with that reason, at a server that does not
+offer it: no other form of the address exists to send instead.
 
 Blocking on purpose: the agent is a process of its own that sends one message at a time per
 connection, which is what an SMTP server takes anyway (see bench/README.md for the figures).
@@ -91,8 +94,17 @@ class Connection:
         """Send one message; the recipients the server refused while it took the message for
         the others ({} when it took them all). Raises Failure when it took none or the
         connection failed; the connection is closed then."""
+        options = []
+        if not all(address.isascii() for address in (sender, *recipients)):
+            if not self.smtp.has_extn("smtputf8"):
+                raise Failure(f"{self.server.address}: the server does not offer SMTPUTF8, which the "
+                              f"non-ASCII address(es) {', '.join(a for a in (sender, *recipients) if not a.isascii())} "
+                              f"need", False)
+            options.append("SMTPUTF8")
+            if self.smtp.has_extn("8bitmime"):
+                options.append("BODY=8BITMIME")  # the headers are UTF-8
         try:
-            refused = self.smtp.sendmail(sender, recipients, message)
+            refused = self.smtp.sendmail(sender, recipients, message, options)
         except smtplib.SMTPRecipientsRefused as error:
             # every recipient refused: the session itself is fine (smtplib sent RSET)
             raise failure(error, self.server) from None

@@ -25,7 +25,7 @@ def default_server(config) -> SmtpServer | None:
 
 
 class EmailService:
-    """`was.email(subject, snd, rcpt)`: an `Email` for the spool of this process, whose folders
+    """`was.email(subject, snd, rcpt, cc=None, bcc=None)`: an `Email` for the spool of this process, whose folders
     are made on the first call (an app that sends no mail leaves no spool behind)."""
 
     def __init__(self, spool: Spool, smtp: SmtpServer | None) -> None:
@@ -33,11 +33,12 @@ class EmailService:
         self.smtp = smtp
         self.ready = False
 
-    def __call__(self, subject: str, snd: str, rcpt: str | list[str]) -> Email:
+    def __call__(self, subject: str, snd: str, rcpt: str | list[str], cc: str | list[str] | None = None,
+                 bcc: str | list[str] | None = None) -> Email:
         if not self.ready:
             self.spool.create()
             self.ready = True
-        return Email(self.spool, subject, snd, rcpt, self.smtp)
+        return Email(self.spool, subject, snd, rcpt, self.smtp, cc=cc, bcc=bcc)
 
 
 @hookimpl
