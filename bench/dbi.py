@@ -14,9 +14,12 @@ uvloop and httpx installed, `wrk` on PATH) against the local PostgreSQL:
   reference, the same server's requests/s without a query (/none) and with one
   `was.Thread(noop)` corequest (/thread): what any corequest costs, database or not.
 
-The table (10,000 rows, primary key) is made in a schema of its own, dropped at the end. Nothing
-is pinned: PostgreSQL, the server and the load share this machine's cores, so compare the ratios
-of one run rather than absolute figures.
+The table (10,000 rows, primary key) is made in a schema of its own, dropped at the end. The
+subject (the server, or the bare loop in this process) runs on CPU 0 and wrk on CPU 1, as in
+bench/gateway.py; PostgreSQL is the system's and is not pinned. `--rounds` (default 3) repeats
+the set; the medians count. The ceiling printed beside the goals is the one bench/gateway.py
+explains: the server's own work per request (/none) and the bare loop's per SELECT, added on
+one core.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from pathlib import Path
 
 import psycopg2
 import uvloop
-from gateway import median_latency, wrk_rate
+from gateway import SUBJECT_CPU, ceiling, median_latency, median_of, on_subject_cpu, pin, rounds, verdict, wrk_rate
 
 from skitai.backends import parse_member
 from skitai.testing import ServerProcess
@@ -82,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--member", default="postgres@127.0.0.1:5432/test")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: bash bench/setup.sh")
@@ -89,20 +93,37 @@ def main() -> None:
     try:
         env = {"PG_MEMBER": args.member, "PG_TABLE": table, "PG_ROWS": str(ROWS)}
         with ServerProcess(str(APPS / "skitai_db_app.py"), env=env) as server:
+            pin(server.process.pid, SUBJECT_CPU)
             one = median_latency(server.url("/one"))
             fanout = median_latency(server.url("/fanout"))
             print(f"db-fanout: one query {one * 1000:.1f} ms, ten queries through was.db {fanout * 1000:.1f} ms "
                   f"({fanout / one:.2f}x one query)")
-            uvloop.run(bare_loop(args.member, table, 1.0))  # warm-up
-            bare = uvloop.run(bare_loop(args.member, table, args.duration))
-            through_was = wrk_rate(server.url("/was"), args.duration)
-            through_psycopg2 = wrk_rate(server.url("/psycopg2"), args.duration)
-            print(f"db-throughput: bare loop {bare:.0f} SELECTs/s, was.db {through_was:.0f} req/s "
-                  f"({through_was / bare:.2f}x the bare loop), plain psycopg2 at 4 threads {through_psycopg2:.0f} "
-                  f"req/s (was.db is {through_was / through_psycopg2:.2f}x psycopg2)")
-            bare_server = wrk_rate(server.url("/none"), args.duration)
-            thread = wrk_rate(server.url("/thread"), args.duration)
-            print(f"reference: no query {bare_server:.0f} req/s, one was.Thread(noop) corequest {thread:.0f} req/s")
+
+            def bare_rate() -> float:
+                uvloop.run(bare_loop(args.member, table, 1.0))  # warm-up
+                return uvloop.run(bare_loop(args.member, table, args.duration))
+
+            def measure() -> dict[str, float]:
+                bare = on_subject_cpu(bare_rate)
+                through_was = wrk_rate(server.url("/was"), args.duration)
+                through_psycopg2 = wrk_rate(server.url("/psycopg2"), args.duration)
+                alone = wrk_rate(server.url("/none"), args.duration)
+                thread = wrk_rate(server.url("/thread"), args.duration)
+                return {"bare": bare, "was": through_was, "psycopg2": through_psycopg2, "none": alone,
+                        "thread": thread, "was/bare": through_was / bare,
+                        "was/psycopg2": through_was / through_psycopg2, "ceiling/bare": ceiling(alone, bare) / bare}
+
+            runs = rounds(args.rounds, measure)
+        was_bare, was_psycopg2, top = (median_of(runs, name) for name in ("was/bare", "was/psycopg2", "ceiling/bare"))
+        print(f"db-throughput (medians of {len(runs)} rounds): bare loop {median_of(runs, 'bare'):.0f} SELECTs/s, "
+              f"was.db {median_of(runs, 'was'):.0f} req/s ({was_bare:.2f}x the bare loop), plain psycopg2 at 4 "
+              f"threads {median_of(runs, 'psycopg2'):.0f} req/s (was.db is {was_psycopg2:.2f}x psycopg2)")
+        print(f"reference: no query {median_of(runs, 'none'):.0f} req/s, one was.Thread(noop) corequest "
+              f"{median_of(runs, 'thread'):.0f} req/s")
+        print(f"ceiling: at most {top:.2f}x the bare loop (the server's own work per request plus the bare loop's "
+              f"per SELECT, on one core: see bench/gateway.py)")
+        print(f"goal was.db >= 0.7x the bare loop: {verdict(was_bare >= 0.7)} ({was_bare:.2f}x; ceiling {top:.2f}x)")
+        print(f"goal was.db ahead of plain psycopg2 at 4 threads: {verdict(was_psycopg2 > 1)} ({was_psycopg2:.2f}x)")
     finally:
         drop_schema(args.member, schema)
 

@@ -4,8 +4,9 @@ calls the upstreams named by the environment (FAST_UPSTREAM, SLOW_UPSTREAM, as h
 - /fanout: 20 `was.get` calls to the slow upstream at once, collected together;
 - /was: one `was.get` to the fast upstream;
 - /requests: the same call made with `requests.Session` in the WSGI thread (one session per
-  thread), what apps do without corequests.
-The port is given as --port=N."""
+  thread), what apps do without corequests;
+- /none: no call at all: what the server costs alone, the other half of was.get's ceiling.
+The port is given as --port=N; BENCH_THREADS sets the app threads (default 4)."""
 import json
 import os
 import threading
@@ -34,7 +35,11 @@ def with_requests():
     return sessions.session.get(FAST, timeout=10).json()
 
 
-ROUTES = {"/fanout": fanout, "/was": with_was, "/requests": with_requests}
+def without_call():
+    return None
+
+
+ROUTES = {"/fanout": fanout, "/was": with_was, "/requests": with_requests, "/none": without_call}
 
 
 def app(environ, start_response):
@@ -46,4 +51,4 @@ def app(environ, start_response):
 if __name__ == "__main__":
     skitai.mount("/", app)
     skitai.log_off("/")
-    skitai.run(threads=4)
+    skitai.run(threads=int(os.environ.get("BENCH_THREADS", "4")))
