@@ -19,7 +19,8 @@ subject (the server, or the bare loop in this process) runs on CPU 0 and wrk on 
 bench/gateway.py; PostgreSQL is the system's and is not pinned. `--rounds` (default 3) repeats
 the set; the medians count. The ceiling printed beside the goals is the one bench/gateway.py
 explains: the server's own work per request (/none) and the bare loop's per SELECT, added on
-one core.
+one core. Each figure also comes with the subject's CPU time per request, as in bench/gateway.py
+(PostgreSQL's own is in none of them).
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import psycopg2
 import uvloop
-from gateway import SUBJECT_CPU, ceiling, median_latency, median_of, on_subject_cpu, pin, rounds, verdict, wrk_rate
+from gateway import SUBJECT_CPU, ceiling, median_latency, median_of, on_subject_cpu, pin, report_goal, rounds, wrk_rate
 
 from skitai.backends import parse_member
 from skitai.testing import ServerProcess
@@ -99,31 +100,39 @@ def main() -> None:
             print(f"db-fanout: one query {one * 1000:.1f} ms, ten queries through was.db {fanout * 1000:.1f} ms "
                   f"({fanout / one:.2f}x one query)")
 
-            def bare_rate() -> float:
+            def bare_rate() -> tuple[float, float]:
                 uvloop.run(bare_loop(args.member, table, 1.0))  # warm-up
-                return uvloop.run(bare_loop(args.member, table, args.duration))
+                started = time.process_time()
+                rate = uvloop.run(bare_loop(args.member, table, args.duration))
+                return rate, (time.process_time() - started) / (rate * args.duration) * 1e6
 
             def measure() -> dict[str, float]:
-                bare = on_subject_cpu(bare_rate)
-                through_was = wrk_rate(server.url("/was"), args.duration)
-                through_psycopg2 = wrk_rate(server.url("/psycopg2"), args.duration)
-                alone = wrk_rate(server.url("/none"), args.duration)
-                thread = wrk_rate(server.url("/thread"), args.duration)
+                pid = server.process.pid
+                bare, bare_us = on_subject_cpu(bare_rate)
+                through_was, was_us = wrk_rate(server.url("/was"), args.duration, pid)
+                through_psycopg2, psycopg2_us = wrk_rate(server.url("/psycopg2"), args.duration, pid)
+                alone, alone_us = wrk_rate(server.url("/none"), args.duration, pid)
+                thread, thread_us = wrk_rate(server.url("/thread"), args.duration, pid)
                 return {"bare": bare, "was": through_was, "psycopg2": through_psycopg2, "none": alone,
                         "thread": thread, "was/bare": through_was / bare,
-                        "was/psycopg2": through_was / through_psycopg2, "ceiling/bare": ceiling(alone, bare) / bare}
+                        "was/psycopg2": through_was / through_psycopg2, "ceiling/bare": ceiling(alone, bare) / bare,
+                        "us bare": bare_us, "us was": was_us, "us psycopg2": psycopg2_us, "us none": alone_us,
+                        "us thread": thread_us, "cpu was/bare": bare_us / was_us,
+                        "cpu was/psycopg2": psycopg2_us / was_us, "cpu ceiling/bare": bare_us / (alone_us + bare_us)}
 
             runs = rounds(args.rounds, measure)
-        was_bare, was_psycopg2, top = (median_of(runs, name) for name in ("was/bare", "was/psycopg2", "ceiling/bare"))
-        print(f"db-throughput (medians of {len(runs)} rounds): bare loop {median_of(runs, 'bare'):.0f} SELECTs/s, "
-              f"was.db {median_of(runs, 'was'):.0f} req/s ({was_bare:.2f}x the bare loop), plain psycopg2 at 4 "
-              f"threads {median_of(runs, 'psycopg2'):.0f} req/s (was.db is {was_psycopg2:.2f}x psycopg2)")
-        print(f"reference: no query {median_of(runs, 'none'):.0f} req/s, one was.Thread(noop) corequest "
-              f"{median_of(runs, 'thread'):.0f} req/s")
-        print(f"ceiling: at most {top:.2f}x the bare loop (the server's own work per request plus the bare loop's "
-              f"per SELECT, on one core: see bench/gateway.py)")
-        print(f"goal was.db >= 0.7x the bare loop: {verdict(was_bare >= 0.7)} ({was_bare:.2f}x; ceiling {top:.2f}x)")
-        print(f"goal was.db ahead of plain psycopg2 at 4 threads: {verdict(was_psycopg2 > 1)} ({was_psycopg2:.2f}x)")
+        figures = {name: median_of(runs, name) for name in runs[0]}
+        print(f"db-throughput (medians of {len(runs)} rounds): bare loop {figures['bare']:.0f} SELECTs/s, was.db "
+              f"{figures['was']:.0f} req/s ({figures['was/bare']:.2f}x the bare loop), plain psycopg2 at 4 threads "
+              f"{figures['psycopg2']:.0f} req/s (was.db is {figures['was/psycopg2']:.2f}x psycopg2); no query "
+              f"{figures['none']:.0f} req/s, one was.Thread(noop) corequest {figures['thread']:.0f} req/s")
+        print(f"per CPU (microseconds of the subject's CPU per request): bare loop {figures['us bare']:.0f}, was.db "
+              f"{figures['us was']:.0f}, psycopg2 {figures['us psycopg2']:.0f}, no query {figures['us none']:.0f}, "
+              f"was.Thread {figures['us thread']:.0f}")
+        report_goal("was.db >= 0.7x the bare loop", figures["was/bare"], figures["cpu was/bare"], 0.7,
+                    figures["ceiling/bare"], figures["cpu ceiling/bare"])
+        report_goal("was.db ahead of plain psycopg2 at 4 threads", figures["was/psycopg2"],
+                    figures["cpu was/psycopg2"], 1.0)
     finally:
         drop_schema(args.member, schema)
 
