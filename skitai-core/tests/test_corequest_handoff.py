@@ -62,8 +62,9 @@ def test_result_times_out_then_still_settles(loop):
     with pytest.raises(concurrent.futures.TimeoutError):
         handoff.result(0.05)
     assert time.monotonic() - started >= 0.05
-    with pytest.raises(concurrent.futures.TimeoutError):
-        handoff.result(0)
+    for no_wait in (0, -1, -0.5):  # as concurrent.futures.Future: a look, not a wait
+        with pytest.raises(concurrent.futures.TimeoutError):
+            handoff.result(no_wait)
     handoff.set_exception(LookupError("held"))
     with pytest.raises(LookupError, match="held"):
         handoff.result(0)

@@ -59,7 +59,13 @@ class Handoff:
         """The value, once settled; raises `concurrent.futures.TimeoutError` after `timeout`
         seconds (None: no limit), `CancelledError` for a cancelled slot, or the error it holds."""
         if self._state == _PENDING:
-            if not self._ready.acquire(True, -1 if timeout is None else timeout):
+            if timeout is None:
+                ready = self._ready.acquire()
+            elif timeout > 0:
+                ready = self._ready.acquire(True, timeout)
+            else:  # zero or negative: a look without waiting, as concurrent.futures does
+                ready = self._ready.acquire(False)
+            if not ready:
                 raise concurrent.futures.TimeoutError()
             self._ready.release()  # let any other waiter through as well
         if self._state == _CANCELLED:
