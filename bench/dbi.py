@@ -1,9 +1,7 @@
 #!/usr/bin/env python3
 """The database plugin's two benchmarks, run in the development venv (skitai, skitai-dbi,
 uvloop and httpx installed, `wrk` on PATH) against the local PostgreSQL:
-`python bench/dbi.py [--duration 5] [--member postgres@127.0.0.1:5432/test] [--only
-db-fanout,db-throughput] [--json results.json]`; `bench/run.py --only db-fanout,...` runs it too.
-Each scenario prints its figures, then a PASS/MISS line per goal of issue 16.
+`python bench/dbi.py [--duration 5] [--member postgres@127.0.0.1:5432/test]`.
 
 - db-fanout: one request whose app starts ten `was.db` queries of `SELECT pg_sleep(0.05)` at
   once (`apps/skitai_db_app.py` /fanout). The median latency of 20 such requests, one after
@@ -16,15 +14,18 @@ Each scenario prints its figures, then a PASS/MISS line per goal of issue 16.
   reference, the same server's requests/s without a query (/none) and with one
   `was.Thread(noop)` corequest (/thread): what any corequest costs, database or not.
 
-The table (10,000 rows, primary key) is made in a schema of its own, dropped at the end. Nothing
-is pinned: PostgreSQL, the server and the load share this machine's cores, so compare the ratios
-of one run rather than absolute figures.
+The table (10,000 rows, primary key) is made in a schema of its own, dropped at the end. The
+subject (the server, or the bare loop in this process) runs on CPU 0 and wrk on CPU 1, as in
+bench/gateway.py; PostgreSQL is the system's and is not pinned. `--rounds` (default 3) repeats
+the set; the medians count. The ceiling printed beside the goals is the one bench/gateway.py
+explains: the server's own work per request (/none) and the bare loop's per SELECT, added on
+one core. Each figure also comes with the subject's CPU time per request, as in bench/gateway.py
+(PostgreSQL's own is in none of them).
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import shutil
 import sys
@@ -34,7 +35,7 @@ from pathlib import Path
 
 import psycopg2
 import uvloop
-from gateway import median_latency, report, wrk_rate
+from gateway import SUBJECT_CPU, ceiling, median_latency, median_of, on_subject_cpu, pin, report_goal, rounds, wrk_rate
 
 from skitai.backends import parse_member
 from skitai.testing import ServerProcess
@@ -44,7 +45,6 @@ from skitai_dbi.settings import POOL_SIZE
 
 APPS = Path(__file__).resolve().parent / "apps"
 ROWS = 10_000
-SCENARIOS = ("db-fanout", "db-throughput")
 
 
 def make_table(member: str) -> tuple[str, str]:
@@ -82,60 +82,59 @@ async def bare_loop(member: str, table: str, seconds: float) -> float:
     return count / seconds
 
 
-def measure(scenarios: list[str], duration: float, member: str) -> dict:
-    """The figures of the scenarios asked for, with their verdicts against the issue's goals:
-    {scenario: {"figures": {...}, "summary": str, "targets": [(label, passed, detail)]}}."""
-    results = {}
-    schema, table = make_table(member)
-    try:
-        env = {"PG_MEMBER": member, "PG_TABLE": table, "PG_ROWS": str(ROWS)}
-        with ServerProcess(str(APPS / "skitai_db_app.py"), env=env) as server:
-            if "db-fanout" in scenarios:
-                one = median_latency(server.url("/one"))
-                fanout = median_latency(server.url("/fanout"))
-                ratio = fanout / one
-                results["db-fanout"] = {
-                    "figures": {"one_query_ms": one * 1000, "ten_queries_ms": fanout * 1000, "ratio": ratio},
-                    "summary": f"one query {one * 1000:.1f} ms, ten queries through was.db {fanout * 1000:.1f} ms "
-                               f"({ratio:.2f}x one query)",
-                    "targets": [("db-fanout: ten queries <= 1.5x one query", ratio <= 1.5, f"{ratio:.2f}x")]}
-            if "db-throughput" in scenarios:
-                uvloop.run(bare_loop(member, table, 1.0))  # warm-up
-                bare = uvloop.run(bare_loop(member, table, duration))
-                through_was = wrk_rate(server.url("/was"), duration)
-                through_psycopg2 = wrk_rate(server.url("/psycopg2"), duration)
-                bare_server = wrk_rate(server.url("/none"), duration)
-                thread = wrk_rate(server.url("/thread"), duration)
-                to_bare, to_psycopg2 = through_was / bare, through_was / through_psycopg2
-                results["db-throughput"] = {
-                    "figures": {"bare_loop": bare, "was_db": through_was, "psycopg2_4_threads": through_psycopg2,
-                                "no_query": bare_server, "was_thread_noop": thread},
-                    "summary": f"bare loop {bare:.0f} SELECTs/s, was.db {through_was:.0f} req/s ({to_bare:.2f}x the "
-                               f"bare loop), plain psycopg2 at 4 threads {through_psycopg2:.0f} req/s (was.db is "
-                               f"{to_psycopg2:.2f}x psycopg2); reference: no query {bare_server:.0f} req/s, one "
-                               f"was.Thread(noop) corequest {thread:.0f} req/s",
-                    "targets": [("db-throughput: was.db >= 0.7x the bare driver loop", to_bare >= 0.7,
-                                 f"{to_bare:.2f}x"),
-                                ("db-throughput: was.db ahead of plain psycopg2 at 4 threads", to_psycopg2 > 1.0,
-                                 f"{to_psycopg2:.2f}x")]}
-    finally:
-        drop_schema(member, schema)
-    return results
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--member", default="postgres@127.0.0.1:5432/test")
-    parser.add_argument("--only", default=",".join(SCENARIOS), help=f"comma-separated: {','.join(SCENARIOS)}")
-    parser.add_argument("--json", type=Path, help="also write the results there (for bench/run.py)")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: bash bench/setup.sh")
-    results = measure([name for name in args.only.split(",") if name in SCENARIOS], args.duration, args.member)
-    report(results)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    schema, table = make_table(args.member)
+    try:
+        env = {"PG_MEMBER": args.member, "PG_TABLE": table, "PG_ROWS": str(ROWS)}
+        with ServerProcess(str(APPS / "skitai_db_app.py"), env=env) as server:
+            pin(server.process.pid, SUBJECT_CPU)
+            one = median_latency(server.url("/one"))
+            fanout = median_latency(server.url("/fanout"))
+            print(f"db-fanout: one query {one * 1000:.1f} ms, ten queries through was.db {fanout * 1000:.1f} ms "
+                  f"({fanout / one:.2f}x one query)")
+
+            def bare_rate() -> tuple[float, float]:
+                uvloop.run(bare_loop(args.member, table, 1.0))  # warm-up
+                started = time.process_time()
+                rate = uvloop.run(bare_loop(args.member, table, args.duration))
+                return rate, (time.process_time() - started) / (rate * args.duration) * 1e6
+
+            def measure() -> dict[str, float]:
+                pid = server.process.pid
+                bare, bare_us = on_subject_cpu(bare_rate)
+                through_was, was_us = wrk_rate(server.url("/was"), args.duration, pid)
+                through_psycopg2, psycopg2_us = wrk_rate(server.url("/psycopg2"), args.duration, pid)
+                alone, alone_us = wrk_rate(server.url("/none"), args.duration, pid)
+                thread, thread_us = wrk_rate(server.url("/thread"), args.duration, pid)
+                return {"bare": bare, "was": through_was, "psycopg2": through_psycopg2, "none": alone,
+                        "thread": thread, "was/bare": through_was / bare,
+                        "was/psycopg2": through_was / through_psycopg2, "ceiling/bare": ceiling(alone, bare) / bare,
+                        "us bare": bare_us, "us was": was_us, "us psycopg2": psycopg2_us, "us none": alone_us,
+                        "us thread": thread_us, "cpu was/bare": bare_us / was_us,
+                        "cpu was/psycopg2": psycopg2_us / was_us, "cpu ceiling/bare": bare_us / (alone_us + bare_us)}
+
+            runs = rounds(args.rounds, measure)
+        figures = {name: median_of(runs, name) for name in runs[0]}
+        print(f"db-throughput (medians of {len(runs)} rounds): bare loop {figures['bare']:.0f} SELECTs/s, was.db "
+              f"{figures['was']:.0f} req/s ({figures['was/bare']:.2f}x the bare loop), plain psycopg2 at 4 threads "
+              f"{figures['psycopg2']:.0f} req/s (was.db is {figures['was/psycopg2']:.2f}x psycopg2); no query "
+              f"{figures['none']:.0f} req/s, one was.Thread(noop) corequest {figures['thread']:.0f} req/s")
+        print(f"per CPU (microseconds of the subject's CPU per request): bare loop {figures['us bare']:.0f}, was.db "
+              f"{figures['us was']:.0f}, psycopg2 {figures['us psycopg2']:.0f}, no query {figures['us none']:.0f}, "
+              f"was.Thread {figures['us thread']:.0f}")
+        report_goal("was.db >= 0.7x the bare loop", figures["was/bare"], figures["cpu was/bare"], 0.7,
+                    figures["ceiling/bare"], figures["cpu ceiling/bare"])
+        report_goal("was.db ahead of plain psycopg2 at 4 threads", figures["was/psycopg2"],
+                    figures["cpu was/psycopg2"], 1.0)
+    finally:
+        drop_schema(args.member, schema)
 
 
 if __name__ == "__main__":

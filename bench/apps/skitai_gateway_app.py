@@ -6,8 +6,9 @@ calls the upstreams named by the environment (FAST_UPSTREAM, SLOW_UPSTREAM, as h
 - /was-h2: the same call over HTTP/2 (h2c with prior knowledge: an alias of the gateway's kind
   "h2c" whose member is the fast upstream, which speaks HTTP/2 when skitai-http2 is installed);
 - /requests: the same call made with `requests.Session` in the WSGI thread (one session per
-  thread), what apps do without corequests.
-The port is given as --port=N."""
+  thread), what apps do without corequests;
+- /none: no call at all: what the server costs alone, the other half of was.get's ceiling.
+The port is given as --port=N; BENCH_THREADS sets the app threads (default 4)."""
 import json
 import os
 import threading
@@ -40,7 +41,12 @@ def with_requests():
     return sessions.session.get(FAST, timeout=10).json()
 
 
-ROUTES = {"/fanout": fanout, "/was": with_was, "/was-h2": with_was_h2, "/requests": with_requests}
+def without_call():
+    return None
+
+
+ROUTES = {"/fanout": fanout, "/was": with_was, "/was-h2": with_was_h2, "/requests": with_requests,
+          "/none": without_call}
 
 
 def app(environ, start_response):
@@ -53,4 +59,4 @@ if __name__ == "__main__":
     skitai.alias("@fast_h2", "h2c", os.environ["FAST_UPSTREAM"])
     skitai.mount("/", app)
     skitai.log_off("/")
-    skitai.run(threads=4)
+    skitai.run(threads=int(os.environ.get("BENCH_THREADS", "4")))

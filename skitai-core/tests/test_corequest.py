@@ -125,6 +125,18 @@ def test_timeout_cancels_the_operation_on_the_loop(serve_was):
     assert server.server.was.engine.running == 0
 
 
+def test_a_driver_may_answer_its_own_pools_future(serve_was):
+    def call():
+        value, thread = was.pooled_echo("x").fetch(timeout=5)
+        cached = [was.pooled_echo("c").dispatch(timeout=5, cache=60).cached for _ in range(2)]
+        failed = was.pooled_echo("y", fail="timeout").dispatch(timeout=5)
+        return [value, thread.startswith("pooled-echo"), cached, failed.status, failed.status_code]
+
+    server = serve_was({"/": call})
+    assert get(server, "/").json() == ["x", True, [False, True], STA_TIMEOUT, 504]
+    assert server.server.was.engine.started == 0  # the loop was never asked
+
+
 def test_a_failing_error_mapping_is_a_request_failure(serve_was):
     def dispatch():
         result = was.echo(1, fail="neterr").dispatch()

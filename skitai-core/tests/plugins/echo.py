@@ -1,5 +1,7 @@
 """A test plugin that adds `was.echo(value)`, proving the corequest driver API: a `Driver`
-subclass with an `execute()` coroutine, registered by `skitai_register_services`.
+subclass with an `execute()` coroutine, registered by `skitai_register_services`; and
+`was.pooled_echo(value, fail=None)`, a driver whose `execute()` answers its own thread pool's
+`concurrent.futures.Future` instead (the answer is `(value, name of the thread that ran it)`).
 
 `was.echo(value, delay=0, fail=None, gate=None)` answers `value` after `delay` seconds on the
 worker loop; `fail` makes it fail ("neterr", "reqfail", "timeout", or an HTTP status code);
@@ -7,6 +9,7 @@ worker loop; `fail` makes it fail ("neterr", "reqfail", "timeout", or an HTTP st
 `runs` as (value, started, ended) with `time.time()` stamps taken on the loop.
 """
 import asyncio
+import concurrent.futures
 import threading
 import time
 
@@ -54,6 +57,25 @@ class Echo(Driver):
                 raise TimeoutError(f"echo: {len(self.runs)} of {count} runs finished within {timeout} s")
 
 
+class PooledEcho(Driver):
+    def __init__(self, was):
+        super().__init__(was)
+        self.pool = concurrent.futures.ThreadPoolExecutor(2, thread_name_prefix="pooled-echo")
+
+    def execute(self, value, fail=None):
+        return self.pool.submit(self._answer, value, fail)
+
+    @staticmethod
+    def _answer(value, fail):
+        if fail == "timeout":
+            raise TimeoutError("pooled echo: the work timed out")
+        return value, threading.current_thread().name
+
+    def close(self):
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+
 @hookimpl
 def skitai_register_services(was):
     was.add_service("echo", Echo(was))
+    was.add_service("pooled_echo", PooledEcho(was))

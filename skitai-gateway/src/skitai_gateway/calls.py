@@ -71,8 +71,9 @@ class HttpMethod(Driver):
         members' calls in the alias's order (`meta["members"]` names them). A `url` that is not
         `@alias/path`, or an alias not declared, raises at once (ValueError, KeyError)."""
         alias, path = self._alias(url)
-        call, key = self._call(path, data, headers, auth, timeout, max_size, self._cache_rule(use_cache, rm_cache))
-        tasks = [self._start_task(functools.partial(self.upstreams.member, traced(call), alias, member),
+        call, key = self._call(path, data, headers, auth, timeout, max_size, self._cache_rule(use_cache, rm_cache),
+                               trace=False)
+        tasks = [self._start_task(functools.partial(self.upstreams.member, traced_copy(call), alias, member),
                                   (self.method, alias.name, str(member), path, *key), use_cache, rm_cache, timeout,
                                   filter)
                  for member in alias.members]
@@ -87,13 +88,13 @@ class HttpMethod(Driver):
             if url.startswith("@"):
                 alias, path = self._alias(url)
                 call, key = self._call(path, data, headers, auth, timeout, max_size, cache_rule)
-                factory = functools.partial(self.upstreams.balanced, traced(call), alias, failover)
+                factory = functools.partial(self.upstreams.balanced, call, alias, failover)
                 key = (self.method, alias.name, path, *key)
             else:
                 if not url.lower().startswith(("http://", "https://")):
                     raise ValueError(f"{url!r}: give an absolute http(s):// URL or '@alias/path'")
                 call, key = self._call(url, data, headers, auth, timeout, max_size, cache_rule)
-                factory = functools.partial(self.upstreams.direct, traced(call))
+                factory = functools.partial(self.upstreams.direct, call)
                 key = (self.method, url, *key)
         except Exception as error:  # a call that cannot be made: its Task holds the error
             return Task(None, result=self.map_error(error), timeout=timeout, meta=meta)
@@ -125,7 +126,9 @@ class HttpMethod(Driver):
         return False if use_cache is None else use_cache
 
     def _call(self, target: str, data: Any, headers: Any, auth: Any, timeout: float,
-              max_size: int, cache_rule: Any = True) -> tuple[Call, tuple]:
+              max_size: int, cache_rule: Any = True, trace: bool = True) -> tuple[Call, tuple]:
+        """The call and its cache key; with `trace`, the call carries the request's transaction
+        ids (`map` numbers each member's call instead: see `traced_copy`)."""
         fields = request_headers(headers)
         if self.method in QUERY_METHODS:
             params, body = data, None
@@ -134,8 +137,10 @@ class HttpMethod(Driver):
         if auth is not None:
             user, password = auth  # (user, password): HTTP Basic
             auth = (str(user), str(password))
-        call = Call(self.method, target, params, body, fields, auth, float(timeout), int(max_size), cache_rule)
-        return call, (_freeze(params), body, tuple(fields.items()), auth)
+        key = (_freeze(params), body, tuple(fields.items()), auth)
+        call = Call(self.method, target, params, body, traced(fields) if trace else fields, auth, float(timeout),
+                    int(max_size), cache_rule)
+        return call, key
 
     def map_error(self, error: Exception) -> Result:
         """Beyond the base's mapping: the client's timeouts are STA_TIMEOUT (504); a connection
@@ -165,23 +170,20 @@ class Upload(HttpMethod):
         return "<was.upload>"
 
 
-def traced(call: Call) -> Call:
-    """The call with the API transaction ids of the request that makes it (see
-    `transaction_headers`). Made after the cache key, which the ids must not change."""
-    return dataclasses.replace(call, headers=transaction_headers(call.headers))
-
-
-def transaction_headers(headers: CIMultiDict) -> CIMultiDict:
-    """`headers` with the API transaction ids of the request that makes the call (the next local
-    id of its sequence, see `skitai.transactions`), unless they carry their own; as they are
-    outside a request (a background thread of the app)."""
+def traced(fields: CIMultiDict) -> CIMultiDict:
+    """The call's fields with the API transaction ids of the request that makes it (the next
+    local id of its sequence, see `skitai.transactions`), unless they carry their own: added in
+    place, after the cache key was taken from them (the ids must not change it)."""
     transaction = current_transaction()
-    if transaction is None:
-        return headers
-    headers = headers.copy()
-    for name, value in transaction.call_headers():
-        headers.setdefault(name, value)
-    return headers
+    if transaction is not None:  # None: not made by a request (a background thread of the app)
+        for name, value in transaction.call_headers():
+            fields.setdefault(name, value)
+    return fields
+
+
+def traced_copy(call: Call) -> Call:
+    """A copy of the call with the next transaction ids: one per member of a `map`."""
+    return dataclasses.replace(call, headers=traced(call.headers.copy()))
 
 
 def _freeze(value: Any) -> Hashable:

@@ -5,9 +5,10 @@ are created on first use, so a worker that never asks for one never pays for it:
 `ThreadPoolExecutor`, processes in a loky executor (one process per CPU), replaced when a crashed process
 broke it; loky tells a crash apart and spawns processes without the hazards of forking a
 threaded server. Submitting
-happens in the app's thread (it may pickle arguments or start processes); the loop only awaits
-the future. An exception raised by the target is the task's failure (STA_REQFAIL, re-raised
-by `fetch()`), whatever its type.
+happens in the app's thread (it may pickle arguments or start processes), and the pool's future
+is the Task's own (see `Engine.submit`): the loop is not involved at all, so the app's thread is
+woken by the pool's thread directly. An exception raised by the target is the task's failure
+(STA_REQFAIL, re-raised by `fetch()`), whatever its type.
 """
 from __future__ import annotations
 
@@ -25,10 +26,6 @@ from .result import STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, Result
 from .task import Task
 
 
-async def _awaited(future: concurrent.futures.Future) -> Any:
-    return await asyncio.wrap_future(future)
-
-
 class _PoolDriver(Driver):
     """`was.X(target, *args, filter=None, **kwargs)`: `target(*args, **kwargs)` in a pool."""
 
@@ -43,8 +40,8 @@ class _PoolDriver(Driver):
         return self.start(functools.partial(self.execute, target, *args, **kwargs),
                           self.cache_key(target, *args, **kwargs), filter=filter)
 
-    def execute(self, target: Callable[..., Any], *args: Any, **kwargs: Any):
-        return _awaited(self.executor().submit(target, *args, **kwargs))
+    def execute(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        return self.executor().submit(target, *args, **kwargs)
 
     def map_error(self, error: Exception) -> Result:
         return Result.failure(STA_REQFAIL, error)
@@ -69,11 +66,11 @@ class ThreadDriver(_PoolDriver):
                 self._executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="skitai-was-thread")
             return self._executor
 
-    def execute(self, target: Callable[..., Any], *args: Any, **kwargs: Any):
+    def execute(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> concurrent.futures.Future:
         """`target` runs in a copy of the caller's `contextvars` context (called on the app's
         thread), so what the request set (a tracing span, a logging field) is seen there too."""
         context = contextvars.copy_context()
-        return _awaited(self.executor().submit(context.run, target, *args, **kwargs))
+        return self.executor().submit(context.run, target, *args, **kwargs)
 
     @property
     def size(self) -> int:
@@ -111,7 +108,7 @@ class ProcessDriver(_PoolDriver):
                 self._executor = loky.ProcessPoolExecutor(max_workers=self.max_workers)
             return self._executor
 
-    def execute(self, target: Callable[..., Any], *args: Any, **kwargs: Any):
+    def execute(self, target: Callable[..., Any], *args: Any, **kwargs: Any) -> concurrent.futures.Future:
         from loky.process_executor import BrokenProcessPool
 
         executor = self.executor()
@@ -119,7 +116,7 @@ class ProcessDriver(_PoolDriver):
             future = executor.submit(target, *args, **kwargs)
         except BrokenProcessPool:  # a process crashed earlier: a new pool takes over
             future = self.executor(replacing=executor).submit(target, *args, **kwargs)
-        return _awaited(future)
+        return future
 
     def close(self) -> None:
         if self._executor is not None:

@@ -16,12 +16,15 @@ instance from its `skitai_register_services` hook::
 
 `execute()` is called in the app's thread and must return an awaitable, which the loop runs:
 an `async def` does exactly that. It may return plain data (a 200 result), a `Result` of its own
-making (an upstream's status, headers), or raise (see `map_error`). A driver whose calls do
+making (an upstream's status, headers), or raise (see `map_error`). Work that runs off the loop
+(a thread or process pool) returns the pool's `concurrent.futures.Future` instead: the Task
+waits on it directly, without a hop through the loop, and its outcome is mapped the same way. A driver whose calls do
 not map one-to-one to tasks (a database object with several methods) calls `start()` itself.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import socket
 import time
@@ -76,9 +79,9 @@ class Driver:
             return Result.failure(STA_NETERR, error)
         return Result.failure(STA_REQFAIL, error)
 
-    def start(self, execute: Callable[[], Awaitable], key: Hashable | None = None, *, use_cache: Any = True,
-              rm_cache: Any = None, timeout: float | None = None, filter: Callable[[Any], Any] | None = None,
-              meta: dict | None = None) -> Task:
+    def start(self, execute: Callable[[], Awaitable | concurrent.futures.Future], key: Hashable | None = None, *,
+              use_cache: Any = True, rm_cache: Any = None, timeout: float | None = None,
+              filter: Callable[[Any], Any] | None = None, meta: dict | None = None) -> Task:
         """Start one operation and return its Task.
 
         `execute()` creates the awaitable; it is not called when the result cache answers.

@@ -10,11 +10,12 @@ Why not `asyncio.run_coroutine_threadsafe`: it chains an asyncio Task to the con
 with done-callbacks, and asyncio runs a Task's done-callbacks one loop iteration after the Task
 ends, so every corequest paid an extra turn of the loop (and the chaining's own bookkeeping)
 before the app's thread was woken: about twice the cost of a bare thread-to-loop round trip in
-bench/handoff.py. Here the coroutine resolves the concurrent Future itself as its last step, the
-way `run_coroutine_threadsafe` would (`set_running_or_notify_cancel` first, so a Future cancelled
-by a timeout or by `close()` stays cancelled), and a cancelled Future cancels the Task.
+bench/handoff.py. Here the coroutine settles its `Handoff` itself as its last step (see
+`handoff.py` for why a Handoff rather than a `concurrent.futures.Future`), a cancelled Handoff
+(a timeout, `close()`) cancels the Task, and a cancelled Task cancels the Handoff.
 The engine keeps every running corequest referenced (asyncio holds tasks only weakly, and a
-`returning()` task has no other owner) and cancels what is left when the server stops.
+`returning()` task has no other owner) in a set that only the loop thread changes, so the app's
+thread takes no lock for it, and cancels what is left when the server stops.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING
 
 from .cache import ResultCache
+from .handoff import Adopted, Handoff
 from .result import STA_UNSENT, Result
 
 if TYPE_CHECKING:
@@ -41,78 +43,88 @@ class Engine:
         self.cache = cache
         self.shared = shared
         self.closed = False
-        self.started = 0
-        self._running: set[concurrent.futures.Future] = set()
-        self._lock = threading.Lock()
+        self.started = 0  # corequests started on the loop; like `_running`, changed there only
+        self._running: set[Handoff] = set()
 
     @property
     def running(self) -> int:
         return len(self._running)
 
-    def submit(self, awaitable: Awaitable, map_error: Callable[[Exception], Result]) -> concurrent.futures.Future:
-        """Schedule `awaitable` on the loop; the future resolves to a `Result` (exceptions are
-        mapped by `map_error`). When the worker is stopping, the future is already resolved
-        to an STA_UNSENT result and the awaitable never runs."""
-        future: concurrent.futures.Future = concurrent.futures.Future()
-        runner = _run(awaitable, map_error, future)
+    def submit(self, awaitable: Awaitable | concurrent.futures.Future,
+               map_error: Callable[[Exception], Result]) -> Handoff | Adopted:
+        """Schedule `awaitable` on the loop; the Handoff resolves to a `Result` (exceptions are
+        mapped by `map_error`). When the worker is stopping, it is already resolved to an
+        STA_UNSENT result and the awaitable never runs.
+
+        A `concurrent.futures.Future` (work a pool already runs) is not awaited on the loop: it
+        is adopted as it is (see `Adopted`) and the app's thread waits on it directly."""
+        if isinstance(awaitable, concurrent.futures.Future):
+            return self._adopt(awaitable, map_error)
+        handoff = Handoff(self.loop)
+        runner = self._run(awaitable, map_error, handoff)  # made here: the loop is the busier thread
         try:
             if self.closed:
                 raise RuntimeError("the worker is stopping")
-            self.loop.call_soon_threadsafe(self._start, runner, future)
+            self.loop.call_soon_threadsafe(self._start, runner, awaitable, handoff)
         except RuntimeError as error:  # closed here, or the loop is closed
-            runner.close()
-            if inspect.iscoroutine(awaitable):
-                awaitable.close()
-            future.set_result(Result.failure(STA_UNSENT, error))
-            return future
-        with self._lock:
-            self.started += 1
-            self._running.add(future)
-        future.add_done_callback(self._finished)
-        return future
+            _discard(runner, awaitable)
+            handoff.set_result(Result.failure(STA_UNSENT, error))
+        return handoff
 
-    def _start(self, runner: Coroutine, future: concurrent.futures.Future) -> None:
-        """On the loop thread, in the caller's context: the Task, cancelled with its Future (which
-        also keeps it referenced while the Future is in `_running`)."""
+    def _adopt(self, future: concurrent.futures.Future, map_error: Callable[[Exception], Result]) -> Handoff | Adopted:
+        if self.closed:  # its pool is shut down or about to be: the work is dropped if still queued
+            future.cancel()
+            handoff = Handoff(self.loop)
+            handoff.set_result(Result.failure(STA_UNSENT, RuntimeError("the worker is stopping")))
+            return handoff
+        return Adopted(future, map_error)
+
+    def _start(self, runner: Coroutine, awaitable: Awaitable, handoff: Handoff) -> None:
+        """On the loop thread, in the caller's context (`call_soon_threadsafe` captured it)."""
+        if self.closed or handoff.done():  # stopped, or cancelled (a zero timeout), since the submission
+            _discard(runner, awaitable)
+            handoff.set_result(Result.failure(STA_UNSENT, RuntimeError("the worker is stopping")))
+            return
+        self.started += 1
         task = self.loop.create_task(runner)
+        if handoff.started(task):
+            self._running.add(handoff)
+        else:  # cancelled by another thread in the meantime: the task's first step ends it
+            task.cancel()
+            _discard(None, awaitable)
 
-        def cancel_task(done: concurrent.futures.Future) -> None:  # any thread: a timeout, close()
-            if done.cancelled():
-                self.loop.call_soon_threadsafe(task.cancel)
-
-        future.add_done_callback(cancel_task)
-
-    def _finished(self, future: concurrent.futures.Future) -> None:
-        with self._lock:
-            self._running.discard(future)
+    async def _run(self, awaitable: Awaitable, map_error: Callable[[Exception], Result], handoff: Handoff) -> None:
+        """Await the operation and settle `handoff` with its `Result` (or the error of
+        `map_error` itself); a cancelled Task cancels `handoff`."""
+        try:
+            try:
+                outcome = await awaitable
+            except Exception as error:  # CancelledError is a BaseException: it propagates
+                outcome = map_error(error)
+            result = outcome if isinstance(outcome, Result) else Result(data=outcome)
+        except asyncio.CancelledError:
+            handoff.cancelled_by_task()
+            raise
+        except BaseException as error:
+            handoff.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+        else:
+            handoff.set_result(result)
+        finally:
+            self._running.discard(handoff)
 
     def close(self) -> None:
-        """The server stops: refuse new corequests, cancel the running ones."""
+        """The server stops: refuse new corequests, cancel the running ones (their waiters are
+        woken at once, their Tasks cancelled on the loop)."""
         self.closed = True
-        with self._lock:
-            running = list(self._running)
-        for future in running:
-            future.cancel()
+        for handoff in list(self._running):
+            handoff.cancel()
 
 
-async def _run(awaitable: Awaitable, map_error: Callable[[Exception], Result],
-               future: concurrent.futures.Future) -> None:
-    """Await the operation and resolve `future` with its `Result` (or the error of `map_error`
-    itself); a cancelled Task cancels `future`."""
-    try:
-        try:
-            outcome = await awaitable
-        except Exception as error:  # CancelledError is a BaseException: it propagates
-            outcome = map_error(error)
-        result = outcome if isinstance(outcome, Result) else Result(data=outcome)
-    except asyncio.CancelledError:
-        future.cancel()
-        raise
-    except BaseException as error:
-        if future.set_running_or_notify_cancel():
-            future.set_exception(error)
-        if not isinstance(error, Exception):
-            raise
-    else:
-        if future.set_running_or_notify_cancel():
-            future.set_result(result)
+def _discard(runner: Coroutine | None, awaitable: Awaitable) -> None:
+    """The operation will never run: its coroutines are closed (no 'never awaited' warnings)."""
+    if runner is not None:
+        runner.close()
+    if inspect.iscoroutine(awaitable):
+        awaitable.close()

@@ -19,6 +19,7 @@ from .result import STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, Result
 
 if TYPE_CHECKING:
     from .cache import ResultCache
+    from .handoff import Handoff
 
 log = logging.getLogger("skitai.corequest")
 
@@ -33,15 +34,16 @@ class LoopBlockedError(RuntimeError):
 class Task:
     """A running corequest.
 
-    `future` is the `concurrent.futures.Future` of its coroutine on the worker loop, resolving
-    to a `Result`. `key` is its result-cache key (None: not cacheable), `issued_at` the
-    `time.time()` it started, `timeout` the wait used when a method gets `timeout=None`,
-    `filter` a function applied to the data of a successful result, `loop_thread` the ident of
-    the loop's thread (waiting there raises `LoopBlockedError` instead of hanging), `loop` the
-    worker's event loop (where `returning()` times the operation out).
+    `future` is the `Handoff` of its coroutine on the worker loop (see `handoff.py`; any object
+    with `concurrent.futures.Future`'s methods will do), resolving to a `Result`. `key` is its
+    result-cache key (None: not cacheable), `issued_at` the `time.time()` it started, `timeout`
+    the wait used when a method gets `timeout=None`, `filter` a function applied to the data of
+    a successful result, `loop_thread` the ident of the loop's thread (waiting there raises
+    `LoopBlockedError` instead of hanging), `loop` the worker's event loop (where `returning()`
+    times the operation out).
     """
 
-    def __init__(self, future: concurrent.futures.Future | None, *, result: Result | None = None,
+    def __init__(self, future: "Handoff | None", *, result: Result | None = None,
                  timeout: float | None = None, cache: "ResultCache | None" = None, key: Hashable | None = None,
                  issued_at: float | None = None, filter: Callable[[Any], Any] | None = None,
                  loop_thread: int | None = None, meta: dict | None = None,
@@ -144,7 +146,7 @@ class Task:
         return response
 
 
-def _log_failure(future: concurrent.futures.Future) -> None:
+def _log_failure(future: "Handoff") -> None:
     if future.cancelled():
         log.warning("a background corequest was cancelled (it ran past its timeout, or the worker stopped)")
         return
