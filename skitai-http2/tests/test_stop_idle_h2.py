@@ -1,11 +1,14 @@
 """A graceful stop is not held by idle HTTP/2 clients: an idle connection gets GOAWAY and the
-stop goes on at once, over h2c and over TLS, while a stream in flight still completes.
+stop goes on at once, over h2c and over TLS, while a stream in flight still completes; a SIGHUP reload's old workers
+exit just as promptly, and the idle pool's next request reaches a new worker.
 
 A pooling client (httpx) keeps its idle connection open and does not read it, so it never
 answers the server's FIN or TLS close_notify. The linger after GOAWAY is made longer than the
 test waits, and the shutdown timeout longer still, so a stop that waited for such a client
 would outlast the test's join: no timing is measured, the stop either happened or it did not.
 """
+import os
+import signal
 import ssl
 import threading
 
@@ -17,7 +20,7 @@ from h2peer import RawPeer
 from hyperframe.frame import DataFrame, GoAwayFrame
 
 import skitai.closing
-from skitai.testing import make_certificates
+from skitai.testing import ServerProcess, make_certificates, wait_for
 
 PATIENT = 120.0  # the shutdown timeout: far longer than any join below
 JOIN = 15.0      # how long a test waits for the stop
@@ -106,3 +109,54 @@ def test_a_stream_in_flight_completes_after_goaway_and_then_the_stop_goes_on(ser
         release.set()
         active.close()
         idle.close()
+
+
+RELOAD_SCRIPT = '''
+import os
+import skitai
+import skitai.closing
+
+skitai.closing.LINGER_SECONDS = 120.0  # a stop held by an idle client would outlast the test
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+
+
+if __name__ == "__main__":
+    skitai.mount("/", app)
+    skitai.api.get_kernel().config.shutdown_timeout = 120.0
+    skitai.run(workers=2)
+'''
+
+
+def workers_of(master: int) -> set[int]:
+    with open(f"/proc/{master}/task/{master}/children") as handle:
+        return {int(pid) for pid in handle.read().split()}
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="/proc/<pid>/task/<pid>/children is not available")
+def test_a_reload_is_not_held_by_an_idle_h2c_pool_which_then_reaches_a_new_worker(tmp_path):
+    script = tmp_path / "reload.py"
+    script.write_text(RELOAD_SCRIPT)
+    env = {"SKITAI_LOG_DIR": str(tmp_path / "log"), "SKITAI_RUN_DIR": str(tmp_path / "run")}
+    with ServerProcess(str(script), env=env) as server, \
+            httpx.Client(http1=False, http2=True, trust_env=False, timeout=10) as pooled:
+        master = server.process.pid
+        old = wait_for(lambda: len(workers_of(master)) == 2 and workers_of(master), timeout=15)
+        first = pooled.get(server.url("/"))
+        assert first.http_version == "HTTP/2" and int(first.text) in old
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: all(gone(pid) for pid in old), timeout=JOIN + 10)  # not the 120 s linger
+        again = pooled.get(server.url("/"))  # the pool finds its connection closed and reconnects
+        assert again.status_code == 200 and int(again.text) in workers_of(master) - old
