@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence
 
 from . import logs
 from .accesslog import AccessLog
+from .closing import closing_done
 from .diagnostics import Diagnostics
 from .exchange import Exchange, RequestHandler
 from .listeners import Listener
@@ -215,15 +216,24 @@ class Server:
                 log.error("closing on stop failed: %s", describe(result))
 
     async def _stop_gracefully(self) -> None:
+        """Every connection is asked to `shutdown()`: one with no exchange in flight closes at
+        once, the others after their exchanges. The stop waits until every connection has
+        closed its side and written everything out (`closing.closing_done`), at most
+        `shutdown_timeout`, then drops what is left: lingering closes and TLS shutdowns that
+        wait for an idle peer included, so an idle client cannot hold the stop."""
         for listener in self._listeners:
             listener.close()
         for connection in list(self.connections):
             connection.shutdown()
         deadline = time.monotonic() + self.config.shutdown_timeout
-        while self.connections and time.monotonic() < deadline:
+        while (not all(closing_done(connection) for connection in self.connections)
+               and time.monotonic() < deadline):
             await asyncio.sleep(0.05)
         for connection in list(self.connections):
-            connection.abort()
+            if connection.closed:  # closed its side: its linger or TLS shutdown is cut short
+                connection.transport.abort()
+            else:  # still serving at the deadline
+                connection.abort()
         await asyncio.sleep(0)
         if self.pool is not None:
             await self.loop.run_in_executor(None, self.pool.shutdown, 1.0)
