@@ -41,6 +41,7 @@ from skitai.budget import Budget
 from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
 from skitai.streamfields import BadRequest, check_trailers, request_fields
 
+from .early import SAFE_METHODS, mark_early_streams
 from .endpoint import Admission
 from .exchange import ALWAYS_WRITABLE, H3Exchange
 from .flow import follow_consumption, limit_streams
@@ -106,8 +107,11 @@ def quic_unsent(quic, stream_id: int) -> int:
 
 class H3ServerConnection(QuicConnectionProtocol):
     def __init__(self, quic, stream_handler=None, *, server, limits: Limits,
-                 connection_ids: ConnectionIds, admission: Admission) -> None:
+                 connection_ids: ConnectionIds, admission: Admission, early_data: bool = False) -> None:
         steer_connection_ids(quic, connection_ids)  # before aioquic builds any packet
+        self.early: set[int] = set()     # request streams with data received in 0-RTT
+        if early_data:
+            mark_early_streams(quic, self.early)
         self.held: set[int] = set()      # streams whose body the app is not reading: no credit
         follow_consumption(quic, self.held, limits.stream_window)
         limit_streams(quic, limits.max_streams)
@@ -213,6 +217,11 @@ class H3ServerConnection(QuicConnectionProtocol):
         except (BadRequest, UnicodeError):
             self._refuse_stream(stream_id, ErrorCode.H3_MESSAGE_ERROR, event.stream_ended)
             return
+        if stream_id in self.early and method not in SAFE_METHODS:
+            # replayable early data (RFC 8470 5.2): the client retries after the handshake
+            self._refuse_head(stream_id, event.stream_ended, 425,
+                              f"{method} is not served from 0-RTT early data")
+            return
         if method == "CONNECT":
             # RFC 9220 (WebSocket over HTTP/3) and CONNECT tunnels are not implemented (and the
             # SETTINGS say so: SETTINGS_ENABLE_CONNECT_PROTOCOL is 0): refused with 501
@@ -254,7 +263,8 @@ class H3ServerConnection(QuicConnectionProtocol):
 
     def _refuse_head(self, stream_id: int, ended: bool, status: int, detail: str = "") -> None:
         """Answer a request with an error status without dispatching it: 431 for a header section
-        over the limits (RFC 9114 4.2.2), 501 for a CONNECT."""
+        over the limits (RFC 9114 4.2.2), 425 for an unsafe method in early data, 501 for a
+        CONNECT."""
         body = error_body(status, detail)
         fields = [(name.lower().encode(), value.encode()) for name, value in error_headers()]
         self.h3.send_headers(stream_id, [(b":status", b"%d" % status), *fields,

@@ -2,8 +2,9 @@
 windows. Made in the master while it may still read a root-only key (`skitai_configure` runs
 before the privilege drop), and inherited by the forked workers.
 
-0-RTT stays off: aioquic accepts early data only on a resumed session, and no session ticket
-store is given, so every connection makes a full handshake and nothing can be replayed.
+0-RTT is off unless `skitai.enable_http3_early_data()`: aioquic accepts early data only on a
+resumed session, and without it no session ticket store is given, so every connection makes a
+full handshake and nothing can be replayed (see `early` for what holds when it is on).
 """
 from __future__ import annotations
 

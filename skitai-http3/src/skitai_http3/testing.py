@@ -202,17 +202,22 @@ class H3Client(QuicConnectionProtocol):
 @contextlib.asynccontextmanager
 async def h3_connect(host: str, port: int, cafile: str | None = None, server_name: str = "localhost",
                      verify: bool = True, idle_timeout: float = 30.0, protocol: type = H3Client,
-                     session_ticket_handler: Callable | None = None):
+                     session_ticket_handler: Callable | None = None, session_ticket: Any = None):
     """An `H3Client` connected to `host:port` (TLS checked against `cafile`, or not at all with
-    `verify=False`), closed on leaving."""
+    `verify=False`), closed on leaving. With a `session_ticket` (one `session_ticket_handler`
+    received) the connection resumes that session and is yielded before the handshake ends, so
+    the first requests go in 0-RTT when the server allows it
+    (`client._quic.tls.early_data_accepted` says whether it did)."""
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=server_name,
                                       idle_timeout=idle_timeout)
     if cafile:
         configuration.load_verify_locations(cafile)
     if not verify:
         configuration.verify_mode = ssl.CERT_NONE
+    configuration.session_ticket = session_ticket
     async with connect(host, port, configuration=configuration, create_protocol=protocol,
-                       session_ticket_handler=session_ticket_handler, wait_connected=True) as client:
+                       session_ticket_handler=session_ticket_handler,
+                       wait_connected=session_ticket is None) as client:
         yield client
 
 
