@@ -44,6 +44,7 @@ from skitai.streamfields import BadRequest, check_trailers, request_fields
 from .early import SAFE_METHODS, mark_early_streams
 from .endpoint import Admission
 from .exchange import ALWAYS_WRITABLE, H3Exchange
+from .floods import PeerFloods
 from .flow import follow_consumption, limit_streams
 from .settings import Limits
 from .steering import ConnectionIds, steer_connection_ids
@@ -115,6 +116,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.held: set[int] = set()      # streams whose body the app is not reading: no credit
         follow_consumption(quic, self.held, limits.stream_window)
         limit_streams(quic, limits.max_streams)
+        self.floods = PeerFloods(quic, limits)
         super().__init__(quic, stream_handler)
         self.server = server
         self.loop = server.loop
@@ -155,6 +157,8 @@ class H3ServerConnection(QuicConnectionProtocol):
         if not self.client[0]:
             self.client = addr[:2]
         super().datagram_received(data, addr)
+        if self.floods.exceeded is not None and not self.closed:
+            self._refuse_connection(self.floods.exceeded)
 
     def transmit(self) -> None:
         if not self.closed:
@@ -205,6 +209,7 @@ class H3ServerConnection(QuicConnectionProtocol):
             return
         if stream_id >= self.next_stream_id:
             self.next_stream_id = stream_id + 4
+            self.floods.request_made()
         if self.goaway_id is not None and stream_id >= self.goaway_id:
             self._refuse_stream(stream_id, ErrorCode.H3_REQUEST_REJECTED, event.stream_ended)
             return

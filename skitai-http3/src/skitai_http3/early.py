@@ -11,13 +11,16 @@ Early data can be captured and replayed by an attacker, so two rules hold:
   resumptions use 0-RTT; single use holds across workers since a ticket lives in one only.
 * a request any part of which arrived in 0-RTT is served only for a safe method; others are
   answered 425 Too Early (RFC 8470 5.2) by the connection, the client retries after the
-  handshake. `mark_early_streams` records those streams from the epoch of each STREAM frame.
+  handshake. `mark_early_streams` records those streams from the epoch of each STREAM frame
+  (`frames`).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 
 from aioquic.tls import Epoch, SessionTicket
+
+from .frames import observe_stream_frames
 
 SAFE_METHODS = frozenset(("GET", "HEAD", "OPTIONS", "TRACE"))   # RFC 9110 9.2.1
 MAX_TICKETS = 10000    # per worker: the oldest are forgotten first
@@ -40,24 +43,10 @@ class TicketStore:
         return ticket if ticket is not None and ticket.is_valid else None
 
 
-STREAM_FRAME_TYPES = range(0x08, 0x10)
-
-
 def mark_early_streams(quic, early: set[int]) -> None:
-    """Add to `early` the id of every stream a STREAM frame arrives for in a 0-RTT packet.
-    Wraps the STREAM entries of aioquic's frame table on this `QuicConnection` (internals,
-    pinned by the plugin's aioquic bound): the frame's stream id is read, then the buffer is
-    rewound for aioquic's own handler."""
-    handlers = quic._QuicConnection__frame_handlers
+    """Add to `early` the id of every stream a STREAM frame arrives for in a 0-RTT packet."""
 
-    for frame_type in STREAM_FRAME_TYPES:
-        handle, epochs = handlers[frame_type]
-
-        def handle_marking(context, frame_type, buf, handle=handle):
-            if context.epoch is Epoch.ZERO_RTT:
-                start = buf.tell()
-                early.add(buf.pull_uint_var())
-                buf.seek(start)
-            handle(context, frame_type, buf)
-
-        handlers[frame_type] = (handle_marking, epochs)
+    def mark(epoch, stream_id: int, length: int, fin: bool) -> None:
+        if epoch is Epoch.ZERO_RTT:
+            early.add(stream_id)
+    observe_stream_frames(quic, mark)
