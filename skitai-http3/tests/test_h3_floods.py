@@ -110,3 +110,23 @@ def test_ordinary_use_stays_within_the_budgets(serve, certs):
     statuses, upload, terminated = run(ordinary, timeout=120)
     assert statuses == [200] * 300 and upload.body.startswith(b"5000 ")
     assert terminated is None
+
+
+def test_small_frames_among_full_ones_are_not_a_flood(serve, certs):
+    """An upload whose every other STREAM frame is tiny (what a client's packing may leave at
+    packets' ends, here on purpose, 2000 of them): full frames earn the small ones back."""
+    server = serve(APP)
+    body = b"z" * (2000 * 1101)
+
+    async def upload():
+        async with h3_connect("127.0.0.1", server.quic_port, cafile=certs.ca) as client:
+            def alternate(stream_id):
+                sender = client._quic._streams[stream_id].sender
+                get_frame, sizes = sender.get_frame, iter([1, 1100] * 2000)
+                sender.get_frame = lambda max_size, max_offset=None: get_frame(
+                    min(max_size, next(sizes, max_size)), max_offset)
+            response = await client.request("POST", "/echo", body=body, timeout=60, on_stream=alternate)
+            return response, client.terminated
+    response, terminated = run(upload, timeout=90)
+    assert terminated is None and response.status == 200
+    assert response.body.startswith(b"%d " % len(body))

@@ -8,7 +8,9 @@ the connection with H3_EXCESSIVE_LOAD:
 
 * tiny STREAM frames: each costs a frame's handling (and, in order, an HTTP/3 parse and an
   event), and out of order each leaves a fragment in the stream's receive buffer for aioquic to
-  merge; frames under `small_frame` bytes that do not end their stream cost from `small_frames`;
+  merge; frames under `small_frame` bytes that do not end their stream cost from `small_frames`,
+  and each frame of `FULL_FRAME` bytes or more earns one back (a client's packing leaves small
+  tails among full frames now and then; a flood of only small frames earns nothing);
 * unidirectional streams: HTTP/3 needs three from a client (control, QPACK encoder and decoder);
   every stream the peer opens beyond them (unknown types must be accepted and ignored) costs
   from `uni_streams`;
@@ -31,6 +33,7 @@ from .settings import Limits
 
 HTTP3_UNI_STREAMS = 3
 RETIRE_CONNECTION_ID = 0x19
+FULL_FRAME = 1000   # bytes: a STREAM frame filling most of a datagram
 
 
 class PeerFloods:
@@ -63,8 +66,11 @@ class PeerFloods:
                     self.exceeded = "unidirectional streams flood"
             if not self.uni_bytes.spend(now, length):
                 self.exceeded = "unidirectional stream data flood (QPACK encoder or control stream)"
-        elif length < self.small_frame and not fin and not self.small_frames.spend(now):
-            self.exceeded = "tiny STREAM frames flood"
+        elif length < self.small_frame:
+            if not fin and not self.small_frames.spend(now):
+                self.exceeded = "tiny STREAM frames flood"
+        elif length >= FULL_FRAME:
+            self.small_frames.refund(1)
 
     def request_made(self) -> None:
         self.uni_bytes.refund(self.uni_bytes_per_request)

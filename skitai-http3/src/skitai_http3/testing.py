@@ -164,8 +164,14 @@ class H3Client(QuicConnectionProtocol):
     async def request(self, method: str, path: str, headers: list[tuple[str, str]] = (),
                       body: bytes | AsyncIterable[bytes] = b"", trailers: list[tuple[str, str]] | None = None,
                       authority: str = "localhost", timeout: float = 30.0,
-                      sink: Callable[[bytes], None] | None = None) -> H3Response:
+                      sink: Callable[[bytes], None] | None = None,
+                      on_stream: Callable[[int], None] | None = None) -> H3Response:
+        """`on_stream(stream_id)` is called before anything is sent on the request's stream (a
+        test shaping how aioquic frames it)."""
         stream_id = self._quic.get_next_available_stream_id()
+        if on_stream is not None:
+            self._quic._get_or_create_stream_for_send(stream_id)
+            on_stream(stream_id)
         pending = self.pending[stream_id] = _Pending(self._loop, sink)
         head = [(b":method", method.encode()), (b":scheme", b"https"), (b":authority", authority.encode()),
                 (b":path", path.encode()), *((name.lower().encode(), value.encode()) for name, value in headers)]
