@@ -29,6 +29,8 @@ SCRIPT = textwrap.dedent('''
             skitai.enable_ssl(os.environ["TEST_CERT"], os.environ["TEST_KEY"])
         if os.environ.get("TEST_RETRY"):
             skitai.enable_http3_retry()
+        if os.environ.get("TEST_EARLY"):
+            skitai.enable_http3_early_data()
         skitai.mount("/", app)
         skitai.run(port=5000, quic=int(os.environ["TEST_QUIC"]), workers=int(os.environ.get("TEST_WORKERS", "1")))
 ''')
@@ -100,3 +102,26 @@ def test_an_unreadable_key_is_one_line(script, certs, tmp_path):
     message = refusal(script, {"TEST_CERT": certs.cert, "TEST_KEY": str(tmp_path / "missing.pem"),
                                "TEST_QUIC": str(free_udp_port())})
     assert "missing.pem" in message
+
+
+def test_early_data_with_two_workers_resumes_on_the_ticket_s_worker_only(script, certs):
+    """`skitai.enable_http3_early_data()` with workers=2: tickets are kept by the worker that
+    issued them, so a resumption is accepted in 0-RTT when it reaches that worker (its early POST
+    is 425) and otherwise makes a full handshake (the POST is served); none fails."""
+    quic = free_udp_port()
+    env = {"TEST_CERT": certs.cert, "TEST_KEY": certs.key, "TEST_QUIC": str(quic), "TEST_EARLY": "1",
+           "TEST_WORKERS": "2"}
+
+    async def attempt():
+        tickets = []
+        async with h3_connect("127.0.0.1", quic, cafile=certs.ca, session_ticket_handler=tickets.append) as client:
+            await client.request("GET", "/")
+        assert tickets
+        async with h3_connect("127.0.0.1", quic, cafile=certs.ca, session_ticket=tickets[0]) as client:
+            post = await client.request("POST", "/", body=b"x", timeout=10)
+            return client._quic.tls.early_data_accepted, post.status
+
+    with ServerProcess(script, env=env):
+        outcomes = {run(attempt, timeout=30) for _ in range(16)}
+    assert outcomes <= {(True, 425), (False, 200)}, outcomes
+    assert (True, 425) in outcomes  # 1 in 2 resumptions reach the ticket's worker

@@ -289,6 +289,14 @@ def enable_http3_retry() -> None:
     get_kernel().config.quic_retry = True
 
 
+def enable_http3_early_data() -> None:
+    """Let HTTP/3 clients resume with a session ticket and send requests in 0-RTT (early data,
+    one round trip saved). Early data can be replayed by an attacker, so only safe methods
+    (GET, HEAD, OPTIONS, TRACE) received in it are served; any other is answered
+    425 Too Early (RFC 8470) and the client repeats it after the handshake."""
+    get_kernel().config.quic_early_data = True
+
+
 def set_max_rcache(entries: int) -> None:
     """How many corequest results each worker's result cache keeps (least recently used go)."""
     get_kernel().config.max_rcache = int(entries)

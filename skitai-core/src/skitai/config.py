@@ -74,6 +74,8 @@ class ServerConfig:
     quic_advertised_port: int | None = None
     # skitai.enable_http3_retry(): validate a client's address with a Retry before any state
     quic_retry: bool = False
+    # skitai.enable_http3_early_data(): session tickets with 0-RTT, safe methods only
+    quic_early_data: bool = False
     # ---profile, ---gc, ---memtrack
     profile: bool = False
     manual_gc: bool = False

@@ -41,8 +41,10 @@ from skitai.budget import Budget
 from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
 from skitai.streamfields import BadRequest, check_trailers, request_fields
 
+from .early import SAFE_METHODS, mark_early_streams
 from .endpoint import Admission
 from .exchange import ALWAYS_WRITABLE, H3Exchange
+from .floods import PeerFloods
 from .flow import follow_consumption, limit_streams
 from .settings import Limits
 from .steering import ConnectionIds, steer_connection_ids
@@ -106,11 +108,15 @@ def quic_unsent(quic, stream_id: int) -> int:
 
 class H3ServerConnection(QuicConnectionProtocol):
     def __init__(self, quic, stream_handler=None, *, server, limits: Limits,
-                 connection_ids: ConnectionIds, admission: Admission) -> None:
+                 connection_ids: ConnectionIds, admission: Admission, early_data: bool = False) -> None:
         steer_connection_ids(quic, connection_ids)  # before aioquic builds any packet
+        self.early: set[int] = set()     # request streams with data received in 0-RTT
+        if early_data:
+            mark_early_streams(quic, self.early)
         self.held: set[int] = set()      # streams whose body the app is not reading: no credit
         follow_consumption(quic, self.held, limits.stream_window)
         limit_streams(quic, limits.max_streams)
+        self.floods = PeerFloods(quic, limits)
         super().__init__(quic, stream_handler)
         self.server = server
         self.loop = server.loop
@@ -151,6 +157,8 @@ class H3ServerConnection(QuicConnectionProtocol):
         if not self.client[0]:
             self.client = addr[:2]
         super().datagram_received(data, addr)
+        if self.floods.exceeded is not None and not self.closed:
+            self._refuse_connection(self.floods.exceeded)
 
     def transmit(self) -> None:
         if not self.closed:
@@ -201,6 +209,7 @@ class H3ServerConnection(QuicConnectionProtocol):
             return
         if stream_id >= self.next_stream_id:
             self.next_stream_id = stream_id + 4
+            self.floods.request_made()
         if self.goaway_id is not None and stream_id >= self.goaway_id:
             self._refuse_stream(stream_id, ErrorCode.H3_REQUEST_REJECTED, event.stream_ended)
             return
@@ -212,6 +221,11 @@ class H3ServerConnection(QuicConnectionProtocol):
             method, target, headers, protocol = request_fields(event.headers)
         except (BadRequest, UnicodeError):
             self._refuse_stream(stream_id, ErrorCode.H3_MESSAGE_ERROR, event.stream_ended)
+            return
+        if stream_id in self.early and method not in SAFE_METHODS:
+            # replayable early data (RFC 8470 5.2): the client retries after the handshake
+            self._refuse_head(stream_id, event.stream_ended, 425,
+                              f"{method} is not served from 0-RTT early data")
             return
         if method == "CONNECT":
             # RFC 9220 (WebSocket over HTTP/3) and CONNECT tunnels are not implemented (and the
@@ -254,7 +268,8 @@ class H3ServerConnection(QuicConnectionProtocol):
 
     def _refuse_head(self, stream_id: int, ended: bool, status: int, detail: str = "") -> None:
         """Answer a request with an error status without dispatching it: 431 for a header section
-        over the limits (RFC 9114 4.2.2), 501 for a CONNECT."""
+        over the limits (RFC 9114 4.2.2), 425 for an unsafe method in early data, 501 for a
+        CONNECT."""
         body = error_body(status, detail)
         fields = [(name.lower().encode(), value.encode()) for name, value in error_headers()]
         self.h3.send_headers(stream_id, [(b":status", b"%d" % status), *fields,

@@ -9,7 +9,8 @@ the core's extension points only.
 * `skitai_register_response_fields`: `Alt-Svc: h3=":<port>"` on HTTP/1.1 and HTTP/2 answers
   (the port of `skitai.set_http3_advertised_port`, else the QUIC port);
 * `skitai_server_start` / `skitai_server_stop`: each worker's QUIC endpoint on its socket, with
-  the Retry token key (`skitai.enable_http3_retry`) and stateless reset key the master made.
+  the Retry token key (`skitai.enable_http3_retry`) and stateless reset key the master made,
+  and its session ticket store when 0-RTT is on (`skitai.enable_http3_early_data`).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from aioquic.quic.retry import QuicRetryTokenHandler
 from skitai.plugin import hookimpl
 
 from .connection import H3ServerConnection
+from .early import TicketStore
 from .endpoint import Admission, QuicEndpoint
 from .settings import Limits, quic_configuration
 from .steering import ConnectionIds, attach_steering, bind_group, current_generation, next_generation_on_reload
@@ -89,11 +91,17 @@ def skitai_server_start(server):
     async def open_endpoint():
         connection_ids = ConnectionIds(index, len(socks), prepared.reset_key)
         admission = Admission()
+        early_data = server.config.quic_early_data
+        tickets = {}
+        if early_data:  # 0-RTT: this worker's single-use session tickets (`early`)
+            store = TicketStore()
+            tickets = {"session_ticket_handler": store.add, "session_ticket_fetcher": store.pop}
         create_protocol = functools.partial(H3ServerConnection, server=server, limits=LIMITS,
-                                            connection_ids=connection_ids, admission=admission)
+                                            connection_ids=connection_ids, admission=admission,
+                                            early_data=early_data)
         _, endpoint = await server.loop.create_datagram_endpoint(
             lambda: QuicEndpoint(configuration=prepared.quic, create_protocol=create_protocol, admission=admission,
-                                 retry_tokens=prepared.retry_tokens, connection_ids=connection_ids),
+                                 retry_tokens=prepared.retry_tokens, connection_ids=connection_ids, **tickets),
             sock=socks[index])
         _endpoints[id(server)] = endpoint
         server.add_acceptor(admission)

@@ -2,8 +2,9 @@
 windows. Made in the master while it may still read a root-only key (`skitai_configure` runs
 before the privilege drop), and inherited by the forked workers.
 
-0-RTT stays off: aioquic accepts early data only on a resumed session, and no session ticket
-store is given, so every connection makes a full handshake and nothing can be replayed.
+0-RTT is off unless `skitai.enable_http3_early_data()`: aioquic accepts early data only on a
+resumed session, and without it no session ticket store is given, so every connection makes a
+full handshake and nothing can be replayed (see `early` for what holds when it is on).
 """
 from __future__ import annotations
 
@@ -35,6 +36,16 @@ class Limits:
     reset_rate: float = 100.0            # ... and per second after that
     malformed_burst: int = 100           # malformed or refused requests (each costs a reset) ...
     malformed_rate: float = 10.0
+    small_frame: int = 32                # request STREAM frames under this many bytes, not ending
+    small_frames_burst: int = 1000       # the stream, cost from a budget (`floods`) ...
+    small_frames_rate: float = 500.0
+    uni_streams_burst: int = 16          # unidirectional streams beyond HTTP/3's three ...
+    uni_streams_rate: float = 1.0
+    uni_bytes_burst: int = 64 * KiB      # bytes on unidirectional streams (QPACK encoder, control) ...
+    uni_bytes_rate: float = 4 * KiB
+    uni_bytes_per_request: int = 4 * KiB  # ... and what each request earns back
+    retired_ids_burst: int = 64          # connection IDs the peer retires (each makes a new one) ...
+    retired_ids_rate: float = 4.0
 
 
 def quic_configuration(config, limits: Limits) -> QuicConfiguration:

@@ -164,8 +164,14 @@ class H3Client(QuicConnectionProtocol):
     async def request(self, method: str, path: str, headers: list[tuple[str, str]] = (),
                       body: bytes | AsyncIterable[bytes] = b"", trailers: list[tuple[str, str]] | None = None,
                       authority: str = "localhost", timeout: float = 30.0,
-                      sink: Callable[[bytes], None] | None = None) -> H3Response:
+                      sink: Callable[[bytes], None] | None = None,
+                      on_stream: Callable[[int], None] | None = None) -> H3Response:
+        """`on_stream(stream_id)` is called before anything is sent on the request's stream (a
+        test shaping how aioquic frames it)."""
         stream_id = self._quic.get_next_available_stream_id()
+        if on_stream is not None:
+            self._quic._get_or_create_stream_for_send(stream_id)
+            on_stream(stream_id)
         pending = self.pending[stream_id] = _Pending(self._loop, sink)
         head = [(b":method", method.encode()), (b":scheme", b"https"), (b":authority", authority.encode()),
                 (b":path", path.encode()), *((name.lower().encode(), value.encode()) for name, value in headers)]
@@ -202,17 +208,22 @@ class H3Client(QuicConnectionProtocol):
 @contextlib.asynccontextmanager
 async def h3_connect(host: str, port: int, cafile: str | None = None, server_name: str = "localhost",
                      verify: bool = True, idle_timeout: float = 30.0, protocol: type = H3Client,
-                     session_ticket_handler: Callable | None = None):
+                     session_ticket_handler: Callable | None = None, session_ticket: Any = None):
     """An `H3Client` connected to `host:port` (TLS checked against `cafile`, or not at all with
-    `verify=False`), closed on leaving."""
+    `verify=False`), closed on leaving. With a `session_ticket` (one `session_ticket_handler`
+    received) the connection resumes that session and is yielded before the handshake ends, so
+    the first requests go in 0-RTT when the server allows it
+    (`client._quic.tls.early_data_accepted` says whether it did)."""
     configuration = QuicConfiguration(is_client=True, alpn_protocols=H3_ALPN, server_name=server_name,
                                       idle_timeout=idle_timeout)
     if cafile:
         configuration.load_verify_locations(cafile)
     if not verify:
         configuration.verify_mode = ssl.CERT_NONE
+    configuration.session_ticket = session_ticket
     async with connect(host, port, configuration=configuration, create_protocol=protocol,
-                       session_ticket_handler=session_ticket_handler, wait_connected=True) as client:
+                       session_ticket_handler=session_ticket_handler,
+                       wait_connected=session_ticket is None) as client:
         yield client
 
 
