@@ -123,4 +123,5 @@ def test_an_accepted_chunked_request_reaches_the_member_in_the_proxys_own_framin
     events = strict_parse(member.received[0])
     assert b"".join(event.data for event in events if isinstance(event, h11.Data)) == b"hello"
     assert b"ext=" not in member.received[0] and b"/admin" not in member.received[0]
-    assert member.received[0].endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    # the client's trailer field is passed on, in the proxy's own (lower-case) form
+    assert member.received[0].endswith(b"\r\n\r\n5\r\nhello\r\n0\r\nx-note: t\r\n\r\n")
