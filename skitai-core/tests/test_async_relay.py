@@ -190,3 +190,19 @@ def test_a_connect_target_not_in_authority_form_is_refused(serve, target):
         sock.sendall(b"CONNECT " + target + b" HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
         head = sock.recv(65536)
     assert head.startswith(b"HTTP/1.1 400 ")
+
+
+def test_a_chunked_upload_s_trailers_reach_the_relay_once_its_body_ended(relay):
+    """`body.trailers` (the extension point a proxy passes trailers on with): the request's
+    trailer section, complete once `read_async` returned b"" (here echoed as the response's)."""
+    handler, server = relay
+    with client_socket(server.port) as sock:
+        sock.sendall(b"POST /relay HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5\r\nhello\r\n0\r\nX-Checksum: abc \r\nServer-Timing: db;dur=5\r\n\r\n"
+                     b"POST /relay HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"2\r\nhi\r\n0\r\n\r\n")
+        received = bytearray()
+        read_all(sock, received)
+    assert handler.trailers == [[("x-checksum", "abc"), ("server-timing", "db;dur=5")], []]
+    assert received.count(b"HTTP/1.1 200") == 2
+    assert b"\r\n0\r\nx-checksum: abc\r\nserver-timing: db;dur=5\r\n\r\n" in received, bytes(received)

@@ -3,6 +3,7 @@
 * `/echo...`: the request as JSON: method, path, query, headers (CGI names without HTTP_), body
   size and sha256;
 * `/big?size=N`: N bytes of `x`, streamed in 64 KiB pieces with a Content-Length;
+* `/chunked?size=N`: the same without a Content-Length (an HTTP/1.1 server sends it chunked);
 * `/sink?wait=S`: sleeps S seconds before reading the body (so a fast sender must be held back
   somewhere), then answers its size and sha256;
 * `/slow?wait=S`: answers after S seconds; `/status/N`: answers status N.
@@ -22,6 +23,9 @@ def app(environ, start_response):
         size = int(query["size"])
         start_response("200 OK", [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))])
         return _pieces(size)
+    if path == "/chunked":
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+        return _pieces(int(query["size"]))
     if path == "/slow":
         time.sleep(float(query.get("wait", 1)))
     elif path.startswith("/status/"):

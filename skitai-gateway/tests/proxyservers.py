@@ -1,5 +1,5 @@
 """Servers for the reverse proxy's tests: a Skitai proxy on a thread with the gateway plugin,
-members under gunicorn or on a Skitai thread, and raw-socket members that answer as told.
+members under gunicorn, waitress or on a Skitai thread, and raw-socket members that answer as told.
 
 A module of its own (not conftest) so test modules can import it.
 """
@@ -58,6 +58,20 @@ class Gunicorn:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(5)
+
+
+class Waitress:
+    """`waitress-serve proxymember:app` on a free port (4 threads), stopped by `close()`."""
+
+    def __init__(self, threads: int = 4) -> None:
+        self.port = free_port()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "waitress", f"--listen=127.0.0.1:{self.port}", f"--threads={threads}",
+             "proxymember:app"], cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_port(self.port, 20, self.process)
+
+    member = Gunicorn.member
+    close = Gunicorn.close
 
 
 class RawMember:

@@ -435,3 +435,36 @@ def test_an_absolute_form_destination_that_refuses_is_a_502(serve):
 def test_origin_form_requests_still_reach_the_proxy_s_own_app(serve):
     proxy = serve()
     assert requests.get(f"http://127.0.0.1:{proxy.port}/own", timeout=20).text == "origin app /own"
+
+
+def test_cachefs_answers_forward_proxied_gets_and_heads_by_the_corequest_rules(serve):
+    """Issue 17 point 5 for absolute-form requests: a cacheable GET is stored under its URL
+    (another query, another resource), HEAD is a miss of its own, no-store passes through."""
+    calls = []
+
+    def counting(environ, start_response):
+        calls.append(environ["PATH_INFO"] + "?" + environ["QUERY_STRING"])
+        control = "no-store" if environ["PATH_INFO"] == "/private" else "max-age=60"
+        body = f"answer {len(calls)}".encode()
+        start_response("200 OK", [("Cache-Control", control), ("Content-Length", str(len(body)))])
+        return [body]
+
+    origins = StartedServers(ServerThread)
+    try:
+        origin = origins(counting)
+        proxy = serve(cachefs_memmax=8 * 1024 * 1024)
+        proxies = {"http": f"http://127.0.0.1:{proxy.port}"}
+        base = f"http://127.0.0.1:{origin.port}"
+        with requests.Session() as session:
+            first = session.get(base + "/page?a=1", proxies=proxies, timeout=20)
+            second = session.get(f"http://127.0.0.1:{origin.port}/page?a=1", proxies=proxies, timeout=20)
+            other = session.get(base + "/page?a=2", proxies=proxies, timeout=20)
+            head = session.head(base + "/page?a=1", proxies=proxies, timeout=20)
+            private = [session.get(base + "/private", proxies=proxies, timeout=20).text for _ in range(2)]
+    finally:
+        origins.stop()
+    assert first.text == second.text == "answer 1" and "age" in second.headers
+    assert other.text == "answer 2"
+    assert head.status_code == 200 and head.headers["content-length"] == "8" and head.content == b""
+    assert private == ["answer 4", "answer 5"]
+    assert calls == ["/page?a=1", "/page?a=2", "/page?a=1", "/private?", "/private?"]

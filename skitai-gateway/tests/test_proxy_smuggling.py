@@ -2,14 +2,15 @@
 are sent to the proxy in front of a lenient member (a raw socket that parses nothing). Each is
 either refused by the proxy (400; nothing complete reaches the member) or reaches the member as exactly
 one request with one framing of the proxy's own and nothing behind it, as a strict parser (h11)
-reads the member's bytes."""
+reads the member's bytes; a request the proxy began to forward and then found malformed is
+cut short, its member connection dropped."""
 import socket
 
 import h11
 import pytest
 from proxyservers import RawMember, proxy_server
 
-from skitai.testing import StartedServers
+from skitai.testing import StartedServers, wait_for
 
 SMUGGLED = b"GET /admin HTTP/1.1\r\nHost: x\r\n\r\n"
 PAYLOADS = {
@@ -79,27 +80,38 @@ def strict_parse(data: bytes) -> list:
 
 @pytest.mark.parametrize("name", sorted(PAYLOADS))
 def test_an_ambiguous_request_is_refused_or_reframed(chain, name):
+    """The safety property, whatever the timing: the client gets one answer and the connection
+    ends (the smuggled bytes are never read as a request of their own); each member connection
+    carries at most one request, `/x`, in one framing of the proxy's, with nothing behind it.
+    The proxy streams the head before it reads the body, so a body it then finds malformed
+    (the chunk size overflow) may leave the member a request cut short: that is no smuggling
+    as long as the proxy drops that member connection and nothing the client smuggled is in it
+    (and the lenient member, which answers at the head, may even have answered it first: the
+    client then gets that 200 and the close)."""
     member, front = chain
     answer = send(front.port, PAYLOADS[name])
-    responses = answer.count(b"HTTP/1.1 ")
-    assert responses == 1, answer
-    if answer.startswith(b"HTTP/1.1 400"):
-        # refused at the head, or in the body after the head went on: then the member saw one
-        # request cut short (the proxy dropped the connection), never a complete one or a second
-        for received in member.received:
-            assert b"/admin" not in received
-            assert not any(isinstance(event, h11.EndOfMessage) for event in strict_parse(received)), received
-        return
-    assert answer.startswith(b"HTTP/1.1 200"), answer
-    assert len(member.received) == 1
-    events = strict_parse(member.received[0])
-    request = events[0]
-    assert isinstance(request, h11.Request) and request.target == b"/x"
-    framing = [name for name, _ in request.headers if name in (b"content-length", b"transfer-encoding")]
-    assert len(framing) == 1, request.headers
-    assert isinstance(events[-1], h11.EndOfMessage)
-    assert b"/admin" not in member.received[0] or b"".join(
-        event.data for event in events if isinstance(event, h11.Data)).count(b"/admin") == 1
+    assert answer.count(b"HTTP/1.1 ") == 1, answer
+    assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 200")), answer
+    cut = 0
+    for received in member.received:
+        events = strict_parse(received)
+        if not events:
+            continue
+        request = events[0]
+        assert isinstance(request, h11.Request) and request.target == b"/x", received
+        framing = [field for field, _ in request.headers if field in (b"content-length", b"transfer-encoding")]
+        assert len(framing) == 1, request.headers
+        if isinstance(events[-1], h11.EndOfMessage):
+            data = b"".join(event.data for event in events if isinstance(event, h11.Data))
+            assert received.count(b"/admin") == data.count(b"/admin"), received  # only ever as body bytes
+        else:
+            cut += 1
+            assert b"/admin" not in received, received
+    if answer.startswith(b"HTTP/1.1 200"):
+        assert len(member.received) == 1
+    # a request cut short is one whose member connection the proxy dropped (the member's own
+    # read timeout is 10 s, longer than this wait)
+    wait_for(lambda: member.ended >= cut)
 
 
 def test_an_accepted_chunked_request_reaches_the_member_in_the_proxys_own_framing(chain):
@@ -111,4 +123,5 @@ def test_an_accepted_chunked_request_reaches_the_member_in_the_proxys_own_framin
     events = strict_parse(member.received[0])
     assert b"".join(event.data for event in events if isinstance(event, h11.Data)) == b"hello"
     assert b"ext=" not in member.received[0] and b"/admin" not in member.received[0]
-    assert member.received[0].endswith(b"\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    # the client's trailer field is passed on, in the proxy's own (lower-case) form
+    assert member.received[0].endswith(b"\r\n\r\n5\r\nhello\r\n0\r\nx-note: t\r\n\r\n")

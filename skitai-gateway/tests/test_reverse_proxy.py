@@ -8,7 +8,7 @@ import sys
 
 import httpx
 import pytest
-from proxyservers import Gunicorn, proxy_server
+from proxyservers import Gunicorn, RawMember, proxy_server
 
 from skitai.mounting import MountError
 from skitai.testing import ServerThread, StartedServers, free_port, make_certificates
@@ -275,3 +275,69 @@ def test_a_guard_set_on_the_alias_mounts_may_refuse_before_forwarding(servers, g
     allowed = httpx.get(front.url("/api/echo"), headers={"Authorization": "Bearer ok"}, timeout=10)
     assert echo(allowed)["path"] == "/echo"
     assert seen == [("/api/echo", "@search"), ("/api/echo", "@search")]
+
+
+def report_trailers(data: bytes) -> bytes | None:
+    """A raw member's answer once a whole request arrived (h11 reads it): the request's trailer
+    fields and body as JSON."""
+    import h11
+
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(data)
+    body, framing = b"", []
+    while (event := conn.next_event()) is not h11.NEED_DATA:
+        if isinstance(event, h11.Request):
+            framing = [name.decode() for name, _ in event.headers if name in (b"transfer-encoding", b"content-length")]
+        elif isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            answer = json.dumps({"trailers": [[n.decode(), v.decode()] for n, v in event.headers],
+                                 "body": body.decode(), "framing": framing}).encode()
+            return b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%b" % (len(answer), answer)
+    return None
+
+
+def test_a_chunked_client_s_request_trailers_reach_the_member(servers):
+    member = RawMember(report_trailers, close=True)
+    try:
+        front = proxy(servers, {"/": "@m"}, {"@m": [member.member]})
+        answer = raw_exchange(front.port, b"POST /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                          b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+                                          b"X-Checksum: abc\r\nServer-Timing: db;dur=5\r\n\r\n")
+        plain = raw_exchange(front.port, b"POST /t HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                         b"Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n")
+    finally:
+        member.close()
+    seen = json.loads(answer.partition(b"\r\n\r\n")[2])
+    assert seen == {"trailers": [["x-checksum", "abc"], ["server-timing", "db;dur=5"]], "body": "hello",
+                    "framing": ["transfer-encoding"]}
+    assert json.loads(plain.partition(b"\r\n\r\n")[2])["trailers"] == []
+    assert member.received[0].endswith(b"\r\n5\r\nhello\r\n0\r\nx-checksum: abc\r\nserver-timing: db;dur=5\r\n\r\n")
+
+
+def test_an_http2_client_s_request_trailers_reach_the_member(servers):
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "skitai-http2", "tests"))
+    from h2peer import Client, request_headers  # the HTTP/2 distribution's test client, used, not copied
+
+    member = RawMember(report_trailers, close=True)
+    try:
+        front = proxy(servers, {"/": "@m"}, {"@m": [member.member]}, http2=True)
+        client = Client(front.port)
+        try:
+            answers = []
+            # a declared length too: the Trailer field says trailers follow, so the proxy chunks it
+            for extra in ((), (("content-length", "5"), ("trailer", "x-checksum"))):
+                stream = client.conn.get_next_available_stream_id()
+                client.conn.send_headers(stream, request_headers(front.port, "/t", "POST", extra))
+                client.conn.send_data(stream, b"hello")
+                client.conn.send_headers(stream, [("x-checksum", "abc")], end_stream=True)
+                client.flush()
+                answers.append(client.response(stream))
+        finally:
+            client.close()
+    finally:
+        member.close()
+    for headers, body in answers:
+        assert headers[":status"] == "200", body
+        assert json.loads(body) == {"trailers": [["x-checksum", "abc"]], "body": "hello",
+                                    "framing": ["transfer-encoding"]}

@@ -166,3 +166,23 @@ def test_a_plain_connect_no_handler_takes_is_answered_404(serve):
     finally:
         client.close()
     assert headers[":status"] == "404"
+
+
+def test_request_trailers_reach_the_relay_once_the_stream_ended(relay):
+    """`body.trailers` over HTTP/2: the request's trailing HEADERS, complete once `read_async`
+    returned b"" (echoed here as the response's trailers); a stream without them has none."""
+    handler, server = relay
+    client = Client(server.port)
+    try:
+        stream_id = open_upload(client)
+        client.conn.send_data(stream_id, b"hello")
+        client.conn.send_headers(stream_id, [("x-checksum", "abc"), ("server-timing", "db;dur=5")], end_stream=True)
+        client.flush()
+        headers, echoed = client.response(stream_id)
+        plain = client.request("/relay", "POST", b"hi")
+        plain_headers, plain_echoed = client.response(plain)
+    finally:
+        client.close()
+    assert (headers[":status"], echoed, plain_echoed) == ("200", b"hello", b"hi")
+    assert handler.trailers == [[("x-checksum", "abc"), ("server-timing", "db;dur=5")], []]
+    assert client.trailers[stream_id] == {"x-checksum": "abc", "server-timing": "db;dur=5"}

@@ -2,7 +2,13 @@
 
 Two shapes, one reader interface (`read`, `readline`, `readlines`, iteration), which is also the
 WSGI `wsgi.input` contract, plus `await body.read_async(size)` for a handler that runs on the
-event loop thread (a relay streaming the body elsewhere, see `Exchange.drain`):
+event loop thread (a relay streaming the body elsewhere, see `Exchange.drain`), and `trailers`:
+the request's trailer fields (an HTTP/1.1 chunked body's trailer section, HTTP/2 trailing
+HEADERS) as (lower-case name, value) pairs, set by the protocol when the body ends, so complete
+once a read returned b"" (empty until then, and for a body without them). Fields RFC 9110 6.5.1
+keeps out of trailers never get here: the protocols refuse such a request
+(`skitai.fields.FORBIDDEN_TRAILER_FIELDS`). WSGI has no place for them; loop-thread handlers
+(a proxy) pass them on:
 
 * `StreamedBody` hands data to a reader thread as it arrives and pauses the connection's reading
   while the unread part is above a high-water mark, so a slow app never makes the server hold an
@@ -34,6 +40,8 @@ class BodyTimeout(TimeoutError):
 
 class _Reader:
     """readline/readlines/iteration on top of a subclass's `read` and `_peek_line`."""
+
+    trailers: list[tuple[str, str]] = []  # replaced, never appended to: see `finish`
 
     async def read_async(self, size: int = -1) -> bytes:
         """On the loop thread: up to `size` bytes (all there is for -1), b"" at the end. A body
@@ -92,8 +100,8 @@ class DiscardedBody:
         if self.received > self._limit:
             self._on_overflow()
 
-    def finish(self) -> None:
-        self.complete = True
+    def finish(self, trailers: list[tuple[str, str]] | None = None) -> None:
+        self.complete = True  # nobody reads this body's trailers either
 
     def fail(self, error: BaseException) -> None:
         pass  # nobody reads this body any more
@@ -126,8 +134,10 @@ class StreamedBody(_Reader):
                 self._pause()
         self._wake()
 
-    def finish(self) -> None:
+    def finish(self, trailers: list[tuple[str, str]] | None = None) -> None:
         with self._cond:
+            if trailers:
+                self.trailers = trailers
             self.complete = True
             self._cond.notify_all()
         self._wake()
@@ -230,7 +240,9 @@ class SpooledBody(_Reader):
         self._file.write(data)
         self.received += len(data)
 
-    def finish(self) -> None:
+    def finish(self, trailers: list[tuple[str, str]] | None = None) -> None:
+        if trailers:
+            self.trailers = trailers
         self.complete = True
         self._file.seek(0)
 

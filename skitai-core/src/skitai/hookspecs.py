@@ -158,7 +158,11 @@ def skitai_register_handlers(handlers, config):
     HTTP/1.1 and HTTP/2 alike: `await exchange.body.read_async(size)` (the connection or
     stream stops taking input while the handler does not read), `send_data` then
     `await exchange.drain()` (waits until the client took enough); both raise
-    `ClientDisconnected` at once when the client leaves or resets the stream. A plain
+    `ClientDisconnected` at once when the client leaves or resets the stream. Once
+    `read_async` returned b"", `exchange.body.trailers` holds the request's trailer fields
+    (HTTP/1.1 chunked trailer section, HTTP/2 trailing HEADERS; lower-case names, fields RFC
+    9110 6.5.1 forbids already refused with 400/a stream error), empty when there were none;
+    `exchange.set_trailers` sends response trailers. A plain
     `CONNECT host:port` (HTTP/1.1 authority-form, HTTP/2 RFC 9113 8.5) reaches plugin handlers
     only, its authority in `exchange.target`; `exchange.open_tunnel("200 ...", [], protocol)`
     then carries raw bytes both ways through an `asyncio.Protocol`. See

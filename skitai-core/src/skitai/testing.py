@@ -119,13 +119,15 @@ class RelayHandler(RequestHandler):
     client that sends fast and reads slowly stops being read instead of filling the server's
     memory. Serves `path` only (register it with `kernel.handlers.add(..., priority=1)`).
     `outcomes` gets "done" or the name of the call that raised `ClientDisconnected` ("read",
-    "drain"); `relayed` counts the bytes sent back."""
+    "drain"); `relayed` counts the bytes sent back; `trailers` gets each finished request's
+    trailer fields (`body.trailers`), which are sent back as the response's trailers."""
 
     def __init__(self, path: str = "/relay", chunk: int = 65536) -> None:
         self.path = path
         self.chunk = chunk
         self.outcomes: list[str] = []
         self.relayed = 0
+        self.trailers: list[list[tuple[str, str]]] = []
         self._tasks: set = set()  # the loop keeps only weak references to tasks
 
     def resolve(self, exchange: Exchange) -> RequestHandler | None:
@@ -153,6 +155,10 @@ class RelayHandler(RequestHandler):
             self.outcomes.append(step)
             exchange.abort()
             return
+        trailers = list(exchange.body.trailers)  # complete once read_async returned b""
+        self.trailers.append(trailers)
+        if trailers:
+            exchange.set_trailers(trailers)
         exchange.finish()
         self.outcomes.append("done")
 

@@ -7,7 +7,8 @@ requests). It runs on the event loop thread:
 * the request goes to the member as HTTP/1.1, re-framed by the proxy (Content-Length when the
   client's body had a declared length, else chunked; see `proxyheaders` for the fields), its
   body streamed from `exchange.body.read_async` with the member's socket drained between
-  pieces, so neither direction holds more than a few hundred KB per exchange;
+  pieces, so neither direction holds more than a few hundred KB per exchange; a chunked body
+  ends with the client's trailer fields (`exchange.body.trailers`);
 * the answer streams back with `send_data` and `exchange.drain()` (the member's socket is
   paused meanwhile), its trailer fields passed on (`set_trailers`);
 * a WebSocket upgrade (HTTP/1.1 `Upgrade`, or an RFC 8441 extended CONNECT on HTTP/2) is
@@ -34,6 +35,7 @@ from skitai.body import ClientDisconnected
 from skitai.config import ServerConfig
 from skitai.exchange import Exchange
 from skitai.fields import FORBIDDEN_TRAILER_FIELDS
+from skitai.http1.framing import last_chunk
 from skitai.statuses import error_body, error_headers, status_line
 from skitai.websocket.handshake import asks_for_websocket
 
@@ -252,7 +254,8 @@ class Forwarder:
         return task
 
     async def _send_body(self, exchange: Exchange, conn: UpstreamConnection, length: int) -> None:
-        """Stream the request body to the member, framed as the head said (-1: chunked)."""
+        """Stream the request body to the member, framed as the head said (-1: chunked, which
+        carries the request's trailers; a body sent with a Content-Length cannot)."""
         chunked = length < 0
         sent = 0
         while True:
@@ -265,7 +268,8 @@ class Forwarder:
             conn.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked else data)
             await conn.drain()
         if chunked:
-            conn.write(b"0\r\n\r\n")
+            # the client's trailer fields (`body.trailers`, complete now) end the chunked body
+            conn.write(last_chunk(exchange.body.trailers))
         elif sent != length:
             raise UpstreamError("the request body is shorter than its Content-Length")
 
@@ -337,10 +341,12 @@ def answer_error(exchange: Exchange, status: int) -> None:
 def body_length(exchange: Exchange) -> int | None:
     """How the request's body goes to the member: None when it has none, its declared length
     (0 included), or -1 for a body of unknown length (chunked on HTTP/1.1, an HTTP/2 stream
-    without Content-Length), sent chunked."""
+    without Content-Length, or one announcing trailers with a `Trailer` field, which only
+    chunked framing carries), sent chunked."""
     chunked = content_length = None
+    http2 = exchange.version.startswith("2")
     for name, value in exchange.headers:
-        if name == "transfer-encoding":
+        if name == "transfer-encoding" or (http2 and name == "trailer"):
             chunked = True
         elif name == "content-length" and content_length is None:
             content_length = value
@@ -348,7 +354,7 @@ def body_length(exchange: Exchange) -> int | None:
         return -1
     if content_length is not None and content_length.isdigit():
         return int(content_length)
-    if exchange.version.startswith("2"):
+    if http2:
         body = exchange.body
         return -1 if not getattr(body, "complete", True) or getattr(body, "received", 0) else None
     return None

@@ -2,7 +2,9 @@
 that takes `CONNECT host:port` (HTTP/1.1 authority-form; HTTP/2 plain CONNECT, RFC 9113 8.5),
 tunnelled to the destination, and HTTP/1.1 absolute-form requests (`GET http://host/path`),
 forwarded by the reverse proxy's engine (`forwarding.Forwarder`: hop-by-hop fields removed,
-`Proxy-Authorization` never passed on, Forwarded and Via added, the body streamed both ways).
+`Proxy-Authorization` never passed on, Forwarded and Via added, the body streamed both ways);
+with cachefs on, their GET and HEAD are cached under the absolute URL by the reverse proxy's
+rules.
 
 Each request is checked in this order: `Proxy-Authorization` when users are configured (407 with
 a `Proxy-Authenticate` challenge), the destination's port and name, then every address the name
@@ -131,11 +133,13 @@ class ForwardProxy(RequestHandler):
         path = exchange.target[len(url.scheme) + 3 + len(url.netloc):]  # as the client wrote it
         if not path.startswith("/"):
             path = "/" + path  # `http://host` or `http://host?q`
+        # cachefs names the resource by its absolute URL, scheme and authority case-folded
+        cache_key = f"http://{url.netloc.lower()}{path}"
         failure: NotForwarded | None = None
         for _, sockaddr in targets:
             origin = CheckedOrigin("http", sockaddr[0], port, url.netloc)
             try:
-                await self.forwarder.forward(exchange, origin, path)
+                await self.forwarder.forward(exchange, origin, path, cache_key=cache_key)
                 return
             except NotForwarded as error:
                 failure = error

@@ -163,14 +163,19 @@ class H2ServerConnection(asyncio.Protocol):
         self._open(exchange)
 
     def _on_trailers(self, event: h2.events.TrailersReceived, now: float) -> None:
-        """Request trailers are only checked: malformed ones make the request malformed."""
+        """Malformed request trailers make the request malformed; the others end its body
+        (`body.trailers`, set by the StreamEnded that h2 reports with them)."""
+        exchange = self.streams.get(event.stream_id)
         try:
             check_trailers(event.headers)
         except BadRequest:
-            exchange = self.streams.get(event.stream_id)
             if exchange is not None:
                 self._drop(exchange, reset=None)
             self.session.reject(event.stream_id, now)
+            return
+        if exchange is not None:
+            exchange.request_trailers = [(name.decode("latin-1"), value.decode("latin-1"))
+                                         for name, value in event.headers]
 
     def _open(self, exchange: H2Exchange) -> None:
         self.streams[exchange.stream_id] = exchange
@@ -250,7 +255,7 @@ class H2ServerConnection(asyncio.Protocol):
             return
         if exchange is None or exchange.body.complete:
             return  # a request without a body (END_STREAM on its HEADERS)
-        exchange.body.finish()
+        exchange.body.finish(exchange.request_trailers)
         if not exchange.dispatched and not exchange.finished:
             self._dispatch(exchange)
 

@@ -54,6 +54,7 @@ class H2Exchange(Exchange):
         self.tunnel: StreamTunnel | None = None      # once a CONNECT was accepted
         self.early_data: list[tuple[bytes, int]] = []  # its DATA before that
         self.peer_ended = False     # the client's END_STREAM came before the tunnel opened
+        self.request_trailers: list[tuple[str, str]] | None = None  # until the body ends with them
 
     # response head
     def _send_head(self, status: str, headers: list[tuple[str, str]], length: int | None,

@@ -39,7 +39,7 @@ from .framing import (
     last_chunk,
     status_code,
 )
-from .parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser, UpgradeRest
+from .parser import END_OF_REQUEST, ParseError, RequestHead, RequestParser, RequestTrailers, UpgradeRest
 
 log = logging.getLogger("skitai.http1")
 
@@ -291,6 +291,7 @@ class H1Connection(asyncio.Protocol):
 
     def _feed(self, data: bytes) -> None:
         events = self.parser.feed(data)
+        trailers = None  # a RequestTrailers event is always followed by its END_OF_REQUEST
         for index, event in enumerate(events):
             kind = type(event)
             if kind is bytes:
@@ -301,10 +302,13 @@ class H1Connection(asyncio.Protocol):
                     self._hand_over_rest(events[index + 1:])
                     return  # what follows the upgrade request is not HTTP/1.1
             elif event is END_OF_REQUEST:
-                self._on_end()
+                self._on_end(trailers)
+                trailers = None
                 if self.handed_over:
                     self._hand_over_rest(events[index + 1:])
                     return
+            elif kind is RequestTrailers:
+                trailers = event.fields
             elif kind is UpgradeRest:
                 self._on_upgrade_rest(event.data)
             else:
@@ -454,14 +458,14 @@ class H1Connection(asyncio.Protocol):
         if data:
             protocol.data_received(data)
 
-    def _on_end(self) -> None:
+    def _on_end(self, trailers: list[tuple[str, str]] | None = None) -> None:
         exchange = self.receiving
         if exchange is None:
             return
         self.receiving = None
         if self.timer_kind == "body":
             self.timer_kind = None
-        exchange.body.finish()
+        exchange.body.finish(trailers)
         if exchange is self.draining:
             self.draining = None
             self._continue_after(exchange)

@@ -69,6 +69,13 @@ END_OF_REQUEST = _EndOfRequest()
 
 
 @dataclass(slots=True)
+class RequestTrailers:
+    """A chunked body's trailer fields (lower-case names), just before its END_OF_REQUEST."""
+
+    fields: list[tuple[str, str]]
+
+
+@dataclass(slots=True)
 class UpgradeRest:
     data: bytes
 
@@ -105,6 +112,7 @@ class RequestParser:
         self._header_bytes = 0
         self._field_count = 0
         self._body_bytes = 0
+        self._trailers: list[tuple[str, str]] = []
 
     # public
     def feed(self, data: bytes) -> list:
@@ -214,11 +222,12 @@ class RequestParser:
             return
         # A trailer field of a chunked body: never mistaken for a header field (RFC 9110 6.5.1).
         # One that only the head may carry (framing, routing, credentials ...) makes the request
-        # ambiguous, so it is refused; the others are counted and dropped, as WSGI has no place
-        # for them.
+        # ambiguous, so it is refused; the others end the body (`RequestTrailers`, before
+        # END_OF_REQUEST) for loop-thread readers such as a proxy (WSGI has no place for them).
         lower = name.decode("latin-1").lower()
         if lower in FORBIDDEN_TRAILER_FIELDS:
             raise self._refuse(400, f"{lower} is not allowed in a trailer section")
+        self._trailers.append((lower, value.decode("latin-1").strip(" \t")))
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -317,6 +326,8 @@ class RequestParser:
         self._events.append(body)
 
     def on_message_complete(self) -> None:
+        if self._trailers:
+            self._events.append(RequestTrailers(self._trailers))
         self._events.append(END_OF_REQUEST)
         if not self._parser.should_keep_alive():
             # RFC 9112 9.6: nothing after a request that ends the connection is processed.
