@@ -6,7 +6,9 @@ the number of instructions a request costs does not. The server (`apps/skitai_he
 `apps/skitai_ws_echo.py` for `ws-echo`) runs under `valgrind --tool=callgrind`; the client runs
 outside valgrind. The server runs twice: once through a warm-up and a stop, once through the same
 warm-up, a fixed number of requests and a stop; the difference of the serving worker's totals,
-divided by the requests, is the figure. Every thread
+divided by the requests, is the figure; the event loop's thread (the worker's main thread) is
+counted apart too (`--separate-threads`), since work moved to other threads still counts in
+the total. Every thread
 of the worker counts (the loop, the WSGI pool, the log writer), and so does the kernel-side
 nothing: system calls are one instruction each to callgrind, so this measures the Python and C
 work of the server, not the kernel's.
@@ -104,7 +106,7 @@ def total_ir(path: Path) -> int:
 
 
 def run_server(scenario: str, threads: int, warm: int, requests: int, access_log: bool,
-               prefix: Path, python: str, ws_python: str) -> int:
+               prefix: Path, python: str, ws_python: str) -> tuple[int, int]:
     """Instructions of the serving worker, from start to stop, having served `warm` then
     `requests` requests."""
     port = free_port()
@@ -115,7 +117,8 @@ def run_server(scenario: str, threads: int, warm: int, requests: int, access_log
         env["BENCH_ACCESS_LOG"] = "1"
     with open(f"{prefix}.server.log", "w") as log:
         server = subprocess.Popen(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={prefix}.%p.out",
+            ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+             f"--callgrind-out-file={prefix}.%p.out",
              python, str(app), f"--port={port}"], env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         try:
@@ -131,21 +134,32 @@ def run_server(scenario: str, threads: int, warm: int, requests: int, access_log
             except subprocess.TimeoutExpired:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(timeout=10)
-    return total_ir(Path(f"{prefix}.{worker}.out"))
+    return thread_totals(prefix, worker)
+
+
+def thread_totals(prefix: Path, worker: int) -> tuple[int, int]:
+    """(all threads, the main thread: the event loop) of the worker's per-thread dumps."""
+    dumps = sorted(prefix.parent.glob(f"{prefix.name}.{worker}.out-*"))
+    if not dumps:
+        raise SystemExit(f"callgrind: no dumps of {prefix}.{worker}")
+    totals = [total_ir(dump) for dump in dumps]
+    return sum(totals), totals[0]
 
 
 def measure(scenario: str, threads: int, requests: int, access_log: bool, out: Path,
-            python: str, ws_python: str) -> float:
+            python: str, ws_python: str) -> tuple[float, float]:
     """(Ir of start + warm-up + `requests` + stop) - (Ir of start + warm-up + stop), per request:
     what the requests alone cost (callgrind_control cannot reach a forked worker here)."""
     name = f"{scenario}-t{threads}{'-log' if access_log else ''}"
     warm = max(200, requests // 5)  # caches, pool threads, the first second's encodings
     base = run_server(scenario, threads, warm, 0, access_log, out / f"{name}-base", python, ws_python)
     full = run_server(scenario, threads, warm, requests, access_log, out / name, python, ws_python)
-    per_request = (full - base) / requests
+    per_request = (full[0] - base[0]) / requests
+    on_loop = (full[1] - base[1]) / requests
     print(f"{scenario} threads={threads} log={'on' if access_log else 'off'}: "
-          f"{per_request:,.0f} Ir/request ({requests} requests; dumps in {out})", flush=True)
-    return per_request
+          f"{per_request:,.0f} Ir/request, {on_loop:,.0f} of them on the loop thread "
+          f"({requests} requests; dumps in {out})", flush=True)
+    return per_request, on_loop
 
 
 def main() -> None:

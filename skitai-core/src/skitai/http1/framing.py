@@ -30,13 +30,41 @@ def status_code(status: str) -> int:
     return int(status[:3])
 
 
+MEMO_SIZE = 256  # response shapes remembered per second (an app answers with a few)
+_memo: dict = {}
+_memo_date = ""
+
+
 def frame_response(status: str, headers: list[tuple[str, str]], version: str, method: str,
                    keep_alive: bool, length: int | None = None) -> Framing:
     """Choose the body framing and encode the response head.
 
     `length` is the body length when the caller knows it up front; a Content-Length in
     `headers` takes precedence. The app's Transfer-Encoding is dropped: the server owns framing.
+
+    The result depends on nothing but the arguments and the Date, so it is remembered for the
+    current second: an app answers most requests with the same few heads, and a repeat costs a
+    dict lookup instead of the encoding. (A `Framing` is never changed by its users.)
     """
+    global _memo, _memo_date
+    date = http_date_now()
+    if date is not _memo_date:
+        _memo, _memo_date = {}, date
+    try:
+        key = (status, tuple(headers), version, method, keep_alive, length)
+        framing = _memo.get(key)
+    except TypeError:  # an unhashable header value: encoded every time (it fails below anyway)
+        return _frame_response(status, headers, version, method, keep_alive, length)
+    if framing is None:
+        framing = _frame_response(status, headers, version, method, keep_alive, length)
+        if len(_memo) >= MEMO_SIZE:
+            _memo = {}
+        _memo[key] = framing
+    return framing
+
+
+def _frame_response(status: str, headers: list[tuple[str, str]], version: str, method: str,
+                    keep_alive: bool, length: int | None) -> Framing:
     code = status_code(status)
     lines = [f"HTTP/{'1.1' if version == '1.1' else '1.0'} {status}\r\n"]
     declared = None

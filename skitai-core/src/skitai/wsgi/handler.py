@@ -30,13 +30,12 @@ from .filewrapper import FileWrapper
 # tracebacks of failing apps: app.log with file logging (skitai.logs)
 app_errors = logging.getLogger("skitai.app")
 
-_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
-
-
 def _check_field(name: str, value: str) -> None:
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise TypeError(f"WSGI header names and values must be str: {(name, value)!r}")
-    if not name or ":" in name or any(char in name or char in value for char in _FORBIDDEN_IN_HEADERS):
+    if type(name) is not str or type(value) is not str:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"WSGI header names and values must be str: {(name, value)!r}")
+    if (not name or ":" in name or "\r" in name or "\n" in name or "\x00" in name
+            or "\r" in value or "\n" in value or "\x00" in value):
         raise ValueError(f"invalid character in WSGI header {(name, value)!r}")
 
 
@@ -239,7 +238,10 @@ class WSGIResponse:
         if isinstance(result, str):
             result = [result]
         if isinstance(result, (list, tuple)) and not streamed:
-            body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
+            if len(result) == 1 and type(result[0]) is bytes:
+                body = result[0]  # the common `[b"..."]`: no join
+            else:
+                body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
             self._require_status()
             self.head_sent = True
             self._call(self.exchange.send_response, self.status, self.headers, body)
