@@ -55,6 +55,12 @@ class BadRequestBody(ClientDisconnected):
 
 
 class H1Exchange(Exchange):
+    continue_sent = False
+    dispatched = False
+    _mode = NO_BODY
+    _remaining: int | None = None
+    _head: bytes | None = None   # held back to go out with the first body bytes
+
     def __init__(self, conn: "H1Connection", head: RequestHead) -> None:
         super().__init__(conn.loop, head.method, head.target, head.path, head.query, head.version,
                          head.headers, conn.scheme, conn.client, conn.sockname, conn.writable)
@@ -64,11 +70,6 @@ class H1Exchange(Exchange):
         self.content_length = head.content_length
         self.expect_continue = head.expect_continue
         self.upgrade = head.upgrade
-        self.continue_sent = False
-        self.dispatched = False
-        self._mode = NO_BODY
-        self._remaining: int | None = None
-        self._head: bytes | None = None   # held back to go out with the first body bytes
 
     def _keeps_alive(self) -> bool:
         keep_alive = self.keep_alive and not self.conn.shutting_down
