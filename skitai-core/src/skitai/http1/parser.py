@@ -332,7 +332,17 @@ _AUTHORITY_FORM = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:/?#@]+):[0-9]{1,5}\Z")
 _HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
 
 
+_VALID_HOSTS: set[str] = set()  # hosts seen valid: a server hears a few, on every request
+
+
 def _valid_host(host: str) -> bool:
     """An empty Host is allowed (RFC 9112 3.2); characters that cannot appear in an authority
     are not, so they never reach an app's SERVER_NAME or URL building."""
-    return _HOST_FORBIDDEN.isdisjoint(host)
+    if host in _VALID_HOSTS:
+        return True
+    if not _HOST_FORBIDDEN.isdisjoint(host):
+        return False
+    if len(_VALID_HOSTS) >= 1024:
+        _VALID_HOSTS.clear()
+    _VALID_HOSTS.add(host)
+    return True
