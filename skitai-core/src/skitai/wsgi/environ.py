@@ -59,7 +59,9 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
     environ[TRANSACTION_KEY] = exchange.transaction
     host = None
     for name, value in exchange.headers:
-        key = _environ_key(name)
+        key = _HEADER_KEYS.get(name, "")
+        if key == "":
+            key = _environ_key(name)
         if key is None:
             continue
         if key in environ:

@@ -119,7 +119,9 @@ class WSGIApp(RequestHandler):
 
 
 def _close_result(result: Any, environ: dict) -> None:
-    if result is not None and hasattr(result, "close"):
+    if result is None or type(result) is list:  # the common answers, which have no close()
+        return
+    if hasattr(result, "close"):
         try:
             result.close()
         except Exception:
@@ -130,15 +132,17 @@ def _close_result(result: Any, environ: dict) -> None:
 class WSGIResponse:
     """start_response, write() and the sending of the app's iterable for one exchange."""
 
+    # starting values, class-level (one response per request: only what differs is stored)
+    status: str | None = None
+    headers: "list[tuple[str, str]] | tuple" = ()   # replaced, never changed in place
+    head_sent = False
+    declares_trailers = False  # a `Trailer` header: the body is streamed (chunked)
+    replacement: Callable | None = None
+
     def __init__(self, exchange: Exchange, threaded: bool, write_timeout: float) -> None:
         self.exchange = exchange
         self.threaded = threaded
         self.write_timeout = write_timeout
-        self.status: str | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.head_sent = False
-        self.declares_trailers = False  # a `Trailer` header: the body is streamed (chunked)
-        self.replacement: Callable | None = None
 
     # loop calls
     def _call(self, function: Callable[..., Any], *args: Any) -> None:
