@@ -16,6 +16,7 @@ work of the server, not the kernel's.
     python3 bench/callgrind.py                       # hello, keep-alive, threads=0 and 4
     python3 bench/callgrind.py --scenario h2c --threads 4
     python3 bench/callgrind.py --access-log          # with the request log on (to a file)
+    python3 bench/callgrind.py --threads -1          # uvicorn's ASGI hello (the peers venv)
 
 Needs valgrind, h2load (nghttp2-client) and, for ws-echo, the peers venv of setup.sh.
 The per-function profile stays in the dump file (printed), for `callgrind_annotate`.
@@ -111,6 +112,11 @@ def run_server(scenario: str, threads: int, warm: int, requests: int, access_log
     `requests` requests."""
     port = free_port()
     app = APPS / ("skitai_ws_echo.py" if scenario == "ws-echo" else "skitai_hello.py")
+    command = [python, str(app), f"--port={port}"]
+    if threads < 0:  # the reference: uvicorn's ASGI hello (uvloop + httptools), one process
+        command = [str(BENCH / ".venvs" / "peers" / "bin" / "python"), "-m", "uvicorn", "--app-dir",
+                   str(APPS), "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+                   "--no-access-log", "--log-level", "warning", "hello_asgi:app"]
     env = {**os.environ, "BENCH_THREADS": str(threads), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONHASHSEED": "0"}
     if access_log:
@@ -118,12 +124,11 @@ def run_server(scenario: str, threads: int, warm: int, requests: int, access_log
     with open(f"{prefix}.server.log", "w") as log:
         server = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--separate-threads=yes",
-             f"--callgrind-out-file={prefix}.%p.out",
-             python, str(app), f"--port={port}"], env=env, stdout=log, stderr=subprocess.STDOUT,
+             f"--callgrind-out-file={prefix}.%p.out", *command], env=env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
         try:
             wait_port(port, time.monotonic() + START_TIMEOUT)
-            worker = worker_pid(server.pid)
+            worker = server.pid if threads < 0 else worker_pid(server.pid)
             load(scenario, port, warm, ws_python)
             if requests:
                 load(scenario, port, requests, ws_python)
@@ -156,7 +161,7 @@ def measure(scenario: str, threads: int, requests: int, access_log: bool, out: P
     full = run_server(scenario, threads, warm, requests, access_log, out / name, python, ws_python)
     per_request = (full[0] - base[0]) / requests
     on_loop = (full[1] - base[1]) / requests
-    print(f"{scenario} threads={threads} log={'on' if access_log else 'off'}: "
+    print(f"{scenario} {'uvicorn' if threads < 0 else f'threads={threads}'} log={'on' if access_log else 'off'}: "
           f"{per_request:,.0f} Ir/request, {on_loop:,.0f} of them on the loop thread "
           f"({requests} requests; dumps in {out})", flush=True)
     return per_request, on_loop
@@ -165,7 +170,8 @@ def measure(scenario: str, threads: int, requests: int, access_log: bool, out: P
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scenario", choices=["hello", "h2c", "ws-echo"], default="hello")
-    parser.add_argument("--threads", default="0,4", help="comma-separated (default 0,4)")
+    parser.add_argument("--threads", default="0,4",
+                        help="comma-separated (default 0,4); -1 measures uvicorn's ASGI hello instead")
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--access-log", action="store_true", help="request log on (to a file)")
     parser.add_argument("--python", default=sys.executable, help="the server's interpreter")
