@@ -333,6 +333,7 @@ _HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x
 
 
 _VALID_HOSTS: set[str] = set()  # hosts seen valid: a server hears a few, on every request
+HOST_MEMO_LENGTH = 262  # longer Hosts are checked every time, never held (253 + ":" + port)
 
 
 def _valid_host(host: str) -> bool:
@@ -342,7 +343,8 @@ def _valid_host(host: str) -> bool:
         return True
     if not _HOST_FORBIDDEN.isdisjoint(host):
         return False
-    if len(_VALID_HOSTS) >= 1024:
-        _VALID_HOSTS.clear()
-    _VALID_HOSTS.add(host)
+    if len(host) <= HOST_MEMO_LENGTH:  # what clients send is held in bounded memory only
+        if len(_VALID_HOSTS) >= 1024:
+            _VALID_HOSTS.clear()
+        _VALID_HOSTS.add(host)
     return True

@@ -77,9 +77,10 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
         if names is None:
             name, port = split_host(host)
             names = (name or host, port or ("443" if exchange.scheme == "https" else "80"))
-            if len(_SERVER_NAMES) >= 1024:
-                _SERVER_NAMES.clear()
-            _SERVER_NAMES[(host, exchange.scheme)] = names
+            if len(host) <= 262:  # a client's long Host is not held (253 + ":" + port at most)
+                if len(_SERVER_NAMES) >= 1024:
+                    _SERVER_NAMES.clear()
+                _SERVER_NAMES[(host, exchange.scheme)] = names
         environ["SERVER_NAME"], environ["SERVER_PORT"] = names
     else:
         environ["SERVER_NAME"] = str(server[0]) if server else "localhost"
