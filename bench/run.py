@@ -108,6 +108,12 @@ SERVERS = {s.name: s for s in [
     Server("hypercorn", "peers", lambda s, port, tmp: [
         s.bin("hypercorn"), "--workers", "1", "-b", f"127.0.0.1:{port}", "hello:app"],
         package="hypercorn"),
+    # The reference for a Python server on the same loop and parser as Skitai (issue 20): an
+    # ASGI hello on uvicorn with uvloop and httptools, one process, access log off.
+    Server("uvicorn", "peers", lambda s, port, tmp: [
+        s.python(), "-m", "uvicorn", "--app-dir", str(APPS), "--host", "127.0.0.1",
+        "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+        "--log-level", "warning", "hello_asgi:app"], package="uvicorn"),
     # One worker process, one Rust runtime thread, 4 Python blocking threads: the
     # same "one process, 4 app threads" shape as skitai-t4 and gunicorn-gthread.
     Server("granian", "peers", lambda s, port, tmp: [
@@ -144,7 +150,7 @@ SERVERS = {s.name: s for s in [
         "-p", str(tmp), "-c", str(write_nginx_conf(tmp, port))]),
 ]}
 
-HELLO_SERVERS = ["skitai-t4", "skitai-t0", "gunicorn-gthread", "waitress", "hypercorn",
+HELLO_SERVERS = ["skitai-t4", "skitai-t0", "uvicorn", "gunicorn-gthread", "waitress", "hypercorn",
                  "granian", "orig-skitai"]
 STATIC_SERVERS = ["skitai-t4", "nginx", "orig-skitai"]
 STATIC_SERVERS_WITH_HELLO = ["skitai-hello", *STATIC_SERVERS]
@@ -167,9 +173,9 @@ class Scenario:
 # (its log_off ignores that exact path), and console logging is not what we measure.
 # Every hello server mounts the app at the root, so /hello reaches the same app.
 SCENARIOS = {s.name: s for s in [
-    Scenario("hello-keepalive", "/hello", HELLO_SERVERS, ["gunicorn-gthread", "waitress", "granian"],
+    Scenario("hello-keepalive", "/hello", HELLO_SERVERS, ["uvicorn", "gunicorn-gthread", "waitress", "granian"],
              what="hello-world WSGI app, keep-alive connections"),
-    Scenario("hello-close", "/hello", HELLO_SERVERS, ["gunicorn-gthread", "waitress", "granian"],
+    Scenario("hello-close", "/hello", HELLO_SERVERS, ["uvicorn", "gunicorn-gthread", "waitress", "granian"],
              ["Connection: close"], "hello-world WSGI app, a new TCP connection per request"),
     # Both servers' processes share the server core, so this compares process models on equal
     # hardware rather than measuring scaling.
@@ -218,6 +224,11 @@ TARGETS = [
     ("hello-keepalive", "skitai-t4", "waitress", 2.0, False),
     ("hello-keepalive", "skitai-t0", "granian", 0.7, False),
     ("hello-close", "skitai-t4", "waitress", 2.0, False),
+    # issue 20: uvicorn (uvloop + httptools) is the reference for a Python server
+    ("hello-keepalive", "skitai-t0", "uvicorn", 1.0, False),
+    ("hello-keepalive", "skitai-t4", "uvicorn", 0.8, False),
+    ("hello-keepalive", "skitai-t0", "skitai-t4", 1.0, False),
+    ("hello-close", "skitai-t4", "uvicorn", 1.0, False),
     ("static-1k", "skitai-t4", "skitai-hello", 1.0, False),
     ("static-1k", "skitai-t4", "nginx", 0.3, False),
     ("static-1m", "skitai-t4", "nginx", 0.9, False),

@@ -6,6 +6,7 @@
 #   peers  - the servers we compare against (gunicorn, waitress, hypercorn,
 #            granian, websockets) plus psutil for RSS sampling; websockets and
 #            uvloop also run the WebSocket echo load client (ws_echo_client.py);
+#            uvicorn (with uvloop and httptools) is the reference Python server;
 #   orig   - the ORIGINAL skitai 0.57.16 from PyPI; it has the same import name
 #            as the rebuild, so it must live in its own venv;
 #   skitai - the Skitai under test, installed editable from ../skitai-core, with the
@@ -41,7 +42,7 @@ make_venv() {
 
 mkdir -p "$VENVS"
 echo "setup: venv peers"
-make_venv peers gunicorn waitress hypercorn granian psutil websockets uvloop
+make_venv peers gunicorn waitress hypercorn granian psutil websockets uvloop "uvicorn[standard]"
 echo "setup: venv orig (skitai 0.57.16 from PyPI)"
 make_venv orig "skitai==0.57.16"
 if [ -f "$CORE/pyproject.toml" ]; then

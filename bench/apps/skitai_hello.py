@@ -21,6 +21,7 @@ if os.environ.get("BENCH_LARGE"):
 static_dir = os.environ.get("BENCH_STATIC_DIR")
 if static_dir:
     skitai.mount("/static", static_dir)
-skitai.log_off("/")
+if not os.environ.get("BENCH_ACCESS_LOG"):  # bench/callgrind.py --access-log
+    skitai.log_off("/")
 skitai.run(address="127.0.0.1", port=5000, threads=int(os.environ.get("BENCH_THREADS", "4")),
            workers=int(os.environ.get("BENCH_WORKERS", "1")))

@@ -22,5 +22,6 @@ def app(environ, start_response):
 
 
 skitai.mount("/", app)
-skitai.log_off("/")
+if not os.environ.get("BENCH_ACCESS_LOG"):  # bench/callgrind.py --access-log
+    skitai.log_off("/")
 skitai.run(address="127.0.0.1", port=5000, threads=int(os.environ.get("BENCH_THREADS", "4")))

@@ -60,3 +60,20 @@ def test_an_apps_own_date_and_server_are_sent_once():
 
 def test_chunk_encoding():
     assert chunk(b"hello world!") == b"c\r\nhello world!\r\n"
+
+
+def test_a_remembered_head_follows_every_argument_and_the_apps_list_as_it_is_now():
+    """frame_response remembers heads for the current second: a repeat must still follow each
+    argument, and a header list the app changed in place after an earlier response."""
+    headers = [("Content-Type", "text/plain")]
+    first = frame_response("200 OK", headers, "1.1", "GET", True, 5)
+    assert frame_response("200 OK", headers, "1.1", "GET", True, 5).head == first.head
+    assert b"Content-Length: 6\r\n" in frame_response("200 OK", headers, "1.1", "GET", True, 6).head
+    assert b"Connection: close\r\n" in frame_response("200 OK", headers, "1.1", "GET", False, 5).head
+    assert frame_response("200 OK", headers, "1.1", "HEAD", True, 5).mode == NO_BODY
+    assert frame_response("404 Not Found", headers, "1.1", "GET", True, 5).head.startswith(b"HTTP/1.1 404 ")
+    assert frame_response("200 OK", headers, "1.0", "GET", True, 5).head.startswith(b"HTTP/1.0 200 ")
+    headers[0] = ("Content-Type", "text/html")
+    assert b"Content-Type: text/html\r\n" in frame_response("200 OK", headers, "1.1", "GET", True, 5).head
+    headers.append(("X-Extra", "1"))
+    assert b"X-Extra: 1\r\n" in frame_response("200 OK", headers, "1.1", "GET", True, 5).head

@@ -75,6 +75,19 @@ class Exchange:
     trailers: list[tuple[str, str]] | None = None
     # A `drain` waiting on the loop thread (one handler per exchange, so at most one).
     _drain_waiter: asyncio.Future | None = None
+    # Per-request state that starts the same for every exchange: class-level starting values
+    # (immutable), so that making an exchange, once per request, stores only what differs.
+    body: Any = EMPTY_BODY
+    script_name = ""
+    path_info = ""
+    handler: Any = None
+    status = 0
+    bytes_sent = 0
+    responded_at = 0.0
+    finished = False
+    aborted = False
+    _done_callbacks: "list[Callable[[Exchange], None]] | tuple" = ()
+    _transaction: Transaction | None = None
 
     def __init__(self, loop: Any, method: str, target: str, path: str, query: str, version: str,
                  headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple,
@@ -89,21 +102,10 @@ class Exchange:
         self.scheme = scheme
         self.client = client
         self.server = server
-        self.body: Any = EMPTY_BODY
-        self.script_name = ""
-        self.path_info = ""
-        self.handler: Any = None
-        self.status = 0
-        self.bytes_sent = 0
         self.started_at = time.monotonic()
-        self.responded_at = 0.0
-        self.finished = False
-        self.aborted = False
         # Set while the peer accepts data; producers on other threads wait on it. Protocols
         # share one event per connection or stream.
         self.writable = writable
-        self._done_callbacks: list[Callable[[Exchange], None]] = []
-        self._transaction: Transaction | None = None
 
     # request helpers
     @property
@@ -127,12 +129,17 @@ class Exchange:
         if self.finished or self.aborted:
             callback(self)
         else:
+            if not self._done_callbacks:
+                self._done_callbacks = []
             self._done_callbacks.append(callback)
 
     def run_done_callbacks(self) -> None:
         """Run the callbacks of `add_done_callback`, once: a protocol calls this on the loop
         thread when the exchange has finished (its response went out) or was aborted."""
-        callbacks, self._done_callbacks = self._done_callbacks, []
+        callbacks = self._done_callbacks
+        if not callbacks:
+            return
+        self._done_callbacks = ()
         for callback in callbacks:
             callback(self)
 

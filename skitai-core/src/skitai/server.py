@@ -238,6 +238,6 @@ class Server:
         if self.pool is not None:
             await self.loop.run_in_executor(None, self.pool.shutdown, 1.0)
         await self._finish_closing(self.hook.skitai_server_stop(server=self))
-        self.access_log.flush()
+        self.access_log.close()
         self.diagnostics.stop()
         log.info("stopped")

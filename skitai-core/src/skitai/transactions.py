@@ -42,8 +42,8 @@ class _GtxidSource:
         self.tag = secrets.token_hex(4)
         self.numbers = itertools.count(1)  # next() is atomic: no lock
 
-    def next_gtxid(self) -> str:
-        return f"GTID-P{self.tag}-R{next(self.numbers)}"
+    def next_number(self) -> int:
+        return next(self.numbers)
 
 
 _source = _GtxidSource()
@@ -54,12 +54,22 @@ if hasattr(os, "register_at_fork"):  # POSIX
 class Transaction:
     """The ids of one request, and the numbering of its calls (thread-safe)."""
 
-    __slots__ = ("gtxid", "ltxid", "_calls")
+    __slots__ = ("_gtxid", "_tag", "ltxid", "_calls")
 
-    def __init__(self, gtxid: str, ltxid: int) -> None:
-        self.gtxid = gtxid
+    def __init__(self, gtxid: str | int, ltxid: int) -> None:
+        self._gtxid = gtxid  # an int: this process's new chain number, spelled out when asked for
+        self._tag = _source.tag  # the process's tag at numbering (a forked child draws its own)
         self.ltxid = ltxid
         self._calls = itertools.count(1)  # next() is atomic: calls from several threads stay distinct
+
+    @property
+    def gtxid(self) -> str:
+        """Most requests never show their id (no calls made, the request log off or written
+        later by its own thread), so a new chain's id is numbered at once but spelled out here."""
+        gtxid = self._gtxid
+        if type(gtxid) is int:
+            gtxid = self._gtxid = f"GTID-P{self._tag}-R{gtxid}"
+        return gtxid
 
     def __repr__(self) -> str:
         return f"<Transaction {self.gtxid} {self.ltxid}>"
@@ -75,7 +85,7 @@ class Transaction:
             elif name == LTXID_HEADER and ltxid is None:
                 ltxid = value.strip()
         if gtxid is None or not _GTXID.fullmatch(gtxid):
-            return cls(_source.next_gtxid(), EDGE_LTXID)
+            return cls(_source.next_number(), EDGE_LTXID)
         if ltxid is None or not _LTXID.fullmatch(ltxid):
             return cls(gtxid, EDGE_LTXID)
         return cls(gtxid, int(ltxid) + DEPTH_STEP)

@@ -55,6 +55,12 @@ class BadRequestBody(ClientDisconnected):
 
 
 class H1Exchange(Exchange):
+    continue_sent = False
+    dispatched = False
+    _mode = NO_BODY
+    _remaining: int | None = None
+    _head: bytes | None = None   # held back to go out with the first body bytes
+
     def __init__(self, conn: "H1Connection", head: RequestHead) -> None:
         super().__init__(conn.loop, head.method, head.target, head.path, head.query, head.version,
                          head.headers, conn.scheme, conn.client, conn.sockname, conn.writable)
@@ -64,11 +70,6 @@ class H1Exchange(Exchange):
         self.content_length = head.content_length
         self.expect_continue = head.expect_continue
         self.upgrade = head.upgrade
-        self.continue_sent = False
-        self.dispatched = False
-        self._mode = NO_BODY
-        self._remaining: int | None = None
-        self._head: bytes | None = None   # held back to go out with the first body bytes
 
     def _keeps_alive(self) -> bool:
         keep_alive = self.keep_alive and not self.conn.shutting_down
@@ -77,9 +78,12 @@ class H1Exchange(Exchange):
         return keep_alive
 
     def _framing(self, status: str, headers: list[tuple[str, str]], length: int | None):
-        framing = frame_response(status, headers, self.version, self.method, self._keeps_alive(), length,
+        keep_alive = self.keep_alive and not self.conn.shutting_down
+        if keep_alive and not self.body.complete:
+            keep_alive = self._keeps_alive()
+        framing = frame_response(status, headers, self.version, self.method, keep_alive, length,
                                  self.conn.extra_fields)
-        return self._use(framing, status_code(status))
+        return self._use(framing, int(status[:3]))
 
     def _use(self, framing: Framing, code: int) -> Framing:
         self.keep_alive = framing.keep_alive
@@ -118,17 +122,19 @@ class H1Exchange(Exchange):
             return
         if isinstance(body, (bytes, bytearray, memoryview)):
             framing = self._framing(status, headers, len(body))
+            conn = self.conn
             if framing.mode == NO_BODY:
-                self.conn.write(framing.head)
+                conn.write(framing.head)
             else:
                 if len(body) != framing.length:
                     # The app's Content-Length disagrees with its body: send what it declared at
                     # most, and close so a short body cannot be mistaken for a complete one.
                     body = body[:framing.length]
                     self.keep_alive = False
-                self.conn.write(framing.head + body)
+                if not conn.closed:
+                    conn.transport.write(framing.head + body)
                 self.bytes_sent += len(body)
-            self._complete()
+            conn.exchange_finished(self)
             return
         pieces = list(body)
         framing = self._framing(status, headers, body_length(pieces))

@@ -30,6 +30,11 @@ def status_code(status: str) -> int:
     return int(status[:3])
 
 
+MEMO_SIZE = 256  # response shapes remembered per second (an app answers with a few)
+_memo: dict = {}
+_memo_date = ""
+
+
 def frame_response(status: str, headers: list[tuple[str, str]], version: str, method: str,
                    keep_alive: bool, length: int | None = None,
                    extra: tuple[tuple[str, str], ...] = ()) -> Framing:
@@ -39,7 +44,30 @@ def frame_response(status: str, headers: list[tuple[str, str]], version: str, me
     `headers` takes precedence. The app's Transfer-Encoding is dropped: the server owns framing.
     `extra`: the fields plugins add to every response (`skitai_register_response_fields`),
     each unless `headers` has one of that name.
+
+    The result depends on nothing but the arguments and the Date, so it is remembered for the
+    current second: an app answers most requests with the same few heads, and a repeat costs a
+    dict lookup instead of the encoding. (A `Framing` is never changed by its users.)
     """
+    global _memo, _memo_date
+    date = http_date_now()
+    if date is not _memo_date:
+        _memo, _memo_date = {}, date
+    try:
+        key = (status, tuple(headers), version, method, keep_alive, length, extra)
+        framing = _memo.get(key)
+    except TypeError:  # an unhashable header value: encoded every time (it fails below anyway)
+        return _frame_response(status, headers, version, method, keep_alive, length, extra)
+    if framing is None:
+        framing = _frame_response(status, headers, version, method, keep_alive, length, extra)
+        if len(_memo) >= MEMO_SIZE:
+            _memo = {}
+        _memo[key] = framing
+    return framing
+
+
+def _frame_response(status: str, headers: list[tuple[str, str]], version: str, method: str,
+                    keep_alive: bool, length: int | None, extra: tuple[tuple[str, str], ...]) -> Framing:
     code = status_code(status)
     lines = [f"HTTP/{'1.1' if version == '1.1' else '1.0'} {status}\r\n"]
     declared = None

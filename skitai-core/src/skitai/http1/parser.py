@@ -205,8 +205,10 @@ class RequestParser:
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        # method, two spaces and "HTTP/1.1" are part of the request line too
-        if len(self._url) + len(self._parser.get_method()) + 10 > self.max_request_line:
+        # method, two spaces and "HTTP/1.1" are part of the request line too (the method is
+        # only asked for near the limit: llhttp knows no method longer than 32 bytes)
+        length = len(self._url) + 10
+        if length + 32 > self.max_request_line and length + len(self._parser.get_method()) > self.max_request_line:
             raise self._refuse(414, "request line too long")
 
     def on_header(self, name: bytes, value: bytes | None) -> None:
@@ -272,7 +274,8 @@ class RequestParser:
             raise self._refuse(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 6.1
         if "#" in target:
             raise self._refuse(400, "fragment in the request target")
-        if parser.get_method() == b"CONNECT":
+        method = parser.get_method()
+        if method == b"CONNECT":
             # RFC 9112 3.2.3: a CONNECT's target is the authority to tunnel to, and nothing else;
             # it stands as the path, so handlers that take CONNECT (a proxy) find it there too.
             if not _AUTHORITY_FORM.match(target) or not _valid_host(target):
@@ -281,7 +284,7 @@ class RequestParser:
         elif target.startswith("/"):
             path, _, query = target.partition("?")
         elif target == "*":
-            if parser.get_method() != b"OPTIONS":
+            if method != b"OPTIONS":
                 raise self._refuse(400, "asterisk-form target outside OPTIONS")
             path, query = target, ""
         else:
@@ -296,7 +299,7 @@ class RequestParser:
         if content_length is not None and content_length > self.max_body_size:
             raise self._refuse(413, "request body larger than the maximum upload size")
         head = self._last_head = RequestHead(
-            parser.get_method().decode("ascii"), target, path, query, version, headers,
+            _METHODS.get(method) or method.decode("ascii"), target, path, query, version, headers,
             parser.should_keep_alive(), content_length, chunked, expect_continue, upgrade,
         )
         self._events.append(head)
@@ -334,12 +337,25 @@ class RequestParser:
             self.finished = True
 
 
+_METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _AUTHORITY = re.compile(r"[^:/?#]+://([^/?#]*)")  # scheme "://" authority (RFC 3986 3)
 _AUTHORITY_FORM = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:/?#@]+):[0-9]{1,5}\Z")  # host ":" port
 _HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
 
 
+_VALID_HOSTS: set[str] = set()  # hosts seen valid: a server hears a few, on every request
+HOST_MEMO_LENGTH = 262  # longer Hosts are checked every time, never held (253 + ":" + port)
+
+
 def _valid_host(host: str) -> bool:
     """An empty Host is allowed (RFC 9112 3.2); characters that cannot appear in an authority
     are not, so they never reach an app's SERVER_NAME or URL building."""
-    return _HOST_FORBIDDEN.isdisjoint(host)
+    if host in _VALID_HOSTS:
+        return True
+    if not _HOST_FORBIDDEN.isdisjoint(host):
+        return False
+    if len(host) <= HOST_MEMO_LENGTH:  # what clients send is held in bounded memory only
+        if len(_VALID_HOSTS) >= 1024:
+            _VALID_HOSTS.clear()
+        _VALID_HOSTS.add(host)
+    return True

@@ -136,7 +136,8 @@ class WebSocket:
         if threading.get_ident() == self._loop_thread:
             self._conn.send_message(message)
             return
-        if not self.writable.wait(SEND_TIMEOUT):
+        writable = self.writable
+        if not writable.is_set() and not writable.wait(SEND_TIMEOUT):  # is_set: no lock taken
             raise ConnectionClosed(f"the client read nothing for {SEND_TIMEOUT:.0f} seconds")
         if self.state == CLOSED:
             raise ConnectionClosed("the WebSocket is closed")

@@ -1,7 +1,8 @@
 """Building the WSGI environ of a request from a per-mount base dict.
 
 The constant keys are computed once per mount and copied per request; header names map to their
-`HTTP_*` keys through a cache, so the per-request work is a dict copy plus one lookup per header.
+`HTTP_*` keys through a cache, and Host headers to SERVER_NAME and SERVER_PORT through another, so
+the per-request work is a dict copy plus one lookup per header.
 """
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from ..transactions import ENVIRON_KEY as TRANSACTION_KEY
 from .filewrapper import FileWrapper
 
 _HEADER_KEYS: dict[str, str | None] = {"content-type": "CONTENT_TYPE", "content-length": "CONTENT_LENGTH"}
+
+
+# Host header (and scheme) -> (SERVER_NAME, SERVER_PORT): a server hears a few hosts
+_SERVER_NAMES: dict[tuple[str, str], tuple[str, str]] = {}
 
 
 def _environ_key(name: str) -> str | None:
@@ -54,7 +59,9 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
     environ[TRANSACTION_KEY] = exchange.transaction
     host = None
     for name, value in exchange.headers:
-        key = _environ_key(name)
+        key = _HEADER_KEYS.get(name, "")
+        if key == "":
+            key = _environ_key(name)
         if key is None:
             continue
         if key in environ:
@@ -66,9 +73,15 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
             host = value
     server = exchange.server
     if host:
-        name, port = split_host(host)
-        environ["SERVER_NAME"] = name or host
-        environ["SERVER_PORT"] = port or ("443" if exchange.scheme == "https" else "80")
+        names = _SERVER_NAMES.get((host, exchange.scheme))
+        if names is None:
+            name, port = split_host(host)
+            names = (name or host, port or ("443" if exchange.scheme == "https" else "80"))
+            if len(host) <= 262:  # a client's long Host is not held (253 + ":" + port at most)
+                if len(_SERVER_NAMES) >= 1024:
+                    _SERVER_NAMES.clear()
+                _SERVER_NAMES[(host, exchange.scheme)] = names
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = names
     else:
         environ["SERVER_NAME"] = str(server[0]) if server else "localhost"
         environ["SERVER_PORT"] = str(server[1]) if server else "80"

@@ -30,13 +30,12 @@ from .filewrapper import FileWrapper
 # tracebacks of failing apps: app.log with file logging (skitai.logs)
 app_errors = logging.getLogger("skitai.app")
 
-_FORBIDDEN_IN_HEADERS = ("\r", "\n", "\x00")
-
-
 def _check_field(name: str, value: str) -> None:
-    if not isinstance(name, str) or not isinstance(value, str):
-        raise TypeError(f"WSGI header names and values must be str: {(name, value)!r}")
-    if not name or ":" in name or any(char in name or char in value for char in _FORBIDDEN_IN_HEADERS):
+    if type(name) is not str or type(value) is not str:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"WSGI header names and values must be str: {(name, value)!r}")
+    if (not name or ":" in name or "\r" in name or "\n" in name or "\x00" in name
+            or "\r" in value or "\n" in value or "\x00" in value):
         raise ValueError(f"invalid character in WSGI header {(name, value)!r}")
 
 
@@ -120,7 +119,9 @@ class WSGIApp(RequestHandler):
 
 
 def _close_result(result: Any, environ: dict) -> None:
-    if result is not None and hasattr(result, "close"):
+    if result is None or type(result) is list:  # the common answers, which have no close()
+        return
+    if hasattr(result, "close"):
         try:
             result.close()
         except Exception:
@@ -131,15 +132,17 @@ def _close_result(result: Any, environ: dict) -> None:
 class WSGIResponse:
     """start_response, write() and the sending of the app's iterable for one exchange."""
 
+    # starting values, class-level (one response per request: only what differs is stored)
+    status: str | None = None
+    headers: "list[tuple[str, str]] | tuple" = ()   # replaced, never changed in place
+    head_sent = False
+    declares_trailers = False  # a `Trailer` header: the body is streamed (chunked)
+    replacement: Callable | None = None
+
     def __init__(self, exchange: Exchange, threaded: bool, write_timeout: float) -> None:
         self.exchange = exchange
         self.threaded = threaded
         self.write_timeout = write_timeout
-        self.status: str | None = None
-        self.headers: list[tuple[str, str]] = []
-        self.head_sent = False
-        self.declares_trailers = False  # a `Trailer` header: the body is streamed (chunked)
-        self.replacement: Callable | None = None
 
     # loop calls
     def _call(self, function: Callable[..., Any], *args: Any) -> None:
@@ -239,7 +242,10 @@ class WSGIResponse:
         if isinstance(result, str):
             result = [result]
         if isinstance(result, (list, tuple)) and not streamed:
-            body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
+            if len(result) == 1 and type(result[0]) is bytes:
+                body = result[0]  # the common `[b"..."]`: no join
+            else:
+                body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
             self._require_status()
             self.head_sent = True
             self._call(self.exchange.send_response, self.status, self.headers, body)

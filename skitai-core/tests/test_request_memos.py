@@ -1,0 +1,55 @@
+"""The per-request memos of the HTTP/1.1 and WSGI paths (valid Hosts, SERVER_NAME/SERVER_PORT,
+encoded response heads) hold what clients send in bounded memory: a bounded number of entries,
+and never a Host longer than a host name and port can be, however many a client sends."""
+from skitai.http1 import framing, parser
+from skitai.http1.parser import RequestHead, RequestParser
+from skitai.wsgi import environ
+
+
+def heads(requests: bytes) -> list:
+    return [event for event in RequestParser().feed(requests) if isinstance(event, RequestHead)]
+
+
+def test_long_hosts_are_checked_but_never_held():
+    long_host = "a" * 5000 + ".example"
+    assert heads(b"GET / HTTP/1.1\r\nHost: " + long_host.encode() + b"\r\n\r\n")[0].headers == [("host", long_host)]
+    assert long_host not in parser._VALID_HOSTS
+    assert heads(b"GET / HTTP/1.1\r\nHost: short.example\r\n\r\n")
+    assert "short.example" in parser._VALID_HOSTS
+
+
+def test_the_host_memo_is_bounded_and_still_refuses_bad_hosts():
+    for index in range(3000):
+        assert parser._valid_host(f"host{index}.example")
+        assert len(parser._VALID_HOSTS) <= 1024
+    assert not parser._valid_host("bad host")
+    assert not parser._valid_host("x/y")
+
+
+class Exchange:
+    scheme = "http"
+    server = ("127.0.0.1", 80)
+    method, path_info, query, target, protocol_name = "GET", "/", "", "/", "HTTP/1.1"
+    body, client, transaction = None, ("127.0.0.1", 5000), None
+
+    def __init__(self, host):
+        self.headers = [("host", host)]
+
+
+def test_server_names_are_remembered_in_bounded_memory():
+    base = environ.base_environ("", multithread=False)
+    long_host = "b" * 5000 + ":8080"
+    built = environ.build_environ(base, Exchange(long_host))
+    assert (built["SERVER_NAME"], built["SERVER_PORT"]) == ("b" * 5000, "8080")
+    assert (long_host, "http") not in environ._SERVER_NAMES
+    for index in range(3000):
+        built = environ.build_environ(base, Exchange(f"h{index}.example:81"))
+        assert (built["SERVER_NAME"], built["SERVER_PORT"]) == (f"h{index}.example", "81")
+        assert len(environ._SERVER_NAMES) <= 1024
+
+
+def test_the_response_head_memo_is_bounded():
+    for index in range(1000):
+        head = framing.frame_response("200 OK", [("X-Id", str(index))], "1.1", "GET", True, 2).head
+        assert f"X-Id: {index}\r\n".encode() in head
+        assert len(framing._memo) <= framing.MEMO_SIZE
