@@ -30,7 +30,7 @@ from skitai.backends import Alias, Member
 from skitai.corequest import STA_NORMAL, Result, Task, Tasks
 from skitai.corequest.task import DEFAULT_TIMEOUT
 
-from .calls import HttpMethod, transaction_headers
+from .calls import HttpMethod, traced
 from .codec import BadUpstreamResponse
 from .upstreams import MAX_RESPONSE_SIZE, Upstreams, member_auth, with_auth
 
@@ -116,7 +116,7 @@ def prepared(message: Any, headers: Any, auth: Any) -> tuple[str | bytes, Any, t
         frame = message
     else:
         frame = json.dumps(message)
-    fields = transaction_headers(CIMultiDict(headers.items() if isinstance(headers, Mapping) else (headers or ())))
+    fields = traced(CIMultiDict(headers.items() if isinstance(headers, Mapping) else (headers or ())))
     if auth is not None:
         user, password = auth
         auth = (str(user), str(password))
