@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """The database plugin's two benchmarks, run in the development venv (skitai, skitai-dbi,
 uvloop and httpx installed, `wrk` on PATH) against the local PostgreSQL:
-`python bench/dbi.py [--duration 5] [--member postgres@127.0.0.1:5432/test]`.
+`python bench/dbi.py [--duration 5] [--rounds 3] [--member postgres@127.0.0.1:5432/test] [--only
+db-fanout,db-throughput] [--json results.json]`; `bench/run.py --only db-fanout,...` runs it too
+(its `--runs` as `--rounds`). Each scenario prints its figures, then PASS/MISS lines per goal of
+issue 16.
 
 - db-fanout: one request whose app starts ten `was.db` queries of `SELECT pg_sleep(0.05)` at
   once (`apps/skitai_db_app.py` /fanout). The median latency of 20 such requests, one after
@@ -24,18 +27,27 @@ one core. Each figure also comes with the subject's CPU time per request, as in 
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
-import shutil
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import psycopg2
 import uvloop
-from gateway import SUBJECT_CPU, ceiling, median_latency, median_of, on_subject_cpu, pin, report_goal, rounds, wrk_rate
+from gateway import (
+    SUBJECT_CPU,
+    ceiling,
+    fanout_result,
+    finish,
+    goal,
+    medians,
+    on_subject_cpu,
+    parse_args,
+    pin,
+    rounds,
+    wrk_rate,
+)
 
 from skitai.backends import parse_member
 from skitai.testing import ServerProcess
@@ -45,6 +57,7 @@ from skitai_dbi.settings import POOL_SIZE
 
 APPS = Path(__file__).resolve().parent / "apps"
 ROWS = 10_000
+SCENARIOS = ("db-fanout", "db-throughput")
 
 
 def make_table(member: str) -> tuple[str, str]:
@@ -82,59 +95,68 @@ async def bare_loop(member: str, table: str, seconds: float) -> float:
     return count / seconds
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--member", default="postgres@127.0.0.1:5432/test")
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: bash bench/setup.sh")
-    schema, table = make_table(args.member)
+def measure(scenarios: list[str], duration: float, count: int, member: str) -> dict:
+    """The figures of the scenarios asked for, with their verdicts against the issue's goals:
+    {scenario: {"figures": {...}, "summary": str, "targets": [(label, passed, detail)]}};
+    db-throughput's figures are the medians of `count` rounds, its "rounds" each round's."""
+    results = {}
+    schema, table = make_table(member)
     try:
-        env = {"PG_MEMBER": args.member, "PG_TABLE": table, "PG_ROWS": str(ROWS)}
+        env = {"PG_MEMBER": member, "PG_TABLE": table, "PG_ROWS": str(ROWS)}
         with ServerProcess(str(APPS / "skitai_db_app.py"), env=env) as server:
-            pin(server.process.pid, SUBJECT_CPU)
-            one = median_latency(server.url("/one"))
-            fanout = median_latency(server.url("/fanout"))
-            print(f"db-fanout: one query {one * 1000:.1f} ms, ten queries through was.db {fanout * 1000:.1f} ms "
-                  f"({fanout / one:.2f}x one query)")
+            pid = server.process.pid
+            pin(pid, SUBJECT_CPU)
+            if "db-fanout" in scenarios:
+                results["db-fanout"] = fanout_result("db-fanout", server.url("/one"), server.url("/fanout"),
+                                                     "one query", "ten queries through was.db")
+            if "db-throughput" in scenarios:
+                def bare_rate() -> tuple[float, float]:
+                    uvloop.run(bare_loop(member, table, 1.0))  # warm-up
+                    started = time.process_time()
+                    rate = uvloop.run(bare_loop(member, table, duration))
+                    return rate, (time.process_time() - started) / (rate * duration) * 1e6
 
-            def bare_rate() -> tuple[float, float]:
-                uvloop.run(bare_loop(args.member, table, 1.0))  # warm-up
-                started = time.process_time()
-                rate = uvloop.run(bare_loop(args.member, table, args.duration))
-                return rate, (time.process_time() - started) / (rate * args.duration) * 1e6
+                def measure_round() -> dict[str, float]:
+                    bare, bare_us = on_subject_cpu(bare_rate)
+                    through_was, was_us = wrk_rate(server.url("/was"), duration, pid)
+                    through_psycopg2, psycopg2_us = wrk_rate(server.url("/psycopg2"), duration, pid)
+                    alone, alone_us = wrk_rate(server.url("/none"), duration, pid)
+                    thread, thread_us = wrk_rate(server.url("/thread"), duration, pid)
+                    return {"bare": bare, "was": through_was, "psycopg2": through_psycopg2, "none": alone,
+                            "thread": thread, "was/bare": through_was / bare,
+                            "was/psycopg2": through_was / through_psycopg2,
+                            "ceiling/bare": ceiling(alone, bare) / bare,
+                            "us bare": bare_us, "us was": was_us, "us psycopg2": psycopg2_us, "us none": alone_us,
+                            "us thread": thread_us, "cpu was/bare": bare_us / was_us,
+                            "cpu was/psycopg2": psycopg2_us / was_us,
+                            "cpu ceiling/bare": bare_us / (alone_us + bare_us)}
 
-            def measure() -> dict[str, float]:
-                pid = server.process.pid
-                bare, bare_us = on_subject_cpu(bare_rate)
-                through_was, was_us = wrk_rate(server.url("/was"), args.duration, pid)
-                through_psycopg2, psycopg2_us = wrk_rate(server.url("/psycopg2"), args.duration, pid)
-                alone, alone_us = wrk_rate(server.url("/none"), args.duration, pid)
-                thread, thread_us = wrk_rate(server.url("/thread"), args.duration, pid)
-                return {"bare": bare, "was": through_was, "psycopg2": through_psycopg2, "none": alone,
-                        "thread": thread, "was/bare": through_was / bare,
-                        "was/psycopg2": through_was / through_psycopg2, "ceiling/bare": ceiling(alone, bare) / bare,
-                        "us bare": bare_us, "us was": was_us, "us psycopg2": psycopg2_us, "us none": alone_us,
-                        "us thread": thread_us, "cpu was/bare": bare_us / was_us,
-                        "cpu was/psycopg2": psycopg2_us / was_us, "cpu ceiling/bare": bare_us / (alone_us + bare_us)}
-
-            runs = rounds(args.rounds, measure)
-        figures = {name: median_of(runs, name) for name in runs[0]}
-        print(f"db-throughput (medians of {len(runs)} rounds): bare loop {figures['bare']:.0f} SELECTs/s, was.db "
-              f"{figures['was']:.0f} req/s ({figures['was/bare']:.2f}x the bare loop), plain psycopg2 at 4 threads "
-              f"{figures['psycopg2']:.0f} req/s (was.db is {figures['was/psycopg2']:.2f}x psycopg2); no query "
-              f"{figures['none']:.0f} req/s, one was.Thread(noop) corequest {figures['thread']:.0f} req/s")
-        print(f"per CPU (microseconds of the subject's CPU per request): bare loop {figures['us bare']:.0f}, was.db "
-              f"{figures['us was']:.0f}, psycopg2 {figures['us psycopg2']:.0f}, no query {figures['us none']:.0f}, "
-              f"was.Thread {figures['us thread']:.0f}")
-        report_goal("was.db >= 0.7x the bare loop", figures["was/bare"], figures["cpu was/bare"], 0.7,
-                    figures["ceiling/bare"], figures["cpu ceiling/bare"])
-        report_goal("was.db ahead of plain psycopg2 at 4 threads", figures["was/psycopg2"],
-                    figures["cpu was/psycopg2"], 1.0)
+                results["db-throughput"] = throughput_result(rounds(count, measure_round))
     finally:
-        drop_schema(args.member, schema)
+        drop_schema(member, schema)
+    return results
+
+
+def throughput_result(runs: list[dict[str, float]]) -> dict:
+    figures = medians(runs)
+    summary = (
+        f"(medians of {len(runs)} rounds) bare loop {figures['bare']:.0f} SELECTs/s, was.db {figures['was']:.0f} "
+        f"req/s ({figures['was/bare']:.2f}x the bare loop), plain psycopg2 at 4 threads {figures['psycopg2']:.0f} "
+        f"req/s (was.db is {figures['was/psycopg2']:.2f}x psycopg2); reference: no query {figures['none']:.0f} "
+        f"req/s, one was.Thread(noop) corequest {figures['thread']:.0f} req/s\n"
+        f"  per CPU (microseconds of the subject's CPU per request): bare loop {figures['us bare']:.0f}, was.db "
+        f"{figures['us was']:.0f}, psycopg2 {figures['us psycopg2']:.0f}, no query {figures['us none']:.0f}, "
+        f"was.Thread {figures['us thread']:.0f}")
+    targets = [*goal("db-throughput: was.db >= 0.7x the bare driver loop", figures["was/bare"],
+                     figures["cpu was/bare"], 0.7, figures["ceiling/bare"], figures["cpu ceiling/bare"]),
+               *goal("db-throughput: was.db ahead of plain psycopg2 at 4 threads", figures["was/psycopg2"],
+                     figures["cpu was/psycopg2"], 1.0)]
+    return {"figures": figures, "rounds": runs, "summary": summary, "targets": targets}
+
+
+def main() -> None:
+    args = parse_args(SCENARIOS, member="postgres@127.0.0.1:5432/test")
+    finish(measure(args.only, args.duration, args.rounds, args.member), args.json)
 
 
 if __name__ == "__main__":

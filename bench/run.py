@@ -723,18 +723,19 @@ def parse_args(argv=None):
     return args
 
 
-def run_plugin_scenarios(names: list, duration: int, tmp: Path) -> tuple[dict, list]:
-    """The plugins' scenarios among `names`, each script once for its scenarios: (results by
-    scenario, PASS/MISS lines)."""
+def run_plugin_scenarios(names: list, duration: int, runs: int, tmp: Path) -> tuple[dict, list]:
+    """The plugins' scenarios among `names`, each script once for its scenarios, `runs` rounds
+    (the medians count): (results by scenario, PASS/MISS lines)."""
     results, lines = {}, []
     for script in dict.fromkeys(PLUGIN_SCENARIOS[name] for name in names):
         asked = [name for name in names if PLUGIN_SCENARIOS[name] == script]
         output = tmp / f"{script}.json"
         print(f"\n## {', '.join(asked)} (bench/{script}, {sys.executable})", flush=True)
         try:
+            # Five measurements a round in a throughput scenario, each after a one-second warm-up.
             done = subprocess.run([sys.executable, str(BENCH / script), "--duration", str(duration),
-                                   "--only", ",".join(asked), "--json", str(output)],
-                                  cwd=BENCH, timeout=60 + 12 * duration * len(asked))
+                                   "--rounds", str(runs), "--only", ",".join(asked), "--json", str(output)],
+                                  cwd=BENCH, timeout=60 + 8 * (duration + 2) * runs * len(asked))
             failed = done.returncode != 0 or not output.exists()
         except subprocess.TimeoutExpired:
             failed = True
@@ -784,7 +785,7 @@ def main(argv=None) -> int:
                 results.append(result)
             all_results[scen_name] = results
             print_table(scenario, results)
-        plugin_results, plugin_targets = run_plugin_scenarios(plugin_names, args.duration, tmp)
+        plugin_results, plugin_targets = run_plugin_scenarios(plugin_names, args.duration, args.runs, tmp)
 
     targets = check_targets(all_results) + plugin_targets
     print("\n## targets")
