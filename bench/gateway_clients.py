@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import aiohttp
@@ -22,6 +23,17 @@ import uvloop
 from skitai.testing import ServerProcess
 
 UPSTREAM = Path(__file__).resolve().parent / "apps" / "skitai_json_upstream.py"
+
+
+@contextmanager
+def pinned_upstream():
+    """The JSON upstream started, pinned to CPU 0 and this process to CPU 1 (when there are
+    two), so client and server do not take turns on one core."""
+    with ServerProcess(str(UPSTREAM)) as upstream:
+        if len(os.sched_getaffinity(0)) >= 2:
+            os.sched_setaffinity(upstream.process.pid, {0})
+            os.sched_setaffinity(0, {1})
+        yield upstream
 
 
 async def measure(call, concurrency: int, duration: float) -> float:
@@ -70,10 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=4.0)
     args = parser.parse_args()
-    with ServerProcess(str(UPSTREAM)) as upstream:
-        if len(os.sched_getaffinity(0)) >= 2:
-            os.sched_setaffinity(upstream.process.pid, {0})
-            os.sched_setaffinity(0, {1})
+    with pinned_upstream() as upstream:
         for concurrency in (1, 8, 32):
             for name, client in CLIENTS:
                 rate = uvloop.run(client(upstream.url("/"), concurrency, args.duration))

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -31,23 +30,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from skitai.testing import ServerProcess, free_port, wait_for_port
+from skitai.testing import Nginx, ServerProcess, free_port, stop_process, wait_for_port
 
 APPS = Path(__file__).resolve().parent / "apps"
 IN_FLIGHT = 32
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 1024; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
+NGINX_HTTP = """
     upstream member {{ server 127.0.0.1:{member}; keepalive 32; }}
     server {{
         listen 127.0.0.1:{port};
@@ -63,7 +50,6 @@ http {{
             client_max_body_size 0;
         }}
     }}
-}}
 """
 
 
@@ -163,14 +149,12 @@ def main() -> int:
                                "--keep-alive", "60", "--log-level", "warning", "proxy_member:app"])
     tmp = tempfile.mkdtemp(prefix="skitai-bench-nginx-")
     nginx_port = free_port()
-    Path(tmp, "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp, member=member_port, port=nginx_port))
-    nginx = None
     try:
         wait_for_port(member_port, 20, member)
-        nginx = subprocess.Popen(["nginx", "-c", f"{tmp}/nginx.conf", "-p", tmp])
-        wait_for_port(nginx_port, 20, nginx)
-        with ServerProcess(str(APPS / "skitai_proxy.py"), env={"PROXY_MEMBER": f"127.0.0.1:{member_port}"}) as skitai:
-            peers = {"member direct": (member_port, None), "nginx proxy_pass": (nginx_port, nginx.pid),
+        peer = Nginx(tmp, NGINX_HTTP.format(member=member_port, port=nginx_port), nginx_port, connections=1024)
+        skitai = ServerProcess(str(APPS / "skitai_proxy.py"), env={"PROXY_MEMBER": f"127.0.0.1:{member_port}"})
+        with peer as nginx, skitai:
+            peers = {"member direct": (member_port, None), "nginx proxy_pass": (nginx_port, nginx.process.pid),
                      "skitai proxy": (skitai.port, skitai.process.pid)}
             runs: dict[str, list[float]] = {name: [] for name in peers}
             for _ in range(args.runs):  # interleaved, so a burst of load elsewhere hits every peer alike
@@ -182,13 +166,7 @@ def main() -> int:
                      for name, (port, pid) in peers.items()}
             uploads = {name: upload(f"http://127.0.0.1:{port}/sink", size, pid) for name, (port, pid) in peers.items()}
     finally:
-        for process in (nginx, member):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM if process is member else signal.SIGQUIT)
-                try:
-                    process.wait(10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+        stop_process(member)
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"proxy-hello (wrk -t1 -c{IN_FLIGHT}, median of {args.runs} x {args.duration:g} s, GET /hello, "
           f"one gunicorn gthread member)")

@@ -9,13 +9,11 @@ uses it: write the head, read the head, read the body). Run in the development v
 from __future__ import annotations
 
 import argparse
-import os
 
 import aiohttp
 import uvloop
-from gateway_clients import UPSTREAM, measure
+from gateway_clients import measure, pinned_upstream
 
-from skitai.testing import ServerProcess
 from skitai_gateway.upstreamconn import Origin, UpstreamPool
 
 IN_FLIGHT = 32
@@ -55,10 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--duration", type=float, default=4.0)
     args = parser.parse_args()
-    with ServerProcess(str(UPSTREAM)) as upstream:
-        if len(os.sched_getaffinity(0)) >= 2:
-            os.sched_setaffinity(upstream.process.pid, {0})
-            os.sched_setaffinity(0, {1})
+    with pinned_upstream() as upstream:
         for _ in range(2):
             for name, client in (("aiohttp", with_aiohttp), ("upstreamconn", with_upstreamconn)):
                 rate = uvloop.run(client(upstream.url("/"), IN_FLIGHT, args.duration))

@@ -1,7 +1,17 @@
 import pytest
 from gwservers import UpstreamApp, gateway_server
+from proxyservers import Gunicorn
 
 from skitai.testing import ServerThread, StartedServers
+
+
+@pytest.fixture(scope="module")
+def gunicorn():
+    """A gunicorn member (`proxyservers.Gunicorn`) shared by a test module's tests (one that
+    needs another kind defines its own)."""
+    server = Gunicorn()
+    yield server
+    server.close()
 
 
 @pytest.fixture

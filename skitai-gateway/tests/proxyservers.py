@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 
-from skitai.testing import ServerThread, free_port, wait_for_port
+from skitai.testing import ServerThread, free_port, stop_process, wait_for_port
 from skitai_gateway import plugin
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -52,12 +52,7 @@ class Gunicorn:
         return f"127.0.0.1:{self.port}"
 
     def close(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
+        stop_process(self.process)
 
 
 class Waitress:

@@ -3,32 +3,19 @@
 the client's address survives the chain because Skitai trusts nginx
 (`skitai.set_proxy_trusted`)."""
 import os
-import subprocess
 import threading
 
 import httpx
 import pytest
-from proxyservers import Gunicorn, proxy_server
+from proxyservers import proxy_server
 from websockets.sync.client import connect
 from websockets.sync.server import serve
 
-from skitai.testing import StartedServers, free_port, requires_commands, wait_for_port
+from skitai.testing import Nginx, StartedServers, free_port, requires_commands
 
 pytestmark = requires_commands("nginx", install="apt-get install nginx-light")
 
-NGINX_CONF = """
-worker_processes 1;
-daemon off;
-pid {tmp}/nginx.pid;
-error_log {tmp}/error.log warn;
-events {{ worker_connections 256; }}
-http {{
-    access_log off;
-    client_body_temp_path {tmp}/body;
-    proxy_temp_path {tmp}/proxy;
-    fastcgi_temp_path {tmp}/fastcgi;
-    uwsgi_temp_path {tmp}/uwsgi;
-    scgi_temp_path {tmp}/scgi;
+NGINX_HTTP = """
     upstream backend {{
         server 127.0.0.1:{skitai};
         keepalive 100;
@@ -56,15 +43,7 @@ http {{
             proxy_read_timeout 86400;
         }}
     }}
-}}
 """
-
-
-@pytest.fixture(scope="module")
-def gunicorn():
-    server = Gunicorn()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -87,20 +66,11 @@ def nginx_in_front(tmp_path, gunicorn, ws_member):
         {"/": "@app", "/websocket": "@ws"}, {"@app": [gunicorn.member], "@ws": [ws_member]}, **settings))
     skitai = started(proxy_trusted=["127.0.0.1"])
     port = free_port()
-    (tmp_path / "nginx.conf").write_text(NGINX_CONF.format(tmp=tmp_path, skitai=skitai.port, port=port))
     os.chmod(tmp_path, 0o755)
-    nginx = subprocess.Popen(["nginx", "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        wait_for_port(port, 15, nginx)
-        yield port
+        with Nginx(tmp_path, NGINX_HTTP.format(skitai=skitai.port, port=port), port):
+            yield port
     finally:
-        nginx.terminate()
-        try:
-            nginx.wait(10)
-        except subprocess.TimeoutExpired:
-            nginx.kill()
-            nginx.wait(5)
         started.stop()
 
 

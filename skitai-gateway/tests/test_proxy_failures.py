@@ -7,7 +7,7 @@ import time
 
 import httpx
 import pytest
-from proxyservers import Gunicorn, RawMember, proxy_server
+from proxyservers import RawMember, proxy_server
 
 from skitai.testing import StartedServers, free_port, wait_for
 
@@ -18,13 +18,6 @@ def servers():
                                                              **settings))
     yield lambda mounts, aliases, **settings: started(mounts=mounts, aliases=aliases, **settings)
     started.stop()
-
-
-@pytest.fixture(scope="module")
-def gunicorn():
-    server = Gunicorn()
-    yield server
-    server.close()
 
 
 @pytest.fixture
@@ -86,20 +79,13 @@ def test_a_member_that_breaks_off_mid_body_cuts_the_response(servers, raw):
         httpx.get(front.url("/x"), timeout=10)
 
 
-def test_a_pooled_connection_the_member_closed_is_replaced(servers, raw):
+@pytest.mark.parametrize("closing", [
+    {"close": True},          # the member closed a pooled connection after its answer
+    {"close_on_next": True},  # ... or as the next request arrives: retried on a new one
+], ids=["closed_is_replaced", "closed_as_the_request_arrives_is_retried"])
+def test_a_pooled_connection_the_member_closed_is_replaced(servers, raw, closing):
     member = raw(lambda data: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" if b"\r\n\r\n" in data else None,
-                 close=True)
-    front = servers({"/": "@m"}, {"@m": [member.member]})
-    with httpx.Client(timeout=10) as client:
-        for _ in range(3):
-            response = client.get(front.url("/x"))
-            assert response.status_code == 200 and response.text == "ok"
-    assert len(member.received) == 3
-
-
-def test_a_pooled_connection_closed_as_the_request_arrives_is_retried_on_a_new_one(servers, raw):
-    member = raw(lambda data: b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok" if b"\r\n\r\n" in data else None,
-                 close_on_next=True)
+                 **closing)
     front = servers({"/": "@m"}, {"@m": [member.member]})
     with httpx.Client(timeout=10) as client:
         for _ in range(3):

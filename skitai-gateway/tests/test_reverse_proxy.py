@@ -8,7 +8,7 @@ import sys
 
 import httpx
 import pytest
-from proxyservers import Gunicorn, RawMember, proxy_server
+from proxyservers import RawMember, proxy_server
 
 from skitai.mounting import MountError
 from skitai.testing import ServerThread, StartedServers, free_port, make_certificates
@@ -27,13 +27,6 @@ def skitai_member():
     started = StartedServers(ServerThread)
     yield lambda: started(app)
     started.stop()
-
-
-@pytest.fixture(scope="module")
-def gunicorn():
-    server = Gunicorn()
-    yield server
-    server.close()
 
 
 def proxy(servers, mounts, aliases, **settings):

@@ -5,10 +5,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 
 import psutil
 import pytest
+from agentapp import SCRIPT
 from smtputil import SmtpServer
 
 from skitai.testing import free_port, http_get, wait_for
@@ -18,20 +18,6 @@ from skitai_smtpda.smtpserver import SmtpServer as Server
 from skitai_smtpda.spool import Spool
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
-
-SCRIPT = textwrap.dedent('''
-    import skitai
-
-
-    def app(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"ok"]
-
-
-    if __name__ == "__main__":
-        skitai.mount("/", app)
-        skitai.run(port=5000)
-''')
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import sys
 import textwrap
 
 import pytest
+from agentapp import SCRIPT
 from smtputil import SmtpServer
 
 from skitai.testing import ServerProcess, http_get, wait_for
@@ -19,20 +20,6 @@ from skitai_smtpda.smtpserver import SmtpServer as Server
 from skitai_smtpda.spool import Envelope, Spool
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
-
-SCRIPT = textwrap.dedent('''
-    import skitai
-
-
-    def app(environ, start_response):
-        start_response("200 OK", [("Content-Type", "text/plain")])
-        return [b"ok"]
-
-
-    if __name__ == "__main__":
-        skitai.mount("/", app)
-        skitai.run(port=5000)
-''')
 
 
 @pytest.fixture

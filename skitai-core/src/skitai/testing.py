@@ -6,7 +6,6 @@ import asyncio
 import http.client
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -38,6 +37,18 @@ def wait_for_port(port: int, timeout: float = 15.0, process: subprocess.Popen | 
         except OSError:
             time.sleep(0.05)
     raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM a process a test started and wait for it; SIGKILL when it has not ended within
+    `timeout`."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 def http_get(port: int, path: str = "/", timeout: float = 10.0) -> tuple[int, bytes]:
@@ -314,14 +325,8 @@ class ServerProcess:
         self.process.send_signal(signum)
 
     def stop(self) -> int | None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(self.stop_timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
         if self.process is not None:
+            stop_process(self.process, self.stop_timeout)
             self.returncode = self.process.returncode
         return self.returncode
 
@@ -335,6 +340,56 @@ class ServerProcess:
 
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
+
+
+NGINX_CONF = """worker_processes 1;
+daemon off;
+pid {directory}/nginx.pid;
+error_log {directory}/error.log warn;
+events {{ worker_connections {connections}; }}
+http {{
+    access_log off;
+    client_body_temp_path {directory}/body;
+    proxy_temp_path {directory}/proxy;
+    fastcgi_temp_path {directory}/fastcgi;
+    uwsgi_temp_path {directory}/uwsgi;
+    scgi_temp_path {directory}/scgi;
+{http}
+}}
+"""
+
+
+class Nginx:
+    """nginx in the foreground as a peer of a test or a benchmark (a proxy in front of Skitai, or
+    one to compare with): a context manager that writes its configuration under `directory`
+    (every file nginx writes goes there too, so it runs unprivileged), starts it, waits for
+    `port` and stops it. `http` is what goes inside the `http` block (upstreams, servers)."""
+
+    def __init__(self, directory: str, http: str, port: int, connections: int = 256) -> None:
+        self.directory = str(directory)
+        self.port = port
+        self.conf = os.path.join(self.directory, "nginx.conf")
+        with open(self.conf, "w") as file:
+            file.write(NGINX_CONF.format(directory=self.directory, connections=connections, http=http))
+        self.process: subprocess.Popen | None = None
+        self._log = tempfile.TemporaryFile()
+
+    def __enter__(self) -> "Nginx":
+        self.process = subprocess.Popen(["nginx", "-c", self.conf, "-p", self.directory],
+                                        stdout=subprocess.DEVNULL, stderr=self._log)
+        try:
+            wait_for_port(self.port, 20, self.process)
+        except (RuntimeError, TimeoutError) as exc:
+            self.__exit__()
+            self._log.seek(0)
+            raise RuntimeError(f"nginx did not start ({exc}):\n{self._log.read().decode('utf-8', 'replace')}") from None
+        except BaseException:
+            self.__exit__()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        stop_process(self.process)
 
 
 class ServerThread:

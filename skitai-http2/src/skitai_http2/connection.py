@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 
 import h2.events
@@ -21,15 +20,15 @@ from h2.errors import ErrorCodes
 from skitai.plugin import (
     ClientDisconnected,
     SpooledBody,
-    StreamedBody,
     error_body,
     error_headers,
     linger_then_close,
     status_line,
 )
+from skitai.streamexchange import block_stream, dispatch, refuse_body, take_body
 from skitai.streamfields import BadRequest, check_trailers, request_fields
 
-from .exchange import ALWAYS_WRITABLE, LOW_WATER, H2Exchange
+from .exchange import LOW_WATER, H2Exchange
 from .session import H2Session, Limits, SessionError
 from .tunnel import StreamTunnel
 
@@ -42,10 +41,6 @@ SWITCHING_PROTOCOLS = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\
 # fields of an upgraded HTTP/1.1 request that describe the HTTP/1.1 connection, not the request
 UPGRADE_FIELDS = frozenset(("connection", "upgrade", "http2-settings", "keep-alive", "te",
                             "transfer-encoding", "proxy-connection"))
-
-
-class BodyTooLarge(ClientDisconnected):
-    """The stream's request body went past the maximum upload size."""
 
 
 def limits_for(config) -> Limits:
@@ -181,21 +176,16 @@ class H2ServerConnection(asyncio.Protocol):
         self.streams[exchange.stream_id] = exchange
         # a handler that raises is answered 500 by the core's resolve, this stream alone
         handler = exchange.handler = self.server.resolve(exchange)
-        body = exchange.body
-        if not body.complete:
-            if not handler.needs_full_body:
-                exchange.body = StreamedBody(
-                    lambda: self._pause_stream(exchange), lambda: self._resume_threadsafe(exchange),
-                    self.request_timeout, exchange.request_continue if exchange.expect_continue else None)
-            length = exchange.header("content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_upload:
-                self._refuse_body(exchange)
+        if not exchange.body.complete:
+            if not take_body(exchange, lambda: self._pause_stream(exchange),
+                             lambda: self._resume_threadsafe(exchange), self.request_timeout,
+                             self.max_upload, exchange.request_continue if exchange.expect_continue else None):
                 return
             if handler.needs_full_body:
                 if exchange.expect_continue:
                     self.send_continue(exchange)
                 return  # dispatched when the body is complete
-        self._dispatch(exchange)
+        dispatch(exchange, log)
 
     def push(self, parent: H2Exchange, block: list[tuple[bytes, bytes]], target: str,
              fields: list[tuple[str, str]]) -> None:
@@ -212,17 +202,6 @@ class H2ServerConnection(asyncio.Protocol):
         self._open(H2Exchange(self, stream_id, "GET", target, fields))
         self.schedule_flush()
 
-    def _dispatch(self, exchange: H2Exchange) -> None:
-        exchange.dispatched = True
-        try:
-            exchange.handler.handle(exchange)
-        except Exception:
-            log.exception("request handler failed: %s %s", exchange.method, exchange.target)
-            if not exchange.response_started:
-                exchange.send_response(status_line(500), error_headers(), error_body(500))
-            else:
-                exchange.abort()
-
     def _on_data(self, event: h2.events.DataReceived, now: float) -> None:
         exchange = self.streams.get(event.stream_id)
         if exchange is not None and exchange.method == "CONNECT":
@@ -237,7 +216,7 @@ class H2ServerConnection(asyncio.Protocol):
         exchange.last_input = now
         body = exchange.body
         if body.received + len(event.data) > self.max_upload:
-            self._refuse_body(exchange)
+            refuse_body(exchange)
             return
         body.feed(event.data)
         if exchange.reading_paused:
@@ -257,16 +236,7 @@ class H2ServerConnection(asyncio.Protocol):
             return  # a request without a body (END_STREAM on its HEADERS)
         exchange.body.finish(exchange.request_trailers)
         if not exchange.dispatched and not exchange.finished:
-            self._dispatch(exchange)
-
-    def _refuse_body(self, exchange: H2Exchange) -> None:
-        exchange.refused = True
-        exchange.body.fail(BodyTooLarge("request body larger than the maximum upload size"))
-        if exchange.response_started:
-            exchange.abort()
-        else:
-            exchange.dispatched = True
-            exchange.send_response(status_line(413), error_headers(), error_body(413))
+            dispatch(exchange, log)
 
     def send_continue(self, exchange: H2Exchange) -> None:
         if not (exchange.continue_sent or exchange.response_started or exchange.finished
@@ -309,10 +279,7 @@ class H2ServerConnection(asyncio.Protocol):
 
     # responses
     def block(self, exchange: H2Exchange) -> None:
-        if exchange.writable is ALWAYS_WRITABLE:
-            exchange.writable = threading.Event()  # its own, unset: only this stream waits
-        else:
-            exchange.writable.clear()
+        block_stream(exchange)
         self.blocked.add(exchange)
         if exchange.tunnel is not None:
             exchange.tunnel.protocol.pause_writing()

@@ -12,7 +12,6 @@ flight, then close) and `abort`.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 
 from aioquic.asyncio.protocol import QuicConnectionProtocol
@@ -38,12 +37,13 @@ from aioquic.quic.events import (
 )
 
 from skitai.budget import Budget
-from skitai.plugin import ClientDisconnected, SpooledBody, StreamedBody, error_body, error_headers, status_line
+from skitai.plugin import ClientDisconnected, SpooledBody, error_body, error_headers, status_line
+from skitai.streamexchange import block_stream, dispatch, refuse_body, take_body
 from skitai.streamfields import BadRequest, check_trailers, request_fields
 
 from .early import SAFE_METHODS, mark_early_streams
 from .endpoint import Admission
-from .exchange import ALWAYS_WRITABLE, H3Exchange
+from .exchange import H3Exchange
 from .floods import PeerFloods
 from .flow import follow_consumption, limit_streams
 from .settings import Limits
@@ -52,10 +52,6 @@ from .steering import ConnectionIds, steer_connection_ids
 log = logging.getLogger("skitai.http3")
 
 CHUNK = 64 * 1024   # the most body data one DATA frame carries
-
-
-class BodyTooLarge(ClientDisconnected):
-    """The stream's request body went past the maximum upload size."""
 
 
 class ServerH3(H3Connection):
@@ -295,19 +291,14 @@ class H3ServerConnection(QuicConnectionProtocol):
     def _open(self, exchange: H3Exchange) -> None:
         self.streams[exchange.stream_id] = exchange
         handler = exchange.handler = self.server.resolve(exchange)
-        body = exchange.body
-        if not body.complete:
-            if not handler.needs_full_body:
-                exchange.body = StreamedBody(
-                    lambda: self._pause_stream(exchange), lambda: self._resume_threadsafe(exchange),
-                    self.request_timeout, exchange.request_continue)
-            length = exchange.header("content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_upload:
-                self._refuse_body(exchange)
+        if not exchange.body.complete:
+            if not take_body(exchange, lambda: self._pause_stream(exchange),
+                             lambda: self._resume_threadsafe(exchange), self.request_timeout,
+                             self.max_upload, exchange.request_continue):
                 return
             if handler.needs_full_body:
                 return  # dispatched when the body is complete
-        self._dispatch(exchange)
+        dispatch(exchange, log)
 
     def may_push(self) -> bool:
         return (not self.closed and not self.shutting_down and self.h3 is not None and self.h3.may_push()
@@ -328,17 +319,6 @@ class H3ServerConnection(QuicConnectionProtocol):
         self._open(H3Exchange(self, stream_id, "GET", target, fields))
         self._transmit_soon()
 
-    def _dispatch(self, exchange: H3Exchange) -> None:
-        exchange.dispatched = True
-        try:
-            exchange.handler.handle(exchange)
-        except Exception:
-            log.exception("request handler failed: %s %s", exchange.method, exchange.target)
-            if not exchange.response_started:
-                exchange.send_response(status_line(500), error_headers(), error_body(500))
-            else:
-                exchange.abort()
-
     def _on_data(self, event: DataReceived, now: float) -> None:
         exchange = self.streams.get(event.stream_id)
         if exchange is None or exchange.finished or exchange.body.complete or exchange.refused:
@@ -347,7 +327,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         body = exchange.body
         if event.data:
             if body.received + len(event.data) > self.max_upload:
-                self._refuse_body(exchange)
+                refuse_body(exchange)
                 return
             body.feed(event.data)
         if event.stream_ended:
@@ -358,16 +338,7 @@ class H3ServerConnection(QuicConnectionProtocol):
             return
         exchange.body.finish()
         if not exchange.dispatched and not exchange.finished:
-            self._dispatch(exchange)
-
-    def _refuse_body(self, exchange: H3Exchange) -> None:
-        exchange.refused = True
-        exchange.body.fail(BodyTooLarge("request body larger than the maximum upload size"))
-        if exchange.response_started:
-            exchange.abort()
-        else:
-            exchange.dispatched = True
-            exchange.send_response(status_line(413), error_headers(), error_body(413))
+            dispatch(exchange, log)
 
     def send_continue(self, exchange: H3Exchange) -> None:
         if not (exchange.response_started or exchange.finished or exchange.aborted or self.closed):
@@ -398,10 +369,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         return True
 
     def block(self, exchange: H3Exchange) -> None:
-        if exchange.writable is ALWAYS_WRITABLE:
-            exchange.writable = threading.Event()  # its own, unset: only this stream waits
-        else:
-            exchange.writable.clear()
+        block_stream(exchange)
         self.blocked.add(exchange)
 
     def schedule_pump(self) -> None:

@@ -1,0 +1,144 @@
+"""`skitai.streamexchange.StreamExchange`, the base of the HTTP/2 and HTTP/3 plugins' exchanges,
+through a small protocol of the test's own that records what reaches its wire: the head's
+fields and end, the body cut to its Content-Length, back-pressure over the high-water mark, and
+the checks before a push. (The plugins' suites test the same over real connections.)"""
+import asyncio
+
+import pytest
+
+from skitai.streamexchange import ALWAYS_WRITABLE, StreamExchange, block_stream
+
+
+class Wire:
+    """The connection side a StreamExchange talks to, recording every call."""
+
+    def __init__(self, loop) -> None:
+        self.loop = loop
+        self.client = ("127.0.0.1", 50000)
+        self.sockname = ("127.0.0.1", 8080)
+        self.extra_fields = [(b"x-plugin", b"1")]
+        self.heads: list[tuple[int, list, bool]] = []
+        self.pieces: list[bytes] = []
+        self.calls: list[str] = []
+        self.pushed: list[str] = []
+        self.push_ok = True
+
+    def stream_done(self, exchange) -> None:
+        self.calls.append("done")
+
+    def abort_stream(self, exchange) -> None:
+        self.calls.append("abort")
+        exchange.aborted = True
+
+    def block(self, exchange) -> None:
+        self.calls.append("block")
+        block_stream(exchange)
+
+    def push(self, parent, block, target, fields) -> None:
+        self.pushed.append(target)
+
+
+class ListStream(StreamExchange):
+    protocol_name = "TEST/1"
+    high_water = 10
+
+    def _write_head(self, code, fields, end) -> bool:
+        self.conn.heads.append((code, fields, end))
+        return True
+
+    def _head_ended(self) -> None:
+        self.conn.stream_done(self)
+
+    def _enqueue(self, piece) -> int:
+        self.conn.pieces.append(bytes(piece))
+        return sum(len(piece) for piece in self.conn.pieces)
+
+    def _kick(self) -> None:
+        self.conn.calls.append("kick")
+
+    def _may_push(self) -> bool:
+        return self.conn.push_ok
+
+    def finish(self) -> None:
+        self.conn.calls.append("finish")
+
+
+@pytest.fixture
+def wire():
+    loop = asyncio.new_event_loop()
+    yield Wire(loop)
+    loop.close()
+
+
+def stream(wire, method="GET", headers=(("host", "example.com"),)):
+    return ListStream(wire, 1, method, "/a?b=1", list(headers), "9", "https")
+
+
+def test_the_request_attributes_come_from_the_target_and_the_connection(wire):
+    exchange = stream(wire)
+    assert (exchange.path, exchange.query, exchange.version, exchange.scheme) == ("/a", "b=1", "9", "https")
+    assert exchange.client == wire.client and exchange.writable is ALWAYS_WRITABLE
+
+
+def test_a_response_declares_its_length_and_plugin_fields_and_queues_its_body(wire):
+    exchange = stream(wire)
+    exchange.send_response("200 OK", [("Content-Type", "text/plain")], b"hello")
+    (code, fields, end), = wire.heads
+    assert code == 200 and not end
+    assert (b"content-length", b"5") in fields and (b"x-plugin", b"1") in fields
+    assert wire.pieces == [b"hello"] and wire.calls == ["finish"] and exchange.bytes_sent == 5
+
+
+@pytest.mark.parametrize("method, status", [("HEAD", "200 OK"), ("GET", "204 No Content"), ("GET", "200 OK")])
+def test_a_response_without_body_ends_the_stream_with_its_head(wire, method, status):
+    exchange = stream(wire, method)
+    exchange.send_response(status, [], b"" if method == "GET" else b"ignored")
+    assert [end for _, _, end in wire.heads] == [True]
+    assert wire.pieces == [] and wire.calls == ["done"]
+
+
+def test_trailers_keep_an_empty_response_open_for_them(wire):
+    exchange = stream(wire)
+    exchange.trailers = [("x-sum", "1")]
+    exchange.send_response("200 OK", [], b"")
+    assert [end for _, _, end in wire.heads] == [False] and wire.calls == ["finish"]
+
+
+def test_data_past_the_declared_length_is_dropped(wire):
+    exchange = stream(wire)
+    exchange.send_head("200 OK", [("Content-Length", "4")])
+    exchange.send_data(b"abc")
+    exchange.send_data(b"defg")
+    exchange.send_data(b"h")
+    assert b"".join(wire.pieces) == b"abcd" and exchange.bytes_sent == 4
+
+
+def test_a_stream_over_its_high_water_mark_blocks_its_producer_alone(wire):
+    exchange = stream(wire)
+    exchange.send_head("200 OK", [])
+    exchange.send_data(b"x" * 8)
+    assert "block" not in wire.calls
+    exchange.send_data(b"x" * 8)
+    assert wire.calls.count("block") == 1
+    assert exchange.writable is not ALWAYS_WRITABLE and not exchange.writable.is_set()
+    assert ALWAYS_WRITABLE.is_set()
+
+
+def test_abort_reaches_the_connection_once(wire):
+    exchange = stream(wire)
+    exchange.abort()
+    exchange.abort()
+    assert wire.calls == ["abort"]
+
+
+def test_a_push_is_promised_only_where_the_checks_allow_it(wire):
+    async def pushes():
+        allowed = stream(wire).push("/style.css")
+        without_host = stream(wire, headers=()).push("/style.css")
+        other_origin = stream(wire).push("https://elsewhere.example/x")
+        wire.push_ok = False
+        over_limits = stream(wire).push("/style.css")
+        return allowed, without_host, other_origin, over_limits
+
+    assert wire.loop.run_until_complete(pushes()) == (True, False, False, False)
+    assert wire.pushed == ["/style.css"]
