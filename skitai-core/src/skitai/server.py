@@ -10,6 +10,7 @@ import asyncio
 import concurrent.futures.thread  # noqa: F401 -- the graceful stop's executor, loaded before root privileges go
 import inspect
 import logging
+import os
 import signal
 import threading
 import time
@@ -74,7 +75,7 @@ def _bind(handler: RequestHandler, server: "Server") -> None:
 
 class Server:
     def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False,
-                 worker_index: int = 0) -> None:
+                 worker_index: int = 0, master_pid: int | None = None) -> None:
         kernel.configure()  # done by skitai.run() already; a server built in a test configures here
         self.kernel = kernel
         self.config = kernel.config
@@ -90,6 +91,9 @@ class Server:
         self.worker_index = worker_index
         self.multiprocess = multiprocess  # one of several worker processes
         self.supervised = worker_id != "M"  # a worker of a master process (even the only one)
+        # the master that forked this worker: when it is gone (SIGKILL, OOM killer) the worker
+        # is reparented and stops on its own instead of holding the port as an orphan
+        self.master_pid = master_pid
         self.access_log = AccessLog(logs.request_stream(), worker_id=worker_id)
         self.diagnostics = Diagnostics(self.config, worker_id)
         self.requests_served = 0
@@ -198,6 +202,15 @@ class Server:
                 connection.check_timeout(now)
             self.access_log.flush()
             self.diagnostics.tick()
+            self._check_master()
+
+    def _check_master(self) -> None:
+        """Stop gracefully, like on SIGTERM, once the master is gone: a reparented worker
+        (`getppid()` is no longer the master's pid) has nobody to supervise or stop it."""
+        if (self.master_pid is not None and os.getppid() != self.master_pid
+                and not self._stop_requested.is_set()):
+            log.warning("the master (pid %d) is gone: stopping", self.master_pid)
+            self._stop_requested.set()
 
     async def _finish_closing(self, outcomes: list) -> None:
         """Await what `skitai_server_stop` implementations returned to finish on the loop (a

@@ -257,6 +257,7 @@ class WorkerSupervisor:
         # handlers: a stop signal in between would otherwise run the master's handler in the
         # child, which would then never stop.
         signal.pthread_sigmask(signal.SIG_BLOCK, MASTER_SIGNALS)
+        master_pid = os.getpid()
         pid = os.fork()
         if pid:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
@@ -278,7 +279,7 @@ class WorkerSupervisor:
             from .server import Server
 
             server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1,
-                            worker_index=index)
+                            worker_index=index, master_pid=master_pid)
             server.serve(self.listeners)
             status = 0
         except BaseException as error:
