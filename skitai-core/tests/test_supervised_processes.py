@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -96,6 +97,27 @@ def test_a_detached_process_outlives_the_master(script, tmp_path):
     finally:
         os.kill(pid, signal.SIGTERM)
     wait_for(lambda: ("stop", str(pid)) in events(tmp_path))
+
+
+@pytest.mark.parametrize("on_stop", ["stop", "detach"])
+def test_a_killed_master_takes_only_its_stopped_processes_along(script, tmp_path, on_stop):
+    """A master that dies without stopping anything (SIGKILL, the OOM killer): an
+    on_stop="stop" process gets SIGTERM from the kernel (PR_SET_PDEATHSIG), a detached one
+    runs on."""
+    with server(script, tmp_path, on_stop=on_stop) as master:
+        pid = wait_for(lambda: starts(tmp_path))[0]
+        master.signal(signal.SIGKILL)
+        master.process.wait(10)
+    try:
+        if on_stop == "stop":
+            wait_for(lambda: ("stop", str(pid)) in events(tmp_path), timeout=10)
+            wait_for(lambda: not alive(pid), timeout=10)
+        else:
+            time.sleep(1.0)  # longer than the stopped process takes to get its signal
+            assert alive(pid) and ("stop", str(pid)) not in events(tmp_path)
+    finally:
+        if alive(pid):
+            os.kill(pid, signal.SIGTERM)
 
 
 @pytest.mark.parametrize("on_reload", ["keep", "restart"])

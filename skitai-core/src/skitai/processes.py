@@ -14,10 +14,12 @@ cheap enough for every turn.
 """
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +33,7 @@ FIRST_DELAY = 0.5   # seconds before restarting a process that exited at once; d
 MAX_DELAY = 30.0    # ... up to this
 STABLE_AFTER = 10.0  # a process that ran this long starts over from FIRST_DELAY when it exits
 STOP_WAIT = 10.0     # how long a stop waits for SIGTERM to work before SIGKILL
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 @dataclass
@@ -58,8 +61,9 @@ class ProcessRegistry:
         """Ask the master to run `command` (an argv list) as the process `name`.
 
         `on_stop`: "stop" (SIGTERM with the workers when the master stops, SIGKILL if it does
-        not exit in time) or "detach" (left running, in its own session, when the master
-        stops: a service that outlives the app). `on_reload`: "keep" (the re-executed master
+        not exit in time; on Linux SIGTERM from the kernel when the master dies) or "detach"
+        (left running, in its own session, when the master stops or dies: a service that
+        outlives the app). `on_reload`: "keep" (the re-executed master
         adopts the running process) or "restart" (stopped before the reload and started anew
         by the new master, for a process that runs the app's code). `running_elsewhere()`, when
         given, returns the pid of an instance the master did not start, or None: the master
@@ -100,7 +104,8 @@ class Supervised:
             process = subprocess.Popen(
                 spec.command, stdin=subprocess.DEVNULL, stdout=stdout,
                 stderr=subprocess.STDOUT if stdout else None, env={**os.environ, **spec.env},
-                start_new_session=spec.on_stop == "detach")
+                start_new_session=spec.on_stop == "detach",
+                preexec_fn=_stop_with_master() if spec.on_stop == "stop" else None)
         except OSError as error:
             log.error("cannot start the supervised process %s: %s", spec.name, error)
             self._back_off()
@@ -210,6 +215,25 @@ class ProcessWatch:
         for process in self.processes:
             if process.spec.on_stop == "detach" and process.pid is not None:
                 log.info("the supervised process %s (pid %d) goes on running", process.spec.name, process.pid)
+
+
+def _stop_with_master() -> Callable[[], None] | None:
+    """Linux: what the forked child runs before exec so that the kernel sends it SIGTERM when
+    the master dies without stopping it (SIGKILL, the OOM killer): an `on_stop="stop"` process
+    must not outlive it. The death signal is tied to the thread that forked, not the process;
+    the master forks from its only thread, its main one, which lives as long as the master.
+    A master that died before the child set it is caught by comparing the parent's pid."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
+    master = os.getpid()
+
+    def set_death_signal() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != master:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return set_death_signal
 
 
 def _adopted_pids() -> dict[str, int]:
