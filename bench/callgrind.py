@@ -17,6 +17,11 @@ work of the server, not the kernel's.
     python3 bench/callgrind.py --scenario h2c --threads 4
     python3 bench/callgrind.py --access-log          # with the request log on (to a file)
     python3 bench/callgrind.py --threads -1          # uvicorn's ASGI hello (the peers venv)
+    python3 bench/callgrind.py --scenario proxy-hello --threads 0   # the reverse proxy
+
+`proxy-hello` counts the reverse proxy (`apps/skitai_proxy.py`) under valgrind, forwarding
+`/hello` to one gunicorn member (`apps/proxy_member.py`) that runs outside valgrind: only the
+proxy's own instructions count (gunicorn in the server's venv).
 
 Needs valgrind, h2load (nghttp2-client) and, for ws-echo, the peers venv of setup.sh.
 The per-function profile stays in the dump file (printed), for `callgrind_annotate`.
@@ -107,12 +112,26 @@ def total_ir(path: Path) -> int:
     return int(match.group(1))
 
 
+MEMBER_PORT = 0  # proxy-hello: the gunicorn member's port (see `member`)
+
+
+def member(python: str) -> subprocess.Popen:
+    """The member behind the proxy of `proxy-hello`, as bench/proxy.py runs it (outside valgrind)."""
+    global MEMBER_PORT
+    MEMBER_PORT = free_port()
+    process = subprocess.Popen([python, "-m", "gunicorn", "--chdir", str(APPS), "-b", f"127.0.0.1:{MEMBER_PORT}",
+                                "-k", "gthread", "-w", "1", "--threads", "4", "--keep-alive", "60",
+                                "--log-level", "warning", "proxy_member:app"], start_new_session=True)
+    wait_port(MEMBER_PORT, time.monotonic() + 60)
+    return process
+
+
 def run_server(scenario: str, threads: int, warm: int, requests: int, access_log: bool,
                prefix: Path, python: str, ws_python: str) -> tuple[int, int]:
     """Instructions of the serving worker, from start to stop, having served `warm` then
     `requests` requests."""
     port = free_port()
-    app = APPS / ("skitai_ws_echo.py" if scenario == "ws-echo" else "skitai_hello.py")
+    app = APPS / {"ws-echo": "skitai_ws_echo.py", "proxy-hello": "skitai_proxy.py"}.get(scenario, "skitai_hello.py")
     command = [python, str(app), f"--port={port}"]
     if threads < 0:  # the reference: uvicorn's ASGI hello (uvloop + httptools), one process
         command = [str(BENCH / ".venvs" / "peers" / "bin" / "python"), "-m", "uvicorn", "--app-dir",
@@ -122,6 +141,8 @@ def run_server(scenario: str, threads: int, warm: int, requests: int, access_log
            "PYTHONHASHSEED": "0"}
     if access_log:
         env["BENCH_ACCESS_LOG"] = "1"
+    if scenario == "proxy-hello":
+        env["PROXY_MEMBER"] = f"127.0.0.1:{MEMBER_PORT}"
     with open(f"{prefix}.server.log", "w") as log:
         server = subprocess.Popen(
             ["valgrind", "--tool=callgrind", "--separate-threads=yes",
@@ -170,7 +191,7 @@ def measure(scenario: str, threads: int, requests: int, access_log: bool, out: P
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", choices=["hello", "h2c", "ws-echo"], default="hello")
+    parser.add_argument("--scenario", choices=["hello", "h2c", "ws-echo", "proxy-hello"], default="hello")
     parser.add_argument("--threads", default="0,4",
                         help="comma-separated (default 0,4); -1 measures uvicorn's ASGI hello instead")
     parser.add_argument("--requests", type=int, default=2000)
@@ -182,8 +203,14 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix="skitai-callgrind-"))
     out.mkdir(parents=True, exist_ok=True)
-    for threads in (int(t) for t in args.threads.split(",")):
-        measure(args.scenario, threads, args.requests, args.access_log, out, args.python, args.ws_python)
+    gunicorn = member(args.python) if args.scenario == "proxy-hello" else None
+    try:
+        for threads in (int(t) for t in args.threads.split(",")):
+            measure(args.scenario, threads, args.requests, args.access_log, out, args.python, args.ws_python)
+    finally:
+        if gunicorn is not None:
+            os.killpg(gunicorn.pid, signal.SIGTERM)
+            gunicorn.wait(timeout=30)
 
 
 if __name__ == "__main__":

@@ -203,9 +203,10 @@ class Forwarder:
     def _head(self, exchange: Exchange, origin: Origin, target: str, tunnel: bool, length: int | None,
               extra: dict[str, str] | None = None) -> bytes:
         host = exchange.header("host")
-        fields = request_headers(exchange.headers, client=exchange.client[0] if exchange.client else "",
-                                 scheme=exchange.scheme, host=host, version=exchange.version,
-                                 trusted=is_trusted(exchange.client[0] if exchange.client else "", self.trusted),
+        client = exchange.client[0] if exchange.client else ""
+        fields = request_headers(exchange.headers, client=client, scheme=exchange.scheme, host=host,
+                                 version=exchange.version,
+                                 trusted=bool(self.trusted) and is_trusted(client, self.trusted),
                                  upstream_host=origin.authority)
         fields.extend(exchange.transaction.call_headers())
         if extra:
@@ -277,8 +278,8 @@ class Forwarder:
     async def _relay_response(self, exchange: Exchange, conn: UpstreamConnection, response: ResponseHead) -> None:
         headers = response_headers(response.headers, response.version)
         if exchange.method != "HEAD" and response.status not in (204, 304) and not response.until_close:
-            length = _content_length(response.headers)
-            if length is not None and not _is_chunked(response.headers):
+            length, chunked = _framing(response.headers)
+            if length is not None and not chunked:
                 headers.append(("Content-Length", str(length)))
         elif exchange.method == "HEAD":
             headers.extend((n, v) for n, v in response.headers if n.lower() == "content-length")
@@ -365,6 +366,19 @@ def _content_length(headers: list[tuple[str, str]]) -> int | None:
         if name.lower() == "content-length" and value.strip().isdigit():
             return int(value)
     return None
+
+
+def _framing(headers: list[tuple[str, str]]) -> tuple[int | None, bool]:
+    """(`_content_length`, `_is_chunked`) of `headers` in one pass: every relayed answer asks."""
+    length, chunked = None, False
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "content-length":
+            if length is None and value.strip().isdigit():
+                length = int(value)
+        elif lower == "transfer-encoding":
+            chunked = True
+    return length, chunked
 
 
 def _is_chunked(headers: list[tuple[str, str]]) -> bool:

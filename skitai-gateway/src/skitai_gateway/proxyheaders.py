@@ -68,6 +68,20 @@ def via_version(version: str) -> str:
     return "2" if version.startswith("2") else version
 
 
+_HOPS: dict[str, str] = {}  # protocol version -> this hop's Via element, made once per version
+
+
+def _hop(version: str) -> str:
+    hop = _HOPS.get(version)
+    if hop is None:
+        hop = _HOPS[version] = f"{via_version(version)} {VIA_NAME}"
+    return hop
+
+
+def _via(earlier: list[str], version: str) -> str:
+    return ", ".join([*earlier, _hop(version)]) if earlier else _hop(version)
+
+
 def _forwarded_node(address: str) -> str:
     """An address as a Forwarded node: IPv6 quoted and in brackets (RFC 7239 6)."""
     return f'"[{address}]"' if ":" in address else address
@@ -94,8 +108,12 @@ def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: 
     element = f"for={_forwarded_node(client)};proto={scheme}"
     if host:
         element += f";host={_quoted(host)}"
-    out.append(("Forwarded", ", ".join([*earlier.get("forwarded", ()), element])))
-    out.append(("X-Forwarded-For", ", ".join([*earlier.get("x-forwarded-for", ()), client])))
+    if earlier:
+        out.append(("Forwarded", ", ".join([*earlier.get("forwarded", ()), element])))
+        out.append(("X-Forwarded-For", ", ".join([*earlier.get("x-forwarded-for", ()), client])))
+    else:
+        out.append(("Forwarded", element))
+        out.append(("X-Forwarded-For", client))
     out.append(("X-Forwarded-Proto", earlier["x-forwarded-proto"][0] if "x-forwarded-proto" in earlier else scheme))
     if "x-forwarded-host" in earlier:
         out.append(("X-Forwarded-Host", earlier["x-forwarded-host"][0]))
@@ -103,7 +121,7 @@ def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: 
         out.append(("X-Forwarded-Host", host))
     if "x-real-ip" in earlier:
         out.append(("X-Real-IP", earlier["x-real-ip"][0]))
-    out.append(("Via", ", ".join([*via, f"{via_version(version)} {VIA_NAME}"])))
+    out.append(("Via", _via(via, version)))
     out.append(("TE", "trailers"))  # the proxy takes a trailer section and passes it on
     return out
 
@@ -113,5 +131,5 @@ def response_headers(headers: Sequence[tuple[str, str]], version: str) -> list[t
     (the body's framing is the client-side protocol's) and this hop in `Via`."""
     kept, via, _ = _split(headers, frozenset())
     out = [(name, value) for name, value, _ in kept]
-    out.append(("Via", ", ".join([*via, f"{via_version(version)} {VIA_NAME}"])))
+    out.append(("Via", _via(via, version)))
     return out

@@ -47,6 +47,7 @@ class AliasMount(RequestHandler):
         self.forwarder: Forwarder | None = None
         self.balancer: Balancer | None = None
         self._tasks: set = set()  # the loop keeps only weak references to tasks
+        self._origins: dict[tuple[str, str, int], Origin] = {}  # one per member, made once
 
     def __repr__(self) -> str:
         return f"<AliasMount {self.point} -> {self.alias_name}{self.base_path}>"
@@ -91,7 +92,10 @@ class AliasMount(RequestHandler):
         scheme = "https" if alias.ssl else "http"
         failure: NotForwarded | None = None
         for member in self.balancer.order(alias):
-            origin = Origin(scheme, member.host, member.port or (443 if alias.ssl else 80))
+            key = (scheme, member.host, member.port or (443 if alias.ssl else 80))
+            origin = self._origins.get(key)
+            if origin is None:
+                origin = self._origins[key] = Origin(*key)
             try:
                 await self.forwarder.forward(exchange, origin, target, cache_key=alias.name + target)
             except NotForwarded as error:

@@ -18,6 +18,7 @@ import ssl
 import time
 from collections import deque
 from dataclasses import dataclass
+from functools import cached_property
 
 import httptools
 
@@ -47,7 +48,7 @@ class Origin:
     host: str
     port: int
 
-    @property
+    @cached_property  # computed once: it goes into every forwarded request's Host field
     def authority(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         default = 443 if self.scheme == "https" else 80
@@ -211,9 +212,8 @@ class UpstreamConnection(asyncio.Protocol):
             self._fields, self._reason = [], ""  # an interim answer (100 Continue): not relayed
             return
         self._in_head = False
-        names = {name.lower() for name, _ in self._fields}
-        until_close = ("content-length" not in names and "transfer-encoding" not in names
-                       and status not in (204, 304) and not self._skip_body and status != 101)
+        until_close = (status not in (204, 304) and not self._skip_body and status != 101
+                       and not any(name.lower() in _FRAMING for name, _ in self._fields))
         self._head = ResponseHead(status, self._reason.strip(), self._fields, parser.get_http_version(),
                                   until_close)
         self._reason = ""
@@ -290,6 +290,9 @@ class UpstreamConnection(asyncio.Protocol):
         return (self.complete and self.keep_alive and not self.lost and self._error is None
                 and self.tunnel is None and not self._body and self._head is not None
                 and not self._head.until_close and self._head.status != 101)
+
+
+_FRAMING = frozenset(("content-length", "transfer-encoding"))
 
 
 def _expire(waiter: asyncio.Future) -> None:
