@@ -221,10 +221,8 @@ class Forwarder:
                 fields.append(("Sec-WebSocket-Version", "13"))
         elif length is not None:
             fields.append(("Content-Length", str(length)) if length >= 0 else ("Transfer-Encoding", "chunked"))
-        lines = [f"{method} {target} HTTP/1.1\r\n"]
-        lines.extend(f"{name}: {value}\r\n" for name, value in fields)
-        lines.append("\r\n")
-        return "".join(lines).encode("latin-1")
+        fields = "".join([f"{name}: {value}\r\n" for name, value in fields])
+        return f"{method} {target} HTTP/1.1\r\n{fields}\r\n".encode("latin-1")
 
     async def _connect(self, exchange: Exchange, origin: Origin, head: bytes,
                        fresh: bool = False) -> UpstreamConnection:

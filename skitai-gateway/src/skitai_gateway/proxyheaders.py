@@ -23,6 +23,7 @@ HOP_BY_HOP = frozenset((
 ))
 FORWARDING = frozenset(("forwarded", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "x-real-ip"))
 VIA_NAME = "skitai"
+_NOTHING: frozenset[str] = frozenset()
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -48,18 +49,18 @@ def _split(headers: Sequence[tuple[str, str]], drop: frozenset[str]) -> tuple[li
     hence one pass."""
     kept, via, dropped = [], [], {}
     named: set[str] | None = None
-    for name, value in headers:
-        lower = name.lower()
+    for field in headers:
+        lower = field[0].lower()
         if lower == "via":
-            via.append(value)
+            via.append(field[1])
         elif lower in drop:
-            dropped.setdefault(lower, []).append(value)
+            dropped.setdefault(lower, []).append(field[1])
         elif lower == "connection":
-            named = (named or set()) | {token.strip().lower() for token in value.split(",")}
+            named = (named or set()) | {token.strip().lower() for token in field[1].split(",")}
         elif lower not in HOP_BY_HOP and not lower.startswith(("proxy-", ":")):
-            kept.append((name, value, lower))
+            kept.append(field)  # the caller's (name, value) pair itself: no new tuple per field
     if named:
-        kept = [field for field in kept if field[2] not in named]
+        kept = [field for field in kept if field[0].lower() not in named]
     return kept, via, dropped
 
 
@@ -102,8 +103,7 @@ def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: 
     when `trusted`), this hop in `Via`, and `TE: trailers`. Framing and Upgrade fields are the
     sender's job."""
     kept, via, forwarding = _split(headers, FORWARDING)
-    out = [("Host", upstream_host)]
-    out.extend((name, value) for name, value, _ in kept)
+    out = [("Host", upstream_host), *kept]
     earlier = forwarding if trusted else {}
     element = f"for={_forwarded_node(client)};proto={scheme}"
     if host:
@@ -129,7 +129,6 @@ def request_headers(headers: Sequence[tuple[str, str]], *, client: str, scheme: 
 def response_headers(headers: Sequence[tuple[str, str]], version: str) -> list[tuple[str, str]]:
     """The fields of a member's answer as the proxy passes them to the client: end-to-end fields
     (the body's framing is the client-side protocol's) and this hop in `Via`."""
-    kept, via, _ = _split(headers, frozenset())
-    out = [(name, value) for name, value, _ in kept]
-    out.append(("Via", _via(via, version)))
-    return out
+    kept, via, _ = _split(headers, _NOTHING)
+    kept.append(("Via", _via(via, version)))
+    return kept
