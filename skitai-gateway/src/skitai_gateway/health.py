@@ -31,7 +31,8 @@ class MemberHealth:
         self._down[member] = (self.clock() + backoff, backoff)
 
     def succeeded(self, member: Member) -> None:
-        self._down.pop(member, None)
+        if self._down:  # empty nearly always: no hash of the member per proxied request then
+            self._down.pop(member, None)
 
     def down(self) -> list[Member]:
         """The members still inside their back-off."""
