@@ -169,3 +169,14 @@ def test_against_a_real_mongod():
     finally:
         direct.drop_database(database)
         direct.close()
+
+
+def test_pymongo_is_loaded_only_when_a_mongodb_alias_is_used():
+    """pymongo costs each worker about 24 MiB: a server with the plugin and no MongoDB alias
+    must not pay it (a subprocess, since this test session has imported pymongo already)."""
+    import subprocess
+    import sys
+
+    code = "import sys, skitai_dbi.plugin, skitai_dbi.errors; print('pymongo' in sys.modules)"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert loaded.stdout.strip() == "False", loaded.stderr

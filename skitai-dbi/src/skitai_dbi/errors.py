@@ -12,10 +12,10 @@
 from __future__ import annotations
 
 import sqlite3
+import sys
 
 import psycopg2
 import psycopg2.errors
-import pymongo.errors
 import redis.exceptions
 
 from skitai import HTTPError
@@ -28,20 +28,30 @@ class DatabaseUnreachable(ConnectionError):
 
 def database_result(error: Exception) -> Result | None:
     """The `Result` for a database driver's exception, or None for other exceptions."""
-    if isinstance(error, (psycopg2.errors.UniqueViolation, pymongo.errors.DuplicateKeyError)) or _sqlite_unique(error):
+    mongo = _mongo_errors()
+    if isinstance(error, (psycopg2.errors.UniqueViolation, *mongo[:1])) or _sqlite_unique(error):
         conflict = HTTPError(409, first_line(error))
         return Result(STA_NORMAL, 409, "Conflict", None, (), conflict)
-    if isinstance(error, (psycopg2.extensions.QueryCanceledError, redis.exceptions.TimeoutError,
-                          pymongo.errors.ExecutionTimeout)):
+    if isinstance(error, (psycopg2.extensions.QueryCanceledError, redis.exceptions.TimeoutError, *mongo[1:2])):
         return Result.failure(STA_TIMEOUT, error)
     if isinstance(error, DatabaseUnreachable) or (
             isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)) and not _pg_statement_error(error)):
         return Result.failure(STA_NETERR, error, first_line(error))
     if isinstance(error, redis.exceptions.ConnectionError):
         return Result.failure(STA_NETERR, error, first_line(error))
-    if isinstance(error, (psycopg2.Error, sqlite3.Error, redis.exceptions.RedisError, pymongo.errors.PyMongoError)):
+    if isinstance(error, (psycopg2.Error, sqlite3.Error, redis.exceptions.RedisError, *mongo[2:])):
         return Result.failure(STA_REQFAIL, error, first_line(error))
     return None
+
+
+def _mongo_errors() -> tuple[type[Exception], ...]:
+    """pymongo's (duplicate key, past max_time_ms, any) errors once pymongo is loaded, else none:
+    pymongo costs each worker about 24 MiB, so `mongodb.py` imports it only when a MongoDB alias
+    is used, and before that no error can be one of its."""
+    errors = sys.modules.get("pymongo.errors")
+    if errors is None:
+        return ()
+    return errors.DuplicateKeyError, errors.ExecutionTimeout, errors.PyMongoError
 
 
 def first_line(error: BaseException) -> str:

@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import Any
-
-import pymongo
-import pymongo.errors
+from typing import TYPE_CHECKING, Any
 
 from skitai.backends import Alias, Member
 
 from .errors import DatabaseUnreachable
+
+if TYPE_CHECKING:
+    import pymongo
 
 # seconds to find a member's server before the call fails (STA_NETERR): pymongo keeps trying a
 # refused address until then, so it is below the corequests' default timeout (10 s)
@@ -63,6 +63,8 @@ class MongoBackend:
     def client(self, member: Member) -> pymongo.AsyncMongoClient:
         client = self.clients.get(member)
         if client is None:
+            import pymongo  # here, not at the top: it costs every worker ~24 MiB, MongoDB alias or not
+
             client = self.clients[member] = pymongo.AsyncMongoClient(
                 member.host, member.port or 27017, username=member.user or None,
                 password=member.password or None, maxPoolSize=self.size, appname=f"skitai-dbi {os.getpid()}",
@@ -74,6 +76,8 @@ class MongoBackend:
         first member whose server can be found (the others are the fail-over)."""
         if not args or not isinstance(args[0], str):
             raise TypeError(f"db.{name}(collection, ...): the collection's name comes first")
+        import pymongo.errors  # loaded by `client()` already
+
         collection, *args = args
         failure: Exception | None = None
         for member in members:
