@@ -439,5 +439,4 @@ def declared_body_received(exchange: H2Exchange) -> bool:
     data), and one that finds its stream reset then (RFC 9113 8.1 allows the reset) fails a
     request it was answered (httpx: `LocalProtocolError`). So such a stream is left to end."""
     length = exchange.header("content-length")
-    received = getattr(exchange.body, "received", None)
-    return length is not None and length.isdigit() and received is not None and received >= int(length)
+    return length is not None and length.isdigit() and exchange.body.received >= int(length)
