@@ -19,7 +19,7 @@ from skitai.config import ForwardProxySettings
 from skitai.testing import ServerThread
 from skitai_gateway import plugin
 
-FLOOD = 64 * 1024 * 1024
+FLOOD = 128 * 1024 * 1024  # well above what socket buffers hold at common autotuning maxima (~40 MiB)
 LIMIT = 30.0  # no connection is served longer than this
 
 

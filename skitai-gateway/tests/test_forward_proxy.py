@@ -144,16 +144,50 @@ def test_a_destination_that_speaks_first_is_heard(serve, tcp):
         assert sock.recv(100) == b"ping"
 
 
+def kernel_buffering_allowance(client_rcvbuf: int) -> int:
+    """The most that socket buffers alone may hold between a destination and a client that
+    reads nothing: the destination's send buffer, the proxy's receive and send buffers and the
+    client's receive buffer, at the kernel's autotuning maxima (which differ between machines),
+    plus the proxy's own write-buffer high-water mark (asyncio's 64 KiB)."""
+    def tcp_max(name):
+        with open(f"/proc/sys/net/ipv4/{name}") as sysctl:
+            return int(sysctl.read().split()[2])
+
+    return 2 * tcp_max("tcp_wmem") + tcp_max("tcp_rmem") + 2 * client_rcvbuf + 64 * 1024
+
+
+def sent_once_stalled(flood: TcpServer, steady_for: float = 1.0, limit: float = 20.0) -> int:
+    """`flood.sent` once it has not moved for `steady_for` seconds."""
+    deadline = time.monotonic() + limit
+    last, since = flood.sent, time.monotonic()
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+        if flood.sent != last:
+            last, since = flood.sent, time.monotonic()
+        elif time.monotonic() - since >= steady_for:
+            return last
+    raise AssertionError(f"the destination never stalled: it had sent {flood.sent} bytes after {limit} s")
+
+
 def test_a_client_that_reads_nothing_stops_the_destination_instead_of_filling_the_proxy(serve, tcp):
     flood = tcp("flood")
     proxy = serve()
-    head, sock = connect(proxy.port, f"127.0.0.1:{flood.port}", timeout=30)
+    client_rcvbuf = 64 * 1024
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, client_rcvbuf)  # before connect: fixes the window
+    sock.settimeout(30)
+    sock.connect(("127.0.0.1", proxy.port))
+    target = f"127.0.0.1:{flood.port}"
+    sock.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
     with sock:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += sock.recv(1)
         assert head.startswith(b"HTTP/1.1 200 ")
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * 1024)
-        time.sleep(1.5)  # not reading: the destination must be held back by the socket buffers alone
-        stalled_at = flood.sent
-        assert stalled_at < FLOOD // 4, f"the proxy took {stalled_at} bytes from a destination no one read"
+        stalled_at = sent_once_stalled(flood)  # not reading: socket buffers alone must hold it back
+        allowance = kernel_buffering_allowance(client_rcvbuf)
+        assert stalled_at < FLOOD, "the proxy read the whole flood for a client that read nothing"
+        assert stalled_at <= allowance, f"the proxy took {stalled_at} bytes; socket buffers hold {allowance}"
         received = 0
         while data := sock.recv(1 << 20):
             received += len(data)
