@@ -18,12 +18,14 @@ from aioquic.asyncio.protocol import QuicConnectionProtocol
 from aioquic.buffer import encode_uint_var
 from aioquic.h3.connection import (
     H3_ALPN,
+    ClosedCriticalStream,
     ErrorCode,
     FrameType,
     FrameUnexpected,
     H3Connection,
     MessageError,
     Setting,
+    StreamType,
     encode_frame,
 )
 from aioquic.h3.events import DataReceived, HeadersReceived
@@ -58,8 +60,10 @@ class ServerH3(H3Connection):
     """aioquic's HTTP/3 connection with the GOAWAY frame it does not send itself, announcing the
     largest header section the server takes (SETTINGS_MAX_FIELD_SECTION_SIZE, RFC 9114 7.2.4.1)
     and no extended CONNECT (RFC 9220),
-    and treating a malformed request as an error of its stream (RFC 9114 4.1.2), where aioquic
-    would close the whole connection and every other request on it."""
+    treating a malformed request as an error of its stream (RFC 9114 4.1.2), where aioquic
+    would close the whole connection and every other request on it, and the end of the peer's
+    QPACK encoder or decoder stream as the connection error RFC 9204 4.2 makes it, which aioquic
+    checks for the control stream only."""
 
     def __init__(self, quic, max_field_section_size: int, on_malformed) -> None:
         self.max_field_section_size = max_field_section_size
@@ -81,6 +85,12 @@ class ServerH3(H3Connection):
             self.malformed.add(stream.stream_id)
             self.on_malformed(stream.stream_id, error)
             return []
+
+    def _receive_stream_data_uni(self, stream, data: bytes, stream_ended: bool) -> list:
+        events = super()._receive_stream_data_uni(stream, data, stream_ended)
+        if stream_ended and stream.stream_type in (StreamType.QPACK_ENCODER, StreamType.QPACK_DECODER):
+            raise ClosedCriticalStream("Closing a QPACK stream is not allowed")
+        return events
 
     def _get_local_settings(self) -> dict[int, int]:
         return {**super()._get_local_settings(), Setting.MAX_FIELD_SECTION_SIZE: self.max_field_section_size,
