@@ -5,11 +5,13 @@ way out) sends what a broken or hostile peer would, and the test reads the error
 answers with: a connection error (CONNECTION_CLOSE with its code) or a stream error (RESET_STREAM
 of that request only, the connection serving the next request).
 
-Most of these rules are enforced by aioquic's `H3Connection` inside the server; the tests pin that
+Every h3spec case is enforced by aioquic's `H3Connection` inside the server; the tests pin that
 Skitai's server (which subclasses it, turns some of its errors into stream errors, and reads
-streams before it) keeps them. Covered elsewhere: connection-specific fields, `te`, `host` against
-`:authority`, line feeds and spaces in fields (`test_h3_protocol.py`); reserved stream types and
-reserved frames on the control stream being ignored (`test_h3_floods.py`).
+streams before it) keeps them. One rule aioquic does not check, the end of a QPACK stream
+(RFC 9204 4.2), is checked by the plugin's `ServerH3`. Covered elsewhere: connection-specific
+fields, `te`, `host` against `:authority`, line feeds and spaces in fields (`test_h3_protocol.py`);
+reserved stream types and reserved frames on the control stream being ignored
+(`test_h3_floods.py`).
 """
 from __future__ import annotations
 
