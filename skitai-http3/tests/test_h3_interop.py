@@ -12,7 +12,8 @@ log and the files it downloaded), as the runner judges by traces:
   POST sent in 0-RTT is 425, a replayed session gets its early data rejected;
 * keyupdate, chacha20 (only CHACHA20-POLY1305 offered), rebind-port and connection migration
   (`--change-local-addr`, with and without `--nat-rebinding`: the server validates the new path
-  and answers there), transfer with loss (the client drops 5% of packets each way), multiconnect
+  and answers there; with two workers, the moved connection is still answered by its worker),
+  transfer with loss (the client drops 5% of packets each way), multiconnect
   and handshakeloss (handshakes in a row, 20% lost each way), and version negotiation.
 
 Not covered: `ecn` (aioquic, the server's QUIC engine, sets no ECN marks), `v2` (gtlsclient 0.12
@@ -25,6 +26,7 @@ blackhole, and the measurements goodput and crosstraffic). `resumption` without
 from __future__ import annotations
 
 import functools
+import os
 import random
 import re
 import subprocess
@@ -34,8 +36,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
+from h3server import free_udp_port
+from test_h3_launch import SCRIPT
 
-from skitai.testing import requires_commands
+from skitai.testing import ServerProcess, make_certificates, requires_commands
 
 pytestmark = requires_commands("gtlsclient", install="apt-get install ngtcp2-client")
 
@@ -247,6 +251,38 @@ def test_a_new_client_address_is_validated_and_served(serve, tmp_path, rebinding
     assert any("frm rx" in line and "PATH_CHALLENGE" in line for line in lines[moved:])
     answered = [port for index, port in ports if index > request and lines[index].startswith("Received")]
     assert len(answered) > 100 and set(answered) == {new_port}
+
+
+def dcids_sent(run: Run) -> list[str]:
+    """The destination connection IDs of the client's 1-RTT packets, in order, each once."""
+    sent = []
+    for dcid in re.findall(r"pkt tx pkn=\d+ dcid=(0x[0-9a-f]+) type=1RTT", run.log):
+        if not sent or sent[-1] != dcid:
+            sent.append(dcid)
+    return sent
+
+
+def test_a_moving_client_reaches_its_worker(tmp_path):
+    """With two workers, connections that move after the handshake (a migration onto a new
+    connection ID the server issued, or a NAT rebinding keeping its ID) are still answered: the
+    steering of `skitai_http3.steering` brings their datagrams to the worker holding them.
+    Each worker gets two connections of each kind."""
+    certs = make_certificates(str(tmp_path))
+    script = tmp_path / "serve.py"
+    script.write_text(SCRIPT)
+    quic = free_udp_port()
+    env = {"TEST_CERT": certs.cert, "TEST_KEY": certs.key, "TEST_QUIC": str(quic), "TEST_WORKERS": "2"}
+    workers = set()
+    with ServerProcess(str(script), env=env):
+        for index in range(8):
+            rebinding = ("--nat-rebinding",) if index // 2 % 2 else ()
+            first_id = f"--dcid={index % 2:02x}{os.urandom(8).hex()}"   # its first byte picks the worker
+            run = gtlsclient(tmp_path, quic, "/", options=(first_id, "--change-local-addr=1ms",
+                                                           "--delay-stream=300ms", *rebinding))
+            assert run.returncode == 0 and run.statuses() == {0: 200}, run.log[-3000:]
+            workers.add((tmp_path / "downloads" / "index.html").read_bytes().split()[1])
+            assert len(dcids_sent(run)) == (1 if rebinding else 2)  # a migration uses a new connection ID
+    assert len(workers) == 2
 
 
 def test_loss(serve, tmp_path):
