@@ -6,7 +6,9 @@ internals can change without breaking plugins.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable
 
 import pluggy
@@ -45,7 +47,27 @@ __all__ = [
     "SocketRegistry",
     "ResponseFieldRegistry",
     "StartupError",
+    "import_feature",
 ]
+
+
+def import_feature(module: str, feature: str, distribution: str) -> ModuleType:
+    """Import `module`, the part of a plugin that serves `feature` with the libraries it needs,
+    when the feature is configured or first used rather than when the plugin loads: every
+    installed plugin is loaded by every script, so what a plugin imports at load costs every
+    worker its memory whether the app uses the feature or not (aiohttp, aioquic, a database
+    driver: several MiB each).
+
+    A library that cannot be imported is a `StartupError` naming the feature, the library and
+    the distribution that depends on it, raised where the feature is configured (an alias
+    declared, `skitai_configure`), so a broken installation still stops the start in one line.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        missing = (error.name or module).partition(".")[0]  # the library, not the module of it
+        raise StartupError(f"{feature} needs {missing}, which {distribution} depends on and which cannot be "
+                           f"imported ({error}): pip install {distribution}") from error
 
 
 class MountAdapter:
