@@ -3,6 +3,7 @@ its heavy libraries only when the app configures or uses a feature that needs th
 worker with every plugin installed must not pay for aiohttp, PyJWT, aioquic, redis ... (issue
 20's memory goal: a worker <= 30 MB). Each check runs in a fresh interpreter, since this test
 session has imported most of them already."""
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -69,10 +70,18 @@ def test_http3_configured_imports_aioquic(tmp_path):
     assert "aioquic" in loaded_after(code)
 
 
+RUN = 'skitai.mount("/", lambda e, s: [])\nskitai.run(address="127.0.0.1", port=PORT)'
+
+
 def start_without(library: str, code: str) -> subprocess.CompletedProcess:
-    """`code` in a script where `library` cannot be imported (a broken installation)."""
-    script = f"import sys\nsys.modules[{library!r}] = None\nimport skitai\n{code}\n"
-    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    """`code` in a script where `library` cannot be imported (a broken installation). Its
+    `skitai.run(port=PORT)` is given a port that is taken: a start that got past the check fails
+    to bind instead of serving."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        script = (f"import sys\nsys.modules[{library!r}] = None\nimport skitai\n"
+                  f"{code.replace('PORT', str(port))}\n")
+        return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(("library", "declare", "line"), [
@@ -80,8 +89,13 @@ def start_without(library: str, code: str) -> subprocess.CompletedProcess:
      "a postgresql alias needs psycopg2, which skitai-dbi depends on"),
     ("redis", 'skitai.alias("@r", skitai.DB_REDIS, "127.0.0.1:6379")',
      "a redis alias needs redis, which skitai-dbi depends on"),
-    ("jwt", 'skitai.enable_gateway(True, secret="s")\nskitai.mount("/", lambda e, s: [])\nskitai.run(port=1)',
+    ("jwt", 'skitai.enable_gateway(True, secret="s")\n' + RUN,
      "skitai.enable_gateway(enable_auth=True) needs jwt, which skitai-gateway depends on"),
+    # always-on services, imported at their first use: checked (not imported) at the start
+    ("aiohttp", RUN,
+     "the gateway's was.get needs aiohttp, which skitai-gateway depends on"),
+    ("idna", RUN,
+     "was.email needs idna, which skitai-smtpda depends on"),
 ])
 def test_a_missing_library_stops_the_script_where_its_feature_is_configured(library, declare, line):
     done = start_without(library, f"{declare}\nprint('went on')")
@@ -93,7 +107,7 @@ def test_a_missing_library_stops_the_script_where_its_feature_is_configured(libr
 def test_a_missing_aioquic_stops_a_start_with_quic(tmp_path):
     certs = make_certificates(str(tmp_path))
     code = (f"skitai.enable_ssl({certs.cert!r}, {certs.key!r})\nskitai.mount('/', lambda e, s: [])\n"
-            "skitai.run(port=1, quic=1)")
+            "skitai.run(address='127.0.0.1', port=PORT, quic=1)")
     done = start_without("aioquic", code)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith(

@@ -20,7 +20,7 @@ from skitai.config import ServerConfig
 from skitai.forward import ForwardHandler
 from skitai.kernel import Kernel
 from skitai.mounting import MountError
-from skitai.plugin import hookimpl, import_feature
+from skitai.plugin import hookimpl, import_feature, require_libraries
 from skitai.plugins import DEFAULT_PLUGINS
 from skitai.startup import StartupError
 from skitai.testing import ServerProcess, ServerThread, free_port
@@ -96,7 +96,7 @@ def skitai_register_commands(commands):
 FAULTY_MODULE = '''
 import os
 
-from skitai.plugin import hookimpl, import_feature
+from skitai.plugin import hookimpl, import_feature, require_libraries
 
 FAULT = os.environ.get("FAULTY_PLUGIN", "")
 if FAULT == "import":
@@ -419,3 +419,14 @@ def test_import_feature_imports_a_plugins_part_or_names_the_distribution_to_inst
     assert str(refused.value) == ("was.thing needs skitai_no_such_dependency, which skitai-thing depends on and "
                                   "which cannot be imported (No module named 'skitai_no_such_dependency'): "
                                   "pip install skitai-thing")
+
+
+def test_require_libraries_finds_them_without_importing_them(tmp_path, monkeypatch):
+    (tmp_path / "lazy_library_probe.py").write_text("raise AssertionError('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    require_libraries("was.thing", "skitai-thing", "json", "lazy_library_probe")
+    assert "lazy_library_probe" not in sys.modules
+    with pytest.raises(StartupError) as refused:
+        require_libraries("was.thing", "skitai-thing", "json", "skitai_no_such_dependency")
+    assert str(refused.value) == ("was.thing needs skitai_no_such_dependency, which skitai-thing depends on and "
+                                  "which cannot be imported (not installed): pip install skitai-thing")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Callable
@@ -48,6 +49,7 @@ __all__ = [
     "ResponseFieldRegistry",
     "StartupError",
     "import_feature",
+    "require_libraries",
 ]
 
 
@@ -66,8 +68,22 @@ def import_feature(module: str, feature: str, distribution: str) -> ModuleType:
         return importlib.import_module(module)
     except ImportError as error:
         missing = (error.name or module).partition(".")[0]  # the library, not the module of it
-        raise StartupError(f"{feature} needs {missing}, which {distribution} depends on and which cannot be "
-                           f"imported ({error}): pip install {distribution}") from error
+        raise _missing(feature, missing, distribution, str(error)) from error
+
+
+def require_libraries(feature: str, distribution: str, *libraries: str) -> None:
+    """The `StartupError` of `import_feature` when one of `libraries` is not installed, found
+    without importing it: for a feature that is always on (a service `import_feature` imports at
+    its first use), called from `skitai_configure`, so a broken installation stops the start
+    rather than the first request that uses the feature."""
+    for library in libraries:
+        if importlib.util.find_spec(library) is None:
+            raise _missing(feature, library, distribution, "not installed")
+
+
+def _missing(feature: str, library: str, distribution: str, reason: str) -> StartupError:
+    return StartupError(f"{feature} needs {library}, which {distribution} depends on and which cannot be "
+                        f"imported ({reason}): pip install {distribution}")
 
 
 class MountAdapter:

@@ -17,7 +17,7 @@ import sys
 import skitai
 from skitai.backends import Alias
 from skitai.mounting import MountTable
-from skitai.plugin import hookimpl, import_feature
+from skitai.plugin import hookimpl, import_feature, require_libraries
 
 from .adapter import AliasAdapter
 from .gateway import GatewayGuard
@@ -63,6 +63,9 @@ def skitai_register_handlers(handlers, config):
 
 @hookimpl
 def skitai_configure(config):
+    # the corequests are always on and import their clients at their first use: a broken
+    # installation stops the start, not that request
+    require_libraries("the gateway's was.get", "skitai-gateway", "aiohttp", "httpx")
     gateway = config.api_gateway
     if config.auth_handler is not None and (gateway is None or not gateway.enable_auth):
         raise ValueError("skitai.set_auth_handler(handler) needs skitai.enable_gateway(True, ...): "

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from skitai.plugin import hookimpl, import_feature
+from skitai.plugin import hookimpl, import_feature, require_libraries
 
 from .lock import AgentLock
 from .settings import settings, spool_path
@@ -52,6 +52,7 @@ class EmailService:
 @hookimpl
 def skitai_configure(config):
     default_server(config)  # a bad setting stops the start, before any socket is bound
+    require_libraries("was.email", "skitai-smtpda", "idna")  # imported at its first use
 
 
 @hookimpl
