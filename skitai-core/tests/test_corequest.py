@@ -1,10 +1,12 @@
 """Corequests over a real served app (`from skitai import was`): the Task protocol, Tasks and
 Mask, background threads/processes/subprocesses, the result cache, shared state, utilities and
 the driver API (the `was.echo` test plugin in plugins/echo.py)."""
+import concurrent.futures
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -14,6 +16,7 @@ from plugins import echo
 import skitai
 from skitai import HTTPError, was
 from skitai.corequest import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, STA_UNSENT, LoopBlockedError, Mask
+from skitai.plugin import hookimpl
 from skitai.services import WasUnboundError
 from skitai.testing import ServerThread, StartedServers, wait_for
 
@@ -593,3 +596,76 @@ def test_restart_needs_a_master(serve_was):
     server = serve_was({"/": lambda: was.restart()}, devel=True)
     response = get(server, "/")
     assert response.status_code == 500 and "was.restart() reloads through the master process" in response.text
+
+
+class LazyServices:
+    """A plugin whose `was.shared_a` and `was.shared_b` are made together by one factory at the
+    first use of either (as the gateway's services share their connection pool)."""
+
+    def __init__(self):
+        self.made = []     # the thread of each making
+        self.closed = []
+
+    @hookimpl
+    def skitai_register_services(self, was):
+        made = {}
+
+        def make(name):
+            if not made:
+                time.sleep(0.2)  # long enough for the other threads to ask meanwhile
+                self.made.append(threading.get_ident())
+                made.update(shared_a=Closing(self.closed, "a"), shared_b=Closing(self.closed, "b"))
+            return made[name]
+
+        for name in ("shared_a", "shared_b"):
+            was.add_lazy_service(name, lambda name=name: make(name))
+
+
+class Closing:
+    def __init__(self, closed, name):
+        self.closed, self.name = closed, name
+
+    def close(self):
+        self.closed.append(self.name)
+
+
+def test_a_lazy_service_is_made_once_at_its_first_use_whichever_thread_asks():
+    lazy = LazyServices()
+
+    def first_use():
+        return [was.service_names(), was.shared_a is was.shared_a, was.shared_b.name]
+
+    def with_lazy(**settings):
+        server = ServerThread(**settings)
+        server.kernel.pm.register(echo)
+        server.kernel.pm.register(lazy)
+        return server
+
+    servers = StartedServers(with_lazy)
+    try:
+        server = servers(routes_app({"/": lambda: repr(was), "/use": first_use}), threads=4)
+        assert "shared_a" in get(server, "/").text and lazy.made == []   # listed, not made
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(lambda _: get(server, "/use").json(), range(4)))
+        assert all(answer[0][-2:] == ["shared_a", "shared_b"] and answer[1:] == [True, "b"] for answer in answers)
+        assert len(lazy.made) == 1                                         # once, by one of the threads
+        with pytest.raises(ValueError, match="was.shared_a is taken already"):
+            server.server.was.add_service("shared_a", object())
+    finally:
+        servers.stop()
+    assert sorted(lazy.closed) == ["a", "b"]
+
+
+def test_a_lazy_service_never_used_is_never_made_nor_closed():
+    lazy = LazyServices()
+
+    def with_lazy(**settings):
+        server = ServerThread(**settings)
+        server.kernel.pm.register(lazy)
+        return server
+
+    servers = StartedServers(with_lazy)
+    server = servers(routes_app({"/": lambda: "hello"}))
+    assert get(server, "/").json() == "hello"
+    servers.stop()
+    assert lazy.made == [] and lazy.closed == []

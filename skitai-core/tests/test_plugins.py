@@ -20,7 +20,7 @@ from skitai.config import ServerConfig
 from skitai.forward import ForwardHandler
 from skitai.kernel import Kernel
 from skitai.mounting import MountError
-from skitai.plugin import hookimpl
+from skitai.plugin import hookimpl, import_feature, require_libraries
 from skitai.plugins import DEFAULT_PLUGINS
 from skitai.startup import StartupError
 from skitai.testing import ServerProcess, ServerThread, free_port
@@ -96,7 +96,7 @@ def skitai_register_commands(commands):
 FAULTY_MODULE = '''
 import os
 
-from skitai.plugin import hookimpl
+from skitai.plugin import hookimpl, import_feature, require_libraries
 
 FAULT = os.environ.get("FAULTY_PLUGIN", "")
 if FAULT == "import":
@@ -407,3 +407,26 @@ def test_an_awaitable_returned_by_skitai_server_stop_is_awaited_on_the_loop():
     with server.mount("/", lambda environ, start_response: []):
         loop_thread = server._thread.ident
     assert plugin.closed_on == loop_thread
+
+
+def test_import_feature_imports_a_plugins_part_or_names_the_distribution_to_install(tmp_path, monkeypatch):
+    (tmp_path / "lazy_feature_ok.py").write_text("import json\nVALUE = 7\n")
+    (tmp_path / "lazy_feature_broken.py").write_text("import skitai_no_such_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert import_feature("lazy_feature_ok", "was.thing", "skitai-thing").VALUE == 7
+    with pytest.raises(StartupError) as refused:
+        import_feature("lazy_feature_broken", "was.thing", "skitai-thing")
+    assert str(refused.value) == ("was.thing needs skitai_no_such_dependency, which skitai-thing depends on and "
+                                  "which cannot be imported (No module named 'skitai_no_such_dependency'): "
+                                  "pip install skitai-thing")
+
+
+def test_require_libraries_finds_them_without_importing_them(tmp_path, monkeypatch):
+    (tmp_path / "lazy_library_probe.py").write_text("raise AssertionError('imported')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    require_libraries("was.thing", "skitai-thing", "json", "lazy_library_probe")
+    assert "lazy_library_probe" not in sys.modules
+    with pytest.raises(StartupError) as refused:
+        require_libraries("was.thing", "skitai-thing", "json", "skitai_no_such_dependency")
+    assert str(refused.value) == ("was.thing needs skitai_no_such_dependency, which skitai-thing depends on and "
+                                  "which cannot be imported (not installed): pip install skitai-thing")

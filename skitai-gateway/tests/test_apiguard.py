@@ -11,7 +11,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from skitai.backends import Alias, Member, parse_sources
 from skitai.config import ApiGatewaySettings
-from skitai_gateway.apiguard import Allow, GuardRequest, Refuse, TokenVerifier, claim_header, decide, roles_of
+from skitai_gateway.apiguard import Allow, GuardRequest, Refuse, claim_header, decide, roles_of
+from skitai_gateway.tokens import TokenVerifier
 
 SECRET = "8fa06210-e109-11e6-934f-001b216d6e71"
 MEMBERS = (Member("127.0.0.1", 5000),)

@@ -159,11 +159,13 @@ def test_results_are_cached_on_request(serve, upstream):
     assert ask(gateway, "/post") == [False, False, True] and up.app.calls == 3   # by body too
 
 
-def test_the_pool_is_closed_when_the_server_stops(serve, upstream):
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_pool_is_closed_when_the_server_stops(serve, upstream, method):
+    """Whichever service was used first (they are made together at that use)."""
     up = upstream()
-    gateway = serve({"/": lambda: was.get(up.url("/echo")).fetch()["member"]})
+    gateway = serve({"/": lambda: getattr(was, method)(up.url("/echo")).fetch()["member"]})
     assert ask(gateway) == "a"
-    session = gateway.server.was.get.upstreams.session
+    session = getattr(gateway.server.was, method).upstreams.session
     assert up.server.connections
     gateway.__exit__(None, None, None)
     assert session.closed

@@ -205,7 +205,15 @@ def skitai_register_services(was):
     request the process serves. A kind of corequest is a `skitai.corequest.Driver` subclass
     instance (`was.add_service("get", HttpDriver(was))`); `was.engine` is the loop, result
     cache and shared state drivers work with. A service with a `close()` method is closed
-    when the server stops. A service that holds something for the request that called it (a
+    when the server stops.
+
+    `was.add_lazy_service(name, factory)` instead makes the service at the first use of
+    `was.<name>` by `factory()`, for a service whose libraries are heavy: every installed
+    plugin is loaded by every worker, and one whose app never uses the service should not pay
+    for them (see `skitai.plugin.import_feature`). The factory runs in the thread of the request
+    that uses the service first (an app thread, or the loop with threads=0), one factory at a
+    time: what belongs to the loop (a client session) is made at the service's first call on
+    the loop, not in the factory. A service that holds something for the request that called it (a
     database transaction's connection) gives it back from a callback registered with
     `skitai.services.at_request_end(callback)`, run when that request ends.
 

@@ -6,7 +6,10 @@ internals can change without breaking plugins.
 from __future__ import annotations
 
 import asyncio
+import importlib
+import importlib.util
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any, Callable
 
 import pluggy
@@ -45,7 +48,42 @@ __all__ = [
     "SocketRegistry",
     "ResponseFieldRegistry",
     "StartupError",
+    "import_feature",
+    "require_libraries",
 ]
+
+
+def import_feature(module: str, feature: str, distribution: str) -> ModuleType:
+    """Import `module`, the part of a plugin that serves `feature` with the libraries it needs,
+    when the feature is configured or first used rather than when the plugin loads: every
+    installed plugin is loaded by every script, so what a plugin imports at load costs every
+    worker its memory whether the app uses the feature or not (aiohttp, aioquic, a database
+    driver: several MiB each).
+
+    A library that cannot be imported is a `StartupError` naming the feature, the library and
+    the distribution that depends on it, raised where the feature is configured (an alias
+    declared, `skitai_configure`), so a broken installation still stops the start in one line.
+    """
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        missing = (error.name or module).partition(".")[0]  # the library, not the module of it
+        raise _missing(feature, missing, distribution, str(error)) from error
+
+
+def require_libraries(feature: str, distribution: str, *libraries: str) -> None:
+    """The `StartupError` of `import_feature` when one of `libraries` is not installed, found
+    without importing it: for a feature that is always on (a service `import_feature` imports at
+    its first use), called from `skitai_configure`, so a broken installation stops the start
+    rather than the first request that uses the feature."""
+    for library in libraries:
+        if importlib.util.find_spec(library) is None:
+            raise _missing(feature, library, distribution, "not installed")
+
+
+def _missing(feature: str, library: str, distribution: str, reason: str) -> StartupError:
+    return StartupError(f"{feature} needs {library}, which {distribution} depends on and which cannot be "
+                        f"imported ({reason}): pip install {distribution}")
 
 
 class MountAdapter:

@@ -28,11 +28,6 @@ ENGINES = {"django.db.backends.postgresql": DB_PGSQL, "django.db.backends.postgr
            "django.db.backends.sqlite3": DB_SQLITE3}
 
 
-def check_django(alias: Alias) -> None:
-    """One member, a settings module whose default database skitai-dbi serves."""
-    django_database(alias)
-
-
 def django_database(alias: Alias) -> Alias:
     """The PostgreSQL or SQLite alias a DJANGO alias stands for (same name)."""
     if len(alias.members) != 1:

@@ -13,24 +13,25 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from skitai.backends import DB_MONGODB, DB_REDIS, DJANGO, Alias, Member
 from skitai.corequest import Driver, Result, Task, Tasks
 
-from . import mongodb, redisdb
 from .djangodb import django_database
 from .errors import database_result
 from .sqlphile_builder import SQLPhileBuilder
 
 
 class Database(Driver):
-    """The `was.db` service of one worker: the backends of the kinds it serves, by kind."""
+    """The `was.db` service of one worker: the backends of the kinds it serves, by kind, each
+    made by its factory at the first statement to an alias of the kind (see `plugin`)."""
 
-    def __init__(self, was: Any, backends: dict[str, Any]) -> None:
+    def __init__(self, was: Any, factories: dict[str, Callable[[], Any]]) -> None:
         super().__init__(was)
-        self.backends = backends
+        self.factories = factories
+        self.backends: dict[str, Any] = {}  # those made
 
     def __call__(self, alias: str, use_cache: Any = True, rm_cache: Any = None,
                  timeout: float | None = None) -> "BaseSession":
@@ -52,13 +53,16 @@ class Database(Driver):
         alias = self.was.server.kernel.aliases.get(name)
         if alias.kind == DJANGO:  # the project's default database, under the alias's name
             alias = django_database(alias)
-        if alias.kind not in self.backends:
+        if alias.kind not in self.factories:
             raise ValueError(f"{alias.name} is a {alias.kind} alias: was.db serves "
-                             f"{', '.join(sorted(self.backends))}")
+                             f"{', '.join(sorted(self.factories))}")
         return alias
 
     def backend(self, alias: Alias) -> Any:
-        return self.backends[alias.kind]
+        backend = self.backends.get(alias.kind)
+        if backend is None:  # two threads may make one each: only the first stays, before it opened anything
+            backend = self.backends.setdefault(alias.kind, self.factories[alias.kind]())
+        return backend
 
     def map_error(self, error: Exception) -> Result:
         return database_result(error) or super().map_error(error)
@@ -114,16 +118,12 @@ class MapSession(Session):
 
 class CommandSession(BaseSession):
     """The session of a kind whose calls are methods of its client rather than SQL: each
-    method `is_command` allows is a method of the session, each call a Task."""
+    method its backend's `is_command` allows is a method of the session, each call a Task."""
 
     kind = ""
 
-    @staticmethod
-    def is_command(name: str) -> bool:
-        raise NotImplementedError
-
     def __getattr__(self, name: str) -> Any:
-        if not self.is_command(name):
+        if not self.driver.backend(self.alias).is_command(name):
             raise AttributeError(f"{name!r} is not a {self.kind} command was.db serves")
         return functools.partial(self._command, name)
 
@@ -154,7 +154,6 @@ class RedisSession(CommandSession):
     (`db.set("foo", "bar")`, `db.get("foo")`, `db.hgetall("h")` ...)."""
 
     kind = "Redis"
-    is_command = staticmethod(redisdb.is_command)
 
 
 class RedisMapSession(RedisSession, CommandMapSession):
@@ -166,7 +165,6 @@ class MongoSession(CommandSession):
     (see `skitai_dbi.mongodb`)."""
 
     kind = "MongoDB"
-    is_command = staticmethod(mongodb.is_method)
 
 
 class MongoMapSession(MongoSession, CommandMapSession):

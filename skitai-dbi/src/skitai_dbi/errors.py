@@ -11,12 +11,8 @@
 """
 from __future__ import annotations
 
-import sqlite3
 import sys
-
-import psycopg2
-import psycopg2.errors
-import redis.exceptions
+from dataclasses import dataclass
 
 from skitai import HTTPError
 from skitai.corequest import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, Result
@@ -28,30 +24,54 @@ class DatabaseUnreachable(ConnectionError):
 
 def database_result(error: Exception) -> Result | None:
     """The `Result` for a database driver's exception, or None for other exceptions."""
-    mongo = _mongo_errors()
-    if isinstance(error, (psycopg2.errors.UniqueViolation, *mongo[:1])) or _sqlite_unique(error):
+    errors = driver_errors()
+    if isinstance(error, errors.unique) or _sqlite_unique(error):
         conflict = HTTPError(409, first_line(error))
         return Result(STA_NORMAL, 409, "Conflict", None, (), conflict)
-    if isinstance(error, (psycopg2.extensions.QueryCanceledError, redis.exceptions.TimeoutError, *mongo[1:2])):
+    if isinstance(error, errors.timeout):
         return Result.failure(STA_TIMEOUT, error)
-    if isinstance(error, DatabaseUnreachable) or (
-            isinstance(error, (psycopg2.OperationalError, psycopg2.InterfaceError)) and not _pg_statement_error(error)):
+    if isinstance(error, DatabaseUnreachable) or (isinstance(error, errors.lost) and not _pg_statement_error(error)):
         return Result.failure(STA_NETERR, error, first_line(error))
-    if isinstance(error, redis.exceptions.ConnectionError):
-        return Result.failure(STA_NETERR, error, first_line(error))
-    if isinstance(error, (psycopg2.Error, sqlite3.Error, redis.exceptions.RedisError, *mongo[2:])):
+    if isinstance(error, errors.failed):
         return Result.failure(STA_REQFAIL, error, first_line(error))
     return None
 
 
-def _mongo_errors() -> tuple[type[Exception], ...]:
-    """pymongo's (duplicate key, past max_time_ms, any) errors once pymongo is loaded, else none:
-    pymongo costs each worker about 24 MiB, so `mongodb.py` imports it only when a MongoDB alias
-    is used, and before that no error can be one of its."""
-    errors = sys.modules.get("pymongo.errors")
-    if errors is None:
-        return ()
-    return errors.DuplicateKeyError, errors.ExecutionTimeout, errors.PyMongoError
+@dataclass(frozen=True)
+class DriverErrors:
+    unique: tuple[type[Exception], ...]   # a unique or primary key violated
+    timeout: tuple[type[Exception], ...]  # a statement cancelled or past its time limit
+    lost: tuple[type[Exception], ...]     # the connection (PostgreSQL: unless a statement caused it)
+    failed: tuple[type[Exception], ...]   # any error of the driver
+
+
+def driver_errors() -> DriverErrors:
+    """The exception classes of the drivers loaded. Each driver module, with its library, is
+    imported only when an alias of its kind is declared (see `plugin`): the libraries cost every
+    worker several MiB (pymongo 24), and before one is loaded no error can be one of its."""
+    unique, timeout, lost, failed = [], [], [], []
+    if "sqlite3" in sys.modules:
+        failed.append(sys.modules["sqlite3"].Error)
+    if "psycopg2" in sys.modules:
+        import psycopg2.errors
+
+        unique.append(psycopg2.errors.UniqueViolation)
+        timeout.append(psycopg2.extensions.QueryCanceledError)
+        lost.extend((psycopg2.OperationalError, psycopg2.InterfaceError))
+        failed.append(psycopg2.Error)
+    if "redis" in sys.modules:
+        import redis.exceptions
+
+        timeout.append(redis.exceptions.TimeoutError)
+        lost.append(redis.exceptions.ConnectionError)
+        failed.append(redis.exceptions.RedisError)
+    if "pymongo" in sys.modules:
+        import pymongo.errors
+
+        unique.append(pymongo.errors.DuplicateKeyError)
+        timeout.append(pymongo.errors.ExecutionTimeout)
+        failed.append(pymongo.errors.PyMongoError)
+    return DriverErrors(tuple(unique), tuple(timeout), tuple(lost), tuple(failed))
 
 
 def first_line(error: BaseException) -> str:
@@ -69,4 +89,6 @@ def _pg_statement_error(error: Exception) -> bool:
 
 def _sqlite_unique(error: Exception) -> bool:
     # SQLite words primary-key collisions the same way ("UNIQUE constraint failed: t.id")
-    return isinstance(error, sqlite3.IntegrityError) and str(error).startswith("UNIQUE constraint failed")
+    sqlite3 = sys.modules.get("sqlite3")
+    return (sqlite3 is not None and isinstance(error, sqlite3.IntegrityError)
+            and str(error).startswith("UNIQUE constraint failed"))

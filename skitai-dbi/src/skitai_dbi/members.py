@@ -18,3 +18,17 @@ def check_sqlite(alias: Alias) -> None:
     for member in alias.members:
         if member.path.endswith(":memory:"):
             raise ValueError("':memory:' is a new empty database per connection: give a file path")
+
+
+def check_redis(alias: Alias) -> None:
+    """A Redis member's database, when given, is a number (`host:port/2`)."""
+    for member in alias.members:
+        if member.database and not member.database.isdigit():
+            raise ValueError(f"member {member}: a Redis database is a number, not {member.database!r}")
+
+
+def check_mongodb(alias: Alias) -> None:
+    """A MongoDB member names its database (`host:port/database`)."""
+    for member in alias.members:
+        if not member.database or "/" in member.database:
+            raise ValueError(f"member {member}: write host:port/database (collections are named by the calls)")

@@ -21,14 +21,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from skitai.backends import Alias, Member
+import pymongo
+import pymongo.errors
+
+from skitai.backends import Member
 
 from .errors import DatabaseUnreachable
-
-if TYPE_CHECKING:
-    import pymongo
 
 # seconds to find a member's server before the call fails (STA_NETERR): pymongo keeps trying a
 # refused address until then, so it is below the corequests' default timeout (10 s)
@@ -42,19 +42,14 @@ MONGODB_METHODS = frozenset((
 _CURSORS = frozenset(("find", "aggregate"))
 
 
-def check_mongodb(alias: Alias) -> None:
-    """A MongoDB member names its database (`host:port/database`)."""
-    for member in alias.members:
-        if not member.database or "/" in member.database:
-            raise ValueError(f"member {member}: write host:port/database (collections are named by the calls)")
-
-
 def is_method(name: str) -> bool:
     return name in MONGODB_METHODS
 
 
 class MongoBackend:
     """The MongoDB clients of one worker, one per member, created on first use."""
+
+    is_command = staticmethod(is_method)  # which attributes of a session are collection methods
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -63,8 +58,6 @@ class MongoBackend:
     def client(self, member: Member) -> pymongo.AsyncMongoClient:
         client = self.clients.get(member)
         if client is None:
-            import pymongo  # here, not at the top: it costs every worker ~24 MiB, MongoDB alias or not
-
             client = self.clients[member] = pymongo.AsyncMongoClient(
                 member.host, member.port or 27017, username=member.user or None,
                 password=member.password or None, maxPoolSize=self.size, appname=f"skitai-dbi {os.getpid()}",
@@ -76,8 +69,6 @@ class MongoBackend:
         first member whose server can be found (the others are the fail-over)."""
         if not args or not isinstance(args[0], str):
             raise TypeError(f"db.{name}(collection, ...): the collection's name comes first")
-        import pymongo.errors  # loaded by `client()` already
-
         collection, *args = args
         failure: Exception | None = None
         for member in members:
@@ -98,3 +89,7 @@ class MongoBackend:
         belong to, before it ends)."""
         clients, self.clients = list(self.clients.values()), {}
         await asyncio.gather(*(client.close() for client in clients))
+
+
+def backend(pool_size: int) -> MongoBackend:
+    return MongoBackend(pool_size)

@@ -7,6 +7,7 @@ from psycopg2.extensions import make_dsn
 
 from skitai.backends import Member
 
+from .backend import Backend
 from .pgconn import PgConnection
 
 CONNECT_TIMEOUT = 10  # seconds, for a member that does not answer at all
@@ -23,3 +24,7 @@ def dsn(member: Member) -> str:
 
 async def connect(member: Member) -> PgConnection:
     return await PgConnection.open(dsn(member), f"{member.address}/{member.database}")
+
+
+def backend(pool_size: int) -> Backend:
+    return Backend(connect, pool_size)

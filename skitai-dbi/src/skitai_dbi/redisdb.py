@@ -19,16 +19,9 @@ from typing import Any
 
 import redis.asyncio
 
-from skitai.backends import Alias, Member
+from skitai.backends import Member
 
 from .errors import DatabaseUnreachable
-
-
-def check_redis(alias: Alias) -> None:
-    """A Redis member's database, when given, is a number (`host:port/2`)."""
-    for member in alias.members:
-        if member.database and not member.database.isdigit():
-            raise ValueError(f"member {member}: a Redis database is a number, not {member.database!r}")
 
 
 def is_command(name: str) -> bool:
@@ -45,6 +38,8 @@ _NOT_COMMANDS = frozenset(("pipeline", "pubsub", "monitor", "lock", "transaction
 
 class RedisBackend:
     """The Redis clients of one worker, one per member, created on first use."""
+
+    is_command = staticmethod(is_command)  # which attributes of a session are commands
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -76,3 +71,7 @@ class RedisBackend:
         belong to, before it ends)."""
         clients, self.clients = list(self.clients.values()), {}
         await asyncio.gather(*(client.aclose(close_connection_pool=True) for client in clients))
+
+
+def backend(pool_size: int) -> RedisBackend:
+    return RedisBackend(pool_size)

@@ -16,6 +16,7 @@ from typing import Any
 
 from skitai.backends import Member
 
+from .backend import Backend
 from .errors import DatabaseUnreachable
 from .rows import Row, rows
 
@@ -86,3 +87,7 @@ class SqliteConnection:
 
 def _nothing() -> None:
     """A no-op to queue behind a connection's running call."""
+
+
+def backend(pool_size: int) -> Backend:
+    return Backend(SqliteConnection.open, pool_size)

@@ -6,6 +6,6 @@ to backend aliases of the kinds PROTO_HTTP and PROTO_HTTPS, or HTTP/2 ones of th
 
 Loaded through the `skitai` entry-point group as the plugin `gateway` (`skitai_gateway.plugin`).
 """
-from .http2 import PROTO_H2, PROTO_H2C
+from .names import PROTO_H2, PROTO_H2C
 
 __all__ = ["PROTO_H2", "PROTO_H2C"]

@@ -10,10 +10,8 @@ In this order:
 2. with authentication on, `Authorization: Bearer <JWT>` is required (401 with
    `WWW-Authenticate: Bearer realm=...`; RFC 6750 3.1: no error code when no token came, and
    `invalid_request` when the field is doubled or not a bearer token);
-3. the token is verified with PyJWT: its signature (HS* with the secret; RS*, ES*, PS*, EdDSA
-   with the public key or the JWKS key its `kid` names), only with the configured algorithms
-   (never `none`, never an HMAC with a public key), and `exp`, `nbf` (with `leeway`), `aud`,
-   `iss` (401 `invalid_token` with a description of what failed);
+3. the token is verified (`tokens.TokenVerifier`: its signature with the configured algorithms
+   and keys, `exp`, `nbf`, `aud`, `iss`; 401 `invalid_token` with a description of what failed);
 4. the app's auth handler (`skitai.set_auth_handler`) may change the claim or refuse (401);
 5. the alias's `role` must be among the claim's roles (403 `insufficient_scope`).
 """
@@ -21,13 +19,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import jwt
+if TYPE_CHECKING:
+    from .tokens import TokenVerifier
 
-HMAC_ALGORITHMS = frozenset(("HS256", "HS384", "HS512"))
-KEY_ALGORITHMS = frozenset(("RS256", "RS384", "RS512", "ES256", "ES256K", "ES384", "ES512",
-                            "PS256", "PS384", "PS512", "EdDSA"))
 CLAIM_HEADER = "X-Gateway-Claim"  # the verified claim as the member receives it (JSON, ASCII)
 
 
@@ -37,6 +33,10 @@ class GuardRequest:
     path: str
     headers: list[tuple[str, str]]  # lower-case names
     client: str                      # the client's address
+
+
+class InvalidToken(ValueError):
+    """A token the verifier refuses; the message says why, for the client."""
 
 
 @dataclass(frozen=True)
@@ -49,67 +49,6 @@ class Refuse:
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     detail: str = ""
-
-
-class TokenVerifier:
-    """The keys and rules tokens are verified by, loaded once from the gateway's settings
-    (a missing or unreadable key file is a `ValueError` naming it, at start-up)."""
-
-    def __init__(self, settings: Any) -> None:
-        algorithms = tuple(settings.algorithms)
-        unknown = [name for name in algorithms if name not in HMAC_ALGORITHMS | KEY_ALGORITHMS]
-        if unknown or not algorithms:
-            raise ValueError(f"enable_gateway(algorithms=...): {', '.join(unknown) or 'none given'}; "
-                             f"use {', '.join(sorted(HMAC_ALGORITHMS | KEY_ALGORITHMS))}")
-        self.algorithms = algorithms
-        secret = settings.secret
-        self.secret = secret.encode() if isinstance(secret, str) else secret
-        if any(name in HMAC_ALGORITHMS for name in algorithms) and not self.secret:
-            raise ValueError("enable_gateway: an HS* algorithm needs the secret")
-        self.public_key = _read(settings.public_key, "public_key") if settings.public_key else None
-        self.jwks = None
-        if settings.jwks:
-            try:
-                self.jwks = jwt.PyJWKSet.from_json(_read(settings.jwks, "jwks").decode("utf-8"))
-            except (jwt.PyJWKSetError, jwt.InvalidKeyError, ValueError) as error:
-                raise ValueError(f"enable_gateway(jwks={settings.jwks!r}): {error}") from None
-        if any(name in KEY_ALGORITHMS for name in algorithms) and not (self.public_key or self.jwks):
-            raise ValueError("enable_gateway: RS256, ES256 ... need a public_key or a jwks file")
-        self.audience = list(settings.audience) or None
-        self.issuer = settings.issuer
-        self.leeway = settings.leeway
-
-    def claim_of(self, token: str) -> dict:
-        """The verified claim of `token`; a `jwt.PyJWTError` otherwise."""
-        header = jwt.get_unverified_header(token)
-        algorithm = header.get("alg")
-        if algorithm not in self.algorithms:
-            raise jwt.InvalidAlgorithmError(f"the algorithm {algorithm!r} is not accepted")
-        key = self.secret if algorithm in HMAC_ALGORITHMS else self._public_key(header)
-        return jwt.decode(token, key, algorithms=[algorithm], audience=self.audience, issuer=self.issuer,
-                          leeway=self.leeway)
-
-    def _public_key(self, header: dict) -> Any:
-        kid = header.get("kid")
-        if self.jwks is not None:
-            if kid is not None:
-                try:
-                    return self.jwks[kid].key
-                except KeyError:
-                    raise jwt.InvalidKeyError(f"no key {kid!r} in the key set") from None
-            if len(self.jwks.keys) == 1:
-                return self.jwks.keys[0].key
-            if self.public_key is None:
-                raise jwt.InvalidKeyError("the token names no key (kid) of the key set")
-        return self.public_key
-
-
-def _read(path: str, setting: str) -> bytes:
-    try:
-        with open(path, "rb") as file:
-            return file.read()
-    except OSError as error:
-        raise ValueError(f"enable_gateway({setting}={path!r}): {error.strerror}") from None
 
 
 def decide(request: GuardRequest, alias: Any, settings: Any, verifier: TokenVerifier | None,
@@ -133,8 +72,8 @@ def decide(request: GuardRequest, alias: Any, settings: Any, verifier: TokenVeri
                       "one Authorization: Bearer field is required")
     try:
         claim = verifier.claim_of(token)
-    except jwt.PyJWTError as error:  # InvalidTokenError, and InvalidKeyError for an unknown kid
-        description = token_error(error)
+    except InvalidToken as error:
+        description = str(error)
         return Refuse(401, challenge(realm, "invalid_token", description), description)
     if auth_handler is not None:
         claim = auth_handler(claim, request)
@@ -156,28 +95,6 @@ def roles_of(claim: dict, name: str) -> list[str]:
     if isinstance(roles, (list, tuple)):
         return [role for role in roles if isinstance(role, str)]
     return []
-
-
-def token_error(error: jwt.PyJWTError) -> str:
-    if isinstance(error, jwt.ExpiredSignatureError):
-        return "the token has expired"
-    if isinstance(error, jwt.ImmatureSignatureError):
-        return "the token is not valid yet"
-    if isinstance(error, jwt.InvalidAudienceError):
-        return "the token is not for this audience"
-    if isinstance(error, jwt.InvalidIssuerError):
-        return "the token's issuer is not accepted"
-    if isinstance(error, jwt.InvalidSignatureError):
-        return "the token's signature does not verify"
-    if isinstance(error, jwt.InvalidAlgorithmError):
-        return "the token's algorithm is not accepted"
-    if isinstance(error, jwt.InvalidKeyError):
-        return "the token's key is unknown"
-    if isinstance(error, jwt.MissingRequiredClaimError):
-        return f"the token lacks the claim {error.claim}"
-    if isinstance(error, jwt.DecodeError):
-        return "the token is malformed"
-    return "the token is invalid"
 
 
 def challenge(realm: str, error: str | None = None, description: str | None = None) -> list[tuple[str, str]]:

@@ -26,7 +26,7 @@ from skitai.corequest.task import DEFAULT_TIMEOUT
 from skitai.transactions import current_transaction
 
 from .codec import BadUpstreamResponse, encode_body, request_headers, upload_parts
-from .http2 import PROTO_H2, PROTO_H2C
+from .names import PROTO_H2, PROTO_H2C
 from .upstreams import MAX_RESPONSE_SIZE, Call, Upstreams
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ import logging
 from typing import Any
 
 from skitai.config import ApiGatewaySettings
-from skitai.plugin import Exchange, error_body, error_headers, status_line
+from skitai.plugin import Exchange, error_body, error_headers, import_feature, status_line
 
-from .apiguard import CLAIM_HEADER, GuardRequest, Refuse, TokenVerifier, claim_header, decide
+from .apiguard import CLAIM_HEADER, GuardRequest, Refuse, claim_header, decide
 
 log = logging.getLogger("skitai.gateway.api")
 
@@ -30,7 +30,11 @@ _WITHOUT_GATEWAY = ApiGatewaySettings(enable_auth=False)
 class GatewayGuard:
     def __init__(self, config: Any) -> None:
         self.settings = config.api_gateway or _WITHOUT_GATEWAY
-        self.verifier = TokenVerifier(self.settings) if self.settings.enable_auth else None
+        self.verifier = None
+        if self.settings.enable_auth:  # PyJWT only then (see `tokens`)
+            tokens = import_feature("skitai_gateway.tokens", "skitai.enable_gateway(enable_auth=True)",
+                                    "skitai-gateway")
+            self.verifier = tokens.TokenVerifier(self.settings)
         self.auth_handler = config.auth_handler
 
     def __call__(self, exchange: Exchange, alias: Any) -> tuple[str, list[tuple[str, str]], bytes] | None:

@@ -29,10 +29,8 @@ from skitai.backends import Alias, Member
 
 from .cachepolicy import Response
 from .codec import BadUpstreamResponse, Part, form_data
+from .names import PROTO_H2C
 
-PROTO_H2 = "h2"
-PROTO_H2C = "h2c"
-KINDS = (PROTO_H2, PROTO_H2C)
 # errors of a call that mean the member could not be reached at all (fail-over, health)
 CONNECT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout)
 

@@ -21,7 +21,6 @@ from urllib.parse import quote
 from skitai.backends import Alias
 from skitai.exchange import Exchange, RequestHandler
 from skitai.mounting import MountError
-from skitai.plugin import MountAdapter
 
 from .forwarding import Forwarder, NotForwarded, answer_error
 from .health import Balancer, MemberHealth
@@ -135,16 +134,3 @@ def alias_mounts(kernel: Any) -> list[AliasMount]:
     """The reverse-proxy mounts of a kernel: a plugin sets their `guard` (in its
     `skitai_register_handlers`, once the settings are final)."""
     return [handler for handler in kernel.mounts.handlers() if isinstance(handler, AliasMount)]
-
-
-class AliasAdapter(MountAdapter):
-    """Takes `"@alias"` and `"@alias/base/path"` mount objects."""
-
-    def accepts(self, obj: Any) -> bool:
-        return isinstance(obj, str) and obj.startswith("@") and len(obj) > 1
-
-    def create(self, point: str, obj: Any, pref: Any) -> RequestHandler:
-        name, slash, base = obj.partition("/")
-        if pref is not None:
-            raise MountError(f"skitai.mount({point!r}, {obj!r}): a proxied alias takes no preference")
-        return AliasMount(point, name, slash + base)

@@ -1,7 +1,8 @@
 """The connections of one worker process to its backends, and the sending of one call.
 
-One aiohttp `ClientSession` per worker, created on the worker's event loop when the server
-starts and closed when it stops: connections are pooled per member (host, port, TLS), kept
+One aiohttp `ClientSession` per worker, created on the worker's event loop at the first call
+(the services are made in the thread of the request that uses one first, see `services`) and
+closed when the server stops: connections are pooled per member (host, port, TLS), kept
 alive for `skitai.set_backend_keep_alive` seconds of idleness and at most
 `MAX_CONNECTIONS_PER_MEMBER` at a time per member (more calls wait for a free one). HTTPS
 backends' certificates are always verified, against the system's CAs and those of
@@ -36,8 +37,8 @@ from .cachepolicy import Response
 from .codec import BadUpstreamResponse, Part, decode_body, form_data
 from .health import Balancer, MemberHealth
 from .http2 import CONNECT_ERRORS as HTTP2_CONNECT_ERRORS
-from .http2 import KINDS as HTTP2_KINDS
-from .http2 import PROTO_H2, Http2Members
+from .http2 import Http2Members
+from .names import HTTP2_KINDS, PROTO_H2
 
 MAX_CONNECTIONS_PER_MEMBER = 64
 CONNECT_TIMEOUT = 5.0
@@ -70,15 +71,25 @@ class Upstreams:
         self.health = MemberHealth()
         self.cache = cache if cache is not None else CacheFS.from_config(config)
         self.balancer = Balancer(self.health)
-        context = verifying_context(config.backend_ca)
-        connector = aiohttp.TCPConnector(limit=0, limit_per_host=MAX_CONNECTIONS_PER_MEMBER,
-                                         keepalive_timeout=config.backend_keep_alive, ssl=context)
-        self.session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
-                                             timeout=aiohttp.ClientTimeout(total=None))
-        self.http2 = Http2Members(config.backend_keep_alive, MAX_CONNECTIONS_PER_MEMBER, CONNECT_TIMEOUT, context)
+        self.keep_alive = config.backend_keep_alive
+        self.context = verifying_context(config.backend_ca)
+        self._session: aiohttp.ClientSession | None = None
+        self.http2 = Http2Members(self.keep_alive, MAX_CONNECTIONS_PER_MEMBER, CONNECT_TIMEOUT, self.context)
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        """The pool of HTTP/1.1 connections; made at its first use, which is on the worker's
+        loop (aiohttp binds it to the running loop): read it in coroutines only."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=MAX_CONNECTIONS_PER_MEMBER,
+                                             keepalive_timeout=self.keep_alive, ssl=self.context)
+            self._session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
+                                                  timeout=aiohttp.ClientTimeout(total=None))
+        return self._session
 
     async def close(self) -> None:
-        await self.session.close()
+        if self._session is not None:
+            await self._session.close()
         await self.http2.close()
 
     # the three ways of calling

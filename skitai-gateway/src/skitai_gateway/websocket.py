@@ -90,8 +90,8 @@ class WebSocketCall(HttpMethod):
             else:
                 if not url.lower().startswith(("ws://", "wss://")):
                     raise ValueError(f"{url!r}: give an absolute ws(s):// URL or '@alias/path'")
-                factory = functools.partial(exchange, self.upstreams.session, url, frame,
-                                            with_auth(fields, auth), timeout, max_size)
+                factory = functools.partial(exchange, self.upstreams, url, frame, with_auth(fields, auth), timeout,
+                                            max_size)
         except Exception as error:  # a call that cannot be made: its Task holds the error
             return Task(None, result=self.map_error(error), timeout=timeout, meta=meta)
         return self.start(factory, None, timeout=timeout, filter=filter, meta=meta)
@@ -99,7 +99,7 @@ class WebSocketCall(HttpMethod):
     async def _to_member(self, alias: Alias, member: Member, path: str, frame: str | bytes, fields: Any,
                          auth: tuple[str, str] | None, timeout: float, max_size: int) -> Result:
         scheme = "wss" if alias.ssl else "ws"
-        return await exchange(self.upstreams.session, f"{scheme}://{member.address}{path}", frame,
+        return await exchange(self.upstreams, f"{scheme}://{member.address}{path}", frame,
                               with_auth(fields, auth or member_auth(member)), timeout, max_size)
 
 
@@ -123,11 +123,11 @@ def prepared(message: Any, headers: Any, auth: Any) -> tuple[str | bytes, Any, t
     return frame, fields, auth
 
 
-async def exchange(session: aiohttp.ClientSession, url: str, frame: str | bytes, headers: Any, timeout: float,
+async def exchange(upstreams: Upstreams, url: str, frame: str | bytes, headers: Any, timeout: float,
                    max_size: int) -> Result:
     """Open, send `frame`, read one message back, close, within `timeout` seconds (TimeoutError
-    past it): the Result of one exchange."""
-    return await asyncio.wait_for(_exchange(session, url, frame, headers, max_size), timeout)
+    past it): the Result of one exchange, over the worker's session (on its loop, where this runs)."""
+    return await asyncio.wait_for(_exchange(upstreams.session, url, frame, headers, max_size), timeout)
 
 
 async def _exchange(session: aiohttp.ClientSession, url: str, frame: str | bytes, headers: Any,

@@ -30,7 +30,7 @@ def status_rows(was: "Was") -> list[tuple[str, object]]:
         ("background processes", getattr(services.get("Process"), "size", 0)),
         ("result cache entries", f"{len(engine.cache)} of {engine.cache.max_entries}"),
         ("result cache hits / misses", f"{engine.cache.hits} / {engine.cache.misses}"),
-        ("services", ", ".join(sorted(services))),
+        ("services", ", ".join(was.service_names())),
     ]
     for name, value in engine.shared.snapshot().items():
         if isinstance(value, float):

@@ -12,8 +12,9 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import traceback as tb
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ..services import current
 from .cache import ResultCache
@@ -43,27 +44,54 @@ class Was:
         # embedding) has no siblings and gets its own
         shared = server.kernel.shared or SharedTable(config.cache_keys, config.states)
         self.engine = Engine(server.loop, ResultCache(config.max_rcache), shared)
-        self.services: dict[str, Any] = {}
+        self.services: dict[str, Any] = {}  # the services made
+        self._factories: dict[str, Callable[[], Any]] = {}  # lazy services, made at their first use or not
+        self._making = threading.RLock()
         self._temp_dir: str | None = None
 
     def __repr__(self) -> str:
-        return f"<skitai.was of worker {self.server.worker_id}: {', '.join(sorted(self.services))}>"
+        return f"<skitai.was of worker {self.server.worker_id}: {', '.join(self.service_names())}>"
 
     # plugin services
     def add_service(self, name: str, service: Any) -> None:
         """Make `service` available as `was.<name>` (a `Driver`, or any object)."""
+        self._reserve(name)
+        self.services[name] = service
+
+    def add_lazy_service(self, name: str, factory: Callable[[], Any]) -> None:
+        """Make `factory()` available as `was.<name>`, made at the first use of `was.<name>` (in
+        the thread of the request that uses it first; one factory runs at a time, so services
+        that share what the first of them makes find it made), and closed with the others if it
+        was made. For a service whose libraries cost every worker memory: an app that never
+        uses it does not pay for them."""
+        self._reserve(name)
+        self._factories[name] = factory
+
+    def service_names(self) -> list[str]:
+        """Every service name, made or not."""
+        return sorted({*self.services, *self._factories})
+
+    def _reserve(self, name: str) -> None:
         if not name.isidentifier() or name.startswith("_"):
             raise ValueError(f"was.{name}: a service name must be a public identifier")
-        if name in self.services or hasattr(type(self), name):
+        if name in self.services or name in self._factories or hasattr(type(self), name):
             raise ValueError(f"was.{name} is taken already")
-        self.services[name] = service
 
     def __getattr__(self, name: str) -> Any:
         try:
             return self.__dict__["services"][name]
         except KeyError:
+            pass
+        factories = self.__dict__.get("_factories", {})
+        if name not in factories:
+            names = sorted({*self.__dict__.get("services", ()), *factories})
             raise AttributeError(f"was has no {name!r}: no loaded plugin registers it "
-                                 f"(services: {', '.join(sorted(self.__dict__.get('services', ())))})") from None
+                                 f"(services: {', '.join(names)})") from None
+        with self._making:
+            service = self.services.get(name)
+            if service is None:  # not made meanwhile by another thread
+                service = self.services[name] = self._factories[name]()
+            return service
 
     def close(self) -> None:
         """The server stops: running corequests are cancelled, pools shut down."""
