@@ -386,7 +386,7 @@ class H1Connection(asyncio.Protocol):
             handler = exchange.handler = _Upgrading(upgrade)
         else:
             handler = exchange.handler = self.server.resolve(exchange)
-        if head.has_body:
+        if head.chunked or head.content_length:  # head.has_body, without the property's call
             if handler.needs_full_body:
                 exchange.body = SpooledBody()
             else:

@@ -275,7 +275,11 @@ class WSGIResponse:
                 body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
             self._require_status()
             self.head_sent = True
-            self._call(self.exchange.send_response, self.status, self.headers, body)
+            exchange = self.exchange
+            if self.threaded:  # _call, inline on the common path
+                exchange.call_soon_threadsafe(exchange.send_response, self.status, self.headers, body)
+            else:
+                exchange.send_response(self.status, self.headers, body)
             return False
         for part in result:
             if isinstance(part, str):
