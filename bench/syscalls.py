@@ -1,11 +1,12 @@
 """System calls, context switches and CPU per request under keep-alive load (issue 20).
 
 Instruction counts (callgrind.py) miss what a server costs in the kernel and in waiting: this
-runs each server pinned to CPU 0 with `wrk -t1 -c64` on CPU 1 (run.py's launchers and wrk), and
-`perf stat` attached to the serving process for the load's middle seconds counts its system
-calls by kind, its context switches and its task clock. Everything is divided by the requests
-wrk completed meanwhile (its rate times the counted seconds), so the figures stay comparable
-on a machine that other work is loading, where req/s alone does not.
+runs each server pinned to CPU 0 with `wrk -t1 -c64` on CPU 1 (run.py's launchers), and
+`perf stat -p` on the serving process, with wrk as its command, counts the server's system calls
+by kind, its context switches and its task clock over exactly that wrk run. Everything is divided
+by the requests that run completed, so the figures stay comparable on a machine that other work
+is loading, where req/s alone does not. Servers take turns run by run, so each meets the same
+stretches of outside load.
 
     python3 bench/syscalls.py --servers skitai-t0,skitai-t4,uvicorn --runs 3
 
@@ -20,8 +21,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -47,10 +46,11 @@ def cpu_ticks(pid: int) -> tuple[int, int]:
     return int(fields[11]), int(fields[12])
 
 
-def perf_stat(pid: int, seconds: float) -> dict:
+def perf_stat(pid: int, command: list) -> tuple[dict, str]:
+    """`pid`'s counts while `command` runs (perf stat -p PID -- command), and its stdout."""
     before = cpu_ticks(pid)
-    out = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(EVENTS), "-p", str(pid),
-                          "--", "sleep", str(seconds)], capture_output=True, text=True, timeout=seconds + 30)
+    out = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(EVENTS), "-p", str(pid), "--", *command],
+                         capture_output=True, text=True, timeout=600)
     after = cpu_ticks(pid)
     counts = {"user_us": (after[0] - before[0]) * 1e6 / run.CLK_TCK,
               "sys_us": (after[1] - before[1]) * 1e6 / run.CLK_TCK}
@@ -59,14 +59,16 @@ def perf_stat(pid: int, seconds: float) -> dict:
         if len(fields) > 3 and re.match(r"^[\d.]+$", fields[0]):
             name = fields[2]
             counts[SHORT.get(name, name.replace("syscalls:sys_enter_", ""))] = float(fields[0])
-    if "syscalls" not in counts:
+    if out.returncode != 0 or "syscalls" not in counts:
         raise RuntimeError(f"perf stat failed: {out.stderr.strip()[-300:]}")
     if "cpu_us" in counts:
         counts["cpu_us"] *= 1000.0  # task-clock is in ms
-    return counts
+    return counts, out.stdout
 
 
-def measure(name: str, duration: int, tmp: Path) -> dict:
+def measure(name: str, duration: int, connections: int, tmp: Path) -> dict:
+    """One server: started, warmed up for a second, then counted over exactly one wrk run and
+    divided by the requests that run completed (wrk's "N requests in T s")."""
     server = run.SERVERS[name]
     port = run.free_port()
     running = run.Running(server.argv(server, port, tmp), {**server.env}, tmp / f"{name}.log",
@@ -74,19 +76,18 @@ def measure(name: str, duration: int, tmp: Path) -> dict:
     try:
         url = f"http://127.0.0.1:{port}/hello"
         running.wait_ready(run.probe_http1, url, port, "/hello")
-        pid = serving_pid(running)
-        counted = duration - 2.0
-        stats: dict = {}
-        counter = threading.Thread(target=lambda: (time.sleep(1.0), stats.update(perf_stat(pid, counted))))
-        counter.start()
-        result = run.run_wrk(url, duration, [], LOAD_CPU)
-        counter.join()
+        wrk = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{connections}"]
+        subprocess.run([*wrk, "-d1s", url], capture_output=True, timeout=60, check=True)  # warm-up
+        stats, report = perf_stat(serving_pid(running), [*wrk, f"-d{duration}s", url])
     finally:
         running.stop()
-    requests = result["rps"] * counted
+    done = re.search(r"(\d+) requests in ([\d.]+)(m?s)", report)
+    if not done:
+        raise RuntimeError(f"cannot parse wrk output: {report[-300:]}")
+    requests, seconds = int(done.group(1)), float(done.group(2)) / (1000 if done.group(3) == "ms" else 1)
     per = {key: value / requests for key, value in stats.items()}
-    per["rps"] = result["rps"]
-    per["cpu_pct"] = 100 * stats.get("cpu_us", 0) / (counted * 1e6)
+    per["rps"] = requests / seconds
+    per["cpu_pct"] = 100 * stats.get("cpu_us", 0) / (seconds * 1e6)
     return per
 
 
@@ -97,13 +98,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
     args = parser.parse_args()
-    run.CONNECTIONS = args.connections
     names = args.servers.split(",")
     results: dict = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):
             for name in names:  # interleaved, so a burst of outside load hits every server
-                results[name].append(measure(name, args.duration, Path(tmp)))
+                results[name].append(measure(name, args.duration, args.connections, Path(tmp)))
     keys = ["rps", "cpu_pct", "cpu_us", "user_us", "sys_us", "syscalls", "cswch", "read", "recvfrom", "write", "writev",
             "sendto", "sendmsg", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex", "getpid", "clock_gettime"]
     print("median of", args.runs, "runs; per request unless noted (rps: req/s, cpu_pct: % of the core)")
