@@ -1,9 +1,12 @@
 """The per-request memos of the HTTP/1.1 and WSGI paths (valid Hosts, SERVER_NAME/SERVER_PORT,
-encoded response heads) hold what clients send in bounded memory: a bounded number of entries,
-and never a Host longer than a host name and port can be, however many a client sends."""
+encoded response heads, valid response header fields) hold what clients and apps send in bounded
+memory: a bounded number of entries, and never a Host longer than a host name and port can be,
+however many a client sends; what they hold is only what was found valid."""
+import pytest
+
 from skitai.http1 import framing, parser
 from skitai.http1.parser import RequestHead, RequestParser
-from skitai.wsgi import environ
+from skitai.wsgi import environ, handler
 
 
 def heads(requests: bytes) -> list:
@@ -53,3 +56,21 @@ def test_the_response_head_memo_is_bounded():
         head = framing.frame_response("200 OK", [("X-Id", str(index))], "1.1", "GET", True, 2).head
         assert f"X-Id: {index}\r\n".encode() in head
         assert len(framing._memo) <= framing.MEMO_SIZE
+
+
+def test_the_response_field_memo_is_bounded_and_still_refuses_bad_fields():
+    for index in range(3000):
+        assert handler._check_fields([("X-Id", str(index))]) is False
+        assert len(handler._VALID_FIELDS) <= handler.VALID_FIELDS_SIZE
+    # a remembered `Trailer` field still declares trailers on its next use
+    trailer = ("Trailer", "X-Checksum")
+    assert handler._check_fields([trailer]) is True
+    assert handler._check_fields([("Content-Type", "text/plain"), trailer]) is True
+    for bad in [("X-Bad", "a\r\nb"), ("Bad Name:", "x"), ("Content-Length", "12a")]:
+        with pytest.raises(ValueError):
+            handler._check_fields([bad])
+        assert bad not in handler._VALID_FIELDS
+    for bad in [("X-Number", 5), ("X-Unhashable", ["x"])]:
+        with pytest.raises(TypeError):
+            handler._check_fields([bad])
+    assert handler._check_fields([["X-List", "x"]]) is False  # a list pair is checked, not held

@@ -42,9 +42,6 @@ class _GtxidSource:
         self.tag = secrets.token_hex(4)
         self.numbers = itertools.count(1)  # next() is atomic: no lock
 
-    def next_number(self) -> int:
-        return next(self.numbers)
-
 
 _source = _GtxidSource()
 if hasattr(os, "register_at_fork"):  # POSIX
@@ -85,7 +82,7 @@ class Transaction:
             elif name == LTXID_HEADER and ltxid is None:
                 ltxid = value.strip()
         if gtxid is None or not _GTXID.fullmatch(gtxid):
-            return cls(_source.next_number(), EDGE_LTXID)
+            return cls(next(_source.numbers), EDGE_LTXID)
         if ltxid is None or not _LTXID.fullmatch(ltxid):
             return cls(gtxid, EDGE_LTXID)
         return cls(gtxid, int(ltxid) + DEPTH_STEP)

@@ -62,10 +62,11 @@ class H1Exchange(Exchange):
     _head: bytes | None = None   # held back to go out with the first body bytes
 
     def __init__(self, conn: "H1Connection", head: RequestHead) -> None:
-        super().__init__(conn.loop, head.method, head.target, head.path, head.query, head.version,
-                         head.headers, conn.scheme, conn.client, conn.sockname, conn.writable)
+        Exchange.__init__(self, conn.loop, head.method, head.target, head.path, head.query, head.version,
+                          head.headers, conn.scheme, conn.client, conn.sockname, conn.writable)
         self.conn = conn
-        self.protocol_name = "HTTP/1.1" if head.version == "1.1" else "HTTP/1.0"
+        if head.version != "1.1":
+            self.protocol_name = "HTTP/1.0"  # the class default is HTTP/1.1's
         self.keep_alive = head.keep_alive
         self.content_length = head.content_length
         self.expect_continue = head.expect_continue
@@ -289,8 +290,9 @@ class H1Connection(asyncio.Protocol):
             if undecided or spec is not None:
                 return
         kind = self.timer_kind
-        if kind == "idle":
-            self._set_timer("request", self.request_timeout)
+        if kind == "idle":  # the next request begins: _set_timer, without the call
+            self.timer_kind = "request"
+            self.deadline = time.monotonic() + self.request_timeout
         elif kind == "body":
             self.deadline = time.monotonic() + self.request_timeout
         self._feed(data)
@@ -384,7 +386,7 @@ class H1Connection(asyncio.Protocol):
             handler = exchange.handler = _Upgrading(upgrade)
         else:
             handler = exchange.handler = self.server.resolve(exchange)
-        if head.has_body:
+        if head.chunked or head.content_length:  # head.has_body, without the property's call
             if handler.needs_full_body:
                 exchange.body = SpooledBody()
             else:
@@ -525,7 +527,8 @@ class H1Connection(asyncio.Protocol):
     def exchange_finished(self, exchange: H1Exchange) -> None:
         exchange.finished = True
         self.server.log_exchange(exchange)
-        exchange.run_done_callbacks()
+        if exchange._done_callbacks:
+            exchange.run_done_callbacks()
         if exchange is not self.current:
             return
         self.current = None
@@ -565,8 +568,9 @@ class H1Connection(asyncio.Protocol):
             self.close()
         elif self.parser.in_head:
             self._set_timer("request", self.request_timeout)
-        else:
-            self._set_timer("idle", self.keep_alive_timeout)
+        else:  # waiting for the next request, the common case: _set_timer, without the call
+            self.timer_kind = "idle"
+            self.deadline = time.monotonic() + self.keep_alive_timeout
 
     # errors
     def _answer_error_in_place(self, exchange: H1Exchange, status: int, reason: str) -> None:

@@ -102,17 +102,8 @@ class RequestParser:
         self._last_head: RequestHead | None = None
         self._synthetic_head = False  # see _ignore_upgrade
         self._refusal: _Refused | None = None  # see _refuse
+        self.on_message_begin()  # the per-message state, empty
         self.in_head = False
-        self._raw_head_bytes = 0
-        self._reset_message()
-
-    def _reset_message(self) -> None:
-        self._url = b""
-        self._headers: list[tuple[str, str]] = []
-        self._header_bytes = 0
-        self._field_count = 0
-        self._body_bytes = 0
-        self._trailers: list[tuple[str, str]] = []
 
     # public
     def feed(self, data: bytes) -> list:
@@ -201,7 +192,12 @@ class RequestParser:
     def on_message_begin(self) -> None:
         self.in_head = True
         self._raw_head_bytes = 0
-        self._reset_message()
+        self._url = b""
+        self._headers: list[tuple[str, str]] = []
+        self._header_bytes = 0
+        self._field_count = 0
+        self._body_bytes = 0
+        self._trailers: list[tuple[str, str]] = []
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -268,7 +264,7 @@ class RequestParser:
             raise self._refuse(400, "more than one Content-Type header")  # a singleton (RFC 9110 5.3)
         if hosts == 0 and version == "1.1":
             raise self._refuse(400, "HTTP/1.1 request without Host")  # even in absolute-form (3.2)
-        if hosts == 1 and not _valid_host(headers[host_index][1]):
+        if hosts == 1 and headers[host_index][1] not in _VALID_HOSTS and not _valid_host(headers[host_index][1]):
             raise self._refuse(400, "invalid Host header")
         if chunked and version == "1.0":
             raise self._refuse(400, "Transfer-Encoding in an HTTP/1.0 request")  # RFC 9112 6.1

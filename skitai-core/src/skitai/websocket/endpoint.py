@@ -23,6 +23,8 @@ class WebSocketRouter(RequestHandler):
         self.server = server
 
     def resolve(self, exchange: Exchange) -> RequestHandler | None:
+        if exchange.upgrade is None and exchange.connect_protocol is None:
+            return None  # almost every request: no WebSocket asked for, and no call to see that
         if not asks_for_websocket(exchange):
             return None
         handlers = self.server.handlers

@@ -21,7 +21,7 @@ from ..errors import HTTPError
 from ..exchange import Exchange, FileSegment, RequestHandler
 from ..fields import FORBIDDEN_TRAILER_FIELDS
 from ..ranges import UNSATISFIABLE, if_range_allows, parse_range, range_response
-from ..services import current, run_request_end
+from ..services import REQUEST_END_KEY, current, run_request_end
 from ..statuses import error_body, error_headers, status_line
 from .admission import Admission
 from .environ import base_environ, build_environ
@@ -29,6 +29,39 @@ from .filewrapper import FileWrapper
 
 # tracebacks of failing apps: app.log with file logging (skitai.logs)
 app_errors = logging.getLogger("skitai.app")
+
+# Response header fields already found valid, each mapped to whether it is a `Trailer` field:
+# apps answer with the same few fields (often the very same tuples), so a repeat costs one
+# lookup instead of the checks. Bounded, since an app may put per-request values in them.
+_VALID_FIELDS: dict[tuple[str, str], bool] = {}
+VALID_FIELDS_SIZE = 1024
+
+
+def _check_fields(headers: list[tuple[str, str]]) -> bool:
+    """Validate an app's response header fields (PEP 3333 and RFC 9110); True when they
+    declare a `Trailer`."""
+    declares_trailers = False
+    valid = _VALID_FIELDS
+    for field in headers:
+        try:
+            trailer = valid.get(field)
+        except TypeError:  # not a hashable pair: the checks below say what is wrong with it
+            trailer = None
+        if trailer is None:
+            name, value = field
+            _check_field(name, value)
+            lower = name.lower()
+            if lower == "content-length" and not value.strip().isdigit():
+                raise ValueError(f"invalid Content-Length {value!r}")
+            trailer = lower == "trailer"
+            if type(field) is tuple:
+                if len(valid) >= VALID_FIELDS_SIZE:
+                    valid.clear()
+                valid[field] = trailer
+        if trailer:
+            declares_trailers = True
+    return declares_trailers
+
 
 def _check_field(name: str, value: str) -> None:
     if type(name) is not str or type(value) is not str:
@@ -113,14 +146,14 @@ class WSGIApp(RequestHandler):
             app_errors.exception("%s %s failed", environ["REQUEST_METHOD"], environ["REQUEST_URI"])
             response.fail(500, sys.exc_info() if self.debug else None)
         finally:
-            _close_result(result, environ)
-            run_request_end(environ)
+            if result is not None and type(result) is not list:  # lists, the common answer, have no close()
+                _close_result(result, environ)
+            if REQUEST_END_KEY in environ:  # only a service (a database) registers any
+                run_request_end(environ)
             current.environ = None
 
 
 def _close_result(result: Any, environ: dict) -> None:
-    if result is None or type(result) is list:  # the common answers, which have no close()
-        return
     if hasattr(result, "close"):
         try:
             result.close()
@@ -171,14 +204,7 @@ class WSGIResponse:
             raise AssertionError("start_response called a second time without exc_info")
         if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
             raise ValueError(f"invalid WSGI status {status!r}")
-        declares_trailers = False
-        for name, value in headers:
-            _check_field(name, value)
-            lower = name.lower()
-            if lower == "content-length" and not value.strip().isdigit():
-                raise ValueError(f"invalid Content-Length {value!r}")
-            if lower == "trailer":
-                declares_trailers = True
+        declares_trailers = _check_fields(headers)
         self.status = status
         self.headers = list(headers)
         self.declares_trailers = declares_trailers
@@ -235,12 +261,13 @@ class WSGIResponse:
     def send_result(self, result: Any) -> bool:
         """Send the app's return value; True when the exchange took over closing it."""
         streamed = self.head_sent or self.declares_trailers
-        if isinstance(result, FileWrapper) and not streamed and result.fileno() is not None:
-            self._require_status()
-            self._call(self._send_file, result)
-            return True
-        if isinstance(result, str):
-            result = [result]
+        if type(result) is not list:  # a list, the common answer, is none of these
+            if isinstance(result, FileWrapper) and not streamed and result.fileno() is not None:
+                self._require_status()
+                self._call(self._send_file, result)
+                return True
+            if isinstance(result, str):
+                result = [result]
         if isinstance(result, (list, tuple)) and not streamed:
             if len(result) == 1 and type(result[0]) is bytes:
                 body = result[0]  # the common `[b"..."]`: no join
@@ -248,7 +275,11 @@ class WSGIResponse:
                 body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
             self._require_status()
             self.head_sent = True
-            self._call(self.exchange.send_response, self.status, self.headers, body)
+            exchange = self.exchange
+            if self.threaded:  # _call, inline on the common path
+                exchange.call_soon_threadsafe(exchange.send_response, self.status, self.headers, body)
+            else:
+                exchange.send_response(self.status, self.headers, body)
             return False
         for part in result:
             if isinstance(part, str):
