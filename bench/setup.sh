@@ -2,7 +2,8 @@
 # Idempotent installer for the Skitai benchmark harness.
 #
 # Installs wrk, nginx, h2load (nghttp2-client) and gtlsclient (ngtcp2-client, bench/h3.py's HTTP/3
-# load client) from Debian (apt-get update only when something is missing, so reruns are fast) and builds three venvs under bench/.venvs/:
+# load client) from Debian (apt-get update only when something is missing, so reruns are fast) and builds
+# three venvs under bench/.venvs/:
 #   peers  - the servers we compare against (gunicorn, waitress, hypercorn,
 #            granian, websockets) plus psutil for RSS sampling; websockets and
 #            uvloop also run the WebSocket echo load client (ws_echo_client.py);
