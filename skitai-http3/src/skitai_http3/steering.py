@@ -79,7 +79,8 @@ def attach_steering(sock: socket.socket, workers: int, generation: int) -> None:
 
 def bind_group(address: str, port: int, workers: int) -> list[socket.socket]:
     """`2 * workers` UDP sockets on one port in one `SO_REUSEPORT` group, in index order (the
-    kernel numbers a group's sockets in the order they were bound)."""
+    kernel numbers a group's sockets in the order they were bound), each asking for a receive
+    buffer of `RECEIVE_BUFFER`."""
     if not hasattr(socket, "SO_REUSEPORT"):
         raise StartupError("HTTP/3 with workers needs SO_REUSEPORT (Linux)")
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
