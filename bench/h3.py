@@ -6,7 +6,8 @@ hypercorn installed; gtlsclient from ngtcp2-client, h2load from nghttp2-client):
 The load client is ngtcp2's example client (`gtlsclient`, C): one process is one QUIC
 connection making `-n` requests, as many at once as the server's MAX_STREAMS allows (128 for
 either server here: hypercorn's aioquic fixes it, and the Skitai app is given the same, see
-`apps/skitai_h3.py`). It prints every response's header lines on stderr; `grep -c` counts the
+`apps/skitai_h3.py`, with a WSGI queue that holds all 1,280 requests where its default 1,024 per
+worker answers the rest 503). It prints every response's header lines on stderr; `grep -c` counts the
 `:status: 200` ones, so the benchmark's own process does not read megabytes of log in Python.
 It does not verify the server's certificate. (An earlier aioquic client in this process took
 most of the CPU itself, and the ratios moved between 1.5x and 3.1x from run to run.)
@@ -81,7 +82,8 @@ class Hypercorn(ServerProcess):
 def skitai(certs, quic: int, workers: int) -> ServerProcess:
     return ServerProcess(str(APPS / "skitai_h3.py"), env={"H3_CERT": certs.cert, "H3_KEY": certs.key,
                                                           "H3_QUIC": str(quic), "H3_WORKERS": str(workers),
-                                                          "H3_MAX_STREAMS": str(MAX_STREAMS)})
+                                                          "H3_MAX_STREAMS": str(MAX_STREAMS),
+                                                          "H3_MAX_QUEUED": str(CONNECTIONS * MAX_STREAMS)})
 
 
 def gtlsclient(quic: int, path: str, count: int, *options: str, timeout: float = 300) -> tuple[int, int]:
