@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Idempotent installer for the Skitai benchmark harness.
 #
-# Installs wrk, nginx and h2load (nghttp2-client) from Debian (apt-get update only when something is
-# missing, so reruns are fast) and builds three venvs under bench/.venvs/:
+# Installs wrk, nginx, h2load (nghttp2-client) and gtlsclient (ngtcp2-client, bench/h3.py's HTTP/3
+# load client) from Debian (apt-get update only when something is missing, so reruns are fast) and builds
+# three venvs under bench/.venvs/:
 #   peers  - the servers we compare against (gunicorn, waitress, hypercorn,
 #            granian, websockets) plus psutil for RSS sampling; websockets and
 #            uvloop also run the WebSocket echo load client (ws_echo_client.py);
@@ -23,6 +24,7 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v taskset >/dev/null 2>&1 || missing+=(util-linux)
 command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
+command -v gtlsclient >/dev/null 2>&1 || missing+=(ngtcp2-client)
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: installing ${missing[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
