@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from skitai.testing import ServerProcess
+from skitai.testing import ServerProcess, wait_for
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -40,7 +40,15 @@ SCRIPT = textwrap.dedent('''
             body = {{"count": was.getgs("count")}}
         elif path == "/hold":
             with was.get_lock("held"):
-                time.sleep(1.5)
+                was.setgs("holding", 1)  # until /release (or 30 s, should the test be gone)
+                deadline = time.monotonic() + 30
+                while was.getgs("holding") and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            body = {{}}
+        elif path == "/holding":
+            body = {{"holding": was.getgs("holding")}}
+        elif path == "/release":
+            was.setgs("holding", 0)
             body = {{}}
         elif path == "/try":
             lock = was.get_lock("held")
@@ -62,7 +70,7 @@ SCRIPT = textwrap.dedent('''
     if __name__ == "__main__":
         skitai.get_kernel().pm.register(echo)
         skitai.register_cache_keys("users")
-        skitai.register_states("count")
+        skitai.register_states("count", "holding")
         skitai.mount("/", app)
         skitai.run(workers={workers}, threads=4)
 ''')
@@ -128,14 +136,11 @@ def test_states_and_locks_are_shared_by_the_workers(script):
         holder = {}
         thread = threading.Thread(target=lambda: holder.update(call(server.port, "/hold")))
         thread.start()
-        time.sleep(0.3)
-        tried = {}
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline and len(tried) < 2:
-            answer = call(server.port, "/try")
-            tried.setdefault(answer["pid"], answer["got"])
+        wait_for(lambda: call(server.port, "/holding")["holding"], timeout=15)
+        tried = from_each_worker(server.port, "/try")
+        call(server.port, "/release")
         thread.join(15)
-        assert tried and not any(tried.values()), tried
+        assert not any(answer["got"] for answer in tried.values()), tried
         assert call(server.port, "/try")["got"] is True
     assert "Traceback" not in server.output, server.output
 
