@@ -114,12 +114,12 @@ needs_children_file = pytest.mark.skipif(
     reason="/proc/<pid>/task/<pid>/children is not available")
 
 
-def running_workers(master, count=2, excluding=()):
+def running_workers(master, count=2, excluding=(), timeout=15):
     """The master's `count` worker pids, once it has that many and none of them is in `excluding`."""
     def ready():
         current = children(master)  # one reading: the list changes while we look
         return len(current) == count and not set(current) & set(excluding) and current
-    return wait_for(ready, timeout=15)
+    return wait_for(ready, timeout=timeout)
 
 
 @contextlib.contextmanager
@@ -307,6 +307,70 @@ def test_sighup_reloads_apps_with_zero_failed_requests_under_load(tmp_path, work
         assert server.process.pid == master
         running_workers(master, workers, excluding=old_workers)
     assert "skitai: reloading" in server.output
+
+
+HELD_START_SCRIPT = '''
+import asyncio
+import os
+import time
+import skitai
+from skitai.plugin import hookimpl
+
+FOLDER = os.path.dirname(os.path.abspath(__file__))
+HOLD = os.path.join(FOLDER, "hold")
+
+
+async def held():
+    deadline = time.monotonic() + 60
+    while os.path.exists(HOLD) and time.monotonic() < deadline:  # a worker starting slowly
+        await asyncio.sleep(0.05)
+
+
+class Leaving:
+    """An acceptor: closed when the worker's graceful stop begins, which it records."""
+
+    def close(self):
+        open(os.path.join(FOLDER, f"leaving.{os.getpid()}"), "w").close()
+
+
+class HeldStart:
+    @hookimpl
+    def skitai_server_start(self, server):
+        server.add_acceptor(Leaving())
+        return held()
+
+
+def app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [str(os.getpid()).encode()]
+
+
+if __name__ == "__main__":
+    skitai.get_kernel().pm.register(HeldStart())
+    skitai.mount("/", app)
+    skitai.run(port=5000, workers=2)
+'''
+
+
+@needs_children_file
+def test_a_reload_retires_the_old_workers_only_once_the_new_ones_serve(tmp_path):
+    """The old workers are asked to leave only once the new ones serve, however long their
+    start takes: a plugin's socket need not be a shared listen queue (HTTP/3 steers new
+    connections to the workers that attached the steering last, which they do as they start)."""
+    with workers_service(tmp_path / "held.py", HELD_START_SCRIPT) as (server, master, old_workers):
+        wait_for(lambda: server.output.count("serving on") == 2, timeout=30)  # the old ones serve
+        (tmp_path / "hold").write_text("")
+        server.signal(signal.SIGHUP)
+        wait_for(lambda: len(children(master)) == 4, timeout=60)  # the new workers are held starting
+        held_until = time.monotonic() + 3  # longer than the half second after their fork that the
+        while time.monotonic() < held_until:  # old ones once had beside them
+            assert not list(tmp_path.glob("leaving.*")), "old workers were asked to leave before the new served"
+            time.sleep(0.1)
+        (tmp_path / "hold").unlink()
+        wait_for(lambda: sorted(path.name for path in tmp_path.glob("leaving.*"))
+                 == sorted(f"leaving.{pid}" for pid in old_workers), timeout=30)
+        new_workers = running_workers(master, excluding=old_workers, timeout=30)
+        assert int(get(server.port, "/")[1]) in new_workers
 
 
 @needs_children_file

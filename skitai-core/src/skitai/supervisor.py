@@ -8,6 +8,7 @@ arrived (and wake the loop through a pipe); the loop does the work.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import select
@@ -234,6 +235,15 @@ class WorkerSupervisor:
                     pass
         self.unretired = []
 
+    def _tell_serving(self, index: int) -> None:
+        """In a worker that has started serving: tell the master (see _retire_once_ours_serve).
+        A reload may have re-executed the master meanwhile, closing the pipe: that master no
+        longer waits for this worker, which it retires."""
+        try:
+            os.write(self._serving_write, b"%d\n" % index)
+        except OSError:
+            pass
+
     def _reopen_logs(self) -> None:
         """SIGUSR1 (logrotate moved the files): reopen ours, then have every worker reopen its."""
         self.reopening = False
@@ -316,7 +326,7 @@ class WorkerSupervisor:
 
             server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1,
                             worker_index=index, master_pid=master_pid,
-                            on_started=lambda: os.write(self._serving_write, b"%d\n" % index))
+                            on_started=functools.partial(self._tell_serving, index))
             server.serve(self.listeners)
             status = 0
         except BaseException as error:
