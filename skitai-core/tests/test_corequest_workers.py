@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from skitai.testing import ServerProcess
+from skitai.testing import ServerProcess, wait_for
 
 TESTS = os.path.dirname(os.path.abspath(__file__))
 
@@ -40,7 +40,15 @@ SCRIPT = textwrap.dedent('''
             body = {{"count": was.getgs("count")}}
         elif path == "/hold":
             with was.get_lock("held"):
-                time.sleep(1.5)
+                was.setgs("holding", 1)  # until /release (or 30 s, should the test be gone)
+                deadline = time.monotonic() + 30
+                while was.getgs("holding") and time.monotonic() < deadline:
+                    time.sleep(0.01)
+            body = {{}}
+        elif path == "/holding":
+            body = {{"holding": was.getgs("holding")}}
+        elif path == "/release":
+            was.setgs("holding", 0)
             body = {{}}
         elif path == "/try":
             lock = was.get_lock("held")
@@ -62,7 +70,7 @@ SCRIPT = textwrap.dedent('''
     if __name__ == "__main__":
         skitai.get_kernel().pm.register(echo)
         skitai.register_cache_keys("users")
-        skitai.register_states("count")
+        skitai.register_states("count", "holding")
         skitai.mount("/", app)
         skitai.run(workers={workers}, threads=4)
 ''')
@@ -88,16 +96,18 @@ def call(port, path):
         conn.close()
 
 
-def from_each_worker(port, path, count=2, tries=400):
+def from_each_worker(port, path, count=2, seconds=60):
     """The first answer of each of `count` workers to `path` (new connections until all have
-    answered), by pid."""
+    answered, for up to `seconds`: on a loaded machine a worker may start long after the other
+    has served hundreds of requests), by pid."""
     answers = {}
-    for _ in range(tries):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         answer = call(port, path)
         answers.setdefault(answer["pid"], answer)
         if len(answers) == count:
             return answers
-    raise AssertionError(f"only workers {sorted(answers)} answered {path} in {tries} requests")
+    raise AssertionError(f"only workers {sorted(answers)} answered {path} in {seconds} s")
 
 
 def test_setlu_in_one_worker_invalidates_the_cache_of_all(script):
@@ -128,14 +138,11 @@ def test_states_and_locks_are_shared_by_the_workers(script):
         holder = {}
         thread = threading.Thread(target=lambda: holder.update(call(server.port, "/hold")))
         thread.start()
-        time.sleep(0.3)
-        tried = {}
-        deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline and len(tried) < 2:
-            answer = call(server.port, "/try")
-            tried.setdefault(answer["pid"], answer["got"])
+        wait_for(lambda: call(server.port, "/holding")["holding"], timeout=15)
+        tried = from_each_worker(server.port, "/try")
+        call(server.port, "/release")
         thread.join(15)
-        assert tried and not any(tried.values()), tried
+        assert not any(answer["got"] for answer in tried.values()), tried
         assert call(server.port, "/try")["got"] is True
     assert "Traceback" not in server.output, server.output
 

@@ -102,6 +102,7 @@ def test_a_request_that_waited_longer_than_the_request_timeout_gets_503(serve):
     try:
         assert gate.held.wait(TIMEOUT)
         queued = send_request(server.port)
+        wait_for(lambda: server.server.pool.queued == 1, TIMEOUT)
         time.sleep(1.5)  # longer than the request timeout, in the queue
         gate.release()
         answer = read_response(queued)

@@ -46,7 +46,7 @@ def failed_start(script: str, *args: str, env: dict | None = None) -> subprocess
                           timeout=STARTUP_FAILURE_TIMEOUT, env=env)
 
 
-def wait_for_output(server, text: str, count: int = 1, timeout: float = 15) -> None:
+def wait_for_output(server, text: str, count: int = 1, timeout: float = 60) -> None:
     """Until `text` appears `count` times in a ServerProcess's output (say, every worker's
     "serving on" line: a signal sent before the master set its handlers would kill it)."""
     deadline = time.monotonic() + timeout

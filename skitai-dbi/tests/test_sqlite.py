@@ -94,8 +94,10 @@ def test_cancel_interrupts_the_running_statement(tmp_path):
     async def scenario():
         connection = await SqliteConnection.open(Member(path=str(tmp_path / "x.db")))
         try:
+            statement_runs = threading.Event()  # SQLite calls the handler while a statement runs
+            connection.raw.set_progress_handler(statement_runs.set, 1000)
             running = asyncio.ensure_future(connection.execute(SLOW))
-            await asyncio.sleep(0.2)
+            assert await asyncio.to_thread(statement_runs.wait, 30)  # an interrupt before it would be lost
             await asyncio.wait_for(connection.cancel(), 30)
             with pytest.raises(sqlite3.OperationalError, match="interrupted"):
                 await running

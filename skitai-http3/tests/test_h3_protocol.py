@@ -15,7 +15,11 @@ H3_REQUEST_REJECTED = 0x10B
 H3_MESSAGE_ERROR = 0x10E
 
 
+slow_started = threading.Event()
+
+
 def slow(environ, start_response):
+    slow_started.set()
     time.sleep(1.0)
     start_response("200 OK", [("Content-Type", "text/plain")])
     return [b"slow done"]
@@ -29,10 +33,14 @@ def test_a_graceful_stop_sends_goaway_finishes_in_flight_and_refuses_new_request
 
     async def stopping():
         async with h3_connect("127.0.0.1", server.quic_port, cafile=certs.ca) as client:
+            slow_started.clear()
             in_flight = asyncio.ensure_future(client.request("GET", "/slow", timeout=10))
-            await asyncio.sleep(0.3)
+            for _ in range(1000):  # until the app runs it: then it is in flight
+                if slow_started.is_set():
+                    break
+                await asyncio.sleep(0.01)
             server.server.request_stop()
-            for _ in range(200):
+            for _ in range(1000):
                 if client.goaway_id is not None:
                     break
                 await asyncio.sleep(0.01)

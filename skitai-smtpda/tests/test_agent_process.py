@@ -221,8 +221,8 @@ def test_a_reload_keeps_the_agent(spool, tmp_path):
     with ServerProcess(str(script), "--smtpda", env={"SKITAI_LOG_DIR": str(tmp_path / "log")}) as app:
         agent = wait_for(lambda: AgentLock(spool.path).holder(), timeout=15)
         app.signal(signal.SIGHUP)
-        wait_for(lambda: "reloading" in app.output, timeout=20)
-        wait_for(lambda: app.output.count("serving on") >= 2, timeout=20)
+        wait_for(lambda: "reloading" in app.output, timeout=60)
+        wait_for(lambda: app.output.count("serving on") >= 2, timeout=60)
         assert AgentLock(spool.path).holder() == agent
         os.kill(agent, signal.SIGKILL)  # the re-executed master watches it still
         wait_for(lambda: (AgentLock(spool.path).holder() or agent) != agent, timeout=15)

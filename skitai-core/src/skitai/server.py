@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import logs
 from .accesslog import AccessLog
@@ -75,7 +75,8 @@ def _bind(handler: RequestHandler, server: "Server") -> None:
 
 class Server:
     def __init__(self, kernel: "Kernel", worker_id: str = "M", multiprocess: bool = False,
-                 worker_index: int = 0, master_pid: int | None = None) -> None:
+                 worker_index: int = 0, master_pid: int | None = None,
+                 on_started: Callable[[], object] | None = None) -> None:
         kernel.configure()  # done by skitai.run() already; a server built in a test configures here
         self.kernel = kernel
         self.config = kernel.config
@@ -100,6 +101,7 @@ class Server:
         self._stop_requested: asyncio.Event | None = None
         self._listeners: list = []  # asyncio servers and plugins' acceptors: closed first on stop
         self.started = threading.Event()
+        self.on_started = on_started  # called once serving (the master learns it: see supervisor)
         self.address: tuple | None = None
         self.was = None  # skitai.was of this process, set at start (skitai.builtin.corequest)
 
@@ -186,6 +188,8 @@ class Server:
             log.info("serving on %s://%s:%s/ (threads=%s)", listener.scheme, host, port, config.threads)
         self.diagnostics.start()
         self.started.set()
+        if self.on_started is not None:
+            self.on_started()
         sweeper = self.loop.create_task(self._sweep())
         await self._stop_requested.wait()
         await self._stop_gracefully()  # the sweep goes on meanwhile: it closes what has idled

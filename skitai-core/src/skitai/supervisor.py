@@ -8,6 +8,7 @@ arrived (and wake the loop through a pipe); the loop does the work.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import select
@@ -31,7 +32,8 @@ if TYPE_CHECKING:
     from .listeners import Listener
 
 RESPAWN_CHECK = 0.2  # seconds between checks for dead workers: a death is answered well within 1 s
-RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones
+RETIRE_DELAY = 0.5   # after a reload, how long old workers keep accepting beside the new ones,
+RETIRE_WAIT = 30.0   # once these all serve, or at the latest (see _retire_once_ours_serve)
 LISTEN_FD_ENV = "SKITAI_LISTEN_FD"      # the sockets a reloaded master inherits
 RETIRING_ENV = "SKITAI_RETIRING_PIDS"   # the workers it asks to drain and stop
 LOADED_AT_ENV = "SKITAI_LOADED_AT"      # when it re-executed itself: files written later are news
@@ -97,6 +99,9 @@ class WorkerSupervisor:
         self.label = process_label(kernel.config.name)
         self.children: dict[int, int] = {}  # pid -> worker index
         self.retiring: set[int] = set()     # the previous master's workers, draining
+        self.unretired: list[int] = []      # those of them not asked to drain yet
+        self.retire_by = 0.0
+        self.serving: set[int] = set()      # indexes of our workers that have started serving
         self.stopping = False
         self.reload_requested = False
         self.reopening = False
@@ -109,6 +114,8 @@ class WorkerSupervisor:
                                    config.critical_interval) if config.critical_interval > 0 else None)
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_write, False)
+        self._serving_read, self._serving_write = os.pipe()  # a worker writes its index once serving
+        os.set_blocking(self._serving_read, False)
 
     def run(self) -> int:
         set_title(f"{self.label}: master")
@@ -130,10 +137,11 @@ class WorkerSupervisor:
             if self.reopening:
                 self._reopen_logs()
             self._reap_and_respawn()
+            self._retire_once_ours_serve()
             self._watch_reloader()
             if self.cpu_watch is not None and time.monotonic() >= self.cpu_watch.next_check:
                 self._replace_overloaded()
-            select.select([self._wake_read], [], [], RESPAWN_CHECK)
+            select.select([self._wake_read, self._serving_read], [], [], RESPAWN_CHECK)
             self._drain_wake_pipe()
         return self._stop_workers()
 
@@ -191,13 +199,50 @@ class WorkerSupervisor:
         pids = os.environ.pop(RETIRING_ENV, "")
         if not pids:
             return
-        time.sleep(RETIRE_DELAY)  # let the new workers start accepting first
-        for pid in map(int, pids.split(",")):
-            self.retiring.add(pid)
+        self.unretired = [int(pid) for pid in pids.split(",")]
+        self.retiring.update(self.unretired)
+        self.retire_by = time.monotonic() + RETIRE_WAIT
+
+    def _retire_once_ours_serve(self) -> None:
+        """Ask the previous master's workers to drain and stop RETIRE_DELAY after every new
+        worker serves, so that a new connection always finds a worker that takes it and one just
+        taken by an old worker gets through its start. TCP connections would wait in the shared
+        listen queue, but a plugin's socket need not be shared: HTTP/3 datagrams of new
+        connections reach the workers whose steering was attached last, which a worker does as
+        it starts; until then they reach the old workers, and one that is leaving drops them
+        (the client retransmits after a backed-off delay: 20 s stalls were seen on a loaded
+        machine, whose new workers took longer to start than the half second after their fork
+        that this used to wait). After RETIRE_WAIT they are asked anyway: a new worker that
+        never serves must not keep the old code serving forever."""
+        while True:
             try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
+                started = os.read(self._serving_read, 4096)
+            except BlockingIOError:
+                break
+            self.serving.update(int(index) for index in started.split())
+        if not self.unretired:
+            return
+        now = time.monotonic()
+        if len(self.serving) >= self.workers:
+            self.retire_by = min(self.retire_by, now + RETIRE_DELAY)
+        if now < self.retire_by:
+            return
+        for pid in self.unretired:
+            if pid in self.retiring:  # not reaped already (then the pid may be another's)
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        self.unretired = []
+
+    def _tell_serving(self, index: int) -> None:
+        """In a worker that has started serving: tell the master (see _retire_once_ours_serve).
+        A reload may have re-executed the master meanwhile, closing the pipe: that master no
+        longer waits for this worker, which it retires."""
+        try:
+            os.write(self._serving_write, b"%d\n" % index)
+        except OSError:
+            pass
 
     def _reopen_logs(self) -> None:
         """SIGUSR1 (logrotate moved the files): reopen ours, then have every worker reopen its."""
@@ -273,13 +318,15 @@ class WorkerSupervisor:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, MASTER_SIGNALS)
             os.close(self._wake_read)
             os.close(self._wake_write)
+            os.close(self._serving_read)
             set_title(f"{self.label}: worker #{index}")
             worker_id = f"W{index}"
             logs.set_worker(worker_id)
             from .server import Server
 
             server = Server(self.kernel, worker_id=worker_id, multiprocess=self.workers > 1,
-                            worker_index=index, master_pid=master_pid)
+                            worker_index=index, master_pid=master_pid,
+                            on_started=functools.partial(self._tell_serving, index))
             server.serve(self.listeners)
             status = 0
         except BaseException as error:

@@ -148,7 +148,7 @@ class TestClient:
 
     def __init__(self, script: str, port: int | None = None, dry: bool = False, *,
                  args: tuple[str, ...] | list[str] = (), env: Mapping[str, str] | None = None,
-                 timeout: float = 10.0, startup_timeout: float = 20.0) -> None:
+                 timeout: float = 10.0, startup_timeout: float = 60.0) -> None:
         httpx = _httpx()
         self.script = os.path.abspath(script)
         self.dry = dry

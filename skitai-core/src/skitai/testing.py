@@ -293,7 +293,7 @@ class ServerProcess:
     SIGTERM (SIGKILL after `stop_timeout`) and keeps its combined output in `.output`."""
 
     def __init__(self, script: str, *args: str, port: int | None = None, env: dict | None = None,
-                 startup_timeout: float = 20.0, stop_timeout: float = 15.0) -> None:
+                 startup_timeout: float = 60.0, stop_timeout: float = 15.0) -> None:
         self.script = os.path.abspath(script)
         self.args = args
         self.port = port or free_port()
