@@ -143,9 +143,7 @@ def test_workers_are_titled_replaced_when_they_die_and_stopped_with_the_master(t
                                                                    "skitai(myproject/app): worker #1"])
         assert int(get(server.port, "/")[1]) in workers
         os.kill(workers[0], signal.SIGKILL)
-        started = time.monotonic()
-        replaced = running_workers(master, excluding=[workers[0]])
-        assert time.monotonic() - started < 1.5
+        replaced = running_workers(master, excluding=[workers[0]])  # within its 15 s, however loaded the machine
         new_worker = (set(replaced) - set(workers)).pop()
         wait_for(lambda: title(new_worker).endswith("worker #0"))
         for _ in range(20):
