@@ -4,7 +4,9 @@ import hashlib
 
 import pytest
 from h3apps import APP, PIECE, PIECES, TRAILERS
+from h3server import h3_server
 
+from skitai.testing import RelayHandler, StartedServers
 from skitai_http3.testing import StreamResetError, h3_connect, run
 
 
@@ -63,6 +65,27 @@ def test_request_trailers_are_accepted_and_response_trailers_end_the_stream(serv
     upload, response = session(server, certs, both)
     assert upload.body == f"3 {hashlib.sha256(b'abc').hexdigest()}".encode()
     assert response.body == b"one two" and response.trailers == TRAILERS
+
+
+def test_request_trailers_reach_a_relaying_handler_once_the_body_ended(certs):
+    """`body.trailers` over HTTP/3, as over HTTP/1.1 and HTTP/2: the request's trailing HEADERS,
+    complete once `read_async` returned b"" (echoed as the response's trailers by the relay)."""
+    handler = RelayHandler()
+    servers = StartedServers(lambda **settings: h3_server(ssl_certfile=certs.cert, ssl_keyfile=certs.key,
+                                                          **settings), handlers=(handler,))
+    try:
+        server = servers(APP)
+
+        async def both(client):
+            relayed = await client.request("POST", "/relay", body=b"hello",
+                                           trailers=[("x-checksum", "abc"), ("server-timing", "db;dur=5")])
+            return relayed, await client.request("POST", "/relay", body=b"hi")
+        relayed, plain = session(server, certs, both)
+    finally:
+        servers.stop()
+    assert (relayed.status, relayed.body, plain.body) == (200, b"hello", b"hi")
+    assert handler.trailers == [[("x-checksum", "abc"), ("server-timing", "db;dur=5")], []]
+    assert relayed.trailers == [("x-checksum", "abc"), ("server-timing", "db;dur=5")]
 
 
 def test_forbidden_request_trailers_reset_the_stream(serve, certs):

@@ -288,7 +288,8 @@ class H3ServerConnection(QuicConnectionProtocol):
         self._transmit_soon()
 
     def _on_trailers(self, event: HeadersReceived, exchange: H3Exchange | None) -> None:
-        """Request trailers are only checked: malformed ones make the request malformed."""
+        """Malformed request trailers make the request malformed; the others end its body
+        (`body.trailers`, for handlers that relay them, as over HTTP/1.1 and HTTP/2)."""
         try:
             check_trailers(event.headers)
         except BadRequest:
@@ -296,7 +297,8 @@ class H3ServerConnection(QuicConnectionProtocol):
                 self._drop(exchange, reset=ErrorCode.H3_MESSAGE_ERROR)
             return
         if event.stream_ended and exchange is not None:
-            self._on_end(exchange)
+            self._on_end(exchange, [(name.decode("latin-1"), value.decode("latin-1"))
+                                    for name, value in event.headers])
 
     def _open(self, exchange: H3Exchange) -> None:
         self.streams[exchange.stream_id] = exchange
@@ -343,10 +345,10 @@ class H3ServerConnection(QuicConnectionProtocol):
         if event.stream_ended:
             self._on_end(exchange)
 
-    def _on_end(self, exchange: H3Exchange) -> None:
+    def _on_end(self, exchange: H3Exchange, trailers: list[tuple[str, str]] | None = None) -> None:
         if exchange.body.complete:
             return
-        exchange.body.finish()
+        exchange.body.finish(trailers)
         if not exchange.dispatched and not exchange.finished:
             dispatch(exchange, log)
 
