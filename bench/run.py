@@ -6,13 +6,19 @@ Method, and why:
   `h2load` for h2c; `ws_echo_client.py` for WebSocket echo) to another (`taskset -c B`),
   so the client never steals CPU from the server and every server gets exactly one core,
   whatever its process model.
-- Each (scenario, server) pair starts a fresh server on a free 127.0.0.1 port, waits
-  until it answers one request in the scenario's protocol, warms it up for a second, then
-  runs the load (`wrk -t1 -c50`, `h2load -c10 -m10`, or 10 echo connections) N times and
-  keeps the median req/s: a median of 3 shrugs off one noisy run.
+- Each scenario starts its servers, each on a free 127.0.0.1 port, waits until each answers
+  one request in the scenario's protocol and warms each up for a second; then, N rounds, each
+  server in turn takes one load run (`wrk -t1 -c50`, `h2load -c10 -m10`, or 10 echo
+  connections): round 1 A, B, C, round 2 A, B, C... On a shared machine every server so meets
+  the same stretches of outside load; the medians of the rounds count (a median of 3 shrugs
+  off one noisy run), and ratios and PASS/MISS use them.
+- CPU per request: the server tree's CPU time (user + system, /proc/PID/stat) over each
+  load run, divided by the requests that run completed. The server decides it, while its
+  req/s also shows the core share the machine's other work left it; the tables give the
+  CPU-per-request ratio beside each req/s ratio (the goals are stated in req/s).
 - Peak memory is the largest sum of VmRSS over the server's process tree, sampled
-  from /proc during the runs (no psutil needed, so any python3 can run this file);
-  PSS is kept too, since RSS counts the pages a forked master shares twice.
+  from /proc during the runs (bench/procs.py; no psutil needed, so any python3 can run this
+  file); PSS is kept too, since RSS counts the pages a forked master shares twice.
 - CPU use of the server tree and of wrk is recorded: a server well below 100% of its
   core, or wrk near 100% of its own, means the client, not the server, was the limit.
 - The server is stopped with SIGTERM, then SIGKILL after a timeout, only by the pids
@@ -36,11 +42,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from procs import UsageSampler, process_tree, start_time
 
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"
@@ -290,95 +297,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat: tells a process apart from a later one with its pid."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def process_tree(root: int) -> dict:
-    """{pid: start time} of `root` and all its descendants, read from /proc."""
-    children: dict = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                ppid = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(entry))
-    tree, todo = {}, [root]
-    while todo:
-        pid = todo.pop()
-        start = _start_time(pid)
-        if start is not None:
-            tree[pid] = start
-            todo.extend(children.get(pid, []))
-    return tree
-
-
-CLK_TCK = os.sysconf("SC_CLK_TCK")
-
-
-def tree_usage(root: int) -> tuple:
-    """(RSS kB, PSS kB, CPU seconds) summed over the tree of `root`, and the RSS kB of its
-    largest serving process: the largest child of a master that forks its workers (the
-    master, which does not serve, is left out), else `root` itself.
-
-    RSS double-counts pages that forked processes share (a master and its worker),
-    so PSS, which splits shared pages among their users, is kept alongside it.
-    """
-    rss = pss = ticks = largest = 0
-    tree = process_tree(root)
-    for pid in tree:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(stat[11]) + int(stat[12])  # utime + stime
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-                    if pid != root or len(tree) == 1:
-                        largest = max(largest, int(line.split()[1]))
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    pss += int(line.split()[1])
-        except (OSError, IndexError, ValueError):
-            pass
-    return rss, pss, ticks / CLK_TCK, largest
-
-
-class UsageSampler(threading.Thread):
-    """Samples the tree every 0.25 s: peak RSS and PSS, and CPU used since start."""
-
-    def __init__(self, root: int):
-        super().__init__(daemon=True)
-        self.root = root
-        self.rss, self.pss, self.cpu0, self.largest = tree_usage(root)
-        self.cpu = self.cpu0
-        self.t0 = time.monotonic()
-        self._stop_event = threading.Event()
-
-    def _sample(self):
-        rss, pss, cpu, largest = tree_usage(self.root)
-        self.rss, self.pss, self.cpu = max(self.rss, rss), max(self.pss, pss), max(self.cpu, cpu)
-        self.largest = max(self.largest, largest)
-
-    def run(self):
-        while not self._stop_event.wait(0.25):
-            self._sample()
-
-    def stop(self) -> dict:
-        self._stop_event.set()
-        self.join(timeout=2)
-        self._sample()
-        wall = time.monotonic() - self.t0
-        return {"rss_mb": round(self.rss / 1024, 1), "pss_mb": round(self.pss / 1024, 1),
-                "process_rss_mb": round(self.largest / 1024, 1),
-                "server_cpu_pct": round(100 * (self.cpu - self.cpu0) / wall),
-                "server_cpu_s": round(self.cpu - self.cpu0, 2)}
-
-
 class Running:
     """A started server: its Popen, log file, and the pids it spawned."""
 
@@ -421,7 +339,7 @@ class Running:
             except subprocess.TimeoutExpired:
                 pass
         for pid, start in self.known.items():
-            if _start_time(pid) == start:  # still the very process we started
+            if start_time(pid) == start:  # still the very process we started
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -457,7 +375,8 @@ def run_wrk(url: str, duration: int, headers: list, cpu: int, extra: list = ()) 
         raise RuntimeError(f"cannot parse wrk output: {out.stdout[-300:]}")
     errors = sum(int(n) for n in re.findall(r"(?:connect|read|write|timeout) (\d+)", out.stdout))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out.stdout)
-    return {"rps": float(match.group(1)), "errors": errors,
+    done = re.search(r"(\d+) requests in ", out.stdout)
+    return {"rps": float(match.group(1)), "requests": int(done.group(1)) if done else 0, "errors": errors,
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "wrk_cpu_pct": round(100 * cpu / wall)}
 
 
@@ -483,14 +402,15 @@ def _h2load(options: list, url: str, duration: int, headers: list, cpu: int) -> 
     after, wall = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic() - t0
     cpu_used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     rate = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", out.stdout)
-    counts = re.search(r"requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, "
+    counts = re.search(r"requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded, (\d+) failed, "
                        r"(\d+) errored, (\d+) timeout", out.stdout)
     if out.returncode != 0 or not rate or not counts:
         raise RuntimeError(f"h2load failed: {out.stderr.strip() or out.stdout[-300:]}")
     non2xx = re.search(r"status codes: \d+ 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out.stdout)
     throughput = re.search(r"finished in [\d.]+s, [\d.]+ req/s, ([\d.]+)([KMG]?B)/s", out.stdout)
     scale = {"B": 1e-6, "KB": 1e-3, "MB": 1.0, "GB": 1e3}
-    return {"rps": float(rate.group(1)), "errors": sum(int(n) for n in counts.groups()[1:]),
+    return {"rps": float(rate.group(1)), "requests": int(counts.group(1)),
+            "errors": sum(int(n) for n in counts.groups()[2:]),
             "non2xx": sum(int(n) for n in non2xx.groups()) if non2xx else 0,
             "mb_per_s": round(float(throughput.group(1)) * scale[throughput.group(2)], 1) if throughput else None,
             "wrk_cpu_pct": round(100 * cpu_used / wall)}
@@ -513,7 +433,8 @@ def run_ws(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -
         raise RuntimeError(f"ws client failed: {out.stderr.strip()[-300:]}")
     # The client's CPU share during the load, as it measures it (its start-up and imports left
     # out); the whole process's share is kept as well.
-    return {"rps": float(stats["rps"]), "errors": int(stats["errors"]), "non2xx": 0,
+    return {"rps": float(stats["rps"]), "requests": int(stats["round_trips"]), "errors": int(stats["errors"]),
+            "non2xx": 0,
             "error_kinds": stats.get("kinds", {}), "wrk_cpu_pct": int(stats["cpu_pct"]),
             "client_process_cpu_pct": round(100 * cpu_used / wall)}
 
@@ -559,54 +480,115 @@ def probe_ws(url: str, port: int, path: str) -> None:
 PROBES = {"wrk": probe_http1, "h2load": probe_h2c, "h2load-large": probe_http1, "ws": probe_ws}
 
 
-# --- one measurement -------------------------------------------------------------------
+# --- measurement: the scenario's servers take turns ---------------------------------------
 
-def measure(server: Server, scenario: Scenario, args, tmp: Path, cpus: tuple) -> dict:
-    """Start the server, load it `args.runs` times, stop it; never raises."""
-    result = {"server": server.name, "ok": False}
-    if server.venv and not Path(server.python()).exists():
-        result["error"] = f"venv {server.venv} missing (run bench/setup.sh)"
-        return result
-    port = free_port()
-    env = {**server.env, "BENCH_STATIC_DIR": str(tmp / "static"), "PYTHONDONTWRITEBYTECODE": "1"}
-    log = tmp / f"{scenario.name}-{server.name}.log"
-    try:
-        running = Running(server.argv(server, port, tmp), env, log, cpus[0], APPS)
-    except OSError as exc:
-        result["error"] = f"cannot start: {exc}"
-        return result
-    path = server.path or scenario.path
-    url = f"{URL_SCHEME[scenario.tool]}://127.0.0.1:{port}{path}"
-    load = LOAD_TOOLS[scenario.tool]
-    try:
-        running.wait_ready(PROBES[scenario.tool], url, port, path)
-        load(url, 1, scenario.headers, cpus[1], server.load_args)  # warm-up, not counted
-        running.remember_tree()
-        sampler = UsageSampler(running.proc.pid)
+class Subject:
+    """One server started for a scenario: it is loaded once per round, in turn with the others,
+    so that every server meets the same stretches of outside load on a shared machine (run back
+    to back, each server's rounds met different load, and its req/s mostly showed its CPU share)."""
+
+    def __init__(self, server: Server, scenario: Scenario, tmp: Path, cpus: tuple):
+        """Start the server and warm it up; `self.result` holds the error if that failed."""
+        self.server, self.scenario, self.cpus = server, scenario, cpus
+        self.result = {"server": server.name, "ok": False}
+        self.running: Running | None = None
+        self.runs: list = []
+        if server.venv and not Path(server.python()).exists():
+            self.result["error"] = f"venv {server.venv} missing (run bench/setup.sh)"
+            return
+        port = free_port()
+        env = {**server.env, "BENCH_STATIC_DIR": str(tmp / "static"), "PYTHONDONTWRITEBYTECODE": "1"}
+        try:
+            self.running = Running(server.argv(server, port, tmp), env, tmp / f"{scenario.name}-{server.name}.log",
+                                   cpus[0], APPS)
+        except OSError as exc:
+            self.result["error"] = f"cannot start: {exc}"
+            return
+        path = server.path or scenario.path
+        self.url = f"{URL_SCHEME[scenario.tool]}://127.0.0.1:{port}{path}"
+        self.load = LOAD_TOOLS[scenario.tool]
+        try:
+            self.running.wait_ready(PROBES[scenario.tool], self.url, port, path)
+            self.load(self.url, 1, scenario.headers, cpus[1], server.load_args)  # warm-up, not counted
+            self.running.remember_tree()
+        except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+            self._fail(exc)
+
+    @property
+    def alive(self) -> bool:
+        return self.running is not None and "error" not in self.result
+
+    def _fail(self, exc: Exception) -> None:
+        self.result["error"] = str(exc)
+        self.result["log_tail"] = self.running.log_tail()
+        self.running.stop()
+
+    def load_once(self, duration: int) -> dict | None:
+        """One load run, with the server tree's memory peaks and CPU time over exactly that run
+        (procs.UsageSampler); the server is stopped and marked failed if the run fails."""
+        sampler = UsageSampler(self.running.proc.pid)
         sampler.start()
-        runs = []
-        for _ in range(args.runs):
-            runs.append(load(url, args.duration, scenario.headers, cpus[1], server.load_args))
-            running.remember_tree()
+        try:
+            run_ = self.load(self.url, duration, self.scenario.headers, self.cpus[1], self.server.load_args)
+            run_.update(sampler.stop())
+            self.running.remember_tree()
+            if self.running.proc.poll() is not None:
+                raise RuntimeError(f"exited during the run with code {self.running.proc.returncode}")
+        except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
+            sampler.stop()
+            self._fail(exc)
+            return None
+        # The server's CPU time per request: what the server decides, where req/s also shows how
+        # much of the core the machine's other work left it.
+        run_["cpu_us_per_request"] = (round(1e6 * run_["server_cpu_s"] / run_["requests"], 1)
+                                      if run_["requests"] else None)
+        self.runs.append(run_)
+        return run_
+
+    def finish(self) -> dict:
+        """Stop the server; its result: medians of the rounds' req/s and CPU per request, peaks
+        of memory, all errors."""
+        if not self.alive:
+            return self.result
+        self.running.stop()
+        runs = self.runs
+        self.result.update(
+            ok=True, runs=runs, rps=round(statistics.median(r["rps"] for r in runs), 1),
+            errors=sum(r["errors"] + r["non2xx"] for r in runs),
+            wrk_cpu_pct=max(r["wrk_cpu_pct"] for r in runs),
+            rss_mb=max(r["rss_mb"] for r in runs), pss_mb=max(r["pss_mb"] for r in runs),
+            process_rss_mb=max(r["process_rss_mb"] for r in runs),
+            server_cpu_pct=round(statistics.median(r["server_cpu_pct"] for r in runs)),
+            server_cpu_s=round(sum(r["server_cpu_s"] for r in runs), 2))
+        per_request = [r["cpu_us_per_request"] for r in runs if r["cpu_us_per_request"] is not None]
+        self.result["cpu_us_per_request"] = round(statistics.median(per_request), 1) if per_request else None
         if all(r.get("mb_per_s") is not None for r in runs):
-            result["mb_per_s"] = round(statistics.median(r["mb_per_s"] for r in runs), 1)
-        usage = sampler.stop()
-        # The server's CPU time per request: steadier than req/s when other work shares the machine.
-        requests = sum(r["rps"] for r in runs) * args.duration
-        usage["cpu_us_per_request"] = round(1e6 * usage["server_cpu_s"] / requests, 1) if requests else None
-        result.update(ok=True, **usage, runs=runs,
-                      rps=round(statistics.median(r["rps"] for r in runs), 1),
-                      errors=sum(r["errors"] + r["non2xx"] for r in runs),
-                      wrk_cpu_pct=max(r["wrk_cpu_pct"] for r in runs))
-        if running.proc.poll() is not None:
-            raise RuntimeError(f"exited during the run with code {running.proc.returncode}")
-    except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
-        result.update(ok=False, error=str(exc))
+            self.result["mb_per_s"] = round(statistics.median(r["mb_per_s"] for r in runs), 1)
+        return self.result
+
+
+def measure_scenario(scenario: Scenario, names: list, args, tmp: Path, cpus: tuple) -> list:
+    """Start the scenario's servers (`names`), then `args.runs` rounds in which each loads in
+    turn (round 1: A, B, C; round 2: A, B, C ...), then stop them; a server that fails is
+    reported failed and the others go on. Never raises."""
+    subjects = []
+    for name in names:
+        print(f"  {scenario.name} / {name}: starting ...", end=" ", flush=True)
+        subjects.append(Subject(SERVERS[name], scenario, tmp, cpus))
+        print("ready" if subjects[-1].alive else "FAILED", flush=True)
+    try:
+        for round_ in range(1, args.runs + 1):
+            for subject in subjects:
+                if not subject.alive:
+                    continue
+                print(f"  {scenario.name} / {subject.server.name} round {round_}/{args.runs} ...",
+                      end=" ", flush=True)
+                run_ = subject.load_once(args.duration)
+                print(f"{run_['rps']:.0f} req/s, {run_['cpu_us_per_request'] or 0:.1f} us/req" if run_
+                      else "FAILED", flush=True)
     finally:
-        running.stop()
-    if not result["ok"]:
-        result["log_tail"] = running.log_tail()
-    return result
+        results = [subject.finish() for subject in subjects]
+    return results
 
 
 # --- reporting -------------------------------------------------------------------------
@@ -620,7 +602,9 @@ def print_table(scenario: Scenario, results: list) -> None:
     header = (f"{'server':<18} {rate:>9}" + (f" {'MB/s':>8}" if large else "") +
               f" {'RSS MB':>7} {'PSS MB':>7} {'wkr MB':>7} {'srv CPU':>7} {'us/req':>7}"
               f" {LOAD_CPU_LABEL[scenario.tool]:>7} {'errors':>6}")
-    header += "".join(f" {'x ' + ref:>18}" for ref in refs)
+    # Per reference: the req/s ratio (the goals' figure), then the CPU-per-request ratio (the
+    # reference's us/req over this server's: above 1, this server spends less CPU per request).
+    header += "".join(f" {'x ' + ref:>18} {'cpu x ' + ref:>22}" for ref in refs)
     print(header)
     print("-" * len(header))
     for r in results:
@@ -634,8 +618,20 @@ def print_table(scenario: Scenario, results: list) -> None:
                 f" {r['rss_mb']:>7.1f} {r['pss_mb']:>7.1f} {r.get('process_rss_mb', 0):>7.1f}"
                 f" {r['server_cpu_pct']:>6}% {r.get('cpu_us_per_request') or 0:>7.1f} {r['wrk_cpu_pct']:>6}% "
                 f"{r['errors']:>6}")
-        line += "".join(f" {r['rps'] / by_name[ref]['rps']:>18.2f}" for ref in refs)
+        line += "".join(f" {r['rps'] / by_name[ref]['rps']:>18.2f} {_cpu_ratio(r, by_name[ref]):>22}"
+                        for ref in refs)
         print(line)
+
+
+def cpu_ratio(result: dict, reference: dict) -> float | None:
+    """How many times less CPU per request `result` spent than `reference` (None without figures)."""
+    mine, theirs = result.get("cpu_us_per_request"), reference.get("cpu_us_per_request")
+    return theirs / mine if mine and theirs else None
+
+
+def _cpu_ratio(result: dict, reference: dict) -> str:
+    ratio = cpu_ratio(result, reference)
+    return "-" if ratio is None else f"{ratio:.2f}"
 
 
 def check_targets(all_results: dict) -> list:
@@ -653,7 +649,8 @@ def check_targets(all_results: dict) -> list:
             continue
         ratio = a["rps"] / b["rps"]
         passed = ratio >= minimum and not (no_errors and a["errors"])
-        detail = f"{ratio:.2f}x" + (f", {a['errors']} failed" if no_errors else "")
+        detail = (f"{ratio:.2f}x" + (f", {a['errors']} failed" if no_errors else "") +
+                  f" (CPU per request: {_cpu_ratio(a, b)}x)")
         lines.append(f"{'PASS' if passed else 'MISS'}  {label}: {detail}")
     rss = [(scen, r["server"], r["rss_mb"]) for scen, rs in all_results.items() for r in rs
            if r["ok"] and r["server"].startswith("skitai-") and r["server"] != "skitai-w2"]  # one process
@@ -700,7 +697,9 @@ def versions() -> dict:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load run (10)")
-    parser.add_argument("--runs", type=int, default=3, help="load runs per server; the median counts (3)")
+    parser.add_argument("--runs", type=int, default=3,
+                        help="rounds; in each, every server of a scenario takes one load run in turn; "
+                             "the median counts (3)")
     parser.add_argument("--only", help="scenarios, comma-separated (default: all but the plugins'): "
                         f"{','.join([*SCENARIOS, *PLUGIN_SCENARIOS, *SCENARIO_GROUPS])}")
     parser.add_argument("--servers", help=f"servers, comma-separated: {','.join(SERVERS)}")
@@ -767,7 +766,7 @@ def main(argv=None) -> int:
     if args.only:
         print(f"server on CPU {cpus[0]}, load client on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS}, "
               f"h2load -c{H2_CONNECTIONS} -m{H2_STREAMS}, ws echo -c{WS_CONNECTIONS}; "
-              f"{args.duration}s x {args.runs} runs (median)")
+              f"{args.duration}s x {args.runs} rounds, the servers taking turns in each (median)")
 
     all_results: dict = {}
     with tempfile.TemporaryDirectory(prefix="skitai-bench-") as tmp_name:
@@ -775,14 +774,7 @@ def main(argv=None) -> int:
         make_static_dir(tmp)
         for scen_name in args.only:
             scenario = SCENARIOS[scen_name]
-            results = []
-            for name in scenario.servers:
-                if name not in args.servers:
-                    continue
-                print(f"  {scen_name} / {name} ...", end=" ", flush=True)
-                result = measure(SERVERS[name], scenario, args, tmp, cpus)
-                print(f"{result['rps']:.0f} req/s" if result["ok"] else "FAILED", flush=True)
-                results.append(result)
+            results = measure_scenario(scenario, [n for n in scenario.servers if n in args.servers], args, tmp, cpus)
             all_results[scen_name] = results
             print_table(scenario, results)
         plugin_results, plugin_targets = run_plugin_scenarios(plugin_names, args.duration, args.runs, tmp)

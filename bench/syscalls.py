@@ -24,7 +24,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-import run  # noqa: E402  (the bench's launchers, process helpers and wrk runner)
+import procs  # noqa: E402  (the process tree and its CPU time, read from /proc)
+import run  # noqa: E402  (the bench's launchers and probes)
 
 EVENTS = ["task-clock", "context-switches", "raw_syscalls:sys_enter",
           *(f"syscalls:sys_enter_{name}" for name in (
@@ -36,24 +37,18 @@ SHORT = {"task-clock": "cpu_us", "context-switches": "cswch", "raw_syscalls:sys_
 
 def serving_pid(running: run.Running) -> int:
     """The process that serves: the deepest of the launched tree (a master forks its worker)."""
-    tree = run.process_tree(running.proc.pid)
+    tree = procs.process_tree(running.proc.pid)
     return max(tree) if len(tree) > 1 else running.proc.pid
-
-
-def cpu_ticks(pid: int) -> tuple[int, int]:
-    """(user, system) clock ticks of `pid`, all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]), int(fields[12])
 
 
 def perf_stat(pid: int, command: list) -> tuple[dict, str]:
     """`pid`'s counts while `command` runs (perf stat -p PID -- command), and its stdout."""
-    before = cpu_ticks(pid)
+    before = procs.cpu_ticks(pid)
     out = subprocess.run(["perf", "stat", "-x", ",", "-e", ",".join(EVENTS), "-p", str(pid), "--", *command],
                          capture_output=True, text=True, timeout=600)
-    after = cpu_ticks(pid)
-    counts = {"user_us": (after[0] - before[0]) * 1e6 / run.CLK_TCK,
-              "sys_us": (after[1] - before[1]) * 1e6 / run.CLK_TCK}
+    after = procs.cpu_ticks(pid)
+    counts = {"user_us": (after[0] - before[0]) * 1e6 / procs.CLK_TCK,
+              "sys_us": (after[1] - before[1]) * 1e6 / procs.CLK_TCK}
     for line in out.stderr.splitlines():
         fields = line.split(",")
         if len(fields) > 3 and re.match(r"^[\d.]+$", fields[0]):
