@@ -1,14 +1,16 @@
 """The core imports a feature's libraries only when the feature is configured or used: a hello
 worker must not carry the WebSocket machinery (wsproto, h11), the test client (http.client and
-the email package), psutil (the daemon's pid file checks) or the profiler (issue 20's memory
-goal: a worker <= 30 MB; each is 0.3 to 2 MB). The served app reports its own `sys.modules`."""
+the email package), psutil (the daemon's pid file checks), the profiler, ctypes (supervised
+processes, HTTP/3's steering) or html (`was.status()`) (issue 20's memory goal: a worker <= 30
+MB; each is 0.3 to 2 MB). The served app reports its own `sys.modules`."""
 import textwrap
 
 import httpx
 
 from skitai.testing import ServerProcess
 
-OPTIONAL = ("wsproto", "h11", "http.client", "skitai.testclient", "psutil", "cProfile", "pstats")
+OPTIONAL = ("wsproto", "h11", "http.client", "skitai.testclient", "psutil", "cProfile", "pstats", "ctypes",
+            "html")
 
 APP = f"""
 import sys
