@@ -62,7 +62,6 @@ from .corequest.result import STA_NETERR, STA_NORMAL, STA_REQFAIL, STA_TIMEOUT, 
 from .errors import HTTPError
 from .paths import abspath, getswd
 from .services import was
-from .testclient import test_client
 from .websocket.channel import ConnectionClosed
 from .websocket.decorator import websocket
 
@@ -129,3 +128,13 @@ __all__ = [
     "websocket",
     "ConnectionClosed",
 ]
+
+
+def __getattr__(name: str):
+    """`skitai.test_client` is imported when a test asks for it: it brings json, http.client and
+    the email package, which a served process never uses (about 2 MB of every worker)."""
+    if name == "test_client":
+        from .testclient import test_client
+
+        return test_client
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

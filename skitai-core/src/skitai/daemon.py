@@ -21,8 +21,6 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-import psutil
-
 from .paths import log_dir, process_label, run_dir, script_path
 from .pidfile import AlreadyRunning, PidFile, is_alive
 from .plugin import hookimpl
@@ -86,6 +84,7 @@ def stop(config: "ServerConfig") -> int:
             pidfile.remove(stale)
         _say(f"{label} is not running")
         return OK
+    import psutil  # a live owner was found, so pidfile has imported it already
     try:
         owner.send_signal(signal.SIGTERM)
     except psutil.NoSuchProcess:

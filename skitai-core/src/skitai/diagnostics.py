@@ -7,11 +7,9 @@ The server drives them: `start()` once it serves, `tick()` from its once-a-secon
 from __future__ import annotations
 
 import contextlib
-import cProfile
 import gc
 import logging
 import os
-import pstats
 import threading
 import time
 from typing import TYPE_CHECKING, Callable, ContextManager
@@ -19,6 +17,8 @@ from typing import TYPE_CHECKING, Callable, ContextManager
 from .paths import log_dir
 
 if TYPE_CHECKING:
+    import cProfile
+
     from .config import ServerConfig
 
 log = logging.getLogger("skitai.server")
@@ -40,9 +40,15 @@ MEMTRACK_INTERVAL = 60.0  # seconds between ---memtrack lines (besides startup a
 class Profiler:
     """cProfile for the loop thread and the pool threads' jobs (a cProfile profile sees only the
     thread that enabled it, so each thread has its own), merged into one pstats report, sorted by
-    cumulative time, when the process stops."""
+    cumulative time, when the process stops. cProfile and pstats are imported only when
+    ---profile asks for this (a served process without it does not carry them)."""
 
     def __init__(self, log_path: str | None, worker_id: str) -> None:
+        import cProfile
+        import pstats
+
+        self._new_profile = cProfile.Profile
+        self._pstats = pstats
         self.log_path = log_path
         self.worker_id = worker_id
         self._local = threading.local()
@@ -56,7 +62,7 @@ class Profiler:
         """Profile the calling thread inside the block; the blocks of a thread add up."""
         profile = getattr(self._local, "profile", None)
         if profile is None:
-            profile = self._local.profile = cProfile.Profile()
+            profile = self._local.profile = self._new_profile()
         try:
             profile.enable()
         except ValueError:  # Python 3.12+: one profiler per process, and it sees every thread
@@ -98,8 +104,8 @@ class Profiler:
                       f"{f' ({busy} still busy, left out)' if busy else ''}, "
                       f"stopped {time.strftime('%Y.%m.%d %H:%M:%S')}\n\n")
             if done:
-                stats = pstats.Stats(*done, stream=out)
-                stats.sort_stats(pstats.SortKey.CUMULATIVE).print_stats(PROFILE_LINES)
+                stats = self._pstats.Stats(*done, stream=out)
+                stats.sort_stats(self._pstats.SortKey.CUMULATIVE).print_stats(PROFILE_LINES)
             out.write("\n")
 
 

@@ -8,8 +8,10 @@ title, or the script on its command line). Anything else makes the file stale.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 # psutil's create time is derived from clock ticks since boot: allow for its rounding
 CLOCK_SLACK = 1.0
@@ -23,6 +25,7 @@ class AlreadyRunning(Exception):
 
 def is_alive(process: psutil.Process) -> bool:
     """Running and not a zombie (an exited daemon nobody has reaped yet counts as gone)."""
+    import psutil
     try:
         return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
@@ -43,10 +46,13 @@ class PidFile:
             return None
 
     def owner(self) -> psutil.Process | None:
-        """The live server this file names, or None when there is none (no file or stale)."""
+        """The live server this file names, or None when there is none (no file or stale).
+        psutil is imported only when there is a file to check: a server run without one (in
+        the foreground, every start of a fresh daemon) does not carry it in its memory."""
         pid = self.read()
         if pid is None:
             return None
+        import psutil
         try:
             written = os.stat(self.path).st_mtime
             process = psutil.Process(pid)

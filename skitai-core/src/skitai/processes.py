@@ -14,7 +14,6 @@ cheap enough for every turn.
 """
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -225,6 +224,8 @@ def _stop_with_master() -> Callable[[], None] | None:
     A master that died before the child set it is caught by comparing the parent's pid."""
     if not sys.platform.startswith("linux"):
         return None
+    import ctypes  # only a server with supervised processes needs it (0.4 MB with libffi)
+
     libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only calls it
     master = os.getpid()
 

@@ -26,7 +26,6 @@ The connection IDs (and their stateless reset tokens) are set through aioquic in
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import hmac
 import os
@@ -70,6 +69,8 @@ def steering_program(workers: int, generation: int) -> list[tuple[int, int, int,
 def attach_steering(sock: socket.socket, workers: int, generation: int) -> None:
     """Attach the program to the group `sock` belongs to (any member will do)."""
     program = steering_program(workers, generation)
+    import ctypes  # here: the plugin is loaded by every server, steering only where HTTP/3 is on
+
     filters = (ctypes.c_uint8 * (8 * len(program)))()
     for index, (code, jt, jf, k) in enumerate(program):
         struct.pack_into("HBBI", filters, 8 * index, code, jt, jf, k)

@@ -2,7 +2,7 @@
 table answers them as plain requests (over HTTP/1.1, and over HTTP/2 where a plugin carries
 RFC 8441's extended CONNECT)."""
 from ..plugin import hookimpl
-from ..websocket.endpoint import WebSocketRouter
+from ..websocket.router import WebSocketRouter
 
 WEBSOCKET_PRIORITY = 900  # after plugins' own handlers, before the mount table (1000)
 

@@ -1,6 +1,6 @@
 """The request handler that takes WebSocket handshakes for mounted WSGI apps.
 
-`WebSocketRouter` sits before the mount table: a handshake is routed as usual, and when it
+`router.WebSocketRouter` sits before the mount table: a handshake is routed as usual, and when it
 reaches a WSGI app, `WebSocketEndpoint` serves it instead of the app's plain handler. The app
 is called once for the handshake, with `environ["websocket"]`; it accepts through
 `skitai.websocket`, and then the exchange switches protocols and the connection belongs to
@@ -14,25 +14,8 @@ from ..statuses import error_body, error_headers, status_line
 from ..wsgi.handler import WSGIApp, WSGIResponse
 from .channel import WebSocket
 from .connection import WebSocketConnection
-from .handshake import Handshake, HandshakeError, accept, asks_for_websocket, read_handshake
+from .handshake import Handshake, HandshakeError, accept, read_handshake
 from .session import WebSocketSession
-
-
-class WebSocketRouter(RequestHandler):
-    def bind(self, server) -> None:
-        self.server = server
-
-    def resolve(self, exchange: Exchange) -> RequestHandler | None:
-        if exchange.upgrade is None and exchange.connect_protocol is None:
-            return None  # almost every request: no WebSocket asked for, and no call to see that
-        if not asks_for_websocket(exchange):
-            return None
-        handlers = self.server.handlers
-        for handler in handlers[handlers.index(self) + 1:]:
-            chosen = handler.resolve(exchange)
-            if chosen is not None:
-                return WebSocketEndpoint(chosen, self.server) if isinstance(chosen, WSGIApp) else chosen
-        return None
 
 
 class WebSocketEndpoint(RequestHandler):
