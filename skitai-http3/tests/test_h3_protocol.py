@@ -1,5 +1,6 @@
-"""HTTP/3 protocol behaviour: GOAWAY on a graceful stop, QUIC's idle timeout, the limits the server
-announces and enforces (streams, header section size), malformed requests, and 0-RTT off."""
+"""HTTP/3 protocol behaviour: GOAWAY on a graceful stop (and a handshake in progress then), QUIC's
+idle timeout, the limits the server announces and enforces (streams, header section size),
+malformed requests, and 0-RTT off."""
 import asyncio
 import threading
 import time
@@ -9,7 +10,8 @@ from aioquic.h3.connection import Setting
 from h3apps import APP, route
 
 from skitai.testing import wait_for
-from skitai_http3.testing import StreamResetError, h3_connect, run
+from skitai_http3 import quic
+from skitai_http3.testing import H3Client, StreamResetError, h3_connect, run
 
 H3_REQUEST_REJECTED = 0x10B
 H3_MESSAGE_ERROR = 0x10E
@@ -52,6 +54,65 @@ def test_a_graceful_stop_sends_goaway_finishes_in_flight_and_refuses_new_request
     assert goaway == 4  # request stream 0 was in flight: 4 and above are not served
     assert finished.status == 200 and finished.body == b"slow done"
     assert not isinstance(refused, StreamResetError) or refused.error_code == H3_REQUEST_REJECTED
+    wait_for(lambda: not server._thread.is_alive(), timeout=15)
+
+
+class Gate:
+    """A client's datagram transport that holds what is sent while `held` is a list."""
+
+    def __init__(self, transport) -> None:
+        self.transport = transport
+        self.held: list | None = None
+
+    def sendto(self, data: bytes, addr=None) -> None:
+        if self.held is None:
+            self.transport.sendto(data, addr)
+        else:
+            self.held.append((data, addr))
+
+    def release(self) -> None:
+        held, self.held = self.held, None
+        for data, addr in held:
+            self.transport.sendto(data, addr)
+
+
+class HandshakeHeldClient(H3Client):
+    """Holds all it sends from the server's first answer on (`gate.release()` sends it): the
+    server's side of the handshake stays in progress while the client counts it done."""
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        self._transport = self.gate = Gate(transport)
+        self.answered = False
+
+    def datagram_received(self, data, addr) -> None:
+        if not self.answered:
+            self.answered = True
+            self.gate.held = []
+        super().datagram_received(data, addr)
+
+
+def test_a_handshake_in_progress_when_a_graceful_stop_begins_completes_and_is_served(serve, certs):
+    """The packets of a connection still in its handshake keep reaching its worker across a
+    reload (see `steering`): that worker's graceful stop lets the handshake complete and serves
+    the request sent with its end, where it used to close the connection (0xc) and fail it."""
+    server = serve(APP)
+    endpoint = quic._endpoints[id(server.server)]
+
+    async def late():
+        async with h3_connect("127.0.0.1", server.quic_port, cafile=certs.ca, protocol=HandshakeHeldClient) as client:
+            request = asyncio.ensure_future(client.request("GET", "/", timeout=10))
+            await asyncio.sleep(0)  # the request is made: held behind the handshake's end
+            server.server.request_stop()
+            for _ in range(1000):
+                if not endpoint.admission.open:
+                    break
+                await asyncio.sleep(0.01)
+            assert not endpoint.admission.open  # the stop began
+            client.gate.release()
+            return await request
+    response = run(late)
+    assert response.status == 200
     wait_for(lambda: not server._thread.is_alive(), timeout=15)
 
 

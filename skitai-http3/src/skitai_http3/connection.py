@@ -54,6 +54,14 @@ from .steering import ConnectionIds, steer_connection_ids
 log = logging.getLogger("skitai.http3")
 
 CHUNK = 64 * 1024   # the most body data one DATA frame carries
+# A graceful stop (a reload's retirement of the old workers) lets a connection still in its
+# handshake complete it within HANDSHAKE_GRACE (its client may have to retransmit its last
+# handshake packet: a reload's steering sends the first one to the new workers when it comes
+# coalesced behind an Initial), then serves the requests its client sends within LATE_GRACE
+# before the GOAWAY: a GOAWAY at once would refuse the requests sent with the handshake's end,
+# before the client could have learnt of the stop.
+HANDSHAKE_GRACE = 3.0
+LATE_GRACE = 1.0
 
 
 class ServerH3(H3Connection):
@@ -128,6 +136,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.loop = server.loop
         self.limits = limits
         self.admission = admission
+        admission.handshaking.add(self)
         config = server.config
         self.request_timeout = config.request_timeout
         self.max_upload = config.max_upload_size
@@ -142,6 +151,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.client: tuple = ("", 0)
         self.sockname: tuple = ("", 0)
         self.opened = False
+        self.handshaken = False
         self.closed = False
         self.shutting_down = False
         self.goaway_id: int | None = None
@@ -182,11 +192,13 @@ class H3ServerConnection(QuicConnectionProtocol):
             if event.alpn_protocol in H3_ALPN:
                 self.h3 = ServerH3(self._quic, self.max_header_size, self._on_malformed)
         elif kind is HandshakeCompleted:
-            if not self.opened and not self.closed:
+            self.handshaken = True
+            self.admission.handshaking.discard(self)
+            if not self.opened:
                 self.opened = True
                 self.server.connection_opened(self)
-                if not self.admission.open:
-                    self.shutdown()  # the stop began during the handshake
+            if self.shutting_down:  # the stop began during the handshake
+                self.loop.call_later(LATE_GRACE, self._go_away)
         elif kind is ConnectionTerminated:
             self._terminated()
             return
@@ -472,7 +484,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         if logged:
             self.server.log_exchange(exchange)
         exchange.run_done_callbacks()
-        if self.shutting_down and not self.streams:
+        if self.goaway_id is not None and not self.streams:
             self.loop.call_soon(self._close_when_done)
 
     def _reset(self, stream_id: int, error_code: int) -> None:
@@ -511,14 +523,33 @@ class H3ServerConnection(QuicConnectionProtocol):
         self._mark_closed()
 
     def _mark_closed(self) -> None:
+        self.admission.handshaking.discard(self)
         if not self.closed:
             self.closed = True
             if self.opened:
                 self.server.connection_closed(self)
 
+    def hold_for_stop(self) -> None:
+        """The graceful stop begins during the handshake (`Admission.close`): the server waits
+        for this connection too, as for those open before."""
+        if not self.opened and not self.closed:
+            self.opened = True
+            self.server.connection_opened(self)
+
     def shutdown(self) -> None:
-        """Graceful stop or reload: GOAWAY, finish the streams in flight, then close."""
+        """Graceful stop or reload: GOAWAY, finish the streams in flight, then close; a
+        connection still in its handshake is given its graces first (`HANDSHAKE_GRACE`)."""
         self.shutting_down = True
+        if not self.handshaken and not self.closed:
+            self.loop.call_later(HANDSHAKE_GRACE, self._handshake_overdue)
+            return
+        self._go_away()
+
+    def _handshake_overdue(self) -> None:
+        if not self.handshaken:
+            self.abort()
+
+    def _go_away(self) -> None:
         if self.closed or self.h3 is None:
             self.abort()
             return

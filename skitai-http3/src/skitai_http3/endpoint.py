@@ -73,11 +73,17 @@ class QuicEndpoint(QuicServer):
 class Admission:
     """Whether the worker takes new connections: the acceptor the server closes when a graceful
     stop begins (`server.add_acceptor`). The endpoint then drops the first packets of new
-    connections, and a connection whose handshake completes after it is told to finish at once
-    (GOAWAY), as the ones open when the stop began were."""
+    connections. The connections still in their handshake then (`handshaking`) are the
+    worker's to finish: a reload's steering brings their packets here still, and no other
+    worker could take them over; so closing hands each to the server (`hold_for_stop`), whose
+    graceful stop waits for it as for the connections open before (see
+    `H3ServerConnection.shutdown`)."""
 
     def __init__(self) -> None:
         self.open = True
+        self.handshaking: set = set()
 
     def close(self) -> None:
         self.open = False
+        for connection in list(self.handshaking):
+            connection.hold_for_stop()

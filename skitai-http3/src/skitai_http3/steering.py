@@ -11,10 +11,16 @@ socket for each datagram from the first byte of its destination connection ID:
   server chose; each worker makes its IDs with a first byte whose residue modulo the group's
   size is its own socket's index (`steer_connection_ids`), so the program's `byte % size` finds
   that socket, whatever the client's address or port (migration included);
-* long-header packets (the handshake) go to the current generation's socket `byte % workers`:
+* long-header Initial and 0-RTT packets go to the current generation's socket `byte % workers`:
   a new connection's first flight carries an ID the client chose at random, and its
-  retransmissions the same one, so the whole handshake stays with one worker; the server's IDs
-  keep that residue, so the client's later handshake packets follow.
+  retransmissions the same one, so they all reach one worker; the server's IDs keep that
+  residue, so the client's Initial acknowledgements follow;
+* long-header Handshake packets always carry an ID the server chose: they go where short-header
+  ones do, so a handshake that began at a worker of the previous generation still completes there
+  after a reload has moved new connections to the other half (by the generation they would be
+  lost, and the handshake with them). A client sends no Initial packet once it sends Handshake
+  ones (RFC 9001 4.9.1), so only its first Handshake packet, coalesced behind its last Initial,
+  can be steered by the generation: it is sent again alone.
 
 Generations make graceful reloads clean: the old workers keep their sockets (indexes
 `0..N-1` or `N..2N-1`) for the connections they drain, while the new ones read the other
@@ -40,9 +46,14 @@ GENERATION_ENV = "SKITAI_HTTP3_GENERATION"
 # about 90 datagrams, so a burst of handshakes (100 clients' 1,200-byte Initials at once) lost
 # some, and each lost Initial cost its client a retransmission timeout (1 s, then 2, then 4).
 RECEIVE_BUFFER = 4 * 1024 * 1024
+QUIC_V1 = 0x00000001
+QUIC_V2 = 0x6B3343CF  # RFC 9369, which aioquic also speaks: its long packet types differ from v1's
 
 # classic BPF opcodes (linux/filter.h)
 _LDB_ABS = 0x30    # A = packet byte [k]
+_LDW_ABS = 0x20    # A = packet 32-bit word [k], network order
+_JEQ = 0x15        # if A == k: jt else jf
+_AND = 0x54        # A &= k
 _JSET = 0x45       # if A & k: jt else jf
 _MOD = 0x94        # A %= k
 _ADD = 0x04        # A += k
@@ -54,15 +65,27 @@ def steering_program(workers: int, generation: int) -> list[tuple[int, int, int,
     new connections; offsets are into the UDP payload (the QUIC packet)."""
     size = 2 * workers
     return [
-        (_LDB_ABS, 0, 0, 0),              # 0: the first byte: header form
-        (_JSET, 0, 4, 0x80),              # 1: long header -> 2, short -> 6
-        (_LDB_ABS, 0, 0, 6),              # 2: long: the destination ID's first byte (after its length)
-        (_MOD, 0, 0, workers),            # 3
-        (_ADD, 0, 0, generation * workers),   # 4: into the current generation's half
-        (_RET_A, 0, 0, 0),                # 5
-        (_LDB_ABS, 0, 0, 1),              # 6: short: the destination ID's first byte
-        (_MOD, 0, 0, size),               # 7: the socket its issuer made it for
-        (_RET_A, 0, 0, 0),                # 8
+        (_LDB_ABS, 0, 0, 0),              # 0: the first byte: header form and long packet type
+        (_JSET, 0, 16, 0x80),             # 1: long header -> 2, short -> 18
+        (_LDW_ABS, 0, 0, 1),              # 2: the version
+        (_JEQ, 4, 0, QUIC_V2),            # 3: v2 -> 8
+        (_JEQ, 0, 6, QUIC_V1),            # 4: v1 -> 5; another (to be negotiated) -> 11
+        (_LDB_ABS, 0, 0, 0),              # 5: v1 types: Initial 0, 0-RTT 1, Handshake 2
+        (_AND, 0, 0, 0x30),               # 6
+        (_JEQ, 7, 3, 0x20),               # 7: Handshake -> 15, else -> 11
+        (_LDB_ABS, 0, 0, 0),              # 8: v2 types: Initial 1, 0-RTT 2, Handshake 3
+        (_AND, 0, 0, 0x30),               # 9
+        (_JEQ, 4, 0, 0x30),               # 10: Handshake -> 15, else -> 11
+        (_LDB_ABS, 0, 0, 6),              # 11: Initial, 0-RTT: the destination ID's first byte
+        (_MOD, 0, 0, workers),            # 12
+        (_ADD, 0, 0, generation * workers),   # 13: into the current generation's half
+        (_RET_A, 0, 0, 0),                # 14
+        (_LDB_ABS, 0, 0, 6),              # 15: Handshake: the destination ID's first byte
+        (_MOD, 0, 0, size),               # 16: the socket its issuer made it for
+        (_RET_A, 0, 0, 0),                # 17
+        (_LDB_ABS, 0, 0, 1),              # 18: short: the destination ID's first byte
+        (_MOD, 0, 0, size),               # 19: the socket its issuer made it for
+        (_RET_A, 0, 0, 0),                # 20
     ]
 
 
