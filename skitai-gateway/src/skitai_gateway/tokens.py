@@ -83,23 +83,20 @@ def _read(path: str, setting: str) -> bytes:
         raise ValueError(f"enable_gateway({setting}={path!r}): {error.strerror}") from None
 
 
+# the first class the error is an instance of names it (InvalidSignatureError is a DecodeError)
+TOKEN_ERRORS = (
+    (jwt.ExpiredSignatureError, "the token has expired"),
+    (jwt.ImmatureSignatureError, "the token is not valid yet"),
+    (jwt.InvalidAudienceError, "the token is not for this audience"),
+    (jwt.InvalidIssuerError, "the token's issuer is not accepted"),
+    (jwt.InvalidSignatureError, "the token's signature does not verify"),
+    (jwt.InvalidAlgorithmError, "the token's algorithm is not accepted"),
+    (jwt.InvalidKeyError, "the token's key is unknown"),
+    (jwt.DecodeError, "the token is malformed"),
+)
+
+
 def token_error(error: jwt.PyJWTError) -> str:
-    if isinstance(error, jwt.ExpiredSignatureError):
-        return "the token has expired"
-    if isinstance(error, jwt.ImmatureSignatureError):
-        return "the token is not valid yet"
-    if isinstance(error, jwt.InvalidAudienceError):
-        return "the token is not for this audience"
-    if isinstance(error, jwt.InvalidIssuerError):
-        return "the token's issuer is not accepted"
-    if isinstance(error, jwt.InvalidSignatureError):
-        return "the token's signature does not verify"
-    if isinstance(error, jwt.InvalidAlgorithmError):
-        return "the token's algorithm is not accepted"
-    if isinstance(error, jwt.InvalidKeyError):
-        return "the token's key is unknown"
     if isinstance(error, jwt.MissingRequiredClaimError):
         return f"the token lacks the claim {error.claim}"
-    if isinstance(error, jwt.DecodeError):
-        return "the token is malformed"
-    return "the token is invalid"
+    return next((text for kind, text in TOKEN_ERRORS if isinstance(error, kind)), "the token is invalid")
