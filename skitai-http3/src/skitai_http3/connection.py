@@ -194,9 +194,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         elif kind is HandshakeCompleted:
             self.handshaken = True
             self.admission.handshaking.discard(self)
-            if not self.opened:
-                self.opened = True
-                self.server.connection_opened(self)
+            self._mark_opened()
             if self.shutting_down:  # the stop began during the handshake
                 self.loop.call_later(LATE_GRACE, self._go_away)
         elif kind is ConnectionTerminated:
@@ -522,6 +520,12 @@ class H3ServerConnection(QuicConnectionProtocol):
             self._drop(exchange, reset=None)
         self._mark_closed()
 
+    def _mark_opened(self) -> None:
+        """The server counts the connection (and a graceful stop waits for it) from here."""
+        if not self.opened:
+            self.opened = True
+            self.server.connection_opened(self)
+
     def _mark_closed(self) -> None:
         self.admission.handshaking.discard(self)
         if not self.closed:
@@ -532,9 +536,8 @@ class H3ServerConnection(QuicConnectionProtocol):
     def hold_for_stop(self) -> None:
         """The graceful stop begins during the handshake (`Admission.close`): the server waits
         for this connection too, as for those open before."""
-        if not self.opened and not self.closed:
-            self.opened = True
-            self.server.connection_opened(self)
+        if not self.closed:
+            self._mark_opened()
 
     def shutdown(self) -> None:
         """Graceful stop or reload: GOAWAY, finish the streams in flight, then close; a
