@@ -24,8 +24,8 @@ import skitai  # noqa: E402
 
 if __name__ == "__main__":
     if os.environ.get("H3_MAX_STREAMS"):
-        from skitai_http3 import plugin
-        plugin.LIMITS.max_streams = int(os.environ["H3_MAX_STREAMS"])
+        from skitai_http3 import quic  # the limits live with the QUIC side, imported when HTTP/3 is on
+        quic.LIMITS.max_streams = int(os.environ["H3_MAX_STREAMS"])
     if os.environ.get("H3_MAX_QUEUED"):
         skitai.set_max_queued_requests(int(os.environ["H3_MAX_QUEUED"]))
     skitai.enable_ssl(os.environ["H3_CERT"], os.environ["H3_KEY"])
