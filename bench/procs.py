@@ -49,14 +49,15 @@ def cpu_ticks(pid: int) -> tuple[int, int]:
 
 
 def tree_usage(root: int) -> tuple:
-    """(RSS kB, PSS kB, CPU seconds) summed over the tree of `root`, and the RSS kB of its
+    """(RSS kB, PSS kB, CPU seconds) summed over the tree of `root`, the RSS kB of its
     largest serving process: the largest child of a master that forks its workers (the
-    master, which does not serve, is left out), else `root` itself.
+    master, which does not serve, is left out), else `root` itself; and the RSS kB of `root`
+    alone (a forking server's master, reported beside its worker).
 
     RSS double-counts pages that forked processes share (a master and its worker),
     so PSS, which splits shared pages among their users, is kept alongside it.
     """
-    rss = pss = ticks = largest = 0
+    rss = pss = ticks = largest = root_rss = 0
     tree = process_tree(root)
     for pid in tree:
         try:
@@ -64,6 +65,8 @@ def tree_usage(root: int) -> tuple:
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     rss += int(line.split()[1])
+                    if pid == root:
+                        root_rss = int(line.split()[1])
                     if pid != root or len(tree) == 1:
                         largest = max(largest, int(line.split()[1]))
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
@@ -71,7 +74,7 @@ def tree_usage(root: int) -> tuple:
                     pss += int(line.split()[1])
         except (OSError, IndexError, ValueError):
             pass
-    return rss, pss, ticks / CLK_TCK, largest
+    return rss, pss, ticks / CLK_TCK, largest, root_rss
 
 
 class UsageSampler(threading.Thread):
@@ -80,15 +83,15 @@ class UsageSampler(threading.Thread):
     def __init__(self, root: int):
         super().__init__(daemon=True)
         self.root = root
-        self.rss, self.pss, self.cpu0, self.largest = tree_usage(root)
+        self.rss, self.pss, self.cpu0, self.largest, self.root_rss = tree_usage(root)
         self.cpu = self.cpu0
         self.t0 = time.monotonic()
         self._stop_event = threading.Event()
 
     def _sample(self):
-        rss, pss, cpu, largest = tree_usage(self.root)
+        rss, pss, cpu, largest, root_rss = tree_usage(self.root)
         self.rss, self.pss, self.cpu = max(self.rss, rss), max(self.pss, pss), max(self.cpu, cpu)
-        self.largest = max(self.largest, largest)
+        self.largest, self.root_rss = max(self.largest, largest), max(self.root_rss, root_rss)
 
     def run(self):
         while not self._stop_event.wait(0.25):
@@ -100,6 +103,6 @@ class UsageSampler(threading.Thread):
         self._sample()
         wall = time.monotonic() - self.t0
         return {"rss_mb": round(self.rss / 1024, 1), "pss_mb": round(self.pss / 1024, 1),
-                "process_rss_mb": round(self.largest / 1024, 1),
+                "process_rss_mb": round(self.largest / 1024, 1), "root_rss_mb": round(self.root_rss / 1024, 1),
                 "server_cpu_pct": round(100 * (self.cpu - self.cpu0) / wall),
                 "server_cpu_s": round(self.cpu - self.cpu0, 2)}

@@ -5,7 +5,8 @@ Method, and why:
 - Each server is pinned to one core (`taskset -c A`) and the load generator (`wrk`;
   `h2load` for h2c; `ws_echo_client.py` for WebSocket echo) to another (`taskset -c B`),
   so the client never steals CPU from the server and every server gets exactly one core,
-  whatever its process model.
+  whatever its process model. The exception, `hello-scaling`, pins nothing: it measures how
+  far a second worker process gets with both cores.
 - Each scenario starts its servers, each on a free 127.0.0.1 port, waits until each answers
   one request in the scenario's protocol and warms each up for a second; then, N rounds, each
   server in turn takes one load run (`wrk -t1 -c50`, `h2load -c10 -m10`, or 10 echo
@@ -48,6 +49,7 @@ from pathlib import Path
 from typing import Callable
 
 from procs import UsageSampler, process_tree, start_time
+from targets import check_targets, format_cpu_ratio
 
 BENCH = Path(__file__).resolve().parent
 APPS = BENCH / "apps"
@@ -73,8 +75,13 @@ class Server:
     argv: Callable[["Server", int, Path], list]  # (server, port, temp dir) -> command line
     env: dict = field(default_factory=dict)
     package: str | None = None  # distribution whose version goes into the results
-    load_args: list = field(default_factory=list)  # extra load-tool options (h2load --h1)
+    # extra load-tool options, after the scenario's: h2load and wrk take the last of a repeated
+    # option, so `--h1 -c100 -m1` turns h2load's h2c `-c10 -m10` into 100 HTTP/1.1 connections
+    load_args: list = field(default_factory=list)
     path: str | None = None  # requested instead of the scenario's path (skitai-hello)
+    # Skitai with its access log on, written to files in a directory of the run's temp dir
+    # (BENCH_ACCESS_LOG and BENCH_LOG_DIR of apps/skitai_hello.py), as a user runs it
+    log_to_files: bool = False
 
     def python(self) -> str:
         return str(VENVS / self.venv / "bin" / "python")
@@ -87,9 +94,29 @@ def _skitai(s: Server, port: int, tmp: Path) -> list:
     return [s.python(), str(APPS / "skitai_hello.py"), f"--port={port}"]
 
 
+def _uvicorn(access_log: bool) -> Callable:
+    """uvicorn's ASGI hello, its access log off, or on at INFO to stderr, which run.py writes to
+    the run's log file (the default handler, as a user runs it)."""
+    log_options = (["--access-log", "--log-level", "info"] if access_log
+                   else ["--no-access-log", "--log-level", "warning"])
+    return lambda s, port, tmp: [
+        s.python(), "-m", "uvicorn", "--app-dir", str(APPS), "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", *log_options, "hello_asgi:app"]
+
+
+H1_OVER_H2LOAD = ["--h1", "-c100", "-m1"]  # as many requests in flight as h2c's -c10 -m10
+
 SERVERS = {s.name: s for s in [
     Server("skitai-t4", "skitai", _skitai, {"BENCH_THREADS": "4"}, "skitai"),
     Server("skitai-t0", "skitai", _skitai, {"BENCH_THREADS": "0"}, "skitai"),
+    # the same with the access log on, to files (issue 20's goals hold with the log on and off)
+    Server("skitai-t4-log", "skitai", _skitai, {"BENCH_THREADS": "4"}, "skitai", log_to_files=True),
+    Server("skitai-t0-log", "skitai", _skitai, {"BENCH_THREADS": "0"}, "skitai", log_to_files=True),
+    # h2c-hello: the same servers over HTTP/1.1 keep-alive, loaded by the same client (h2load --h1),
+    # so the h2c/HTTP/1.1 ratio compares the protocols, not two load tools
+    Server("skitai-t4-h1", "skitai", _skitai, {"BENCH_THREADS": "4"}, "skitai", load_args=H1_OVER_H2LOAD),
+    Server("skitai-t0-h1", "skitai", _skitai, {"BENCH_THREADS": "0"}, "skitai", load_args=H1_OVER_H2LOAD),
+    Server("skitai-w1", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_WORKERS": "1"}, "skitai"),
     Server("skitai-w2", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_WORKERS": "2"}, "skitai"),
     # skitai-t4 asked for /hello inside a static scenario: Skitai's own app rate in the same run,
     # which the static targets compare with
@@ -116,11 +143,9 @@ SERVERS = {s.name: s for s in [
         s.bin("hypercorn"), "--workers", "1", "-b", f"127.0.0.1:{port}", "hello:app"],
         package="hypercorn"),
     # The reference for a Python server on the same loop and parser as Skitai (issue 20): an
-    # ASGI hello on uvicorn with uvloop and httptools, one process, access log off.
-    Server("uvicorn", "peers", lambda s, port, tmp: [
-        s.python(), "-m", "uvicorn", "--app-dir", str(APPS), "--host", "127.0.0.1",
-        "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
-        "--log-level", "warning", "hello_asgi:app"], package="uvicorn"),
+    # ASGI hello on uvicorn with uvloop and httptools, one process, access log off (and on).
+    Server("uvicorn", "peers", _uvicorn(access_log=False), package="uvicorn"),
+    Server("uvicorn-log", "peers", _uvicorn(access_log=True), package="uvicorn"),
     # One worker process, one Rust runtime thread, 4 Python blocking threads: the
     # same "one process, 4 app threads" shape as skitai-t4 and gunicorn-gthread.
     Server("granian", "peers", lambda s, port, tmp: [
@@ -157,8 +182,8 @@ SERVERS = {s.name: s for s in [
         "-p", str(tmp), "-c", str(write_nginx_conf(tmp, port))]),
 ]}
 
-HELLO_SERVERS = ["skitai-t4", "skitai-t0", "uvicorn", "gunicorn-gthread", "waitress", "hypercorn",
-                 "granian", "orig-skitai"]
+HELLO_SERVERS = ["skitai-t4", "skitai-t0", "uvicorn", "skitai-t4-log", "skitai-t0-log", "uvicorn-log",
+                 "gunicorn-gthread", "waitress", "hypercorn", "granian", "orig-skitai"]
 STATIC_SERVERS = ["skitai-t4", "nginx", "orig-skitai"]
 STATIC_SERVERS_WITH_HELLO = ["skitai-hello", *STATIC_SERVERS]
 
@@ -174,6 +199,10 @@ class Scenario:
     tool: str = "wrk"  # or "h2load": HTTP/2 with prior knowledge (h2c), -c 10 -m 10;
     # or "h2load-large": one stream at a time (-c 1 -m 1), MB/s reported too;
     # or "ws": WebSocket echo round trips with ws_echo_client.py
+    load_args: list = field(default_factory=list)  # after the tool's defaults: wrk's -t2 replaces -t1
+    # False: neither the servers nor the load client under taskset, so a server may use both
+    # cores (the workers' scaling); the client then competes with it for them
+    pinned: bool = True
 
 
 # The hello URL is /hello, not /: the original skitai always logs requests for "/"
@@ -188,6 +217,10 @@ SCENARIOS = {s.name: s for s in [
     # hardware rather than measuring scaling.
     Scenario("hello-workers", "/hello", ["skitai-w2", "gunicorn-w2"], ["gunicorn-w2"],
              what="hello-world WSGI app, 2 worker processes x 4 threads, keep-alive"),
+    # Scaling (issue 20, goal 5): workers=2 against workers=1 with both cores open to them.
+    Scenario("hello-scaling", "/hello", ["skitai-w1", "skitai-w2"], ["skitai-w1"],
+             what="hello-world WSGI app, 1 or 2 worker processes x 4 threads, keep-alive, wrk -t2, "
+                  "nothing pinned", load_args=["-t2"], pinned=False),
     Scenario("static-1k", "/static/1k.bin", STATIC_SERVERS_WITH_HELLO, ["nginx", "skitai-hello"],
              what="1 KiB static file, keep-alive (skitai-hello: the same server's hello app)"),
     Scenario("static-64k", "/static/64k.bin", STATIC_SERVERS, ["nginx"],
@@ -196,9 +229,11 @@ SCENARIOS = {s.name: s for s in [
              what="1 MiB static file, keep-alive"),
     # hypercorn speaks h2c with prior knowledge on its plain listener, so its entry is the
     # HTTP/1.1 one; granian needs `--http 2` (granian-h2).
-    Scenario("h2c-hello", "/hello", ["skitai-t4", "orig-skitai", "hypercorn", "granian-h2"],
+    Scenario("h2c-hello", "/hello", ["skitai-t4", "skitai-t0", "skitai-t4-h1", "skitai-t0-h1", "orig-skitai",
+                                     "hypercorn", "granian-h2"],
              ["orig-skitai", "granian-h2"],
-             what="hello-world WSGI app over HTTP/2 prior knowledge (h2load -c 10 -m 10)",
+             what="hello-world WSGI app over HTTP/2 prior knowledge (h2load -c 10 -m 10; the -h1 "
+                  "entries: HTTP/1.1, h2load --h1 -c 100 -m 1)",
              tool="h2load"),
     # Large WSGI bodies, one stream at a time: h2c against the same server and client over
     # HTTP/1.1 (h2load --h1) and against hypercorn's h2c.
@@ -225,23 +260,6 @@ PLUGIN_SCENARIOS = {"gateway-fanout": "gateway.py", "gateway-throughput": "gatew
 SCENARIO_GROUPS = {"h2c-large": ["h2c-large-1m", "h2c-large-64m"],  # --only names for several
                    "plugins": list(PLUGIN_SCENARIOS)}
 
-# (scenario, server, reference server, minimum ratio, no errors allowed): the issue's targets.
-TARGETS = [
-    ("hello-keepalive", "skitai-t4", "gunicorn-gthread", 3.0, False),
-    ("hello-keepalive", "skitai-t4", "waitress", 2.0, False),
-    ("hello-keepalive", "skitai-t0", "granian", 0.7, False),
-    ("hello-close", "skitai-t4", "waitress", 2.0, False),
-    # issue 20: uvicorn (uvloop + httptools) is the reference for a Python server
-    ("hello-keepalive", "skitai-t0", "uvicorn", 1.0, False),
-    ("hello-keepalive", "skitai-t4", "uvicorn", 0.8, False),
-    ("hello-keepalive", "skitai-t0", "skitai-t4", 1.0, False),
-    ("hello-close", "skitai-t4", "uvicorn", 1.0, False),
-    ("static-1k", "skitai-t4", "skitai-hello", 1.0, False),
-    ("static-1k", "skitai-t4", "nginx", 0.3, False),
-    ("static-1m", "skitai-t4", "nginx", 0.9, False),
-    ("h2c-hello", "skitai-t4", "orig-skitai", 5.0, True),
-]
-RSS_LIMIT_MB = 30.0
 
 
 # --- static files and nginx ------------------------------------------------------------
@@ -291,6 +309,11 @@ http {{
 
 # --- processes -------------------------------------------------------------------------
 
+def pin(cpu: int | None) -> list:
+    """The `taskset` prefix that keeps a command on `cpu`; none for an unpinned scenario (None)."""
+    return [] if cpu is None else ["taskset", "-c", str(cpu)]
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -300,11 +323,11 @@ def free_port() -> int:
 class Running:
     """A started server: its Popen, log file, and the pids it spawned."""
 
-    def __init__(self, argv: list, env: dict, log: Path, cpu: int, cwd: Path):
+    def __init__(self, argv: list, env: dict, log: Path, cpu: int | None, cwd: Path):
         self.log = log
         self.logf = open(log, "wb")
         self.proc = subprocess.Popen(
-            ["taskset", "-c", str(cpu), *argv], stdout=self.logf, stderr=subprocess.STDOUT,
+            [*pin(cpu), *argv], stdout=self.logf, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env={**os.environ, **env}, cwd=cwd, start_new_session=True)
         self.known: dict = {}
 
@@ -360,8 +383,8 @@ class Running:
 
 # --- wrk -------------------------------------------------------------------------------
 
-def run_wrk(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -> dict:
-    argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s"]
+def run_wrk(url: str, duration: int, headers: list, cpu: int | None, extra: list = ()) -> dict:
+    argv = [*pin(cpu), "wrk", "-t1", f"-c{CONNECTIONS}", f"-d{duration}s", *extra]
     for header in headers:
         argv += ["-H", header]
     before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
@@ -380,21 +403,21 @@ def run_wrk(url: str, duration: int, headers: list, cpu: int, extra: list = ()) 
             "non2xx": int(non2xx.group(1)) if non2xx else 0, "wrk_cpu_pct": round(100 * cpu / wall)}
 
 
-def run_h2load(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -> dict:
+def run_h2load(url: str, duration: int, headers: list, cpu: int | None, extra: list = ()) -> dict:
     """h2load over h2c (prior knowledge), 10 connections x 10 concurrent streams; the same
     result shape as `run_wrk`, failed and errored requests counted as errors."""
     return _h2load(["-c", str(H2_CONNECTIONS), "-m", str(H2_STREAMS), *extra], url, duration, headers, cpu)
 
 
-def run_h2load_large(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -> dict:
+def run_h2load_large(url: str, duration: int, headers: list, cpu: int | None, extra: list = ()) -> dict:
     """h2load with one connection and one stream at a time, for large bodies (h2c, or HTTP/1.1
     with `--h1` in `extra`); MB/s is kept beside req/s. h2load's windows (2**30 - 1 by default)
     leave the server's sending as the limit."""
     return _h2load(["-c", "1", "-m", "1", *extra], url, duration, headers, cpu)
 
 
-def _h2load(options: list, url: str, duration: int, headers: list, cpu: int) -> dict:
-    argv = ["taskset", "-c", str(cpu), "h2load", *options, "-D", str(duration)]
+def _h2load(options: list, url: str, duration: int, headers: list, cpu: int | None) -> dict:
+    argv = [*pin(cpu), "h2load", *options, "-D", str(duration)]
     for header in headers:
         argv += ["-H", header]
     before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
@@ -416,10 +439,10 @@ def _h2load(options: list, url: str, duration: int, headers: list, cpu: int) -> 
             "wrk_cpu_pct": round(100 * cpu_used / wall)}
 
 
-def run_ws(url: str, duration: int, headers: list, cpu: int, extra: list = ()) -> dict:
+def run_ws(url: str, duration: int, headers: list, cpu: int | None, extra: list = ()) -> dict:
     """ws_echo_client.py (peers venv): WebSocket echo round trips per second as "rps"; errors are
     failed connections, mismatched and timed-out echoes. `headers` is unused."""
-    argv = ["taskset", "-c", str(cpu), str(VENVS / "peers" / "bin" / "python"), str(WS_CLIENT),
+    argv = [*pin(cpu), str(VENVS / "peers" / "bin" / "python"), str(WS_CLIENT),
             "-c", str(WS_CONNECTIONS), "-s", str(WS_MESSAGE_SIZE), "-d", str(duration), url]
     before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.monotonic()
     out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
@@ -489,7 +512,9 @@ class Subject:
 
     def __init__(self, server: Server, scenario: Scenario, tmp: Path, cpus: tuple):
         """Start the server and warm it up; `self.result` holds the error if that failed."""
-        self.server, self.scenario, self.cpus = server, scenario, cpus
+        self.server, self.scenario = server, scenario
+        self.cpus = cpus if scenario.pinned else (None, None)
+        self.load_args = [*scenario.load_args, *server.load_args]
         self.result = {"server": server.name, "ok": False}
         self.running: Running | None = None
         self.runs: list = []
@@ -498,9 +523,13 @@ class Subject:
             return
         port = free_port()
         env = {**server.env, "BENCH_STATIC_DIR": str(tmp / "static"), "PYTHONDONTWRITEBYTECODE": "1"}
+        if server.log_to_files:
+            log_dir = tmp / f"{scenario.name}-{server.name}-logs"
+            log_dir.mkdir()
+            env.update(BENCH_ACCESS_LOG="1", BENCH_LOG_DIR=str(log_dir))
         try:
             self.running = Running(server.argv(server, port, tmp), env, tmp / f"{scenario.name}-{server.name}.log",
-                                   cpus[0], APPS)
+                                   self.cpus[0], APPS)
         except OSError as exc:
             self.result["error"] = f"cannot start: {exc}"
             return
@@ -509,7 +538,7 @@ class Subject:
         self.load = LOAD_TOOLS[scenario.tool]
         try:
             self.running.wait_ready(PROBES[scenario.tool], self.url, port, path)
-            self.load(self.url, 1, scenario.headers, cpus[1], server.load_args)  # warm-up, not counted
+            self.load(self.url, 1, scenario.headers, self.cpus[1], self.load_args)  # warm-up, not counted
             self.running.remember_tree()
         except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
             self._fail(exc)
@@ -529,7 +558,7 @@ class Subject:
         sampler = UsageSampler(self.running.proc.pid)
         sampler.start()
         try:
-            run_ = self.load(self.url, duration, self.scenario.headers, self.cpus[1], self.server.load_args)
+            run_ = self.load(self.url, duration, self.scenario.headers, self.cpus[1], self.load_args)
             run_.update(sampler.stop())
             self.running.remember_tree()
             if self.running.proc.poll() is not None:
@@ -557,7 +586,7 @@ class Subject:
             errors=sum(r["errors"] + r["non2xx"] for r in runs),
             wrk_cpu_pct=max(r["wrk_cpu_pct"] for r in runs),
             rss_mb=max(r["rss_mb"] for r in runs), pss_mb=max(r["pss_mb"] for r in runs),
-            process_rss_mb=max(r["process_rss_mb"] for r in runs),
+            process_rss_mb=max(r["process_rss_mb"] for r in runs), root_rss_mb=max(r["root_rss_mb"] for r in runs),
             server_cpu_pct=round(statistics.median(r["server_cpu_pct"] for r in runs)),
             server_cpu_s=round(sum(r["server_cpu_s"] for r in runs), 2))
         per_request = [r["cpu_us_per_request"] for r in runs if r["cpu_us_per_request"] is not None]
@@ -618,58 +647,9 @@ def print_table(scenario: Scenario, results: list) -> None:
                 f" {r['rss_mb']:>7.1f} {r['pss_mb']:>7.1f} {r.get('process_rss_mb', 0):>7.1f}"
                 f" {r['server_cpu_pct']:>6}% {r.get('cpu_us_per_request') or 0:>7.1f} {r['wrk_cpu_pct']:>6}% "
                 f"{r['errors']:>6}")
-        line += "".join(f" {r['rps'] / by_name[ref]['rps']:>18.2f} {_cpu_ratio(r, by_name[ref]):>22}"
+        line += "".join(f" {r['rps'] / by_name[ref]['rps']:>18.2f} {format_cpu_ratio(r, by_name[ref]):>22}"
                         for ref in refs)
         print(line)
-
-
-def cpu_ratio(result: dict, reference: dict) -> float | None:
-    """How many times less CPU per request `result` spent than `reference` (None without figures)."""
-    mine, theirs = result.get("cpu_us_per_request"), reference.get("cpu_us_per_request")
-    return theirs / mine if mine and theirs else None
-
-
-def _cpu_ratio(result: dict, reference: dict) -> str:
-    ratio = cpu_ratio(result, reference)
-    return "-" if ratio is None else f"{ratio:.2f}"
-
-
-def check_targets(all_results: dict) -> list:
-    if not all_results:  # only the plugins' scenarios ran: they give their own
-        return []
-    lines = []
-    for scen, name, ref, minimum, no_errors in TARGETS:
-        if scen not in all_results:
-            continue
-        got = {r["server"]: r for r in all_results[scen]}
-        a, b = got.get(name), got.get(ref)
-        label = f"{scen}: {name} >= {minimum}x {ref}" + (" with zero failed requests" if no_errors else "")
-        if not (a and b and a["ok"] and b["ok"]):
-            lines.append(f"N/A   {label} (no data)")
-            continue
-        ratio = a["rps"] / b["rps"]
-        passed = ratio >= minimum and not (no_errors and a["errors"])
-        detail = (f"{ratio:.2f}x" + (f", {a['errors']} failed" if no_errors else "") +
-                  f" (CPU per request: {_cpu_ratio(a, b)}x)")
-        lines.append(f"{'PASS' if passed else 'MISS'}  {label}: {detail}")
-    rss = [(scen, r["server"], r["rss_mb"]) for scen, rs in all_results.items() for r in rs
-           if r["ok"] and r["server"].startswith("skitai-") and r["server"] != "skitai-w2"]  # one process
-    if rss:
-        scen, name, worst = max(rss, key=lambda t: t[2])
-        verdict = "PASS" if worst <= RSS_LIMIT_MB else "MISS"
-        lines.append(f"{verdict}  Skitai peak RSS <= {RSS_LIMIT_MB:.0f} MB: max {worst:.1f} MB "
-                     f"({name}, {scen})")
-    else:
-        lines.append(f"N/A   Skitai peak RSS <= {RSS_LIMIT_MB:.0f} MB (no data)")
-    # The serving worker alone (the largest process of the tree), as the static cache's bound is stated.
-    worker = [(scen, r["server"], r.get("process_rss_mb", 0)) for scen, rs in all_results.items() for r in rs
-              if r["ok"] and scen.startswith("static-") and r["server"].startswith("skitai-")]
-    if worker:
-        scen, name, worst = max(worker, key=lambda t: t[2])
-        verdict = "PASS" if worst <= RSS_LIMIT_MB else "MISS"
-        lines.append(f"{verdict}  Skitai worker peak RSS <= {RSS_LIMIT_MB:.0f} MB in the static scenarios: "
-                     f"max {worst:.1f} MB ({name}, {scen})")
-    return lines
 
 
 def versions() -> dict:
