@@ -63,3 +63,8 @@ def test_memory_goal_bounds_each_worker_and_reports_the_master():
     assert ("MISS  goal 7: every Skitai worker's peak RSS <= 30 MB (2 entries): max 31.5 MB "
             "(skitai-ws-t0, ws-echo); over: skitai-ws-t0 in ws-echo") in lines
     assert "INFO  goal 7: Skitai master peak RSS: max 31.0 MB (skitai-ws, ws-echo)" in lines
+
+
+def test_memory_goal_leaves_out_the_scenarios_of_no_goal():
+    lines = check_targets({"h2c-large-64m": [result("skitai-h2c", 10, 5000.0, worker_mb=95.0)]})
+    assert [line for line in lines if "goal 7" in line] == []
