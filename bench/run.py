@@ -747,6 +747,9 @@ def main(argv=None) -> int:
         print(f"server on CPU {cpus[0]}, load client on CPU {cpus[1]}; wrk -t1 -c{CONNECTIONS}, "
               f"h2load -c{H2_CONNECTIONS} -m{H2_STREAMS}, ws echo -c{WS_CONNECTIONS}; "
               f"{args.duration}s x {args.runs} rounds, the servers taking turns in each (median)")
+        unpinned = [name for name in args.only if not SCENARIOS[name].pinned]
+        if unpinned:
+            print(f"{', '.join(unpinned)}: nothing pinned, servers and load client share every CPU")
 
     all_results: dict = {}
     with tempfile.TemporaryDirectory(prefix="skitai-bench-") as tmp_name:
