@@ -106,6 +106,14 @@ class RequestParser:
         self.in_head = False
 
     # public
+    def close(self) -> None:
+        """The connection is gone: drop the httptools parser. It holds this object's bound
+        callbacks, so the two form a reference cycle that only the cyclic garbage collector
+        would free, one per connection; without it the parser goes with its last reference.
+        A closed parser accepts no more data."""
+        self._parser = None
+        self.finished = True
+
     def feed(self, data: bytes) -> list:
         if self._failed or self.finished:
             return []
