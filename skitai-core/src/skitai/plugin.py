@@ -161,6 +161,9 @@ class ProtocolRegistry:
 
     specs: list[ProtocolSpec] = field(default_factory=list)
     upgrades: dict[str, ProtocolUpgrade] = field(default_factory=dict)
+    # Whether any protocol has a preface, so the default protocol must look at a connection's
+    # first bytes: kept up to date by `add` rather than worked out for every connection.
+    has_prefaces: bool = field(default=False, init=False)
 
     def add(self, name: str, factory: Callable[[Any], Any], alpn: tuple[str, ...] = (),
             default: bool = False, priority: int = 500, preface: bytes = b"") -> None:
@@ -171,6 +174,7 @@ class ProtocolRegistry:
         connection to `factory(server)` with the bytes it already received."""
         self.specs.append(ProtocolSpec(name, factory, tuple(alpn), default, priority=priority,
                                        preface=bytes(preface)))
+        self.has_prefaces = self.has_prefaces or bool(preface)
 
     def add_upgrade(self, token: str, upgrade: ProtocolUpgrade) -> None:
         token = token.lower()
@@ -197,10 +201,6 @@ class ProtocolRegistry:
                 elif data.startswith(preface[:_first_word_end(preface)]):
                     return PREFACE_NEAR_MISS, False
         return None, undecided
-
-    @property
-    def has_prefaces(self) -> bool:
-        return any(spec.preface for spec in self.specs)
 
     def default(self) -> ProtocolSpec:
         for spec in self.specs:

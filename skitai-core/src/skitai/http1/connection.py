@@ -358,7 +358,8 @@ class H1Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.timer_kind = None
-        self.writable.set()  # wake producers so they see `aborted`
+        if self.writable is not ALWAYS_WRITABLE:
+            self.writable.set()  # wake producers so they see `aborted`
         if self._send_task is not None:
             self._send_task.cancel()
         self._close_direct()
