@@ -295,7 +295,8 @@ class H1Connection(asyncio.Protocol):
             self._held += data  # read before pause_reading took effect
             return
         if self._sniff is not None:
-            data = self._sniff + data
+            if self._sniff:
+                data = self._sniff + data
             spec, undecided = self.server.kernel.protocols.match_preface(data)
             self._sniff = data if undecided else None
             if spec is not None:
