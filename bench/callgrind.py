@@ -18,6 +18,11 @@ work of the server, not the kernel's.
     python3 bench/callgrind.py --access-log          # with the request log on (to a file)
     python3 bench/callgrind.py --threads -1          # uvicorn's ASGI hello (the peers venv)
     python3 bench/callgrind.py --scenario proxy-hello --threads 0   # the reverse proxy
+    python3 bench/callgrind.py --scenario hello-close --threads 0,4,-1   # a connection per request
+
+`hello-close` sends every request with `Connection: close` (`h2load --h1 -H 'Connection: close'`,
+which opens a new connection for each request once the server closes the last one), so the
+figure includes accepting, setting up and freeing a connection.
 
 `proxy-hello` counts the reverse proxy (`apps/skitai_proxy.py`) under valgrind, forwarding
 `/hello` to one gunicorn member (`apps/proxy_member.py`) that runs outside valgrind: only the
@@ -82,7 +87,8 @@ def load(scenario: str, port: int, requests: int, python: str) -> None:
         command = [python, "-c", code]
     else:
         command = ["h2load", "-n", str(requests), "-c", "10", f"http://127.0.0.1:{port}/hello"]
-        command[1:1] = ["-m", "10"] if scenario == "h2c" else ["--h1"]
+        command[1:1] = {"h2c": ["-m", "10"], "hello-close": ["--h1", "-H", "Connection: close"]}.get(
+            scenario, ["--h1"])
     done = subprocess.run(command, capture_output=True, text=True, timeout=STEP_TIMEOUT)
     if done.returncode != 0 or "succeeded" in done.stdout and not re.search(
             rf"{requests} succeeded", done.stdout):
@@ -191,7 +197,8 @@ def measure(scenario: str, threads: int, requests: int, access_log: bool, out: P
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scenario", choices=["hello", "h2c", "ws-echo", "proxy-hello"], default="hello")
+    parser.add_argument("--scenario", choices=["hello", "hello-close", "h2c", "ws-echo", "proxy-hello"],
+                        default="hello")
     parser.add_argument("--threads", default="0,4",
                         help="comma-separated (default 0,4); -1 measures uvicorn's ASGI hello instead")
     parser.add_argument("--requests", type=int, default=2000)

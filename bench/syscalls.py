@@ -9,6 +9,7 @@ is loading, where req/s alone does not. Servers take turns run by run, so each m
 stretches of outside load.
 
     python3 bench/syscalls.py --servers skitai-t0,skitai-t4,uvicorn --runs 3
+    python3 bench/syscalls.py --close      # every request on a new connection (Connection: close)
 
 Needs `perf` with tracepoint access (root, or kernel.perf_event_paranoid <= -1) and the venvs
 of bench/setup.sh.
@@ -30,7 +31,9 @@ import run  # noqa: E402  (the bench's launchers and probes)
 EVENTS = ["task-clock", "context-switches", "raw_syscalls:sys_enter",
           *(f"syscalls:sys_enter_{name}" for name in (
               "read", "recvfrom", "write", "writev", "sendto", "sendmsg", "epoll_wait", "epoll_pwait",
-              "epoll_ctl", "futex", "getpid", "clock_gettime"))]
+              "epoll_ctl", "futex", "getpid", "clock_gettime",
+              # a connection's own: what --close adds to every request
+              "accept4", "getsockname", "getpeername", "setsockopt", "shutdown", "close"))]
 SERVER_CPU, LOAD_CPU = 0, 1
 SHORT = {"task-clock": "cpu_us", "context-switches": "cswch", "raw_syscalls:sys_enter": "syscalls"}
 
@@ -61,9 +64,10 @@ def perf_stat(pid: int, command: list) -> tuple[dict, str]:
     return counts, out.stdout
 
 
-def measure(name: str, duration: int, connections: int, tmp: Path) -> dict:
+def measure(name: str, duration: int, connections: int, tmp: Path, close: bool = False) -> dict:
     """One server: started, warmed up for a second, then counted over exactly one wrk run and
-    divided by the requests that run completed (wrk's "N requests in T s")."""
+    divided by the requests that run completed (wrk's "N requests in T s"). With `close`, every
+    request says `Connection: close`, and wrk opens a new connection for the next one."""
     server = run.SERVERS[name]
     port = run.free_port()
     running = run.Running(server.argv(server, port, tmp), {**server.env}, tmp / f"{name}.log",
@@ -71,7 +75,8 @@ def measure(name: str, duration: int, connections: int, tmp: Path) -> dict:
     try:
         url = f"http://127.0.0.1:{port}/hello"
         running.wait_ready(run.probe_http1, url, port, "/hello")
-        wrk = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{connections}"]
+        wrk = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{connections}",
+               *(["-H", "Connection: close"] if close else [])]
         subprocess.run([*wrk, "-d1s", url], capture_output=True, timeout=60, check=True)  # warm-up
         stats, report = perf_stat(serving_pid(running), [*wrk, f"-d{duration}s", url])
     finally:
@@ -92,15 +97,17 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=6)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--close", action="store_true", help="Connection: close on every request")
     args = parser.parse_args()
     names = args.servers.split(",")
     results: dict = {name: [] for name in names}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):
             for name in names:  # interleaved, so a burst of outside load hits every server
-                results[name].append(measure(name, args.duration, args.connections, Path(tmp)))
+                results[name].append(measure(name, args.duration, args.connections, Path(tmp), args.close))
     keys = ["rps", "cpu_pct", "cpu_us", "user_us", "sys_us", "syscalls", "cswch", "read", "recvfrom", "write", "writev",
-            "sendto", "sendmsg", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex", "getpid", "clock_gettime"]
+            "sendto", "sendmsg", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex", "getpid", "clock_gettime",
+            *(["accept4", "getsockname", "getpeername", "setsockopt", "shutdown", "close"] if args.close else [])]
     print("median of", args.runs, "runs; per request unless noted (rps: req/s, cpu_pct: % of the core)")
     print(f"{'server':<12}" + "".join(f"{key[:10]:>11}" for key in keys))
     for name in names:

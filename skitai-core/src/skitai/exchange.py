@@ -29,6 +29,13 @@ class FileSegment:
 
 BodyPiece = Union[bytes, FileSegment]
 
+# The `writable` of every HTTP/1.1 connection and every HTTP/2 or HTTP/3 stream until it first
+# has to wait, never cleared: most never wait on flow control, and an Event each (a Condition
+# and its lock) cost more than the rest of their bookkeeping. Whatever must wait is given an
+# Event of its own first.
+ALWAYS_WRITABLE = threading.Event()
+ALWAYS_WRITABLE.set()
+
 
 class PreparedResponse:
     """A complete response sent many times unchanged (a cached static file, or its 304).

@@ -161,6 +161,9 @@ class ProtocolRegistry:
 
     specs: list[ProtocolSpec] = field(default_factory=list)
     upgrades: dict[str, ProtocolUpgrade] = field(default_factory=dict)
+    # (spec, preface, the preface's first word) of the protocols that have one, for
+    # `match_preface`: made by `add`, not for every connection the default protocol sniffs.
+    _prefaces: list[tuple[ProtocolSpec, bytes, bytes]] = field(default_factory=list, init=False, repr=False)
 
     def add(self, name: str, factory: Callable[[Any], Any], alpn: tuple[str, ...] = (),
             default: bool = False, priority: int = 500, preface: bytes = b"") -> None:
@@ -169,8 +172,10 @@ class ProtocolRegistry:
         `preface`: the first bytes a client of this protocol sends on a plain connection
         (HTTP/2 prior knowledge: `PRI * HTTP/2.0`); the default protocol hands such a
         connection to `factory(server)` with the bytes it already received."""
-        self.specs.append(ProtocolSpec(name, factory, tuple(alpn), default, priority=priority,
-                                       preface=bytes(preface)))
+        spec = ProtocolSpec(name, factory, tuple(alpn), default, priority=priority, preface=bytes(preface))
+        self.specs.append(spec)
+        if spec.preface:
+            self._prefaces.append((spec, spec.preface, spec.preface[:_first_word_end(spec.preface)]))
 
     def add_upgrade(self, token: str, upgrade: ProtocolUpgrade) -> None:
         token = token.lower()
@@ -187,20 +192,19 @@ class ProtocolRegistry:
         departs from it, is a broken client of that protocol rather than an HTTP/1.1 request:
         it gets `PREFACE_NEAR_MISS`, whose protocol closes the connection without a word."""
         undecided = False
-        for spec in self.specs:
-            preface = spec.preface
-            if preface:
-                if data.startswith(preface):
-                    return spec, False
-                if preface.startswith(data):
-                    undecided = True
-                elif data.startswith(preface[:_first_word_end(preface)]):
-                    return PREFACE_NEAR_MISS, False
+        for spec, preface, first_word in self._prefaces:
+            if data.startswith(preface):
+                return spec, False
+            if preface.startswith(data):
+                undecided = True
+            elif data.startswith(first_word):
+                return PREFACE_NEAR_MISS, False
         return None, undecided
 
     @property
     def has_prefaces(self) -> bool:
-        return any(spec.preface for spec in self.specs)
+        """Whether the default protocol must look at a connection's first bytes."""
+        return bool(self._prefaces)
 
     def default(self) -> ProtocolSpec:
         for spec in self.specs:

@@ -15,6 +15,7 @@ import threading
 import time
 from typing import Sequence
 
+from .exchange import ALWAYS_WRITABLE
 from .plugin import (
     BodyPiece,
     ClientDisconnected,
@@ -28,11 +29,6 @@ from .plugin import (
 )
 from .push import on_loop, promised_request, push_target
 from .streamfields import BadRequest, response_fields
-
-# The `writable` of every stream until it first blocks (never cleared): most responses never
-# wait on flow control, and an Event per stream cost more than the rest of its bookkeeping.
-ALWAYS_WRITABLE = threading.Event()
-ALWAYS_WRITABLE.set()
 
 
 class BodyTooLarge(ClientDisconnected):

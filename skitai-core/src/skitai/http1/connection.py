@@ -22,7 +22,15 @@ from typing import Sequence
 
 from ..body import BodyTimeout, ClientDisconnected, DiscardedBody, SpooledBody, StreamedBody
 from ..closing import linger_then_close
-from ..exchange import BodyPiece, Exchange, FileSegment, PreparedResponse, RequestHandler, body_length
+from ..exchange import (
+    ALWAYS_WRITABLE,
+    BodyPiece,
+    Exchange,
+    FileSegment,
+    PreparedResponse,
+    RequestHandler,
+    body_length,
+)
 from ..httpdate import http_date_now
 from ..plugins import describe_origin
 from ..statuses import error_body, error_headers, status_line
@@ -230,6 +238,32 @@ class _Upgrading(RequestHandler):
 
 
 class H1Connection(asyncio.Protocol):
+    # Per-connection state that starts the same for every connection: class-level starting
+    # values (immutable), so that accepting a connection, once per request under
+    # `Connection: close`, stores only what differs.
+    transport: asyncio.Transport | None = None
+    # Set while the client takes what is written; producers on other threads wait on it. All
+    # connections share one that is never cleared until their first `pause_writing`, which
+    # gives the connection an Event of its own (`_own_writable`): most never need one.
+    writable: threading.Event = ALWAYS_WRITABLE
+    current: H1Exchange | None = None
+    receiving: H1Exchange | None = None
+    error: ParseError | None = None
+    closed = False
+    draining: H1Exchange | None = None
+    shutting_down = False
+    reading_paused = False
+    timer_kind: str | None = None
+    deadline = 0.0
+    _direct: socket.socket | None = None
+    _send_task: asyncio.Task | None = None
+    _drain_waiter: asyncio.Future | None = None
+    handed_over = False
+    latest: H1Exchange | None = None          # the last request whose head arrived
+    # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
+    _held: bytes | None = None
+    _holding_for: H1Exchange | None = None
+
     def __init__(self, server) -> None:
         self.server = server
         self.loop = server.loop
@@ -238,31 +272,10 @@ class H1Connection(asyncio.Protocol):
         self.keep_alive_timeout = config.keep_alive
         self.parser = RequestParser(config.max_request_line, config.max_header_size,
                                     config.max_header_count, config.max_upload_size)
-        self.transport: asyncio.Transport | None = None
-        self.writable = threading.Event()
-        self.writable.set()
-        self.current: H1Exchange | None = None
         self.pending: deque[H1Exchange] = deque()
-        self.receiving: H1Exchange | None = None
-        self.error: ParseError | None = None
-        self.closed = False
-        self.draining: H1Exchange | None = None
-        self.shutting_down = False
-        self.reading_paused = False
-        self._pause_reasons = 0
-        self.timer_kind: str | None = None
-        self.deadline = 0.0
-        self._direct: socket.socket | None = None
-        self._send_task: asyncio.Task | None = None
-        self._drain_waiter: asyncio.Future | None = None
         protocols = server.kernel.protocols
         self.extra_fields = server.kernel.response_fields.for_protocol("HTTP/1.1")
         self.upgrades = protocols.upgrades
-        self.handed_over = False
-        self.latest: H1Exchange | None = None          # the last request whose head arrived
-        # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
-        self._held: bytes | None = None
-        self._holding_for: H1Exchange | None = None
         # first bytes kept until they tell HTTP/1.1 from a registered preface (None: decided)
         self._sniff: bytes | None = b"" if protocols.has_prefaces else None
 
@@ -282,7 +295,8 @@ class H1Connection(asyncio.Protocol):
             self._held += data  # read before pause_reading took effect
             return
         if self._sniff is not None:
-            data = self._sniff + data
+            if self._sniff:
+                data = self._sniff + data
             spec, undecided = self.server.kernel.protocols.match_preface(data)
             self._sniff = data if undecided else None
             if spec is not None:
@@ -345,7 +359,8 @@ class H1Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.timer_kind = None
-        self.writable.set()  # wake producers so they see `aborted`
+        if self.writable is not ALWAYS_WRITABLE:
+            self.writable.set()  # wake producers so they see `aborted`
         if self._send_task is not None:
             self._send_task.cancel()
         self._close_direct()
@@ -354,6 +369,7 @@ class H1Connection(asyncio.Protocol):
             exchanges.append(self.receiving)
         self.current = self.receiving = None
         self.pending.clear()
+        self._let_go()
         for exchange in exchanges:
             if not exchange.finished:
                 exchange.aborted = True
@@ -364,7 +380,18 @@ class H1Connection(asyncio.Protocol):
                 exchange.run_done_callbacks()
         self.server.connection_closed(self)
 
+    def _let_go(self) -> None:
+        """The connection is done with HTTP/1.1 (lost, or handed to another protocol): drop
+        the parser's callbacks and the exchanges it still names. Each exchange names the
+        connection, so these references were cycles that left every connection to the cyclic
+        garbage collector; without them it is freed as soon as the transport lets it go."""
+        self.parser.close()
+        self.latest = self.draining = self._holding_for = None
+        self._held = None
+
     def pause_writing(self) -> None:
+        if self.writable is ALWAYS_WRITABLE:
+            self._own_writable()
         self.writable.clear()
         self._saved_timer = (self.timer_kind, self.deadline)
         self._set_timer("write", self.request_timeout)
@@ -377,6 +404,16 @@ class H1Connection(asyncio.Protocol):
             self.current.wake_drain()
         if self.timer_kind == "write":
             self.timer_kind, self.deadline = self._saved_timer
+
+    def _own_writable(self) -> None:
+        """Replace the shared, never-cleared `writable` with an Event of this connection's, for
+        it and for the exchanges that were handed the shared one (a producer reads
+        `exchange.writable` each time it looks)."""
+        writable = self.writable = threading.Event()
+        writable.set()
+        for exchange in (self.current, self.receiving, *self.pending):
+            if exchange is not None:
+                exchange.writable = writable
 
     # request events
     def _on_head(self, head: RequestHead) -> None:
@@ -456,6 +493,7 @@ class H1Connection(asyncio.Protocol):
         self.closed = self.handed_over = True
         self.timer_kind = None
         self.current = self.receiving = None
+        self._let_go()
         self.server.connection_closed(self)
         transport = self.transport
         transport.set_protocol(protocol)

@@ -89,6 +89,16 @@ class _Refused(Exception):
 
 
 class RequestParser:
+    # State that starts the same for every connection: class-level starting values (immutable),
+    # so that a parser, made once per connection, stores only what differs. The per-message
+    # state is (re)set by `on_message_begin`.
+    _failed = False
+    finished = False  # the last request of the connection was parsed
+    _last_head: RequestHead | None = None
+    _synthetic_head = False  # see _ignore_upgrade
+    _refusal: _Refused | None = None  # see _refuse
+    in_head = False
+
     def __init__(self, max_request_line: int = 8190, max_header_size: int = 65536,
                  max_header_count: int = 100, max_body_size: int = 256 * 1024 * 1024) -> None:
         self.max_request_line = max_request_line
@@ -97,15 +107,16 @@ class RequestParser:
         self.max_body_size = max_body_size
         self._parser = httptools.HttpRequestParser(self)
         self._events: list = []
-        self._failed = False
-        self.finished = False  # the last request of the connection was parsed
-        self._last_head: RequestHead | None = None
-        self._synthetic_head = False  # see _ignore_upgrade
-        self._refusal: _Refused | None = None  # see _refuse
-        self.on_message_begin()  # the per-message state, empty
-        self.in_head = False
 
     # public
+    def close(self) -> None:
+        """The connection is gone: drop the httptools parser. It holds this object's bound
+        callbacks, so the two form a reference cycle that only the cyclic garbage collector
+        would free, one per connection; without it the parser goes with its last reference.
+        A closed parser accepts no more data."""
+        self._parser = None
+        self.finished = True
+
     def feed(self, data: bytes) -> list:
         if self._failed or self.finished:
             return []
