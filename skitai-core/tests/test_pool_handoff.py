@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import threading
+import weakref
 from collections import deque
 
 import pytest
 import uvloop
 
-from skitai import threadpool
+from skitai import loopcalls, threadpool
 from skitai.loopcalls import LoopCalls, loop_calls
 from skitai.threadpool import ThreadPool
 
@@ -314,3 +316,15 @@ def test_a_call_to_a_closed_loop_raises_every_time():
     for _ in range(2):
         with pytest.raises(RuntimeError):
             calls.call(print)
+
+
+def test_a_loop_that_is_gone_leaves_no_loop_calls_behind():
+    loop = asyncio.new_event_loop()
+    calls = loop_calls(loop)
+    assert loopcalls._by_loop.get(weakref.ref(loop)) is calls
+    gone = weakref.ref(loop)
+    loop.close()
+    del loop
+    gc.collect()
+    assert gone() is None
+    assert calls not in loopcalls._by_loop.values()

@@ -63,16 +63,24 @@ class LoopCalls:
                     "message": f"Exception in callback {function!r}", "exception": error})
 
 
-_by_loop: "weakref.WeakKeyDictionary[Any, LoopCalls]" = weakref.WeakKeyDictionary()
+# LoopCalls by a weak reference to their loop: `ref(loop)` and `dict.get` are C calls, cheaper
+# than a WeakKeyDictionary's Python ones on this once-per-response path. The stored key's
+# callback drops the entry once its loop is gone.
+_by_loop: "dict[weakref.ref, LoopCalls]" = {}
 _creating = threading.Lock()
+_ref = weakref.ref
 
 
 def loop_calls(loop: Any) -> LoopCalls:
     """The one `LoopCalls` of `loop` (made on first use, from any thread)."""
-    calls = _by_loop.get(loop)
+    calls = _by_loop.get(_ref(loop))
     if calls is None:
         with _creating:
-            calls = _by_loop.get(loop)
+            calls = _by_loop.get(_ref(loop))
             if calls is None:
-                calls = _by_loop[loop] = LoopCalls(loop)
+                calls = _by_loop[_ref(loop, _forget)] = LoopCalls(loop)
     return calls
+
+
+def _forget(key: weakref.ref) -> None:
+    _by_loop.pop(key, None)
