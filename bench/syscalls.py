@@ -10,6 +10,10 @@ stretches of outside load.
 
     python3 bench/syscalls.py --servers skitai-t0,skitai-t4,uvicorn --runs 3
     python3 bench/syscalls.py --close      # every request on a new connection (Connection: close)
+    python3 bench/syscalls.py --scenario ws-echo --servers skitai-ws-t0,skitai-ws   # per round trip
+
+`ws-echo` loads the WebSocket echo servers with run.py's client (10 connections, one message in
+flight each) instead of wrk, and divides by the round trips.
 
 Needs `perf` with tracepoint access (root, or kernel.perf_event_paranoid <= -1) and the venvs
 of bench/setup.sh.
@@ -17,12 +21,14 @@ of bench/setup.sh.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).parent))
 import procs  # noqa: E402  (the process tree and its CPU time, read from /proc)
@@ -64,27 +70,55 @@ def perf_stat(pid: int, command: list) -> tuple[dict, str]:
     return counts, out.stdout
 
 
-def measure(name: str, duration: int, connections: int, tmp: Path, close: bool = False) -> dict:
-    """One server: started, warmed up for a second, then counted over exactly one wrk run and
-    divided by the requests that run completed (wrk's "N requests in T s"). With `close`, every
+def wrk_load(port: int, duration: int, connections: int, close: bool = False) -> tuple[list, list, Callable]:
+    """hello: the warm-up and counted commands, and the report's parser. With `close`, every
     request says `Connection: close`, and wrk opens a new connection for the next one."""
+    url = f"http://127.0.0.1:{port}/hello"
+    wrk = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{connections}",
+           *(["-H", "Connection: close"] if close else [])]
+
+    def requests_and_seconds(report: str) -> tuple[int, float]:
+        done = re.search(r"(\d+) requests in ([\d.]+)(m?s)", report)
+        if not done:
+            raise RuntimeError(f"cannot parse wrk output: {report[-300:]}")
+        return int(done.group(1)), float(done.group(2)) / (1000 if done.group(3) == "ms" else 1)
+    return [*wrk, "-d1s", url], [*wrk, f"-d{duration}s", url], requests_and_seconds
+
+
+def ws_load(port: int, duration: int, connections: int, close: bool = False) -> tuple[list, list, Callable]:
+    """WebSocket echo round trips (run.py's client, its own connection count; `close` does not
+    apply to a WebSocket)."""
+    url = f"ws://127.0.0.1:{port}/echo"
+    client = ["taskset", "-c", str(LOAD_CPU), str(run.VENVS / "peers" / "bin" / "python"), str(run.WS_CLIENT),
+              "-c", str(run.WS_CONNECTIONS), "-s", str(run.WS_MESSAGE_SIZE)]
+
+    def requests_and_seconds(report: str) -> tuple[int, float]:
+        stats = json.loads(report.strip().splitlines()[-1])
+        if stats["errors"]:
+            raise RuntimeError(f"ws client errors: {stats}")
+        return int(stats["round_trips"]), float(stats["elapsed"])
+    return [*client, "-d", "1", url], [*client, "-d", str(duration), url], requests_and_seconds
+
+
+SCENARIOS = {"hello": ("http", "/hello", run.probe_http1, wrk_load), "ws-echo": ("ws", "/echo", run.probe_ws, ws_load)}
+
+
+def measure(scenario: str, name: str, duration: int, connections: int, tmp: Path, close: bool = False) -> dict:
+    """One server: started, warmed up for a second, then counted over exactly one load run and
+    divided by the requests (round trips) that run completed."""
     server = run.SERVERS[name]
     port = run.free_port()
+    scheme, path, probe, load = SCENARIOS[scenario]
     running = run.Running(server.argv(server, port, tmp), {**server.env}, tmp / f"{name}.log",
                           SERVER_CPU, run.APPS)
     try:
-        url = f"http://127.0.0.1:{port}/hello"
-        running.wait_ready(run.probe_http1, url, port, "/hello")
-        wrk = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{connections}",
-               *(["-H", "Connection: close"] if close else [])]
-        subprocess.run([*wrk, "-d1s", url], capture_output=True, timeout=60, check=True)  # warm-up
-        stats, report = perf_stat(serving_pid(running), [*wrk, f"-d{duration}s", url])
+        running.wait_ready(probe, f"{scheme}://127.0.0.1:{port}{path}", port, path)
+        warm_up, counted, requests_and_seconds = load(port, duration, connections, close)
+        subprocess.run(warm_up, capture_output=True, timeout=60, check=True)
+        stats, report = perf_stat(serving_pid(running), counted)
     finally:
         running.stop()
-    done = re.search(r"(\d+) requests in ([\d.]+)(m?s)", report)
-    if not done:
-        raise RuntimeError(f"cannot parse wrk output: {report[-300:]}")
-    requests, seconds = int(done.group(1)), float(done.group(2)) / (1000 if done.group(3) == "ms" else 1)
+    requests, seconds = requests_and_seconds(report)
     per = {key: value / requests for key, value in stats.items()}
     per["rps"] = requests / seconds
     per["cpu_pct"] = 100 * stats.get("cpu_us", 0) / (seconds * 1e6)
@@ -93,6 +127,7 @@ def measure(name: str, duration: int, connections: int, tmp: Path, close: bool =
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="hello")
     parser.add_argument("--servers", default="skitai-t0,skitai-t4,uvicorn")
     parser.add_argument("--duration", type=int, default=6)
     parser.add_argument("--runs", type=int, default=3)
@@ -104,7 +139,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.runs):
             for name in names:  # interleaved, so a burst of outside load hits every server
-                results[name].append(measure(name, args.duration, args.connections, Path(tmp), args.close))
+                results[name].append(measure(args.scenario, name, args.duration, args.connections,
+                                             Path(tmp), args.close))
     keys = ["rps", "cpu_pct", "cpu_us", "user_us", "sys_us", "syscalls", "cswch", "read", "recvfrom", "write", "writev",
             "sendto", "sendmsg", "epoll_wait", "epoll_pwait", "epoll_ctl", "futex", "getpid", "clock_gettime",
             *(["accept4", "getsockname", "getpeername", "setsockopt", "shutdown", "close"] if args.close else [])]

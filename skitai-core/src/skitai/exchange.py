@@ -3,8 +3,9 @@
 A connection protocol (HTTP/1.1 in the core, HTTP/2 and HTTP/3 in plugins) parses a request into
 an `Exchange` subclass and implements its response methods; request handlers (WSGI apps, static
 files, plugin handlers) only ever talk to this interface. All response methods run on the event
-loop thread; code on other threads goes through `call_soon_threadsafe` and waits on `writable`
-for back-pressure.
+loop thread; code on other threads goes through the exchange's `call_soon_threadsafe` (the
+loop's `skitai.loopcalls`, many calls per wake-up of the loop) and waits on `writable` for
+back-pressure.
 """
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO, Callable, Sequence, Union
 
 from .body import EMPTY_BODY, ClientDisconnected
+from .loopcalls import loop_calls
 from .transactions import Transaction
 
 
@@ -151,7 +153,10 @@ class Exchange:
             callback(self)
 
     def call_soon_threadsafe(self, callback: Callable[..., Any], *args: Any) -> None:
-        self.loop.call_soon_threadsafe(callback, *args)
+        """Run `callback(*args)` on the loop thread soon, after the calls this thread made
+        before; any thread. Batched with other threads' calls (`skitai.loopcalls`): it runs in
+        a context of its own, not the caller's `contextvars` context."""
+        loop_calls(self.loop).call(callback, *args)
 
     # output back-pressure for handlers on the loop thread
     async def drain(self) -> None:

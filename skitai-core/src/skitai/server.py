@@ -172,7 +172,7 @@ class Server:
     async def _main(self, listeners: Sequence[Listener], install_signals: bool) -> None:
         config = self.config
         self._stop_requested = asyncio.Event()
-        self.pool = (ThreadPool(config.threads, job_context=self.diagnostics.job_context)
+        self.pool = (ThreadPool(config.threads, job_context=self.diagnostics.job_context, loop=self.loop)
                      if config.threads > 0 else None)
         for handler in self.handlers:
             _bind(handler, self)

@@ -157,7 +157,7 @@ class StreamExchange(Exchange):
         if on_loop(self.loop):
             conn.push(self, block, target, fields)
         else:
-            self.loop.call_soon_threadsafe(conn.push, self, block, target, fields)
+            self.call_soon_threadsafe(conn.push, self, block, target, fields)
         return True
 
 

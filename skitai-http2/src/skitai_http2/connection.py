@@ -250,7 +250,7 @@ class H2ServerConnection(asyncio.Protocol):
         exchange.reading_paused = True
 
     def _resume_threadsafe(self, exchange: H2Exchange) -> None:
-        self.loop.call_soon_threadsafe(self._resume_stream, exchange)
+        exchange.call_soon_threadsafe(self._resume_stream, exchange)  # in order with its response calls
 
     def _resume_stream(self, exchange: H2Exchange) -> None:
         exchange.reading_paused = False

@@ -96,4 +96,4 @@ class H2Exchange(StreamExchange):
 
     def request_continue(self) -> None:
         if self.expect_continue and not self.continue_sent:
-            self.loop.call_soon_threadsafe(self.conn.send_continue, self)
+            self.call_soon_threadsafe(self.conn.send_continue, self)  # in order with the response

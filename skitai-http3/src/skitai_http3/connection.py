@@ -372,7 +372,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.held.add(exchange.stream_id)
 
     def _resume_threadsafe(self, exchange: H3Exchange) -> None:
-        self.loop.call_soon_threadsafe(self._resume_stream, exchange)
+        exchange.call_soon_threadsafe(self._resume_stream, exchange)  # in order with its response calls
 
     def _resume_stream(self, exchange: H3Exchange) -> None:
         if exchange.stream_id in self.held:

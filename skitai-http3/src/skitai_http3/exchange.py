@@ -70,4 +70,4 @@ class H3Exchange(StreamExchange):
         """HTTP/3 clients do not wait for `100 Continue` (RFC 9114 4.1: interim responses are
         allowed, and a client that sent `Expect` gets one): sent once, from the loop thread."""
         if (self.header("expect") or "").lower() == "100-continue":
-            self.loop.call_soon_threadsafe(self.conn.send_continue, self)
+            self.call_soon_threadsafe(self.conn.send_continue, self)  # in order with the response

@@ -32,6 +32,7 @@ from ..exchange import (
     body_length,
 )
 from ..httpdate import http_date_now
+from ..loopcalls import loop_calls
 from ..plugins import describe_origin
 from ..statuses import error_body, error_headers, status_line
 from .framing import (
@@ -203,7 +204,7 @@ class H1Exchange(Exchange):
 
     def request_continue(self) -> None:
         if self.expect_continue and not self.continue_sent:
-            self.loop.call_soon_threadsafe(self.conn.send_continue, self)
+            self.call_soon_threadsafe(self.conn.send_continue, self)  # in order with the response
 
     def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol) -> None:
         if self.finished or self.aborted:
@@ -672,7 +673,7 @@ class H1Connection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def _resume_reading_threadsafe(self) -> None:
-        self.loop.call_soon_threadsafe(self._resume_reading)
+        loop_calls(self.loop).call(self._resume_reading)  # in order with the app's response calls
 
     # output
     def write(self, data: bytes) -> None:

@@ -14,7 +14,8 @@ driver here:
 
 Driver calls of one WebSocket run one at a time, in arrival order, on the server's thread pool
 (`SerialJobs`): an idle WebSocket holds no thread, and a slow app pauses reading from its client
-instead of queueing without end. `send` and `close` work from any thread.
+instead of queueing without end. `send` and `close` work from any thread (from the pool, through
+the loop's `skitai.loopcalls`, in the order they were made).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from typing import Any, Callable
 from urllib.parse import quote_plus
 
 from ..body import EMPTY_BODY
+from ..loopcalls import loop_calls
 from ..services import current, run_request_end
 
 app_errors = logging.getLogger("skitai.app")
@@ -82,6 +84,7 @@ class WebSocket:
 
     def __init__(self, loop, pool, app: Callable, environ: dict) -> None:
         self.loop = loop
+        self._loop_calls = loop_calls(loop)  # sends, closes and resumes keep their order
         self.app = app
         self.environ = environ            # the handshake's environ, as it was before the app ran
         self._loop_thread = threading.get_ident()
@@ -141,7 +144,7 @@ class WebSocket:
             raise ConnectionClosed(f"the client read nothing for {SEND_TIMEOUT:.0f} seconds")
         if self.state == CLOSED:
             raise ConnectionClosed("the WebSocket is closed")
-        self.loop.call_soon_threadsafe(self._conn.send_message, message)
+        self._loop_calls.call(self._conn.send_message, message)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (once; later calls do nothing)."""
@@ -154,7 +157,7 @@ class WebSocket:
         if threading.get_ident() == self._loop_thread:
             self._conn.close_websocket(code, reason)
         else:
-            self.loop.call_soon_threadsafe(self._conn.close_websocket, code, reason)
+            self._loop_calls.call(self._conn.close_websocket, code, reason)
 
     # the connection's side (loop thread)
     def opened(self, conn) -> None:
@@ -178,7 +181,7 @@ class WebSocket:
         self.driver.message(message)
         if self._input_paused and len(self.jobs) <= INBOX_LOW:
             self._input_paused = False
-            self.loop.call_soon_threadsafe(self._conn.resume_input)
+            self._loop_calls.call(self._conn.resume_input)
 
     def input_ended(self, code: int) -> None:
         """The client closed (or went away, 1006): the driver hears of it once, after the

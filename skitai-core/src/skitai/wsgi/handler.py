@@ -2,7 +2,8 @@
 
 The app runs on a pool thread (or on the loop thread with `threads=0`); every response call goes
 back to the loop thread. The common case (a list or a str body) costs exactly one
-`call_soon_threadsafe`: status, headers and body travel together and leave in one write.
+`exchange.call_soon_threadsafe` (batched with other threads' responses into one wake-up of the
+loop): status, headers and body travel together and leave in one write.
 Streamed bodies wait on the exchange's `writable` event, so a slow client slows the app instead
 of filling memory. The iterable's `close()` is always called, also when the client went away.
 """
