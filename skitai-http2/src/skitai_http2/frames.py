@@ -130,8 +130,8 @@ class RequestHeaders:
         self.data = data
         self.flags = _ENDED if end_stream else _NOT_ENDED
 
-    def __repr__(self) -> str:  # h2 formats every frame for its trace log
-        return f"RequestHeaders(stream_id={self.stream_id}, flags={sorted(self.flags)})"
+    def __repr__(self) -> str:  # h2 formats every frame for its trace log, even when it is off
+        return f"RequestHeaders(stream_id={self.stream_id})"
 
 
 def take_request_headers(buffer: bytearray, max_frame_size: int) -> RequestHeaders | None:
