@@ -271,6 +271,34 @@ def test_the_concurrent_stream_limit_holds_for_lean_headers():
     assert receive_raw(raw[:-len(raw) // 4], limits)[-1][:2] == ("RequestReceived", 5)
 
 
+def test_the_concurrent_stream_limit_holds_between_walks():
+    """Under `frames.WALK_AT` streams held h2's walk waits; the limit must hold all the same."""
+    block = Encoder().encode(REQUEST)
+    limit = frames.WALK_AT + 8
+    raw = b"".join(raw_headers(2 * index + 1, block, flags=("END_HEADERS",)) for index in range(limit + 1))
+    assert receive_raw(raw, Limits(max_concurrent_streams=limit)) == ("error", ErrorCodes.PROTOCOL_ERROR)
+    assert receive_raw(raw, Limits(max_concurrent_streams=limit + 1))[-1][:2] == ("RequestReceived", 2 * limit + 1)
+
+
+def test_closed_streams_are_still_forgotten():
+    server, client = pair()
+    for stream_id in range(3, 2 * 500, 2):
+        client.send_headers(stream_id, REQUEST, end_stream=True)
+        server.receive(client.data_to_send(), 0.0)
+        server.send_head(stream_id, 200, [], end_stream=True)
+        client.receive_data(server.data_to_send())
+        assert len(server.h2.streams) <= max(frames.WALK_AT, 2) + 1
+
+
+def test_a_finished_stream_cannot_be_opened_again():
+    server, client = pair()
+    server.send_head(1, 200, [], end_stream=True)
+    client.receive_data(server.data_to_send())
+    raw = raw_headers(1, client.encoder.encode(REQUEST))
+    with pytest.raises(SessionError):
+        server.receive(raw, 0.0)
+
+
 def test_stream_ids_must_grow_for_lean_headers():
     block = Encoder().encode(REQUEST)
     assert receive_raw(raw_headers(5, block) + raw_headers(3, block))[0] == "error"

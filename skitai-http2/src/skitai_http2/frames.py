@@ -13,14 +13,15 @@ are a 9-byte header in front of bytes we already have.
   table as it encodes, runs after the stream's transition, as in h2). Anything else (a stream
   that does not exist yet, padding, priority) goes to h2 itself.
 * `take_request_headers` reads a HEADERS frame that carries a whole header block without padding
-  or priority (what clients send) into a `RequestHeaders`, which h2's own
-  `_receive_headers_frame` then handles as it would hyperframe's `HeadersFrame`: concurrent
-  stream limit, decoding (and its errors), stream state. Every other frame, and any frame while
-  a header block continues in CONTINUATION frames, is left to h2's frame buffer.
+  or priority (what clients send) into a `RequestHeaders`, which `receive_request_headers`
+  handles as h2's `_receive_headers_frame` does hyperframe's `HeadersFrame`: concurrent stream
+  limit, decoding (and its errors), stream ids and states, all through h2. Every other frame,
+  and any frame while a header block continues in CONTINUATION frames, is left to h2.
 
-Relies on h2 internals (`H2Connection._data_to_send`, `_receive_headers_frame` and its frame
-dispatch table, the frame buffer's `_data`, the stream state machine inputs): hence the bounded h2
-requirement of this distribution, from 4.3 (the first to keep its input in a bytearray `_data`).
+Relies on h2 internals (`H2Connection._data_to_send`, `_receive_headers_frame`,
+`_get_or_create_stream` and the frame dispatch table, `_decode_headers`, the frame buffer's
+`_data`, the stream state machine inputs): hence the bounded h2 requirement of this
+distribution, from 4.3 (the first to keep its input in a bytearray `_data`).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import struct
 
 import h2.connection
 import h2.exceptions
-from h2.connection import ConnectionInputs
+from h2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
 from h2.stream import StreamInputs
 from h2.utilities import is_informational_response
 
@@ -132,6 +133,29 @@ class RequestHeaders:
 
     def __repr__(self) -> str:  # h2 formats every frame for its trace log, even when it is off
         return f"RequestHeaders(stream_id={self.stream_id})"
+
+
+# h2 walks every stream it holds to count the open ones, forgetting the closed ones as it goes
+# (its only way to drop them), on each HEADERS frame that opens a stream. While it holds fewer
+# than this many (and fewer than the concurrent stream limit) the walk can wait.
+WALK_AT = 32
+
+
+def receive_request_headers(conn: h2.connection.H2Connection, frame: RequestHeaders) -> tuple[list, list]:
+    """h2's `_receive_headers_frame` for a `RequestHeaders` (which has no PRIORITY to handle):
+    the same decoding, connection and stream transitions, new-stream checks (ids that only grow,
+    odd for a client) and stream events; only h2's walk over its streams is made once every few
+    dozen streams instead of on every one. Fewer streams held than SETTINGS_MAX_CONCURRENT_STREAMS
+    cannot be too many open ones, so the limit holds exactly as before."""
+    streams = conn.streams
+    if frame.stream_id not in streams and (
+            len(streams) >= WALK_AT or len(streams) >= conn.local_settings.max_concurrent_streams):
+        return conn._receive_headers_frame(frame)
+    headers = _decode_headers(conn.decoder, frame.data)
+    events = conn.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
+    stream = conn._get_or_create_stream(frame.stream_id, AllowedStreamIDs(not conn.config.client_side))
+    frames, stream_events = stream.receive_headers(headers, frame.flags is _ENDED, conn.config.header_encoding)
+    return frames, events + stream_events
 
 
 def take_request_headers(buffer: bytearray, max_frame_size: int) -> RequestHeaders | None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import h2.config
@@ -229,8 +230,8 @@ class _Connection(h2.connection.H2Connection):
         self.decoder = decoder
         self.encoder = _Encoder()
         self.incoming_buffer = _FrameBuffer(inspect)
-        # h2's own handling of a HEADERS frame, for the ones read without hyperframe
-        self._frame_dispatch_table[RequestHeaders] = self._receive_headers_frame
+        # the HEADERS frames read without hyperframe
+        self._frame_dispatch_table[RequestHeaders] = partial(frames.receive_request_headers, self)
 
 
 class SessionError(Exception):
