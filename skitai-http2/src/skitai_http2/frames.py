@@ -31,7 +31,6 @@ import h2.connection
 import h2.exceptions
 from h2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
 from h2.stream import StreamInputs
-from h2.utilities import is_informational_response
 
 DATA = 0x0
 HEADERS = 0x1
@@ -57,7 +56,8 @@ def send_headers(conn: h2.connection.H2Connection, stream_id: int,
     if stream is None or conn.config.client_side:
         conn.send_headers(stream_id, headers, end_stream=end_stream)
         return
-    informational = is_informational_response(headers)
+    # h2's `is_informational_response`, for a list that starts with :status unless it is trailers
+    informational = bool(headers) and headers[0][0] == b":status" and headers[0][1][:1] == b"1"
     if informational and end_stream:
         raise h2.exceptions.ProtocolError("Cannot set END_STREAM on informational responses.")
     conn.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
