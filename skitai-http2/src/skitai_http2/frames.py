@@ -2,16 +2,17 @@
 books: every stream and connection state transition, window and limit check still goes through
 h2's own state machines and counters, only h2's frame objects are skipped.
 
-Why: in a profile of the h2c hello (`bench/callgrind.py --scenario h2c`) h2 spent more
-instructions building hyperframe objects (a `Flags` set per frame, `serialize` through `struct`
-and `repr` for a trace log that is off) than the whole WSGI request took; the frames themselves
-are a 9-byte header in front of bytes we already have.
+Why: profiling the h2c hello (`bench/callgrind.py --scenario h2c`, then cProfile of the loop
+thread) put h2's sending and frame reading above the WSGI request's own work, much of it in
+hyperframe objects (a `Flags` set per frame, `serialize` through `struct`, `repr` for a trace
+log that is off) and in checks the session's configuration switches off anyway; the frames
+themselves are a 9-byte header in front of bytes we already have.
 
 * `send_headers` and `send_data` write what `H2Connection.send_headers` / `send_data` write
   for a response on a stream the client opened (byte for byte: `tests/test_h2_frames.py`), after
   the same checks and state transitions, in the same order (the HPACK encoder, which changes its
-  table as it encodes, runs after the stream's transition, as in h2). Anything else (a stream
-  that does not exist yet, padding, priority) goes to h2 itself.
+  table as it encodes, runs after the stream's transition, as in h2). A stream that does not
+  exist yet goes to h2 itself; padding and priority are not offered (the server sends neither).
 * `take_request_headers` reads a HEADERS frame that carries a whole header block without padding
   or priority (what clients send) into a `RequestHeaders`, which `receive_request_headers`
   handles as h2's `_receive_headers_frame` does hyperframe's `HeadersFrame`: concurrent stream
