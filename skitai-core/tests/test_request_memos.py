@@ -1,9 +1,11 @@
 """The per-request memos of the HTTP/1.1 and WSGI paths (valid Hosts, SERVER_NAME/SERVER_PORT,
-encoded response heads, valid response header fields) hold what clients and apps send in bounded
-memory: a bounded number of entries, and never a Host longer than a host name and port can be,
-however many a client sends; what they hold is only what was found valid."""
+encoded response heads, valid response header fields) and of the multiplexed protocols (request
+header lists, `skitai.streamfields`) hold what clients and apps send in bounded memory: a
+bounded number of entries, and never a Host longer than a host name and port can be, however many
+a client sends; what they hold is only what was found valid."""
 import pytest
 
+from skitai import streamfields
 from skitai.http1 import framing, parser
 from skitai.http1.parser import RequestHead, RequestParser
 from skitai.wsgi import environ, handler
@@ -74,3 +76,34 @@ def test_the_response_field_memo_is_bounded_and_still_refuses_bad_fields():
         with pytest.raises(TypeError):
             handler._check_fields([bad])
     assert handler._check_fields([["X-List", "x"]]) is False  # a list pair is checked, not held
+
+
+REQUEST = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/a?b=1"), (b":authority", b"example"),
+           (b"accept", b"*/*")]
+
+
+def test_a_request_header_list_is_checked_once_and_answered_alike():
+    streamfields._fields_memo.clear()
+    first = streamfields.request_fields(REQUEST)
+    assert first == ("GET", "/a?b=1", [("host", "example"), ("accept", "*/*")], None)
+    assert len(streamfields._fields_memo) == 1
+    again = streamfields.request_fields(list(REQUEST))
+    assert again == first
+    again[2].append(("x-added", "by the caller"))  # each caller gets a list of its own
+    assert streamfields.request_fields(REQUEST) == first
+
+
+def test_the_request_fields_memo_is_bounded_and_holds_only_valid_small_lists():
+    streamfields._fields_memo.clear()
+    for index in range(1000):
+        streamfields.request_fields([*REQUEST, (b"x-n", str(index).encode())])
+        assert len(streamfields._fields_memo) <= streamfields.FIELDS_MEMO_SIZE
+    streamfields._fields_memo.clear()
+    large = [*REQUEST, (b"x-large", b"v" * streamfields.FIELDS_MEMO_BYTES)]
+    assert streamfields.request_fields(large)[0] == "GET"
+    assert not streamfields._fields_memo  # checked, never held
+    bad = [*REQUEST, (b"connection", b"close")]
+    for _ in range(2):  # refused every time, never remembered
+        with pytest.raises(streamfields.BadRequest):
+            streamfields.request_fields(bad)
+    assert not streamfields._fields_memo

@@ -21,6 +21,12 @@ pseudo-header field (RFC 9113 8.1) and without the fields RFC 9110 6.5.1 keeps o
 (`skitai.fields.FORBIDDEN_TRAILER_FIELDS`: framing, routing, authentication, content
 description ...): such a request is malformed, not quietly stripped. The trailers themselves are
 not passed on (WSGI has no place for them).
+
+Clients send the same request header lists again and again (a page's assets, an API client's
+calls, every request of a load generator), so `request_fields` remembers the results for the
+last `FIELDS_MEMO_SIZE` small lists it accepted: a list is its own key, and the answer is a pure
+function of it. A list of more than `FIELDS_MEMO_BYTES` of names and values is checked every
+time and never held, so the memo stays small whatever clients send.
 """
 from __future__ import annotations
 
@@ -38,6 +44,9 @@ _PSEUDO = frozenset((b":method", b":scheme", b":authority", b":path", b":protoco
 _CONNECTION_SPECIFIC = frozenset((b"connection", b"keep-alive", b"proxy-connection",
                                   b"transfer-encoding", b"upgrade"))
 _NOT_TRAILERS = frozenset(name.encode("ascii") for name in FORBIDDEN_TRAILER_FIELDS)
+FIELDS_MEMO_SIZE = 128
+FIELDS_MEMO_BYTES = 4096
+_fields_memo: dict[tuple, tuple[str, str, tuple[tuple[str, str], ...], str | None]] = {}
 
 
 class BadRequest(ValueError):
@@ -46,11 +55,29 @@ class BadRequest(ValueError):
 
 def request_fields(headers: Sequence[tuple[bytes, bytes]]
                    ) -> tuple[str, str, list[tuple[str, str]], str | None]:
-    """Method, target, fields, and the `:protocol` of an extended CONNECT (else None)."""
+    """Method, target, fields (a new list each time), and the `:protocol` of an extended
+    CONNECT (else None)."""
+    key = tuple(headers)
+    known = _fields_memo.get(key)
+    if known is None:
+        known, size = _check_request(key)
+        if size <= FIELDS_MEMO_BYTES:
+            if len(_fields_memo) >= FIELDS_MEMO_SIZE:
+                _fields_memo.clear()
+            _fields_memo[key] = known
+    method, target, fields, protocol = known
+    return method, target, list(fields), protocol
+
+
+def _check_request(headers: tuple[tuple[bytes, bytes], ...]
+                   ) -> tuple[tuple[str, str, tuple[tuple[str, str], ...], str | None], int]:
+    """`request_fields`' answer (its fields a tuple) and the size of the names and values."""
     pseudo: dict[bytes, bytes] = {}
     fields: list[tuple[str, str]] = []
     host = None
+    size = 0
     for name, value in headers:
+        size += len(name) + len(value)
         if value and _BAD_VALUE(value):
             raise BadRequest(f"invalid value of {name!r}")
         if name[:1] == b":":
@@ -89,7 +116,7 @@ def request_fields(headers: Sequence[tuple[bytes, bytes]]
         if method != b"CONNECT" or not protocol:
             raise BadRequest(":protocol outside an extended CONNECT")
         protocol = protocol.decode("latin-1")
-    return method.decode("ascii"), path.decode("latin-1"), fields, protocol
+    return (method.decode("ascii"), path.decode("latin-1"), tuple(fields), protocol), size
 
 
 def check_trailers(headers: Sequence[tuple[bytes, bytes]]) -> None:

@@ -101,6 +101,9 @@ class H2ServerConnection(asyncio.Protocol):
             self._write()
             self.close()
             return
+        # The read ends with a flush (below): responses made meanwhile (threads=0 answers
+        # inline) need no flush callback of their own.
+        self._flush_scheduled = True
         for event in events:
             kind = type(event)
             if kind is h2.events.DataReceived:

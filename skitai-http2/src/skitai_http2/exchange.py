@@ -76,7 +76,8 @@ class H2Exchange(StreamExchange):
         trailers = self.trailers
         if trailers is not None:
             trailers = trailer_fields(trailers)
-        self.conn.session.end(self.stream_id, trailers)
+        if self.conn.session.end(self.stream_id, trailers):
+            self.conn.stream_done(self)
         self.conn.schedule_flush()
 
     def open_tunnel(self, status: str, headers: list[tuple[str, str]], protocol) -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import h2.config
@@ -35,6 +36,7 @@ import h2.settings
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from h2.frame_buffer import FrameBuffer
+from h2.stream import StreamState
 from hpack import Decoder, Encoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hpack.table import HeaderTable
@@ -52,6 +54,8 @@ from skitai.budget import Budget
 from skitai.outbox import Outbox
 from skitai.plugin import FileSegment
 
+from . import frames
+from .frames import RequestHeaders, take_request_headers
 from .framing import FrameHeaderCheck
 
 KiB = 1024
@@ -189,7 +193,9 @@ class _Decoder(Decoder):
 class _FrameBuffer(FrameBuffer):
     """h2's frame buffer showing each frame to `inspect` before h2 handles it: h2 iterates its
     `incoming_buffer` in `receive_data`, and a HEADERS frame comes out whole, its CONTINUATION
-    frames joined to it. Events alone cannot account for every frame (module docstring)."""
+    frames joined to it. Events alone cannot account for every frame (module docstring).
+    A plain request HEADERS frame comes out as a `frames.RequestHeaders`, read without
+    hyperframe (unless a header block is still waiting for its CONTINUATION frames)."""
 
     def __init__(self, inspect) -> None:
         super().__init__(server=True)
@@ -197,10 +203,12 @@ class _FrameBuffer(FrameBuffer):
 
     def __iter__(self):
         while True:
-            try:
-                frame = self.__next__()
-            except StopIteration:
-                return
+            frame = None if self._headers_buffer else take_request_headers(self._data, self.max_frame_size)
+            if frame is None:
+                try:
+                    frame = self.__next__()
+                except StopIteration:
+                    return
             self._inspect(frame)
             yield frame
 
@@ -222,6 +230,8 @@ class _Connection(h2.connection.H2Connection):
         self.decoder = decoder
         self.encoder = _Encoder()
         self.incoming_buffer = _FrameBuffer(inspect)
+        # the HEADERS frames read without hyperframe
+        self._frame_dispatch_table[RequestHeaders] = partial(frames.receive_request_headers, self)
 
 
 class SessionError(Exception):
@@ -325,7 +335,7 @@ class H2Session:
             if frame.data or "END_STREAM" in frame.flags:
                 return
             budget, what = self.empty_frames, "empty DATA frames"
-        elif kind is HeadersFrame:
+        elif kind is RequestHeaders or kind is HeadersFrame:
             if frame.data:  # the whole header block: h2 joins CONTINUATION frames to it
                 return
             budget, what = self.empty_frames, "empty HEADERS frames"
@@ -368,7 +378,7 @@ class H2Session:
 
     def _stream_open_remote(self, stream_id: int) -> bool:
         stream = self.h2.streams.get(stream_id)
-        return stream is not None and not stream.closed and stream.state_machine.state.name == "OPEN"
+        return stream is not None and stream.state_machine.state is StreamState.OPEN
 
     # output: quietly nothing once h2 has closed the connection (a GOAWAY either way), since
     # h2 refuses every frame from then on and the connection is ending anyway
@@ -387,7 +397,7 @@ class H2Session:
         """HEADERS of a response; False when the stream is gone (nothing was sent)."""
         if not self.may_send(stream_id):
             return False
-        self.h2.send_headers(stream_id, [(b":status", b"%d" % status), *headers], end_stream=end_stream)
+        frames.send_headers(self.h2, stream_id, [(b":status", b"%d" % status), *headers], end_stream)
         return True
 
     def may_push(self, in_flight: int) -> bool:
@@ -412,7 +422,7 @@ class H2Session:
 
     def send_informational(self, stream_id: int, status: int) -> None:
         if self.may_send(stream_id):
-            self.h2.send_headers(stream_id, [(b":status", b"%d" % status)])
+            frames.send_headers(self.h2, stream_id, [(b":status", b"%d" % status)])
 
     def queue(self, stream_id: int, piece: bytes | FileSegment) -> int:
         """Queue body data; returns the bytes now waiting on the stream."""
@@ -422,13 +432,24 @@ class H2Session:
         box.add(piece)
         return box.pending
 
-    def end(self, stream_id: int, trailers: list[tuple[bytes, bytes]] | None = None) -> None:
-        """End the stream once its queued data is sent (with trailers when given)."""
+    def end(self, stream_id: int, trailers: list[tuple[bytes, bytes]] | None = None) -> bool:
+        """End the stream once its queued data is sent (with trailers when given). True when
+        it ended at once: a body of one bytes piece that the windows and one frame take (most
+        responses) goes out now, END_STREAM on its DATA frame, instead of waiting in its outbox
+        for the next `flush`."""
         box = self.outboxes.get(stream_id)
+        if trailers is None and box is not None and len(box.pieces) == 1:
+            data = box.pieces[0]
+            if (type(data) is bytes and len(data) <= self.h2.max_outbound_frame_size
+                    and self.may_send(stream_id) and len(data) <= self.h2.local_flow_control_window(stream_id)):
+                del self.outboxes[stream_id]
+                self._send_frames(stream_id, data, len(data), True)
+                return True
         if box is None:
             box = self.outboxes[stream_id] = Outbox()
         box.ending = True
         box.trailers = trailers
+        return False
 
     def pending(self, stream_id: int) -> int:
         box = self.outboxes.get(stream_id)
@@ -493,7 +514,7 @@ class H2Session:
             if box.ending:
                 del self.outboxes[stream_id]
                 if box.trailers is not None:
-                    h2conn.send_headers(stream_id, box.trailers, end_stream=True)
+                    frames.send_headers(h2conn, stream_id, box.trailers, end_stream=True)
                 elif _may_send(h2conn, stream_id):
                     h2conn.end_stream(stream_id)
                 ended.append(stream_id)
@@ -506,7 +527,7 @@ class H2Session:
         end = len(data)
         for start in range(0, end, frame_size):
             stop = start + frame_size
-            h2conn.send_data(stream_id, view[start:stop], end_stream=last and stop >= end)
+            frames.send_data(h2conn, stream_id, view[start:stop], last and stop >= end)
             # the client may answer a DATA frame with a WINDOW_UPDATE for the stream and one
             # for the connection: those two are not a flood
             self.window_updates.refund(2)
@@ -542,5 +563,7 @@ class H2Session:
 def _may_send(h2conn: h2.connection.H2Connection, stream_id: int) -> bool:
     """Whether frames may still go on the stream: not reset by the client, not ended by us."""
     stream = h2conn.streams.get(stream_id)
-    return stream is not None and not stream.closed and stream.state_machine.state.name in (
-        "OPEN", "HALF_CLOSED_REMOTE", "RESERVED_LOCAL")
+    if stream is None:
+        return False
+    state = stream.state_machine.state  # compared by identity: h2's enums hash in Python
+    return state is StreamState.OPEN or state is StreamState.HALF_CLOSED_REMOTE or state is StreamState.RESERVED_LOCAL
