@@ -112,11 +112,12 @@ def test_a_full_backlog_makes_the_loop_wait_for_the_writer_and_loses_nothing(mon
     stream = Lines()
     stream.release.clear()  # the writer takes the first batch and stays in its write
     log = AccessLog(stream)
-    # the batch being written, BACKLOG waiting, and one more that finds no room
+    # BACKLOG batches (the one being written and those waiting), and more that find no room
     paths = [f"/r{index}" for index in range(4 * (accesslog.BACKLOG + 2))]
     done = record_in_a_thread(log, paths)
+    assert stream.writing.wait(10)
     assert not done.wait(0.5), "the loop went on although the backlog was full"
-    assert log._batches.full()
+    assert log._batches.qsize() == accesslog.BACKLOG - 1  # the writer holds the first
     stream.release.set()
     assert done.wait(10)
     log.close()
@@ -156,11 +157,12 @@ def test_close_writes_a_full_backlog_and_the_records_still_with_the_loop(monkeyp
     monkeypatch.setattr(accesslog, "BATCH", 4)
     stream = Lines()
     log = AccessLog(stream)
-    paths = [f"/r{index}" for index in range(4 * (accesslog.BACKLOG + 1) + 3)]
+    paths = [f"/r{index}" for index in range(4 * accesslog.BACKLOG + 3)]
     stream.release.clear()
     for path in paths[:-3]:
-        record(log, path)  # the writer holds one batch, the backlog is full
-    assert log._batches.full()
+        record(log, path)  # the writer holds one batch, the rest of the backlog waits
+    assert stream.writing.wait(10)
+    assert log._batches.qsize() == accesslog.BACKLOG - 1
     for path in paths[-3:]:
         record(log, path)  # below BATCH: with the loop until the stop
     threading.Timer(0.2, stream.release.set).start()

@@ -49,7 +49,7 @@ def _auth_fields(authorization: str | None) -> tuple[str, str]:
 
 
 BATCH = 512  # records the loop holds before it hands them over (under 1 MB; also once a second)
-BACKLOG = 4  # batches handed over and waiting for the writer, at most (one more being written)
+BACKLOG = 4  # batches handed over and not yet written (the one being written included), at most
 BACKLOG_WAIT = 1.0  # seconds the loop waits, at most, for room in a full backlog
 CLOSE_TIMEOUT = 10.0  # seconds the stop waits for the writer to write what is left
 
@@ -59,7 +59,8 @@ class AccessLog:
         self.stream = stream or sys.stdout
         self.worker_id = worker_id
         self._records: list[tuple] = []
-        self._batches: queue.Queue[list[tuple] | None] = queue.Queue(BACKLOG)
+        self._batches: queue.SimpleQueue[list[tuple] | None] = queue.SimpleQueue()
+        self._backlog = threading.BoundedSemaphore(BACKLOG)  # released as each batch is written
         self._writer: threading.Thread | None = None  # started by the first hand-over: after a fork
 
     def record(self, client: tuple, method: str, uri: str, version: str, headers: list,
@@ -89,10 +90,7 @@ class AccessLog:
         writer, self._writer = self._writer, None
         if writer is None:
             return
-        try:
-            self._batches.put(None, timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Full:
-            pass  # the writer is stuck: the join below gives up at once
+        self._batches.put(None)
         writer.join(max(0.0, deadline - time.monotonic()))
         if writer.is_alive() or self._records:
             logging.getLogger("skitai.server").warning(
@@ -105,11 +103,9 @@ class AccessLog:
             self._writer = threading.Thread(target=self._write_batches, name="skitai-accesslog",
                                             daemon=True)
             self._writer.start()
-        try:
-            self._batches.put(self._records, timeout=wait)
-        except queue.Full:
-            return
-        self._records = []
+        if self._backlog.acquire(timeout=wait):
+            self._batches.put(self._records)
+            self._records = []
 
     def _write_batches(self) -> None:
         while True:
@@ -120,6 +116,8 @@ class AccessLog:
                 self._write(records)
             except Exception:  # noqa: BLE001 -- a bad record must not end the request log
                 logging.getLogger("skitai.server").exception("writing the request log failed")
+            finally:
+                self._backlog.release()
 
     def _write(self, records: list[tuple]) -> None:
         lines = [self._format(record) for record in records]
