@@ -2,6 +2,7 @@
 second's records over (issue 20, goal 6), and a stop writes everything before it returns."""
 import threading
 
+from skitai import accesslog
 from skitai.accesslog import AccessLog
 from skitai.logs import LogFile
 
@@ -55,3 +56,116 @@ def test_close_writes_what_was_recorded_since_the_last_flush_in_order(tmp_path):
     assert not any(thread.name == "skitai-accesslog" for thread in threading.enumerate())
     stream.close()
 
+
+
+class Lines:
+    """A stream that keeps each write (one per batch) and can hold the writer in its write."""
+
+    def __init__(self):
+        self.writes = []
+        self.release = threading.Event()
+        self.release.set()
+        self.writing = threading.Event()
+
+    def write(self, text):
+        self.writing.set()
+        assert self.release.wait(10), "the test never released the write"
+        self.writes.append(text)
+
+    def flush(self):
+        pass
+
+    def paths(self):
+        return [line.split(" ")[5] for text in self.writes for line in text.splitlines()]
+
+
+def test_the_batch_th_record_hands_the_records_over_without_waiting_for_the_timer():
+    stream = Lines()
+    log = AccessLog(stream)
+    for index in range(accesslog.BATCH - 1):
+        record(log, f"/r{index}")
+    assert log._writer is None and log._batches.empty()  # still with the loop
+    record(log, "/last")
+    assert stream.writing.wait(10)
+    log.close()
+    assert len(stream.writes) == 1
+    assert stream.paths() == [f"/r{index}" for index in range(accesslog.BATCH - 1)] + ["/last"]
+
+
+def record_in_a_thread(log, paths):
+    """The loop's side, on a thread of its own so the test sees it wait; `done` is set when
+    every record call has returned."""
+    done = threading.Event()
+
+    def run():
+        for path in paths:
+            record(log, path)
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return done
+
+
+def test_a_full_backlog_makes_the_loop_wait_for_the_writer_and_loses_nothing(monkeypatch):
+    monkeypatch.setattr(accesslog, "BATCH", 4)
+    monkeypatch.setattr(accesslog, "BACKLOG_WAIT", 30.0)
+    stream = Lines()
+    stream.release.clear()  # the writer takes the first batch and stays in its write
+    log = AccessLog(stream)
+    # BACKLOG batches (the one being written and those waiting), and more that find no room
+    paths = [f"/r{index}" for index in range(4 * (accesslog.BACKLOG + 2))]
+    done = record_in_a_thread(log, paths)
+    assert stream.writing.wait(10)
+    assert not done.wait(0.5), "the loop went on although the backlog was full"
+    assert log._batches.qsize() == accesslog.BACKLOG - 1  # the writer holds the first
+    stream.release.set()
+    assert done.wait(10)
+    log.close()
+    assert stream.paths() == paths
+
+
+def test_records_a_stuck_writer_could_not_take_stay_with_the_loop_for_the_next_hand_over(monkeypatch):
+    monkeypatch.setattr(accesslog, "BATCH", 4)
+    monkeypatch.setattr(accesslog, "BACKLOG_WAIT", 0.01)
+    stream = Lines()
+    stream.release.clear()
+    log = AccessLog(stream)
+    paths = [f"/r{index}" for index in range(4 * (accesslog.BACKLOG + 4) + 2)]
+    assert record_in_a_thread(log, paths).wait(10)  # the loop gave up waiting: it went on
+    assert len(log._records) > 4  # kept, not dropped
+    stream.release.set()
+    log.flush()  # the timer's hand-over
+    log.close()
+    assert stream.paths() == paths
+
+
+def test_every_record_is_written_once_and_in_order_across_batches_and_timer_flushes(monkeypatch):
+    monkeypatch.setattr(accesslog, "BATCH", 8)
+    stream = Lines()
+    log = AccessLog(stream)
+    paths = []
+    for index in range(100):
+        paths.append(f"/r{index}")
+        record(log, paths[-1])
+        if index % 13 == 0:
+            log.flush()  # the once-a-second timer, between batches
+    log.close()
+    assert stream.paths() == paths
+
+
+def test_close_writes_a_full_backlog_and_the_records_still_with_the_loop(monkeypatch):
+    monkeypatch.setattr(accesslog, "BATCH", 4)
+    stream = Lines()
+    log = AccessLog(stream)
+    paths = [f"/r{index}" for index in range(4 * accesslog.BACKLOG + 3)]
+    stream.release.clear()
+    for path in paths[:-3]:
+        record(log, path)  # the writer holds one batch, the rest of the backlog waits
+    assert stream.writing.wait(10)
+    assert log._batches.qsize() == accesslog.BACKLOG - 1
+    for path in paths[-3:]:
+        record(log, path)  # below BATCH: with the loop until the stop
+    threading.Timer(0.2, stream.release.set).start()
+    log.close()
+    assert stream.paths() == paths
+    assert not any(thread.name == "skitai-accesslog" for thread in threading.enumerate())
