@@ -1,8 +1,11 @@
 """Building the WSGI environ of a request from a per-mount base dict.
 
-The constant keys are computed once per mount and copied per request; header names map to their
-`HTTP_*` keys through a cache, and Host headers to SERVER_NAME and SERVER_PORT through another, so
-the per-request work is a dict copy plus one lookup per header.
+The constant keys are computed once per mount; the keys every request of a connection shares
+(the client's address, the scheme) once per connection and mount (`connection_environ`, kept in
+the exchange's `environ_bases` where the protocol offers one), and that dict is copied per
+request. Header names map to their `HTTP_*` keys through a cache, and Host headers to
+SERVER_NAME and SERVER_PORT through another, so the per-request work is a dict copy plus one
+lookup per header.
 """
 from __future__ import annotations
 
@@ -44,18 +47,38 @@ def base_environ(script_name: str, multithread: bool, multiprocess: bool = False
     }
 
 
-def build_environ(base: dict, exchange: Exchange) -> dict:
+def connection_environ(base: dict, exchange: Exchange) -> dict:
+    """`base` (a mount's) with the keys that stay the same for every request of `exchange`'s
+    connection: made once per connection and mount where the protocol keeps `environ_bases`,
+    so a keep-alive request does not format its client's port again. Never changed: copied."""
+    bases = exchange.environ_bases
+    if bases is not None:
+        entry = bases.get(id(base))
+        if entry is not None and entry[0] is base:  # an id is only unique while its dict lives
+            return entry[1]
     environ = base.copy()
+    environ["wsgi.url_scheme"] = exchange.scheme
+    client = exchange.client
+    environ["REMOTE_ADDR"] = client[0] if client else ""
+    environ["REMOTE_PORT"] = str(client[1]) if client else ""
+    if bases is not None:
+        bases[id(base)] = (base, environ)
+    return environ
+
+
+def build_environ(base: dict, exchange: Exchange) -> dict:
+    bases = exchange.environ_bases
+    entry = bases.get(id(base)) if bases is not None else None
+    if entry is not None and entry[0] is base:  # connection_environ's hit, without the call
+        environ = entry[1].copy()
+    else:
+        environ = connection_environ(base, exchange).copy()
     environ["REQUEST_METHOD"] = exchange.method
     environ["PATH_INFO"] = exchange.path_info
     environ["QUERY_STRING"] = exchange.query
     environ["REQUEST_URI"] = exchange.target
     environ["SERVER_PROTOCOL"] = exchange.protocol_name
-    environ["wsgi.url_scheme"] = exchange.scheme
     environ["wsgi.input"] = exchange.body
-    client = exchange.client
-    environ["REMOTE_ADDR"] = client[0] if client else ""
-    environ["REMOTE_PORT"] = str(client[1]) if client else ""
     environ[TRANSACTION_KEY] = exchange.transaction
     host = None
     for name, value in exchange.headers:
