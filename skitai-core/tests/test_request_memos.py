@@ -109,6 +109,19 @@ def test_the_response_field_memo_is_bounded_and_still_refuses_bad_fields():
     assert handler._check_fields([["X-List", "x"]]) is False  # a list pair is checked, not held
 
 
+def test_the_status_memo_is_bounded_and_still_refuses_bad_statuses():
+    for index in range(3000):
+        handler._check_status(f"{200 + index % 300} Reason {index}")
+        assert len(handler._VALID_STATUSES) <= handler.VALID_FIELDS_SIZE
+    response = handler.WSGIResponse(None, False, 1.0)
+    for bad in ["200", "20x OK", "200-OK", b"200 OK", ["200 OK"], None]:
+        with pytest.raises(ValueError):
+            handler.WSGIResponse(None, False, 1.0).start_response(bad, [])
+        assert bad not in handler._VALID_STATUSES if isinstance(bad, str) else True
+    response.start_response("299 Remembered", [])
+    assert "299 Remembered" in handler._VALID_STATUSES
+
+
 REQUEST = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/a?b=1"), (b":authority", b"example"),
            (b"accept", b"*/*")]
 

@@ -327,7 +327,8 @@ class H1Connection(asyncio.Protocol):
                     self._hand_over_rest(events[index + 1:])
                     return  # what follows the upgrade request is not HTTP/1.1
             elif event is END_OF_REQUEST:
-                self._on_end(trailers)
+                if self.receiving is not None:  # else a request without a body: nothing to end
+                    self._on_end(trailers)
                 trailers = None
                 if self.handed_over:
                     self._hand_over_rest(events[index + 1:])

@@ -208,7 +208,7 @@ class RequestParser:
         self._header_bytes = 0
         self._field_count = 0
         self._body_bytes = 0
-        self._trailers: list[tuple[str, str]] = []
+        self._trailers: list[tuple[str, str]] | tuple = ()  # a list once a trailer field arrives
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -237,6 +237,8 @@ class RequestParser:
         lower = name.decode("latin-1").lower()
         if lower in FORBIDDEN_TRAILER_FIELDS:
             raise self._refuse(400, f"{lower} is not allowed in a trailer section")
+        if not self._trailers:
+            self._trailers = []
         self._trailers.append((lower, value.decode("latin-1").strip(" \t")))
 
     def on_headers_complete(self) -> None:
