@@ -43,6 +43,9 @@ class Exchange:
         self.environ_bases = environ_bases
         self.client = client
 
+    def header(self, name):
+        return next((value for key, value in self.headers if key == name), None)
+
 
 def test_server_names_are_remembered_in_bounded_memory():
     base = environ.base_environ("", multithread=False)
@@ -68,6 +71,10 @@ def test_a_connections_environ_keys_are_made_once_per_mount_and_never_shared():
     assert len(bases) == 1
     other = environ.build_environ(second_mount, Exchange("example", bases, ("10.0.0.1", 4321)))
     assert other["SCRIPT_NAME"] == "/v2" and len(bases) == 2
+    # a request naming another Host than the connection's first gets its own names
+    moved = environ.build_environ(first_mount, Exchange("other.example:81", bases, ("10.0.0.1", 4321)))
+    assert (moved["SERVER_NAME"], moved["SERVER_PORT"]) == ("other.example", "81")
+    assert (two["SERVER_NAME"], two["SERVER_PORT"]) == ("example", "80")
     # another connection (another dict) builds its own from its own client
     elsewhere = environ.build_environ(first_mount, Exchange("example", {}, ("10.0.0.2", 99)))
     assert (elsewhere["REMOTE_ADDR"], elsewhere["REMOTE_PORT"]) == ("10.0.0.2", "99")
