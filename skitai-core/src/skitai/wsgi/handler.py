@@ -123,14 +123,21 @@ class WSGIApp(RequestHandler):
 
     def dispatch(self, exchange: Exchange, environ: dict | None = None,
                  response: "WSGIResponse | None" = None) -> None:
-        """Run the app for `exchange` on the pool (inline with threads=0), in a fresh
-        `contextvars` context either way, with `environ` (built here when not given);
-        `response` stands in for the plain `WSGIResponse` when a handler must see the result
-        first (a WebSocket handshake's)."""
+        """Run the app for `exchange` on the pool, or with threads=0 on the loop thread as
+        its next callback, in a fresh `contextvars` context either way, with `environ` (built
+        here when not given); `response` stands in for the plain `WSGIResponse` when a handler
+        must see the result first (a WebSocket handshake's).
+
+        Why threads=0 waits for a callback instead of calling the app at once: the loop first
+        reads every connection that is ready, and the responses of that pass then go out one
+        after the other, as the pool's do (and uvicorn's tasks'). Answered at once, each one
+        went out between two reads, and its client, idle by then, had to be woken for each:
+        that cost the kernel more per request than the callback costs, and clients took
+        fewer responses per wake-up."""
         if environ is None:
             environ = build_environ(self._base, exchange)
         if self.admission is None:
-            contextvars.Context().run(self.run, exchange, environ, response)
+            exchange.loop.call_soon(self.run, exchange, environ, response, context=contextvars.Context())
         else:
             self.admission.submit(exchange, self.run, exchange, environ, response)
 
@@ -138,6 +145,8 @@ class WSGIApp(RequestHandler):
     handle = dispatch
 
     def run(self, exchange: Exchange, environ: dict, response: "WSGIResponse | None" = None) -> None:
+        if exchange.aborted:  # the client left before its turn (threads=0; the pool checks first)
+            return
         if response is None:
             response = WSGIResponse(exchange, self.admission is not None, self.write_timeout)
         result = None
