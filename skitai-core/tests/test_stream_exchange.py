@@ -16,7 +16,6 @@ class Wire:
         self.loop = loop
         self.client = ("127.0.0.1", 50000)
         self.sockname = ("127.0.0.1", 8080)
-        self.environ_bases = {}
         self.extra_fields = [(b"x-plugin", b"1")]
         self.heads: list[tuple[int, list, bool]] = []
         self.pieces: list[bytes] = []

@@ -24,7 +24,6 @@ class Framing:
     mode: str
     length: int | None
     keep_alive: bool
-    code: int  # the status code, read from the status line once for every use of the memo
 
 
 def status_code(status: str) -> int:
@@ -116,7 +115,7 @@ def _frame_response(status: str, headers: list[tuple[str, str]], version: str, m
         present = {name.lower() for name, _ in headers}
         lines.extend(f"{name}: {value}\r\n" for name, value in extra if name.lower() not in present)
     lines.append("\r\n")
-    return Framing("".join(lines).encode("latin-1"), mode, length, keep_alive, code)
+    return Framing("".join(lines).encode("latin-1"), mode, length, keep_alive)
 
 
 def frame_switch(status: str, headers: list[tuple[str, str]]) -> bytes:
