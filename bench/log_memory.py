@@ -24,15 +24,9 @@ import time
 from pathlib import Path
 
 from callgrind import free_port, wait_port, worker_pid
+from procs import status_kb
 
 BENCH = Path(__file__).resolve().parent
-
-
-def status_kb(pid: int, field: str) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1])
-    raise LookupError(field)
 
 
 def measure(threads: int, log_on: bool, duration: int, python: str) -> None:

@@ -48,6 +48,15 @@ def cpu_ticks(pid: int) -> tuple[int, int]:
     return int(fields[11]), int(fields[12])
 
 
+def status_kb(pid: int, field: str) -> int | None:
+    """A kB figure of /proc/PID/status (`VmRSS`, `VmHWM` ...); None where the process has none
+    (a zombie keeps no memory)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return None
+
+
 def tree_usage(root: int) -> tuple:
     """(RSS kB, PSS kB, CPU seconds) summed over the tree of `root`, the RSS kB of its
     largest serving process: the largest child of a master that forks its workers (the
@@ -62,13 +71,13 @@ def tree_usage(root: int) -> tuple:
     for pid in tree:
         try:
             ticks += sum(cpu_ticks(pid))
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    rss += int(line.split()[1])
-                    if pid == root:
-                        root_rss = int(line.split()[1])
-                    if pid != root or len(tree) == 1:
-                        largest = max(largest, int(line.split()[1]))
+            resident = status_kb(pid, "VmRSS")
+            if resident is not None:
+                rss += resident
+                if pid == root:
+                    root_rss = resident
+                if pid != root or len(tree) == 1:
+                    largest = max(largest, resident)
             for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     pss += int(line.split()[1])
