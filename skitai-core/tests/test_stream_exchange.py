@@ -26,8 +26,8 @@ class Wire:
     def stream_done(self, exchange) -> None:
         self.calls.append("done")
 
-    def abort_stream(self, exchange) -> None:
-        self.calls.append("abort")
+    def abort_stream(self, exchange, cancelled=False) -> None:
+        self.calls.append("cancel" if cancelled else "abort")
         exchange.aborted = True
 
     def block(self, exchange) -> None:
@@ -129,6 +129,34 @@ def test_abort_reaches_the_connection_once(wire):
     exchange.abort()
     exchange.abort()
     assert wire.calls == ["abort"]
+
+
+def test_a_wsgi_app_whose_client_went_away_cancels_its_stream(wire):
+    """The client, not the app, ended the response (here its upload broke off mid-read; the
+    same path serves a client that stopped reading): the stream is reset as cancelled (HTTP/2
+    CANCEL), not as the server's internal error. A failing app still aborts as an error."""
+    from skitai.body import StreamedBody
+    from skitai.exchange import ClientDisconnected
+    from skitai.wsgi.handler import WSGIApp
+
+    def reader(environ, start_response):
+        start_response("200 OK", [])
+        yield b"first"
+        environ["wsgi.input"].read()
+        yield b"never"
+
+    def failing(environ, start_response):
+        start_response("200 OK", [])
+        yield b"first"
+        raise RuntimeError("the app's own failure")
+
+    exchange = stream(wire, "POST")
+    exchange.body = StreamedBody(lambda: None, lambda: None, timeout=5)
+    exchange.body.fail(ClientDisconnected("the stream was reset"))
+    WSGIApp("/", reader).handle(exchange)
+    assert wire.calls[-1] == "cancel"
+    WSGIApp("/", failing).handle(stream(wire))
+    assert wire.calls[-1] == "abort"
 
 
 def test_a_push_is_promised_only_where_the_checks_allow_it(wire):

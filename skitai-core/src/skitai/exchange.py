@@ -206,9 +206,11 @@ class Exchange:
     def finish(self) -> None:
         raise NotImplementedError
 
-    def abort(self) -> None:
-        """Give up on the response (the app failed mid-body): the client must not take a
-        truncated body for a complete one, so the protocol resets the stream or connection."""
+    def abort(self, cancelled: bool = False) -> None:
+        """Give up on the response: the client must not take a truncated body for a complete
+        one, so the protocol resets the stream or connection. `cancelled` says the client, not
+        the server, ended it (it stopped reading or went away): protocols whose resets carry a
+        reason say so (HTTP/2 CANCEL, HTTP/3 H3_REQUEST_CANCELLED) instead of an internal error."""
         raise NotImplementedError
 
     def request_continue(self) -> None:

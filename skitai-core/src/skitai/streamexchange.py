@@ -133,9 +133,9 @@ class StreamExchange(Exchange):
             if self._enqueue(piece) > self.high_water:
                 self.conn.block(self)
 
-    def abort(self) -> None:
+    def abort(self, cancelled: bool = False) -> None:
         if not (self.finished or self.aborted):
-            self.conn.abort_stream(self)
+            self.conn.abort_stream(self, cancelled)
 
     def push(self, path: str, headers: Sequence[tuple[str, str]] = ()) -> bool:
         """Promise `GET path` (same origin only) and serve it on a stream of its own; see

@@ -164,7 +164,7 @@ class RelayHandler(RequestHandler):
                 await exchange.drain()
         except ClientDisconnected:
             self.outcomes.append(step)
-            exchange.abort()
+            exchange.abort(cancelled=True)
             return
         trailers = list(exchange.body.trailers)  # complete once read_async returned b""
         self.trailers.append(trailers)

@@ -342,8 +342,8 @@ class H2ServerConnection(asyncio.Protocol):
         that brought the request): what is left of the answer is dropped quietly."""
         self._drop(exchange, reset=None)
 
-    def abort_stream(self, exchange: H2Exchange, error_code: int = ErrorCodes.INTERNAL_ERROR) -> None:
-        self._drop(exchange, reset=error_code)
+    def abort_stream(self, exchange: H2Exchange, cancelled: bool = False) -> None:
+        self._drop(exchange, reset=ErrorCodes.CANCEL if cancelled else ErrorCodes.INTERNAL_ERROR)
         self.schedule_flush()
 
     def _drop(self, exchange: H2Exchange, reset: int | None) -> None:
@@ -395,7 +395,7 @@ class H2ServerConnection(asyncio.Protocol):
         for stream_id in self.session.stalled(now, self.request_timeout):
             exchange = self.streams.get(stream_id)
             if exchange is not None:  # the stream stopped reading: its window stayed shut
-                self.abort_stream(exchange, ErrorCodes.CANCEL)
+                self.abort_stream(exchange, cancelled=True)
             else:
                 self.session.reset(stream_id, ErrorCodes.CANCEL)
         for exchange in list(self.streams.values()):

@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from h2.errors import ErrorCodes
-
 if TYPE_CHECKING:
     from .connection import H2ServerConnection
     from .exchange import H2Exchange
@@ -56,7 +54,7 @@ class StreamTunnel(asyncio.Transport):
     def abort(self) -> None:
         if not self.lost:
             self.closing = True
-            self.conn.abort_stream(self.exchange, ErrorCodes.CANCEL)
+            self.conn.abort_stream(self.exchange, cancelled=True)
 
     def pause_reading(self) -> None:
         self.reading_paused = True

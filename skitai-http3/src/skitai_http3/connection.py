@@ -456,8 +456,9 @@ class H3ServerConnection(QuicConnectionProtocol):
         self._finished(exchange)
         self._transmit_soon()
 
-    def abort_stream(self, exchange: H3Exchange) -> None:
-        self._drop(exchange, reset=ErrorCode.H3_INTERNAL_ERROR)
+    def abort_stream(self, exchange: H3Exchange, cancelled: bool = False) -> None:
+        self._drop(exchange, reset=ErrorCode.H3_REQUEST_CANCELLED if cancelled
+                   else ErrorCode.H3_INTERNAL_ERROR)
         self._transmit_soon()
 
     def _drop(self, exchange: H3Exchange, reset: int | None) -> None:

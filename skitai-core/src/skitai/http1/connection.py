@@ -196,7 +196,7 @@ class H1Exchange(Exchange):
             self.conn.write(out)
         self._complete()
 
-    def abort(self) -> None:
+    def abort(self, cancelled: bool = False) -> None:
         if self.finished or self.aborted:
             return
         self.keep_alive = False

@@ -138,7 +138,7 @@ class WSGIApp(RequestHandler):
             if response.send_result(result):
                 result = None  # closed once the file is sent
         except ClientDisconnected:
-            response.abort()
+            response.abort(cancelled=True)
         except BodyTimeout:
             response.fail(408, None)
         except HTTPError as error:  # an app's (or a corequest's) way to answer with an error status
@@ -346,8 +346,8 @@ class WSGIResponse:
         self._call(self.exchange.send_response, status or status_line(code),
                    error_headers() + [("Connection", "close")], body)
 
-    def abort(self) -> None:
-        self._call(self.exchange.abort)
+    def abort(self, cancelled: bool = False) -> None:
+        self._call(self.exchange.abort, cancelled)
 
 
 def _latin1(text: str) -> bool:
