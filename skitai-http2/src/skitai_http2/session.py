@@ -55,6 +55,7 @@ from skitai.outbox import Outbox
 from skitai.plugin import FileSegment
 
 from . import frames
+from .closedstreams import ClosedStreams
 from .frames import RequestHeaders, take_request_headers
 from .framing import FrameHeaderCheck
 
@@ -219,11 +220,13 @@ class _Connection(h2.connection.H2Connection):
     # How many closed streams h2 remembers (to tell a late frame on a reset stream from a
     # protocol error). h2's 65536 cost up to 8 MiB per long-lived connection (seen as worker
     # memory growing for 65536 requests on each h2load connection); 4096 covers 40 times the
-    # concurrent streams we allow.
+    # concurrent streams we allow. They are kept a byte each (`ClosedStreams`) for the client's
+    # last 4096 stream ids (odd ones: twice as many ids).
     MAX_CLOSED_STREAMS = 4096
 
     def __init__(self, config: h2.config.H2Configuration, inspect) -> None:
         super().__init__(config)
+        self._closed_streams = ClosedStreams(2 * self.MAX_CLOSED_STREAMS)
         decoder = _Decoder()
         decoder.max_header_list_size = self.decoder.max_header_list_size
         decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
