@@ -58,6 +58,7 @@ from . import frames
 from .closedstreams import ClosedStreams
 from .frames import RequestHeaders, take_request_headers
 from .framing import FrameHeaderCheck
+from .settings import CompactSettings
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -215,7 +216,8 @@ class _FrameBuffer(FrameBuffer):
 
 
 class _Connection(h2.connection.H2Connection):
-    """h2's connection with the plugin's HPACK coder and frame buffer in place of its own."""
+    """h2's connection with the plugin's HPACK coder, frame buffer, closed-stream record and
+    settings (`CompactSettings`, also for ours: `H2Session`) in place of its own."""
 
     # How many closed streams h2 remembers (to tell a late frame on a reset stream from a
     # protocol error). h2's 65536 cost up to 8 MiB per long-lived connection (seen as worker
@@ -227,6 +229,7 @@ class _Connection(h2.connection.H2Connection):
     def __init__(self, config: h2.config.H2Configuration, inspect) -> None:
         super().__init__(config)
         self._closed_streams = ClosedStreams(2 * self.MAX_CLOSED_STREAMS)
+        self.remote_settings = CompactSettings(client=not config.client_side)
         decoder = _Decoder()
         decoder.max_header_list_size = self.decoder.max_header_list_size
         decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
@@ -266,7 +269,7 @@ class H2Session:
             normalize_outbound_headers=False)
         self.h2 = _Connection(config, self._inspect)
         self.frame_headers = FrameHeaderCheck(limits.max_frame_size)
-        self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
+        self.h2.local_settings = CompactSettings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_window,
             h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
