@@ -70,12 +70,56 @@ def late_headers_after(count):
     return "stream reset"
 
 
-def test_a_late_frame_on_a_stream_reset_4096_streams_ago_costs_only_a_reset():
-    assert late_headers_after(4095) == "stream reset"
+@pytest.mark.parametrize("count", [0, 4095])
+def test_a_late_frame_on_a_stream_reset_up_to_4096_streams_ago_costs_only_a_reset(count):
+    assert late_headers_after(count) == "stream reset"
 
 
 def test_a_late_frame_on_a_stream_long_forgotten_ends_the_connection():
     assert late_headers_after(9000) == ErrorCodes.PROTOCOL_ERROR
+
+
+def answer_no_body(server, stream_id):
+    server.send_head(stream_id, 204, [], end_stream=True)
+
+
+def answer_one_frame(server, stream_id):
+    server.send_head(stream_id, 200, [], end_stream=False)
+    server.queue(stream_id, b"hello")
+    server.end(stream_id)  # goes out at once
+
+
+def answer_by_flush(server, stream_id):
+    server.send_head(stream_id, 200, [], end_stream=False)
+    server.queue(stream_id, b"x" * 40000)  # more than a frame: left to `flush`
+    server.end(stream_id, [(b"x-trailer", b"1")])
+    assert server.flush(0.0) == ([stream_id], [])
+
+
+def answer_reset(server, stream_id):
+    server.reset(stream_id, ErrorCodes.CANCEL)
+
+
+@pytest.mark.parametrize("answer, closed_by", [
+    (answer_no_body, StreamClosedBy.SEND_END_STREAM), (answer_one_frame, StreamClosedBy.SEND_END_STREAM),
+    (answer_by_flush, StreamClosedBy.SEND_END_STREAM), (answer_reset, StreamClosedBy.SEND_RST_STREAM)])
+def test_a_stream_the_answer_closed_is_forgotten_at_once(answer, closed_by):
+    """h2 keeps closed streams until it walks them all (every few dozen new streams); those our
+    last frame closed go at once, recorded as h2's walk records them."""
+    server = H2Session()
+    server.start()
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    client.send_headers(1, REQUEST, end_stream=True)
+    server.receive(client.data_to_send(), 0.0)
+    answer(server, 1)
+    assert 1 not in server.h2.streams
+    assert server.h2._closed_streams[1] is closed_by
+    client.receive_data(server.data_to_send())
+    client.send_headers(3, REQUEST, end_stream=True)  # the connection goes on
+    events = server.receive(client.data_to_send(), 0.0)
+    assert [(type(e).__name__, e.stream_id) for e in events if hasattr(e, "stream_id")] == [
+        ("RequestReceived", 3), ("StreamEnded", 3)]
 
 
 def test_a_long_lived_connection_keeps_its_closed_streams_in_kilobytes():

@@ -404,6 +404,8 @@ class H2Session:
         if not self.may_send(stream_id):
             return False
         frames.send_headers(self.h2, stream_id, [(b":status", b"%d" % status), *headers], end_stream)
+        if end_stream:
+            self._forget_if_closed(stream_id)
         return True
 
     def may_push(self, in_flight: int) -> bool:
@@ -450,6 +452,7 @@ class H2Session:
                     and self.may_send(stream_id) and len(data) <= self.h2.local_flow_control_window(stream_id)):
                 del self.outboxes[stream_id]
                 self._send_frames(stream_id, data, len(data), True)
+                self._forget_if_closed(stream_id)
                 return True
         if box is None:
             box = self.outboxes[stream_id] = Outbox()
@@ -524,6 +527,7 @@ class H2Session:
                 elif _may_send(h2conn, stream_id):
                     h2conn.end_stream(stream_id)
                 ended.append(stream_id)
+                self._forget_if_closed(stream_id)
         return ended, failed
 
     def _send_frames(self, stream_id: int, data: bytes | memoryview, frame_size: int, last: bool) -> None:
@@ -548,6 +552,17 @@ class H2Session:
         stream = self.h2.streams.get(stream_id)
         if stream is not None and not stream.closed and not self.closed:
             self.h2.reset_stream(stream_id, error_code)
+            self._forget_if_closed(stream_id)
+
+    def _forget_if_closed(self, stream_id: int) -> None:
+        """Drop a stream our last frame closed from h2's streams, recording how it closed, as
+        h2's walk over all its streams would (`frames.WALK_AT`): until that walk a connection
+        held up to 32 finished streams, some 430 bytes each."""
+        h2conn = self.h2
+        stream = h2conn.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            del h2conn.streams[stream_id]
+            h2conn._closed_streams[stream_id] = stream.closed_by
 
     def goaway(self) -> None:
         """Graceful GOAWAY: streams so far are served, newer ones refused. Written outside h2's
