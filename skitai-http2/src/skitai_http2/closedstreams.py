@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from h2.stream import StreamClosedBy
 
-# byte 0: nothing recorded for that id; then None (closed implicitly) and each StreamClosedBy
+# byte 0: nothing recorded for that id; then None (closed implicitly) and each StreamClosedBy,
+# found by identity (`tuple.index`: an Enum hashes in Python)
 _CLOSED_BY = (None, None, *StreamClosedBy)
-_CODES = {closed_by: code for code, closed_by in enumerate(_CLOSED_BY) if code}
 
 
 class ClosedStreams:
@@ -32,16 +32,16 @@ class ClosedStreams:
 
     def __setitem__(self, stream_id: int, closed_by: StreamClosedBy | None) -> None:
         offset = stream_id - self._base
-        if offset < 0:
-            return  # older than the window: already forgotten
-        if offset >= 2 * self.span:  # slide, once per `span` ids: keep the last `span` of them
-            base = stream_id - self.span + 1
-            del self._codes[:base - self._base]
-            self._base, offset = base, self.span - 1
         codes = self._codes
         if offset >= len(codes):
+            if offset >= 2 * self.span:  # slide, once per `span` ids: keep the last `span` of them
+                base = stream_id - self.span + 1
+                del codes[:base - self._base]
+                self._base, offset = base, self.span - 1
             codes.extend(bytes(offset + 1 - len(codes)))
-        codes[offset] = _CODES[closed_by]
+        elif offset < 0:
+            return  # older than the window: already forgotten
+        codes[offset] = _CLOSED_BY.index(closed_by, 1)
 
     def _code(self, stream_id: int) -> int:
         offset = stream_id - self._base
