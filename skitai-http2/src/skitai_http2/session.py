@@ -55,8 +55,10 @@ from skitai.outbox import Outbox
 from skitai.plugin import FileSegment
 
 from . import frames
+from .closedstreams import ClosedStreams
 from .frames import RequestHeaders, take_request_headers
 from .framing import FrameHeaderCheck
+from .settings import CompactSettings
 
 KiB = 1024
 MiB = 1024 * KiB
@@ -214,16 +216,20 @@ class _FrameBuffer(FrameBuffer):
 
 
 class _Connection(h2.connection.H2Connection):
-    """h2's connection with the plugin's HPACK coder and frame buffer in place of its own."""
+    """h2's connection with the plugin's HPACK coder, frame buffer, closed-stream record and
+    settings (`CompactSettings`, also for ours: `H2Session`) in place of its own."""
 
     # How many closed streams h2 remembers (to tell a late frame on a reset stream from a
     # protocol error). h2's 65536 cost up to 8 MiB per long-lived connection (seen as worker
     # memory growing for 65536 requests on each h2load connection); 4096 covers 40 times the
-    # concurrent streams we allow.
+    # concurrent streams we allow. They are kept a byte each (`ClosedStreams`) for the client's
+    # last 4096 stream ids (odd ones: twice as many ids).
     MAX_CLOSED_STREAMS = 4096
 
     def __init__(self, config: h2.config.H2Configuration, inspect) -> None:
         super().__init__(config)
+        self._closed_streams = ClosedStreams(2 * self.MAX_CLOSED_STREAMS)
+        self.remote_settings = CompactSettings(client=not config.client_side)
         decoder = _Decoder()
         decoder.max_header_list_size = self.decoder.max_header_list_size
         decoder.max_allowed_table_size = self.decoder.max_allowed_table_size
@@ -263,7 +269,7 @@ class H2Session:
             normalize_outbound_headers=False)
         self.h2 = _Connection(config, self._inspect)
         self.frame_headers = FrameHeaderCheck(limits.max_frame_size)
-        self.h2.local_settings = h2.settings.Settings(client=False, initial_values={
+        self.h2.local_settings = CompactSettings(client=False, initial_values={
             h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: limits.max_concurrent_streams,
             h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: limits.stream_window,
             h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: limits.max_header_list_size,
@@ -398,6 +404,8 @@ class H2Session:
         if not self.may_send(stream_id):
             return False
         frames.send_headers(self.h2, stream_id, [(b":status", b"%d" % status), *headers], end_stream)
+        if end_stream:
+            self._forget_if_closed(stream_id)
         return True
 
     def may_push(self, in_flight: int) -> bool:
@@ -444,6 +452,7 @@ class H2Session:
                     and self.may_send(stream_id) and len(data) <= self.h2.local_flow_control_window(stream_id)):
                 del self.outboxes[stream_id]
                 self._send_frames(stream_id, data, len(data), True)
+                self._forget_if_closed(stream_id)
                 return True
         if box is None:
             box = self.outboxes[stream_id] = Outbox()
@@ -518,6 +527,7 @@ class H2Session:
                 elif _may_send(h2conn, stream_id):
                     h2conn.end_stream(stream_id)
                 ended.append(stream_id)
+                self._forget_if_closed(stream_id)
         return ended, failed
 
     def _send_frames(self, stream_id: int, data: bytes | memoryview, frame_size: int, last: bool) -> None:
@@ -542,6 +552,17 @@ class H2Session:
         stream = self.h2.streams.get(stream_id)
         if stream is not None and not stream.closed and not self.closed:
             self.h2.reset_stream(stream_id, error_code)
+            self._forget_if_closed(stream_id)
+
+    def _forget_if_closed(self, stream_id: int) -> None:
+        """Drop a stream our last frame closed from h2's streams, recording how it closed, as
+        h2's walk over all its streams would (`frames.WALK_AT`): until that walk a connection
+        held up to 32 finished streams, some 430 bytes each."""
+        h2conn = self.h2
+        stream = h2conn.streams.get(stream_id)
+        if stream is not None and stream.closed:
+            del h2conn.streams[stream_id]
+            h2conn._closed_streams[stream_id] = stream.closed_by
 
     def goaway(self) -> None:
         """Graceful GOAWAY: streams so far are served, newer ones refused. Written outside h2's
