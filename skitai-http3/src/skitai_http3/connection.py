@@ -157,6 +157,9 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.goaway_id: int | None = None
         self.next_stream_id = 0          # above the highest request stream seen
         self.pushes_in_flight = 0        # pushed responses promised and not yet complete
+        # the streams' (see Exchange.environ_bases); `client` is set by the first datagram,
+        # before any stream
+        self.environ_bases: dict = {}
         self._pump_scheduled = False
         self._pumping = False
         # flood protections, as HTTP/2's: requests the client cancels (CVE-2023-44487's rapid
