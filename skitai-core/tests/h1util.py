@@ -1,5 +1,5 @@
 """Driving an H1Connection with bytes and no socket: a recording transport and a loop that is
-never run, except to flush callbacks scheduled by the connection."""
+never run, except to flush callbacks scheduled by the connection (`settle`)."""
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +8,19 @@ from skitai.config import ServerConfig
 from skitai.http1.connection import H1Connection
 from skitai.kernel import Kernel
 from skitai.server import Server
+
+# Loop passes `settle` runs: a threads=0 app answers in the loop's next callback, and each
+# answer of a pipeline starts the next request's (MAX_PIPELINED at most), plus their follow-ups.
+SETTLE_PASSES = 40
+
+
+def settle(loop: asyncio.AbstractEventLoop) -> None:
+    """Run the callbacks the connection scheduled, and the ones they schedule in turn."""
+    async def passes() -> None:
+        for _ in range(SETTLE_PASSES):
+            await asyncio.sleep(0)
+
+    loop.run_until_complete(passes())
 
 
 class RecordingTransport(asyncio.Transport):
@@ -49,8 +62,8 @@ class RecordingTransport(asyncio.Transport):
 
 
 class Harness:
-    """One connection of a threads=0 server whose apps run inline, so responses are written
-    before `feed` returns."""
+    """One connection of a threads=0 server whose apps run on the loop thread, so responses
+    are written before `feed` returns (it settles the loop)."""
 
     def __init__(self, *mounts, handlers=(), **settings) -> None:
         config = ServerConfig(**{"threads": 0, "access_log": False, **settings})
@@ -71,7 +84,7 @@ class Harness:
     def feed(self, data: bytes) -> bytes:
         start = len(self.transport.data)
         self.connection.data_received(data)
-        self.loop.run_until_complete(asyncio.sleep(0))
+        settle(self.loop)
         return bytes(self.transport.data[start:])
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 import pytest
-from h1util import Harness, RecordingTransport
+from h1util import Harness, RecordingTransport, settle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -336,11 +336,7 @@ def connect(harness: Harness) -> tuple[H1Connection, RecordingTransport]:
 
 def feed(harness: Harness, connection: H1Connection, data: bytes) -> None:
     connection.data_received(data)
-    harness.loop.run_until_complete(_flush())
-
-
-async def _flush() -> None:
-    pass
+    settle(harness.loop)
 
 
 def finish(harness: Harness, connection: H1Connection, transport: RecordingTransport) -> None:
@@ -349,7 +345,7 @@ def finish(harness: Harness, connection: H1Connection, transport: RecordingTrans
         if transport.closed or connection.handed_over:
             break
         connection.check_timeout(time.monotonic() + 3600)
-        harness.loop.run_until_complete(_flush())
+        settle(harness.loop)
     assert transport.closed or connection.handed_over, connection.timer_kind
     harness.server.connection_closed(connection)
 

@@ -36,9 +36,15 @@ class Exchange:
     server = ("127.0.0.1", 80)
     method, path_info, query, target, protocol_name = "GET", "/", "", "/", "HTTP/1.1"
     body, client, transaction = None, ("127.0.0.1", 5000), None
+    environ_bases = None
 
-    def __init__(self, host):
+    def __init__(self, host, environ_bases=None, client=("127.0.0.1", 5000)):
         self.headers = [("host", host)]
+        self.environ_bases = environ_bases
+        self.client = client
+
+    def header(self, name):
+        return next((value for key, value in self.headers if key == name), None)
 
 
 def test_server_names_are_remembered_in_bounded_memory():
@@ -51,6 +57,38 @@ def test_server_names_are_remembered_in_bounded_memory():
         built = environ.build_environ(base, Exchange(f"h{index}.example:81"))
         assert (built["SERVER_NAME"], built["SERVER_PORT"]) == (f"h{index}.example", "81")
         assert len(environ._SERVER_NAMES) <= 1024
+
+
+def test_a_connections_environ_keys_are_made_once_per_mount_and_never_shared():
+    first_mount = environ.base_environ("", multithread=False)
+    second_mount = environ.base_environ("/v2", multithread=False)
+    bases = {}  # one connection's
+    one = environ.build_environ(first_mount, Exchange("example", bases, ("10.0.0.1", 4321)))
+    one["HTTP_X_ADDED"] = "by the app"  # an app's changes stay in its request's environ
+    two = environ.build_environ(first_mount, Exchange("example", bases, ("10.0.0.1", 4321)))
+    assert (two["REMOTE_ADDR"], two["REMOTE_PORT"], two["wsgi.url_scheme"]) == ("10.0.0.1", "4321", "http")
+    assert "HTTP_X_ADDED" not in two and two is not one
+    assert len(bases) == 1
+    other = environ.build_environ(second_mount, Exchange("example", bases, ("10.0.0.1", 4321)))
+    assert other["SCRIPT_NAME"] == "/v2" and len(bases) == 2
+    # a request naming another Host than the connection's first gets its own names
+    moved = environ.build_environ(first_mount, Exchange("other.example:81", bases, ("10.0.0.1", 4321)))
+    assert (moved["SERVER_NAME"], moved["SERVER_PORT"]) == ("other.example", "81")
+    assert (two["SERVER_NAME"], two["SERVER_PORT"]) == ("example", "80")
+    # another connection (another dict) builds its own from its own client
+    elsewhere = environ.build_environ(first_mount, Exchange("example", {}, ("10.0.0.2", 99)))
+    assert (elsewhere["REMOTE_ADDR"], elsewhere["REMOTE_PORT"]) == ("10.0.0.2", "99")
+
+
+def test_field_names_are_decoded_once_in_bounded_memory():
+    parser._FIELD_NAMES.clear()
+    request = b"GET / HTTP/1.1\r\nHost: a\r\nX-Long-" + b"n" * 100 + b": 1\r\n\r\n"
+    for _ in range(2):
+        assert [name for name, _ in heads(request)[0].headers] == ["host", "x-long-" + "n" * 100]
+    assert parser._FIELD_NAMES == {b"Host": "host"}  # the long name was decoded, not held
+    for index in range(3000):
+        assert heads(b"GET / HTTP/1.1\r\nHost: a\r\nX-N%d: 1\r\n\r\n" % index)[0].headers[1][0] == f"x-n{index}"
+        assert len(parser._FIELD_NAMES) <= parser.FIELD_NAMES_SIZE
 
 
 def test_the_response_head_memo_is_bounded():
@@ -76,6 +114,19 @@ def test_the_response_field_memo_is_bounded_and_still_refuses_bad_fields():
         with pytest.raises(TypeError):
             handler._check_fields([bad])
     assert handler._check_fields([["X-List", "x"]]) is False  # a list pair is checked, not held
+
+
+def test_the_status_memo_is_bounded_and_still_refuses_bad_statuses():
+    for index in range(3000):
+        handler._check_status(f"{200 + index % 300} Reason {index}")
+        assert len(handler._VALID_STATUSES) <= handler.VALID_FIELDS_SIZE
+    response = handler.WSGIResponse(None, False, 1.0)
+    for bad in ["200", "20x OK", "200-OK", b"200 OK", ["200 OK"], None]:
+        with pytest.raises(ValueError):
+            handler.WSGIResponse(None, False, 1.0).start_response(bad, [])
+        assert bad not in handler._VALID_STATUSES if isinstance(bad, str) else True
+    response.start_response("299 Remembered", [])
+    assert "299 Remembered" in handler._VALID_STATUSES
 
 
 REQUEST = [(b":method", b"GET"), (b":scheme", b"https"), (b":path", b"/a?b=1"), (b":authority", b"example"),

@@ -5,6 +5,7 @@ the checks before a push. (The plugins' suites test the same over real connectio
 import asyncio
 
 import pytest
+from h1util import settle
 
 from skitai.streamexchange import ALWAYS_WRITABLE, StreamExchange, block_stream
 
@@ -16,6 +17,7 @@ class Wire:
         self.loop = loop
         self.client = ("127.0.0.1", 50000)
         self.sockname = ("127.0.0.1", 8080)
+        self.environ_bases = {}
         self.extra_fields = [(b"x-plugin", b"1")]
         self.heads: list[tuple[int, list, bool]] = []
         self.pieces: list[bytes] = []
@@ -154,8 +156,10 @@ def test_a_wsgi_app_whose_client_went_away_cancels_its_stream(wire):
     exchange.body = StreamedBody(lambda: None, lambda: None, timeout=5)
     exchange.body.fail(ClientDisconnected("the stream was reset"))
     WSGIApp("/", reader).handle(exchange)
+    settle(wire.loop)  # threads=0: the app runs as the loop's next callback
     assert wire.calls[-1] == "cancel"
     WSGIApp("/", failing).handle(stream(wire))
+    settle(wire.loop)
     assert wire.calls[-1] == "abort"
 
 

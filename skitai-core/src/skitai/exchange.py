@@ -97,6 +97,10 @@ class Exchange:
     aborted = False
     _done_callbacks: "list[Callable[[Exchange], None]] | tuple" = ()
     _transaction: Transaction | None = None
+    # A dict the protocol shares among the exchanges of one connection, where handlers keep
+    # what every request on it has in common (the WSGI environ's client and scheme keys); None
+    # where the protocol keeps none.
+    environ_bases: dict | None = None
 
     def __init__(self, loop: Any, method: str, target: str, path: str, query: str, version: str,
                  headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple,

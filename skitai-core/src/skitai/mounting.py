@@ -32,6 +32,14 @@ class MountError(StartupError):
 class MountPoint:
     point: str
     handlers: dict[str, RequestHandler] = field(default_factory=dict)
+    # The handler every request here goes to when there is no static + app pair to choose
+    # between (most points): resolving then costs no call of `choose`.
+    sole: RequestHandler | None = None
+
+    def put(self, kind: str, handler: RequestHandler) -> None:
+        self.handlers[kind] = handler
+        static, app = self.handlers.get("static"), self.handlers.get("app")
+        self.sole = None if static is not None and app is not None else static or app
 
     def choose(self, exchange: Exchange) -> RequestHandler | None:
         static = self.handlers.get("static")
@@ -74,7 +82,7 @@ class MountTable(RequestHandler):
         entry = self.points.setdefault(point, MountPoint(point))
         if kind in entry.handlers:
             raise MountError(f"skitai.mount: {point!r} already has a mounted {kind}: {entry.handlers[kind]!r}")
-        entry.handlers[kind] = handler
+        entry.put(kind, handler)
         self._ordered = sorted(self.points.values(), key=lambda item: len(item.point), reverse=True)
 
     def handlers(self) -> list[RequestHandler]:
@@ -100,7 +108,7 @@ class MountTable(RequestHandler):
                 exchange.script_name, exchange.path_info = point, path[len(point):]
             else:
                 continue
-            return entry.choose(exchange)
+            return entry.sole or entry.choose(exchange)
         return None
 
 

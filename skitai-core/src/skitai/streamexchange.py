@@ -37,7 +37,7 @@ class BodyTooLarge(ClientDisconnected):
 
 class StreamExchange(Exchange):
     """One request stream of a multiplexed connection `conn` (which has `loop`, `client`,
-    `sockname`, `extra_fields`, `stream_done`, `abort_stream` and `push`).
+    `sockname`, `environ_bases`, `extra_fields`, `stream_done`, `abort_stream` and `push`).
 
     A subclass provides `_write_head` (send the head; False when the stream is gone),
     `_head_ended` (after a head that ended the stream), `_enqueue` (queue a body piece, return
@@ -52,6 +52,7 @@ class StreamExchange(Exchange):
         super().__init__(conn.loop, method, target, path, query, version, headers, scheme,
                          conn.client, conn.sockname, ALWAYS_WRITABLE)
         self.conn = conn
+        self.environ_bases = conn.environ_bases
         self.stream_id = stream_id
         self.dispatched = False
         self.refused = False        # the body went past the upload limit: the rest is dropped

@@ -18,6 +18,7 @@ import itertools
 import os
 import re
 import secrets
+import threading
 
 from .services import current
 
@@ -44,6 +45,7 @@ class _GtxidSource:
 
 
 _source = _GtxidSource()
+_first_call = threading.Lock()  # two threads' first calls of one request share one numbering
 if hasattr(os, "register_at_fork"):  # POSIX
     os.register_at_fork(after_in_child=_source.reset)
 
@@ -57,7 +59,7 @@ class Transaction:
         self._gtxid = gtxid  # an int: this process's new chain number, spelled out when asked for
         self._tag = _source.tag  # the process's tag at numbering (a forked child draws its own)
         self.ltxid = ltxid
-        self._calls = itertools.count(1)  # next() is atomic: calls from several threads stay distinct
+        self._calls: itertools.count | None = None  # made by the first call: most requests make none
 
     @property
     def gtxid(self) -> str:
@@ -89,7 +91,13 @@ class Transaction:
 
     def call_headers(self) -> list[tuple[str, str]]:
         """The header fields of this request's next call to another service."""
-        return [("X-Gtxn-Id", self.gtxid), ("X-Ltxn-Id", str(self.ltxid + next(self._calls)))]
+        calls = self._calls
+        if calls is None:
+            with _first_call:
+                if self._calls is None:
+                    self._calls = itertools.count(1)  # next() is atomic: calls from several threads stay distinct
+                calls = self._calls
+        return [("X-Gtxn-Id", self.gtxid), ("X-Ltxn-Id", str(self.ltxid + next(calls)))]
 
 
 def current_transaction() -> Transaction | None:

@@ -66,6 +66,7 @@ class H2ServerConnection(asyncio.Protocol):
         self._flush_scheduled = False
         self._upgrade = upgrade   # the HTTP/1.1 request that asked for h2c: stream 1
         self.pushes_in_flight = 0  # pushed streams promised and not yet complete
+        self.environ_bases: dict = {}  # the streams' (see Exchange.environ_bases)
         # the fields plugins add to every response (skitai_register_response_fields), encoded
         self.extra_fields = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value
                              in server.kernel.response_fields.for_protocol(H2Exchange.protocol_name)]

@@ -3,11 +3,11 @@ joined to the server's handlers, one `H3Exchange` per request stream.
 
 aioquic's protocol class owns the datagrams and the timers; this subclass turns HTTP/3 events
 into exchanges (validated by `skitai.streamfields`, as HTTP/2's are), feeds request bodies with
-the upload limit and timeouts of the core, and hands response bodies to aioquic as its stream
-send buffers drain (`pump`, run before every transmission), so a large body waits in the
-exchange's outbox (files unread) instead of in memory. It takes part in the server's lifecycle
-like a TCP connection: the sweep's `check_timeout`, `shutdown` (GOAWAY, finish the streams in
-flight, then close) and `abort`.
+the upload limit and timeouts of the core, and hands response bodies to aioquic as the client
+acknowledges what its stream send buffers hold (`pump`, run before every transmission), so a
+large body waits in the exchange's outbox (files unread) instead of in memory. It takes part in
+the server's lifecycle like a TCP connection: the sweep's `check_timeout`, `shutdown` (GOAWAY,
+finish the streams in flight, then close) and `abort`.
 """
 from __future__ import annotations
 
@@ -110,14 +110,17 @@ class ServerH3(H3Connection):
                                     encode_frame(FrameType.GOAWAY, encode_uint_var(stream_id)))
 
 
-def quic_unsent(quic, stream_id: int) -> int:
-    """Bytes aioquic holds for a stream that it has not sent yet (its send buffer beyond the
-    highest offset sent): what `pump` keeps under `Limits.quic_buffer`."""
+def quic_held(quic, stream_id: int) -> int:
+    """Bytes aioquic holds for a stream: its send buffer, from the lowest offset the peer has
+    not acknowledged to the last handed over, what `pump` keeps under `Limits.quic_buffer`.
+    Sent data counts until acknowledged because aioquic keeps it until then, and its congestion
+    window, which bounds what is in flight, has no ceiling: counting only the unsent part let a
+    large window (a fast path, or a peer slow to acknowledge) hold that much of a download."""
     stream = quic._streams.get(stream_id)
     if stream is None:
         return 0
     sender = stream.sender
-    return sender._buffer_stop - sender.highest_offset
+    return sender._buffer_stop - sender._buffer_start
 
 
 class H3ServerConnection(QuicConnectionProtocol):
@@ -157,6 +160,9 @@ class H3ServerConnection(QuicConnectionProtocol):
         self.goaway_id: int | None = None
         self.next_stream_id = 0          # above the highest request stream seen
         self.pushes_in_flight = 0        # pushed responses promised and not yet complete
+        # the streams' (see Exchange.environ_bases); `client` is set by the first datagram,
+        # before any stream
+        self.environ_bases: dict = {}
         self._pump_scheduled = False
         self._pumping = False
         # flood protections, as HTTP/2's: requests the client cancels (CVE-2023-44487's rapid
@@ -400,8 +406,9 @@ class H3ServerConnection(QuicConnectionProtocol):
             self.loop.call_soon(self.transmit)
 
     def pump(self) -> None:
-        """Hand queued response bodies to aioquic while each stream's unsent data is under
-        `Limits.quic_buffer`; end the streams whose body is all handed over."""
+        """Hand queued response bodies to aioquic while what it holds of each stream (sent and
+        not acknowledged, or not sent) is under `Limits.quic_buffer`; end the streams whose
+        body is all handed over."""
         self._pump_scheduled = False
         if self._pumping or self.h3 is None:
             return
@@ -417,7 +424,7 @@ class H3ServerConnection(QuicConnectionProtocol):
         box = exchange.outbox
         stream_id = exchange.stream_id
         if box.pieces:
-            room = self.limits.quic_buffer - quic_unsent(self._quic, stream_id)
+            room = self.limits.quic_buffer - quic_held(self._quic, stream_id)
             while box.pieces and room > 0:
                 try:
                     data = box.take(min(room, CHUNK))

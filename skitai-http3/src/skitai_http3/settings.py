@@ -27,7 +27,9 @@ class Limits:
     max_streams: int = 100               # concurrent request streams a client may open
     stream_window: int = 1 * MiB         # request body bytes a stream may have in flight
     connection_window: int = 16 * MiB    # all streams of a connection together
-    quic_buffer: int = 256 * KiB         # response bytes handed to aioquic and not yet sent
+    quic_buffer: int = 1 * MiB           # response bytes of a stream aioquic holds (sent and not
+    #                                      acknowledged, or not sent): a stream's send window, so
+    #                                      at most this much per round trip
     high_water: int = 256 * KiB          # an app producing a body waits above this ...
     low_water: int = 64 * KiB            # ... until it falls under this
     max_pushes_per_request: int = 16     # server push: promises one response may make ...

@@ -74,6 +74,7 @@ class H1Exchange(Exchange):
         Exchange.__init__(self, conn.loop, head.method, head.target, head.path, head.query, head.version,
                           head.headers, conn.scheme, conn.client, conn.sockname, conn.writable)
         self.conn = conn
+        self.environ_bases = conn.environ_bases
         if head.version != "1.1":
             self.protocol_name = "HTTP/1.0"  # the class default is HTTP/1.1's
         self.keep_alive = head.keep_alive
@@ -93,11 +94,11 @@ class H1Exchange(Exchange):
             keep_alive = self._keeps_alive()
         framing = frame_response(status, headers, self.version, self.method, keep_alive, length,
                                  self.conn.extra_fields)
-        return self._use(framing, int(status[:3]))
+        return self._use(framing)
 
-    def _use(self, framing: Framing, code: int) -> Framing:
+    def _use(self, framing: Framing) -> Framing:
         self.keep_alive = framing.keep_alive
-        self.status = code
+        self.status = framing.code
         self.responded_at = time.monotonic()
         self._mode = framing.mode
         self._remaining = framing.length
@@ -117,7 +118,7 @@ class H1Exchange(Exchange):
             memo = response.encoded[key] = (date, frame_response(
                 response.status, response.headers, self.version, self.method, keep_alive, len(body),
                 self.conn.extra_fields))
-        framing = self._use(memo[1], status_code(response.status))
+        framing = self._use(memo[1])
         if framing.mode == NO_BODY:
             self.conn.write(framing.head)
         else:
@@ -274,6 +275,7 @@ class H1Connection(asyncio.Protocol):
         self.parser = RequestParser(config.max_request_line, config.max_header_size,
                                     config.max_header_count, config.max_upload_size)
         self.pending: deque[H1Exchange] = deque()
+        self.environ_bases: dict = {}  # the exchanges' (see Exchange.environ_bases)
         protocols = server.kernel.protocols
         self.extra_fields = server.kernel.response_fields.for_protocol("HTTP/1.1")
         self.upgrades = protocols.upgrades
@@ -325,7 +327,8 @@ class H1Connection(asyncio.Protocol):
                     self._hand_over_rest(events[index + 1:])
                     return  # what follows the upgrade request is not HTTP/1.1
             elif event is END_OF_REQUEST:
-                self._on_end(trailers)
+                if self.receiving is not None:  # else a request without a body: nothing to end
+                    self._on_end(trailers)
                 trailers = None
                 if self.handed_over:
                     self._hand_over_rest(events[index + 1:])

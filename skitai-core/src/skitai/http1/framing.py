@@ -24,6 +24,7 @@ class Framing:
     mode: str
     length: int | None
     keep_alive: bool
+    code: int  # the status code, read from the status line once for every use of the memo
 
 
 def status_code(status: str) -> int:
@@ -115,7 +116,7 @@ def _frame_response(status: str, headers: list[tuple[str, str]], version: str, m
         present = {name.lower() for name, _ in headers}
         lines.extend(f"{name}: {value}\r\n" for name, value in extra if name.lower() not in present)
     lines.append("\r\n")
-    return Framing("".join(lines).encode("latin-1"), mode, length, keep_alive)
+    return Framing("".join(lines).encode("latin-1"), mode, length, keep_alive, code)
 
 
 def frame_switch(status: str, headers: list[tuple[str, str]]) -> bytes:

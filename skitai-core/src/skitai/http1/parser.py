@@ -208,7 +208,7 @@ class RequestParser:
         self._header_bytes = 0
         self._field_count = 0
         self._body_bytes = 0
-        self._trailers: list[tuple[str, str]] = []
+        self._trailers: list[tuple[str, str]] | tuple = ()  # a list once a trailer field arrives
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -227,7 +227,8 @@ class RequestParser:
         if self._field_count > self.max_header_count:
             raise self._refuse(431, "too many request header fields")
         if self.in_head:
-            self._headers.append((name.decode("latin-1").lower(), value.decode("latin-1").strip(" \t")))
+            self._headers.append((_FIELD_NAMES.get(name) or _field_name(name),
+                                  value.decode("latin-1").strip(" \t")))
             return
         # A trailer field of a chunked body: never mistaken for a header field (RFC 9110 6.5.1).
         # One that only the head may carry (framing, routing, credentials ...) makes the request
@@ -236,6 +237,8 @@ class RequestParser:
         lower = name.decode("latin-1").lower()
         if lower in FORBIDDEN_TRAILER_FIELDS:
             raise self._refuse(400, f"{lower} is not allowed in a trailer section")
+        if not self._trailers:
+            self._trailers = []
         self._trailers.append((lower, value.decode("latin-1").strip(" \t")))
 
     def on_headers_complete(self) -> None:
@@ -348,6 +351,21 @@ _METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELE
 _AUTHORITY = re.compile(r"[^:/?#]+://([^/?#]*)")  # scheme "://" authority (RFC 3986 3)
 _AUTHORITY_FORM = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:/?#@]+):[0-9]{1,5}\Z")  # host ":" port
 _HOST_FORBIDDEN = frozenset(' \t"<>\\^`{|}/?#@\x7f') | {chr(c) for c in range(0x20)}
+
+
+# Header field names as received -> lower-case str: clients send the same few names on every
+# request, so a repeat costs a lookup instead of two new strings, and the one str it gets has
+# its hash already computed for every later lookup (the environ's keys, the Host checks).
+_FIELD_NAMES: dict[bytes, str] = {}
+FIELD_NAMES_SIZE = 1024
+FIELD_NAME_MEMO_LENGTH = 64  # longer names are decoded every time, never held
+
+
+def _field_name(name: bytes) -> str:
+    lower = name.decode("latin-1").lower()
+    if len(name) <= FIELD_NAME_MEMO_LENGTH and len(_FIELD_NAMES) < FIELD_NAMES_SIZE:
+        _FIELD_NAMES[name] = lower
+    return lower
 
 
 _VALID_HOSTS: set[str] = set()  # hosts seen valid: a server hears a few, on every request

@@ -1,8 +1,11 @@
 """Building the WSGI environ of a request from a per-mount base dict.
 
-The constant keys are computed once per mount and copied per request; header names map to their
-`HTTP_*` keys through a cache, and Host headers to SERVER_NAME and SERVER_PORT through another, so
-the per-request work is a dict copy plus one lookup per header.
+The constant keys are computed once per mount; the keys every request of a connection shares
+(the client's address, the scheme) once per connection and mount (`connection_environ`, kept in
+the exchange's `environ_bases` where the protocol offers one), and that dict is copied per
+request. Header names map to their `HTTP_*` keys through a cache, and Host headers to
+SERVER_NAME and SERVER_PORT through another, so the per-request work is a dict copy plus one
+lookup per header.
 """
 from __future__ import annotations
 
@@ -44,18 +47,59 @@ def base_environ(script_name: str, multithread: bool, multiprocess: bool = False
     }
 
 
-def build_environ(base: dict, exchange: Exchange) -> dict:
+def connection_environ(base: dict, exchange: Exchange) -> tuple[dict, str | None]:
+    """`base` (a mount's) with the keys that stay the same for every request of `exchange`'s
+    connection, and the Host its SERVER_NAME and SERVER_PORT are for (a connection's requests
+    name the same one): made once per connection and mount where the protocol keeps
+    `environ_bases`, so a keep-alive request neither formats its client's port nor looks up its
+    Host again. The dict is never changed: each request copies it."""
+    bases = exchange.environ_bases
+    if bases is not None:
+        entry = bases.get(id(base))
+        if entry is not None and entry[0] is base:  # an id is only unique while its dict lives
+            return entry[1], entry[2]
     environ = base.copy()
+    environ["wsgi.url_scheme"] = exchange.scheme
+    client = exchange.client
+    environ["REMOTE_ADDR"] = client[0] if client else ""
+    environ["REMOTE_PORT"] = str(client[1]) if client else ""
+    host = exchange.header("host")
+    environ["SERVER_NAME"], environ["SERVER_PORT"] = server_names(host, exchange)
+    if bases is not None:
+        bases[id(base)] = (base, environ, host)
+    return environ, host
+
+
+def server_names(host: str | None, exchange: Exchange) -> tuple[str, str]:
+    """SERVER_NAME and SERVER_PORT for a request with this Host header (None: without one)."""
+    if not host:
+        server = exchange.server
+        return (str(server[0]) if server else "localhost"), (str(server[1]) if server else "80")
+    names = _SERVER_NAMES.get((host, exchange.scheme))
+    if names is None:
+        name, port = split_host(host)
+        names = (name or host, port or ("443" if exchange.scheme == "https" else "80"))
+        if len(host) <= 262:  # a client's long Host is not held (253 + ":" + port at most)
+            if len(_SERVER_NAMES) >= 1024:
+                _SERVER_NAMES.clear()
+            _SERVER_NAMES[(host, exchange.scheme)] = names
+    return names
+
+
+def build_environ(base: dict, exchange: Exchange) -> dict:
+    bases = exchange.environ_bases
+    entry = bases.get(id(base)) if bases is not None else None
+    if entry is not None and entry[0] is base:  # connection_environ's hit, without the call
+        connection, connection_host = entry[1], entry[2]
+    else:
+        connection, connection_host = connection_environ(base, exchange)
+    environ = connection.copy()
     environ["REQUEST_METHOD"] = exchange.method
     environ["PATH_INFO"] = exchange.path_info
     environ["QUERY_STRING"] = exchange.query
     environ["REQUEST_URI"] = exchange.target
     environ["SERVER_PROTOCOL"] = exchange.protocol_name
-    environ["wsgi.url_scheme"] = exchange.scheme
     environ["wsgi.input"] = exchange.body
-    client = exchange.client
-    environ["REMOTE_ADDR"] = client[0] if client else ""
-    environ["REMOTE_PORT"] = str(client[1]) if client else ""
     environ[TRANSACTION_KEY] = exchange.transaction
     host = None
     for name, value in exchange.headers:
@@ -71,18 +115,6 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
             environ[key] = value
         if name == "host":
             host = value
-    server = exchange.server
-    if host:
-        names = _SERVER_NAMES.get((host, exchange.scheme))
-        if names is None:
-            name, port = split_host(host)
-            names = (name or host, port or ("443" if exchange.scheme == "https" else "80"))
-            if len(host) <= 262:  # a client's long Host is not held (253 + ":" + port at most)
-                if len(_SERVER_NAMES) >= 1024:
-                    _SERVER_NAMES.clear()
-                _SERVER_NAMES[(host, exchange.scheme)] = names
-        environ["SERVER_NAME"], environ["SERVER_PORT"] = names
-    else:
-        environ["SERVER_NAME"] = str(server[0]) if server else "localhost"
-        environ["SERVER_PORT"] = str(server[1]) if server else "80"
+    if host != connection_host:  # else the connection's SERVER_NAME and SERVER_PORT are this Host's
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = server_names(host, exchange)
     return environ

@@ -64,6 +64,20 @@ def _check_fields(headers: list[tuple[str, str]]) -> bool:
     return declares_trailers
 
 
+# Status lines already found valid: apps answer with a few, as constants whose hash is kept,
+# so a repeat costs one lookup instead of the checks. Bounded like _VALID_FIELDS.
+_VALID_STATUSES: set[str] = set()
+
+
+def _check_status(status: str) -> None:
+    if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
+        raise ValueError(f"invalid WSGI status {status!r}")
+    if type(status) is str:  # a subclass's equality could be its own: checked every time
+        if len(_VALID_STATUSES) >= VALID_FIELDS_SIZE:
+            _VALID_STATUSES.clear()
+        _VALID_STATUSES.add(status)
+
+
 def _check_field(name: str, value: str) -> None:
     if type(name) is not str or type(value) is not str:
         if not isinstance(name, str) or not isinstance(value, str):
@@ -104,24 +118,37 @@ class WSGIApp(RequestHandler):
                                   multiprocess=server.multiprocess)
         self._base["skitai.server"] = server  # how `skitai.was` finds this process's services
 
-    def handle(self, exchange: Exchange) -> None:
-        self.dispatch(exchange, build_environ(self._base, exchange))
-
     def environ_for(self, exchange: Exchange) -> dict:
         return build_environ(self._base, exchange)
 
-    def dispatch(self, exchange: Exchange, environ: dict, response: "WSGIResponse | None" = None) -> None:
-        """Run the app for `exchange` on the pool (inline with threads=0), in a fresh
-        `contextvars` context either way; `response` stands in for the plain `WSGIResponse`
-        when a handler must see the result first (a WebSocket handshake's)."""
+    def dispatch(self, exchange: Exchange, environ: dict | None = None,
+                 response: "WSGIResponse | None" = None) -> None:
+        """Run the app for `exchange` on the pool, or with threads=0 on the loop thread as
+        its next callback, in a fresh `contextvars` context either way, with `environ` (built
+        here when not given); `response` stands in for the plain `WSGIResponse` when a handler
+        must see the result first (a WebSocket handshake's).
+
+        Why threads=0 waits for a callback instead of calling the app at once: the loop first
+        reads every connection that is ready, and the responses of that pass then go out one
+        after the other, as the pool's do (and uvicorn's tasks'). Answered at once, each one
+        went out between two reads, and its client, idle by then, had to be woken for each:
+        that cost the kernel more per request than the callback costs, and clients took
+        fewer responses per wake-up."""
+        if environ is None:
+            environ = build_environ(self._base, exchange)
         if self.admission is None:
-            contextvars.Context().run(self.run, exchange, environ, response)
+            exchange.loop.call_soon(self.run, exchange, environ, response, context=contextvars.Context())
         else:
             self.admission.submit(exchange, self.run, exchange, environ, response)
 
+    # RequestHandler.handle(exchange): dispatch itself, a call fewer on every request
+    handle = dispatch
+
     def run(self, exchange: Exchange, environ: dict, response: "WSGIResponse | None" = None) -> None:
+        if exchange.aborted:  # the client left before its turn (threads=0; the pool checks first)
+            return
         if response is None:
-            response = WSGIResponse(exchange, self.pool is not None, self.write_timeout)
+            response = WSGIResponse(exchange, self.admission is not None, self.write_timeout)
         result = None
         # Skitai's WSGI extensions (documented in the README): trailers, HTTP/2 server push, and
         # answering with another WSGI app than the one running (skitai.websocket on a plain GET)
@@ -203,8 +230,8 @@ class WSGIResponse:
                 exc_info = None
         elif self.status is not None:
             raise AssertionError("start_response called a second time without exc_info")
-        if not isinstance(status, str) or len(status) < 4 or not status[:3].isdigit() or status[3] != " ":
-            raise ValueError(f"invalid WSGI status {status!r}")
+        if type(status) is not str or status not in _VALID_STATUSES:
+            _check_status(status)
         declares_trailers = _check_fields(headers)
         self.status = status
         self.headers = list(headers)
@@ -274,7 +301,8 @@ class WSGIResponse:
                 body = result[0]  # the common `[b"..."]`: no join
             else:
                 body = b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in result)
-            self._require_status()
+            if self.status is None:  # _require_status, without the call on the common path
+                self._require_status()
             self.head_sent = True
             exchange = self.exchange
             if self.threaded:  # _call, inline on the common path
