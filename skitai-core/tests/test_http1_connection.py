@@ -170,6 +170,21 @@ def test_error_after_pipelined_request_answers_the_good_one_first(h1):
     assert harness.transport.closed
 
 
+def test_malformed_body_of_a_request_waiting_behind_another_is_answered_in_its_turn(h1):
+    """threads=0 answers in the loop's next callback, so the whole pipeline is parsed first: the
+    third request's body breaks off (a bad chunk size) while the first two wait for their
+    answers. It gets its 400 after theirs and the connection closes (found by the fuzz test:
+    the connection used to wait forever for a body end that could not come)."""
+    harness = h1()
+    out = harness.feed(b"GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"GET /2 HTTP/1.1\r\nHost: x\r\n\r\n"
+                       b"POST /3 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    responses = split_responses(out)
+    assert [body for _, _, body in responses[:2]] == [b"GET /1 ", b"GET /2 "]
+    assert responses[2][0].startswith(b"HTTP/1.1 400")
+    assert harness.transport.closed
+
+
 def test_incomplete_request_times_out_with_408(h1):
     harness = h1(request_timeout=5)
     harness.feed(b"GET / HTTP/1.1\r\nHo")

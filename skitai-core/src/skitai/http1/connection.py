@@ -69,6 +69,9 @@ class H1Exchange(Exchange):
     _mode = NO_BODY
     _remaining: int | None = None
     _head: bytes | None = None   # held back to go out with the first body bytes
+    # The parse error that broke off this request's body while it waited behind an earlier
+    # request (pipelined): answered when its turn comes, since its body will never end.
+    body_error: ParseError | None = None
 
     def __init__(self, conn: "H1Connection", head: RequestHead) -> None:
         Exchange.__init__(self, conn.loop, head.method, head.target, head.path, head.query, head.version,
@@ -532,12 +535,17 @@ class H1Connection(asyncio.Protocol):
             if exchange is self.current and not exchange.response_started:
                 self._answer_error_in_place(exchange, error.status, error.reason)
                 return
+            if exchange is not self.current:
+                exchange.body_error = error
         if self.current is None:
             self._write_error_and_close()
 
     # dispatch
     def _start(self, exchange: H1Exchange) -> None:
         self.current = exchange
+        if exchange.body_error is not None:
+            self._answer_error_in_place(exchange, exchange.body_error.status, exchange.body_error.reason)
+            return
         if exchange.handler.needs_full_body and not exchange.body.complete:
             if exchange.expect_continue:
                 self.send_continue(exchange)
