@@ -38,6 +38,8 @@ if __name__ == "__main__":
         skitai.get_kernel().handlers.add(Broken())
     if fault == "workers":
         skitai.run(workers=0)
+    if fault == "threads":
+        skitai.run(threads=-3)
     skitai.run(port=int(os.environ.get("RUN_PORT", "5000")))
 '''
 
@@ -108,6 +110,8 @@ def test_an_object_no_adapter_takes(script):
 
 def test_a_bad_run_argument(script):
     assert one_line(start(script, FAULT="workers")) == "skitai.run(workers=N) needs N >= 1"
+    assert one_line(start(script, FAULT="threads")) == (
+        "skitai.run(threads=N) needs N >= 0 (0: apps run on the event loop thread)")
 
 
 def test_a_worker_that_fails_before_serving_is_one_line_and_stops_the_master(script):

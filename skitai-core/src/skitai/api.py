@@ -416,6 +416,8 @@ def _run(kernel: Kernel, address: str | None, port: int | None, threads: int | N
          name: str | None, workers: int, quic: int | None = None) -> None:
     if workers < 1:
         raise StartupError("skitai.run(workers=N) needs N >= 1")
+    if threads is not None and int(threads) < 0:
+        raise StartupError("skitai.run(threads=N) needs N >= 0 (0: apps run on the event loop thread)")
     config = kernel.config
     if address is not None:
         config.address = address
