@@ -11,7 +11,7 @@ import h2.settings
 import pytest
 from h2.errors import ErrorCodes
 from hpack import Encoder
-from hyperframe.frame import ContinuationFrame, HeadersFrame
+from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, SettingsFrame
 from packaging.requirements import Requirement
 
 from skitai_http2 import frames
@@ -252,6 +252,71 @@ def test_request_headers_decode_as_through_hyperframe(block):
     else:
         assert [event for event in lean if event[0] != "PriorityUpdated"] == \
             [event for event in reference if event[0] != "PriorityUpdated"]
+
+
+def received_alike(sequence, limits=None):
+    """What a server session makes of `sequence` ((stream id, fields, END_STREAM) HEADERS
+    frames and raw bytes), read lean and through hyperframe (a PRIORITY flag on every HEADERS
+    frame): events, errors, bytes answered and what the streams hold must be the same."""
+    outcomes = []
+    for priority in (False, True):
+        encoder, raw = Encoder(), b""
+        for item in sequence:
+            if isinstance(item, bytes):
+                raw += item
+                continue
+            stream_id, fields, end_stream = item
+            flags = ("END_HEADERS", "END_STREAM") if end_stream else ("END_HEADERS",)
+            extra = {"depends_on": 0, "stream_weight": 15} if priority else {}
+            flags += ("PRIORITY",) if priority else ()
+            raw += raw_headers(stream_id, encoder.encode(fields), flags=flags, **extra)
+        server = H2Session(limits)
+        server.start()
+        server.data_to_send()
+        try:
+            events = [(type(event).__name__, getattr(event, "stream_id", None), getattr(event, "headers", None),
+                       getattr(event, "stream_ended", None) is not None)
+                      for event in server.receive(preface_and_settings() + raw, 0.0)
+                      if type(event) is not h2.events.PriorityUpdated]
+        except SessionError as error:
+            events = ("error", error.error_code, str(error))
+        streams = {stream_id: (stream.state_machine.state, stream._expected_content_length,
+                               stream.outbound_flow_control_window, stream.inbound_flow_control_window,
+                               stream.max_outbound_frame_size, vars(stream.state_machine))
+                   for stream_id, stream in server.h2.streams.items()}
+        outcomes.append((events, streams, server.data_to_send(), server.h2.highest_inbound_stream_id,
+                         server.h2.state_machine.state))
+    assert outcomes[0] == outcomes[1]
+    return outcomes[0]
+
+
+BODY_REQUEST = [(b":method", b"POST"), *REQUEST[1:]]
+
+
+@pytest.mark.parametrize("sequence", [
+    [(1, REQUEST, True), (3, REQUEST, False)],
+    [(1, BODY_REQUEST, False), (1, [(b"x-trailer", b"1")], True)],                 # trailers
+    [(1, BODY_REQUEST, False), (1, [(b"x-trailer", b"1")], False)],                # trailers without END_STREAM
+    [(1, [(b":status", b"100"), *REQUEST], True)],                                 # informational in a request
+    [(2, REQUEST, True)],                                                          # a server's stream id
+    [(3, REQUEST, True), (1, REQUEST, True)],                                      # ids must grow
+    [(1, REQUEST, True), (1, REQUEST, True)],                                      # HEADERS on a half-closed stream
+    [(1, [*BODY_REQUEST, (b"content-length", b"abc")], False)],                    # not a length
+    [(1, [*BODY_REQUEST, (b"content-length", b"5")], False),
+     DataFrame(1, data=b"abc", flags=("END_STREAM",)).serialize()],                # shorter than announced
+    [(1, [*BODY_REQUEST, (b"content-length", b"3")], False),
+     DataFrame(1, data=b"abc", flags=("END_STREAM",)).serialize()],
+    [(1, [(b":method", b"HEAD"), *REQUEST[1:]], True)],
+])
+def test_request_headers_are_received_as_h2_receives_them(sequence):
+    received_alike(sequence)
+
+
+def test_a_stream_opened_lean_takes_the_windows_and_frame_size_in_force():
+    settings = SettingsFrame(0, settings={SettingsFrame.INITIAL_WINDOW_SIZE: 1000,
+                                          SettingsFrame.MAX_FRAME_SIZE: 20000}).serialize()
+    events, streams, *_ = received_alike([settings, (1, REQUEST, True)])
+    assert streams[1][2] == 1000 and streams[1][4] == 20000
 
 
 def test_an_oversized_header_list_is_refused_alike():

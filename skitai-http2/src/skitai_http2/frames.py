@@ -16,8 +16,12 @@ themselves are a 9-byte header in front of bytes we already have.
 * `take_request_headers` reads a HEADERS frame that carries a whole header block without padding
   or priority (what clients send) into a `RequestHeaders`, which `receive_request_headers`
   handles as h2's `_receive_headers_frame` does hyperframe's `HeadersFrame`: concurrent stream
-  limit, decoding (and its errors), stream ids and states, all through h2. Every other frame,
-  and any frame while a header block continues in CONTINUATION frames, is left to h2.
+  limit, decoding (and its errors), stream ids and states, all through h2's objects. Every
+  other frame, and any frame while a header block continues in CONTINUATION frames, is left to h2.
+* The state machine steps of both go through `transitions` (h2's tables without hashing h2's
+  enums), and a request stream is opened and takes its headers as h2 would, without the header
+  pipeline that `H2Session`'s configuration leaves empty (`tests/test_h2_frames.py` compares
+  events, errors, bytes and stream state with h2's reading).
 
 Relies on h2 internals (`H2Connection._data_to_send`, `_receive_headers_frame`,
 `_get_or_create_stream` and the frame dispatch table, `_decode_headers`, the frame buffer's
@@ -30,8 +34,14 @@ import struct
 
 import h2.connection
 import h2.exceptions
-from h2.connection import AllowedStreamIDs, ConnectionInputs, _decode_headers
-from h2.stream import StreamInputs
+from h2.connection import AllowedStreamIDs, _decode_headers
+from h2.events import TrailersReceived
+from h2.exceptions import StreamIDTooLowError
+from h2.stream import H2Stream
+from h2.utilities import is_informational_response
+
+from . import transitions
+from .transitions import advance, connection_step
 
 DATA = 0x0
 HEADERS = 0x1
@@ -61,13 +71,12 @@ def send_headers(conn: h2.connection.H2Connection, stream_id: int,
     informational = bool(headers) and headers[0][0] == b":status" and headers[0][1][:1] == b"1"
     if informational and end_stream:
         raise h2.exceptions.ProtocolError("Cannot set END_STREAM on informational responses.")
-    conn.state_machine.process_input(ConnectionInputs.SEND_HEADERS)
+    connection_step(conn.state_machine, transitions.CONNECTION_SEND_HEADERS)
     machine = stream.state_machine
-    machine.process_input(StreamInputs.SEND_INFORMATIONAL_HEADERS if informational
-                          else StreamInputs.SEND_HEADERS)
+    advance(machine, transitions.SEND_INFORMATIONAL_HEADERS if informational else transitions.SEND_HEADERS)
     block = conn.encoder.encode(headers)
     if end_stream:
-        machine.process_input(StreamInputs.SEND_END_STREAM)
+        advance(machine, transitions.SEND_END_STREAM)
     elif machine.trailers_sent:
         raise h2.exceptions.ProtocolError("Trailers must have END_STREAM set.")
     # (h2 also sets `stream.request_method` from a `:method` in the headers: a response has
@@ -105,11 +114,11 @@ def send_data(conn: h2.connection.H2Connection, stream_id: int, data: bytes | me
     if size > conn.max_outbound_frame_size:
         raise h2.exceptions.FrameTooLargeError(
             f"Cannot send frame size {size}, max frame size is {conn.max_outbound_frame_size}")
-    conn.state_machine.process_input(ConnectionInputs.SEND_DATA)
+    connection_step(conn.state_machine, transitions.CONNECTION_SEND_DATA)
     machine = stream.state_machine
-    machine.process_input(StreamInputs.SEND_DATA)
+    advance(machine, transitions.SEND_DATA)
     if end_stream:
-        machine.process_input(StreamInputs.SEND_END_STREAM)
+        advance(machine, transitions.SEND_END_STREAM)
     stream.outbound_flow_control_window -= size
     conn.outbound_flow_control_window -= size
     out = conn._data_to_send
@@ -142,21 +151,63 @@ class RequestHeaders:
 WALK_AT = 32
 
 
-def receive_request_headers(conn: h2.connection.H2Connection, frame: RequestHeaders) -> tuple[list, list]:
+def receive_request_headers(conn: h2.connection.H2Connection, frame: RequestHeaders,
+                            headers_as_decoded: bool = False) -> tuple[list, list]:
     """h2's `_receive_headers_frame` for a `RequestHeaders` (which has no PRIORITY to handle):
     the same decoding, connection and stream transitions, new-stream checks (ids that only grow,
     odd for a client) and stream events; only h2's walk over its streams is made once every few
     dozen streams instead of on every one. Fewer streams held than SETTINGS_MAX_CONCURRENT_STREAMS
-    cannot be too many open ones, so the limit holds exactly as before."""
+    cannot be too many open ones, so the limit holds exactly as before.
+
+    With `headers_as_decoded` (h2 configured to neither normalize nor validate received headers
+    nor decode them to str, as `H2Session` does) the stream takes the headers as h2's
+    `H2Stream.receive_headers` would, without building the validation flags and the header
+    pipeline that such a configuration leaves empty."""
     streams = conn.streams
-    if frame.stream_id not in streams and (
-            len(streams) >= WALK_AT or len(streams) >= conn.local_settings.max_concurrent_streams):
+    stream_id = frame.stream_id
+    stream = streams.get(stream_id)
+    if stream is None and (len(streams) >= WALK_AT or len(streams) >= conn.local_settings.max_concurrent_streams):
         return conn._receive_headers_frame(frame)
     headers = _decode_headers(conn.decoder, frame.data)
-    events = conn.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
-    stream = conn._get_or_create_stream(frame.stream_id, AllowedStreamIDs(not conn.config.client_side))
-    frames, stream_events = stream.receive_headers(headers, frame.flags is _ENDED, conn.config.header_encoding)
-    return frames, events + stream_events
+    events = connection_step(conn.state_machine, transitions.CONNECTION_RECV_HEADERS)
+    end_stream = frame.flags is _ENDED
+    if not headers_as_decoded:
+        stream = conn._get_or_create_stream(stream_id, AllowedStreamIDs(not conn.config.client_side))
+        frames, stream_events = stream.receive_headers(headers, end_stream, conn.config.header_encoding)
+        return frames, events + stream_events
+    if stream is None:
+        stream = _open_client_stream(conn, stream_id)
+    if is_informational_response(headers):  # refused by the state machine, in h2's words
+        frames, stream_events = stream.receive_headers(headers, end_stream, None)
+        return frames, events + stream_events
+    machine = stream.state_machine
+    stream_events = advance(machine, transitions.RECV_HEADERS)
+    event = stream_events[0]
+    if end_stream:
+        ended = advance(machine, transitions.RECV_END_STREAM)
+        event.stream_ended = ended[0]
+        stream_events += ended
+    stream._initialize_content_length(headers)
+    if not end_stream and type(event) is TrailersReceived:
+        raise h2.exceptions.ProtocolError("Trailers must have END_STREAM set")
+    event.headers = list(headers)
+    return [], events + stream_events
+
+
+def _open_client_stream(conn: h2.connection.H2Connection, stream_id: int) -> H2Stream:
+    """h2's `_begin_new_stream(stream_id, AllowedStreamIDs.ODD)` on a server, for an odd (a
+    client's) stream id; an even one goes to h2, whose errors for it depend on our own ids."""
+    if not stream_id % 2:
+        return conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
+    if stream_id <= conn.highest_inbound_stream_id:
+        raise StreamIDTooLowError(stream_id, conn.highest_inbound_stream_id)
+    stream = H2Stream(stream_id, config=conn.config,
+                      inbound_window_size=conn.local_settings.initial_window_size,
+                      outbound_window_size=conn.remote_settings.initial_window_size)
+    stream.max_outbound_frame_size = conn.max_outbound_frame_size
+    conn.streams[stream_id] = stream
+    conn.highest_inbound_stream_id = stream_id
+    return stream
 
 
 def take_request_headers(buffer: bytearray, max_frame_size: int) -> RequestHeaders | None:

@@ -236,8 +236,13 @@ class _Connection(h2.connection.H2Connection):
         self.decoder = decoder
         self.encoder = _Encoder()
         self.incoming_buffer = _FrameBuffer(inspect)
-        # the HEADERS frames read without hyperframe
-        self._frame_dispatch_table[RequestHeaders] = partial(frames.receive_request_headers, self)
+        # the HEADERS frames read without hyperframe, their headers taken as decoded where the
+        # configuration asks no more of h2 (the session's does not)
+        headers_as_decoded = not (config.client_side or config.normalize_inbound_headers
+                                  or config.validate_inbound_headers
+                                  or isinstance(config.header_encoding, str))
+        self._frame_dispatch_table[RequestHeaders] = partial(frames.receive_request_headers, self,
+                                                             headers_as_decoded=headers_as_decoded)
 
 
 class SessionError(Exception):
