@@ -67,6 +67,13 @@ def send_headers(conn: h2.connection.H2Connection, stream_id: int,
     if stream is None or conn.config.client_side:
         conn.send_headers(stream_id, headers, end_stream=end_stream)
         return
+    send_stream_headers(conn, stream, headers, end_stream)
+
+
+def send_stream_headers(conn: h2.connection.H2Connection, stream: H2Stream,
+                        headers: list[tuple[bytes, bytes]], end_stream: bool = False) -> None:
+    """`send_headers` on a stream of a server connection, for a caller that has the stream."""
+    stream_id = stream.stream_id
     # h2's `is_informational_response`, for a list that starts with :status unless it is trailers
     informational = bool(headers) and headers[0][0] == b":status" and headers[0][1][:1] == b"1"
     if informational and end_stream:
@@ -107,6 +114,13 @@ def send_data(conn: h2.connection.H2Connection, stream_id: int, data: bytes | me
     if stream is None:
         conn.send_data(stream_id, data, end_stream=end_stream)  # h2's error for a missing stream
         return
+    send_stream_data(conn, stream, data, end_stream)
+
+
+def send_stream_data(conn: h2.connection.H2Connection, stream: H2Stream, data: bytes | memoryview,
+                     end_stream: bool = False) -> None:
+    """`send_data` for a caller that has the stream."""
+    stream_id = stream.stream_id
     size = len(data)
     if size > 0 and size > min(conn.outbound_flow_control_window, stream.outbound_flow_control_window):
         raise h2.exceptions.FlowControlError(

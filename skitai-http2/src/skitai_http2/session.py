@@ -36,7 +36,7 @@ import h2.settings
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from h2.frame_buffer import FrameBuffer
-from h2.stream import StreamState
+from h2.stream import H2Stream, StreamState
 from hpack import Decoder, Encoder
 from hpack.exceptions import HPACKError, OversizedHeaderListError
 from hpack.table import HeaderTable
@@ -401,16 +401,25 @@ class H2Session:
     # read before its events are acted on, so a request's stream may already be reset (or
     # forgotten) by the time its answer is made; such an answer is dropped, not an error.
     def may_send(self, stream_id: int) -> bool:
-        return not self.closed and _may_send(self.h2, stream_id)
+        return self._sendable(stream_id) is not None
+
+    def _sendable(self, stream_id: int) -> H2Stream | None:
+        """The stream, when frames may still go on it (`may_send`)."""
+        h2conn = self.h2
+        if h2conn.state_machine.state is ConnectionState.CLOSED:
+            return None
+        stream = h2conn.streams.get(stream_id)
+        return stream if stream is not None and _takes_frames(stream) else None
 
     def send_head(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
                   end_stream: bool) -> bool:
         """HEADERS of a response; False when the stream is gone (nothing was sent)."""
-        if not self.may_send(stream_id):
+        stream = self._sendable(stream_id)
+        if stream is None:
             return False
-        frames.send_headers(self.h2, stream_id, [(b":status", b"%d" % status), *headers], end_stream)
+        frames.send_stream_headers(self.h2, stream, [(b":status", b"%d" % status), *headers], end_stream)
         if end_stream:
-            self._forget_if_closed(stream_id)
+            self._forget_if_closed(stream)
         return True
 
     def may_push(self, in_flight: int) -> bool:
@@ -453,11 +462,15 @@ class H2Session:
         box = self.outboxes.get(stream_id)
         if trailers is None and box is not None and len(box.pieces) == 1:
             data = box.pieces[0]
-            if (type(data) is bytes and len(data) <= self.h2.max_outbound_frame_size
-                    and self.may_send(stream_id) and len(data) <= self.h2.local_flow_control_window(stream_id)):
+            h2conn = self.h2
+            stream = (self._sendable(stream_id)
+                      if type(data) is bytes and len(data) <= h2conn.max_outbound_frame_size else None)
+            if stream is not None and len(data) <= min(h2conn.outbound_flow_control_window,
+                                                       stream.outbound_flow_control_window):
                 del self.outboxes[stream_id]
-                self._send_frames(stream_id, data, len(data), True)
-                self._forget_if_closed(stream_id)
+                frames.send_stream_data(h2conn, stream, data, True)
+                self.window_updates.refund(2)  # as `_send_frames` does for each DATA frame
+                self._forget_if_closed(stream)
                 return True
         if box is None:
             box = self.outboxes[stream_id] = Outbox()
@@ -488,13 +501,14 @@ class H2Session:
             if budget is not None and budget <= 0:
                 self.cut_short = True
                 break
-            if not _may_send(h2conn, stream_id):
+            stream = h2conn.streams.get(stream_id)
+            if stream is None or not _takes_frames(stream):
                 failed.append(stream_id)
                 del self.outboxes[stream_id]
                 continue
             window = 1
             while box.pieces:
-                window = h2conn.local_flow_control_window(stream_id)
+                window = min(h2conn.outbound_flow_control_window, stream.outbound_flow_control_window)
                 if window <= 0:
                     break
                 if budget is not None:
@@ -510,7 +524,7 @@ class H2Session:
                 if budget is not None:
                     budget -= len(data)
                 last = box.ending and not box.pieces and box.trailers is None
-                self._send_frames(stream_id, data, frame_size, last)
+                self._send_frames(stream, data, frame_size, last)
                 if last:
                     break
             if stream_id in failed:
@@ -529,20 +543,20 @@ class H2Session:
                 del self.outboxes[stream_id]
                 if box.trailers is not None:
                     frames.send_headers(h2conn, stream_id, box.trailers, end_stream=True)
-                elif _may_send(h2conn, stream_id):
+                elif _takes_frames(stream):
                     h2conn.end_stream(stream_id)
                 ended.append(stream_id)
-                self._forget_if_closed(stream_id)
+                self._forget_if_closed(stream)
         return ended, failed
 
-    def _send_frames(self, stream_id: int, data: bytes | memoryview, frame_size: int, last: bool) -> None:
+    def _send_frames(self, stream: H2Stream, data: bytes | memoryview, frame_size: int, last: bool) -> None:
         """`data` (within the stream's window) as DATA frames of at most `frame_size` bytes."""
         h2conn = self.h2
         view = memoryview(data) if len(data) > frame_size else data
         end = len(data)
         for start in range(0, end, frame_size):
             stop = start + frame_size
-            frames.send_data(h2conn, stream_id, view[start:stop], last and stop >= end)
+            frames.send_stream_data(h2conn, stream, view[start:stop], last and stop >= end)
             # the client may answer a DATA frame with a WINDOW_UPDATE for the stream and one
             # for the connection: those two are not a flood
             self.window_updates.refund(2)
@@ -557,17 +571,16 @@ class H2Session:
         stream = self.h2.streams.get(stream_id)
         if stream is not None and not stream.closed and not self.closed:
             self.h2.reset_stream(stream_id, error_code)
-            self._forget_if_closed(stream_id)
+            self._forget_if_closed(stream)
 
-    def _forget_if_closed(self, stream_id: int) -> None:
+    def _forget_if_closed(self, stream: H2Stream) -> None:
         """Drop a stream our last frame closed from h2's streams, recording how it closed, as
         h2's walk over all its streams would (`frames.WALK_AT`): until that walk a connection
         held up to 32 finished streams, some 430 bytes each."""
-        h2conn = self.h2
-        stream = h2conn.streams.get(stream_id)
-        if stream is not None and stream.closed:
-            del h2conn.streams[stream_id]
-            h2conn._closed_streams[stream_id] = stream.closed_by
+        if stream.state_machine.state is StreamState.CLOSED:
+            h2conn = self.h2
+            h2conn.streams.pop(stream.stream_id, None)
+            h2conn._closed_streams[stream.stream_id] = stream.closed_by
 
     def goaway(self) -> None:
         """Graceful GOAWAY: streams so far are served, newer ones refused. Written outside h2's
@@ -586,10 +599,7 @@ class H2Session:
         return data
 
 
-def _may_send(h2conn: h2.connection.H2Connection, stream_id: int) -> bool:
+def _takes_frames(stream: H2Stream) -> bool:
     """Whether frames may still go on the stream: not reset by the client, not ended by us."""
-    stream = h2conn.streams.get(stream_id)
-    if stream is None:
-        return False
     state = stream.state_machine.state  # compared by identity: h2's enums hash in Python
     return state is StreamState.OPEN or state is StreamState.HALF_CLOSED_REMOTE or state is StreamState.RESERVED_LOCAL
