@@ -106,6 +106,55 @@ def test_trailers_keep_an_empty_response_open_for_them(wire):
     assert [end for _, _, end in wire.heads] == [False] and wire.calls == ["finish"]
 
 
+class WholeStream(ListStream):
+    """A protocol that sends a one-piece body with its head when `wire.whole` says it can."""
+
+    def _write_whole(self, code, fields, body):
+        outcome = self.conn.whole
+        if outcome:
+            self.conn.heads.append((code, fields, "whole"))
+            self.conn.pieces.append(body)
+        return outcome
+
+
+@pytest.mark.parametrize("outcome", [True, False, None])
+def test_a_one_piece_body_goes_with_its_head_where_the_protocol_can(wire, outcome):
+    wire.whole = outcome
+    exchange = WholeStream(wire, 1, "GET", "/", [], "9", "https")
+    exchange.send_response("200 OK", [("Content-Type", "text/plain")], [b"hello"])
+    if outcome is None:  # the usual way
+        assert [end for _, _, end in wire.heads] == [False] and wire.calls == ["finish"]
+        assert wire.pieces == [b"hello"] and exchange.bytes_sent == 5
+    elif outcome:
+        (code, fields, how), = wire.heads
+        assert (code, how) == (200, "whole") and (b"content-length", b"5") in fields
+        assert wire.pieces == [b"hello"] and wire.calls == ["done"] and exchange.bytes_sent == 5
+    else:  # the stream is gone: nothing more is tried
+        assert wire.heads == [] and wire.pieces == [] and wire.calls == []
+
+
+@pytest.mark.parametrize("method, status, headers, body", [
+    ("GET", "200 OK", [("Content-Length", "3")], b"hello"),    # cut to its Content-Length
+    ("GET", "200 OK", [("Content-Length", "9")], b"hello"),    # shorter than declared
+    ("HEAD", "200 OK", [], b"hello"),
+    ("GET", "200 OK", [], [b"he", b"llo"]),                    # more than one piece
+    ("GET", "200 OK", [], bytearray(b"hello")),
+])
+def test_a_body_the_head_does_not_describe_exactly_takes_the_usual_way(wire, method, status, headers, body):
+    wire.whole = True
+    exchange = WholeStream(wire, 1, method, "/", [], "9", "https")
+    exchange.send_response(status, headers, body)
+    assert all(how != "whole" for _, _, how in wire.heads)
+
+
+def test_trailers_take_the_usual_way(wire):
+    wire.whole = True
+    exchange = WholeStream(wire, 1, "GET", "/", [], "9", "https")
+    exchange.trailers = [("x-sum", "1")]
+    exchange.send_response("200 OK", [], b"hello")
+    assert [end for _, _, end in wire.heads] == [False] and wire.pieces == [b"hello"]
+
+
 def test_data_past_the_declared_length_is_dropped(wire):
     exchange = stream(wire)
     exchange.send_head("200 OK", [("Content-Length", "4")])

@@ -387,6 +387,27 @@ def test_a_small_whole_body_ends_its_stream_at_once():
         h2.events.ResponseReceived, h2.events.DataReceived, h2.events.StreamEnded]
 
 
+def test_a_whole_response_goes_at_once_where_the_window_takes_it():
+    server, client = pair()
+    assert server.send_response(1, 200, [(b"content-length", b"5")], b"hello") is True
+    events = client.receive_data(server.data_to_send())
+    assert [type(event) for event in events] == [
+        h2.events.ResponseReceived, h2.events.DataReceived, h2.events.StreamEnded]
+    assert 1 not in server.h2.streams   # forgotten at once, as closed
+    assert server.send_response(1, 200, [], b"again") is False
+
+
+def test_a_whole_response_beyond_the_window_or_frame_is_left_to_the_queue():
+    server, _ = pair(client_settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 3})
+    server.data_to_send()
+    assert server.send_response(1, 200, [], b"hello") is None
+    assert server.data_to_send() == b"" and server.may_send(1)
+    server, _ = pair()
+    server.data_to_send()
+    assert server.send_response(1, 200, [], b"x" * (server.h2.max_outbound_frame_size + 1)) is None
+    assert server.data_to_send() == b""
+
+
 def test_a_body_beyond_the_window_waits_for_flush():
     server, client = pair(client_settings={h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: 3})
     server.send_head(1, 200, [], end_stream=False)

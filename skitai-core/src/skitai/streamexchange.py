@@ -42,7 +42,9 @@ class StreamExchange(Exchange):
     A subclass provides `_write_head` (send the head; False when the stream is gone),
     `_head_ended` (after a head that ended the stream), `_enqueue` (queue a body piece, return
     the stream's unsent bytes), `_kick` (get queued data moving) and `_may_push` (whether this
-    stream may promise a push now: not a pushed one, under the limits)."""
+    stream may promise a push now: not a pushed one, under the limits). It may provide
+    `_write_whole`: a response whose body is one bytes piece (most answers) then goes out head
+    and body together, without being queued."""
 
     high_water = 256 * 1024   # unsent bytes above which the stream's producer waits
 
@@ -77,9 +79,18 @@ class StreamExchange(Exchange):
     def _may_push(self) -> bool:
         raise NotImplementedError("StreamExchange._may_push")
 
+    def _write_whole(self, code: int, fields: list[tuple[bytes, bytes]], body: bytes) -> bool | None:
+        """Send the head and the whole `body` and end the stream, if the protocol can now: True
+        when sent, False when the stream is gone (as `_write_head`), None to take the usual
+        way (head, queued body, `finish`), as here."""
+        return None
+
     # response head
     def _send_head(self, status: str, headers: list[tuple[str, str]], length: int | None,
-                   empty: bool) -> None:
+                   empty: bool, whole: bytes | None = None) -> bool:
+        """Send the response head. With `whole`, the entire body (one bytes piece of `length`),
+        the protocol may send the body with it and end the stream (`_write_whole`), when the
+        head declares no other length; True when that is done with the response, sent or not."""
         code = int(status[:3])
         self.status = code
         self.responded_at = time.monotonic()
@@ -89,12 +100,22 @@ class StreamExchange(Exchange):
             declared = length
             out.append((b"content-length", b"%d" % length))
         self._remaining = None if self._no_body else declared
+        if whole is not None and declared == length and not self._no_body and self.trailers is None:
+            sent = self._write_whole(code, out, whole)
+            if sent is not None:
+                if sent:
+                    self.bytes_sent += length
+                    self._remaining = 0
+                    self._no_body = True
+                    self._head_ended()
+                return True
         end = self._no_body or (empty and self.trailers is None)  # trailers end the stream instead
         if not self._write_head(code, out, end):
-            return
+            return False
         if end:
             self._no_body = True
             self._head_ended()
+        return False
 
     # response interface
     def send_response(self, status: str, headers: list[tuple[str, str]],
@@ -103,8 +124,8 @@ class StreamExchange(Exchange):
             return
         pieces = [body] if isinstance(body, (bytes, bytearray, memoryview)) else list(body)
         length = body_length(pieces)
-        self._send_head(status, headers, length, length == 0)
-        if self._no_body or self.aborted:
+        whole = pieces[0] if length and len(pieces) == 1 and type(pieces[0]) is bytes else None
+        if self._send_head(status, headers, length, length == 0, whole) or self._no_body or self.aborted:
             return
         for piece in pieces:
             self._queue(piece)

@@ -51,6 +51,12 @@ class H2Exchange(StreamExchange):
             return False
         return True
 
+    def _write_whole(self, code: int, fields: list[tuple[bytes, bytes]], body: bytes) -> bool | None:
+        sent = self.conn.session.send_response(self.stream_id, code, fields, body)
+        if sent is False:
+            self.conn.stream_gone(self)
+        return sent
+
     def _head_ended(self) -> None:
         self.conn.stream_done(self)
         self.conn.schedule_flush()

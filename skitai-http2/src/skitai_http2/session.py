@@ -422,6 +422,25 @@ class H2Session:
             self._forget_if_closed(stream)
         return True
 
+    def send_response(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
+                      body: bytes) -> bool | None:
+        """HEADERS, then `body` in one DATA frame that ends the stream, when the windows and the
+        frame size take it now: True; None when they do not (nothing sent: the body is queued
+        and `end`ed as usual); False when the stream is gone (as `send_head`)."""
+        stream = self._sendable(stream_id)
+        if stream is None:
+            return False
+        h2conn = self.h2
+        size = len(body)
+        if size > h2conn.max_outbound_frame_size or size > min(h2conn.outbound_flow_control_window,
+                                                               stream.outbound_flow_control_window):
+            return None
+        frames.send_stream_headers(h2conn, stream, [(b":status", b"%d" % status), *headers], False)
+        frames.send_stream_data(h2conn, stream, body, True)
+        self.window_updates.refund(2)  # as `_send_frames` does for each DATA frame
+        self._forget_if_closed(stream)
+        return True
+
     def may_push(self, in_flight: int) -> bool:
         """Whether one more pushed stream is welcome: the client takes pushes, the connection
         is not ending, and `in_flight` pushed streams leave room under the client's concurrent
