@@ -115,6 +115,9 @@ class _VersionedTable(HeaderTable):
         HeaderTable.maxsize.fset(self, newmax)
 
 
+_PLAIN = {tuple}   # the types of the fields of a remembered block: plain tuples only
+
+
 class _Encoder(Encoder):
     """hpack's encoder remembering the blocks it made without changing its table (the same
     response head again: every field an index), for as long as the table is unchanged.
@@ -132,7 +135,7 @@ class _Encoder(Encoder):
 
     def encode(self, headers, huffman=True):
         table = self.header_table
-        if table.resized or type(headers) is not list or any(type(field) is not tuple for field in headers):
+        if table.resized or type(headers) is not list or set(map(type, headers)) != _PLAIN:
             return super().encode(headers, huffman)
         key = (tuple(headers), huffman)
         cached = self._cache.get(key)
