@@ -169,3 +169,16 @@ def test_close_writes_a_full_backlog_and_the_records_still_with_the_loop(monkeyp
     log.close()
     assert stream.paths() == paths
     assert not any(thread.name == "skitai-accesslog" for thread in threading.enumerate())
+
+
+def test_each_line_has_its_own_second_though_the_stamp_is_formatted_once_a_second():
+    import time
+    log = AccessLog(None, worker_id="W0")
+    base = 1_700_000_000
+    whens = [base + 0.1, base + 0.9, base + 1.0, base + 1.5, base - 5.2, base + 0.2]  # a clock step back too
+    headers = [("Host", "x"), ("host", "example.com"), ("user-agent", "curl/8"), ("referer", "http://r/")]
+    lines = [log._format((when, ("127.0.0.1", 5000), "GET", "/", "1.1", headers, 0, 200, 11, 1, 0.0, 0.0, None))
+             for when in whens]
+    for when, line in zip(whens, lines, strict=True):
+        assert line.startswith(time.strftime("%Y.%m.%d %H:%M:%S ", time.localtime(when)))
+        assert ' example.com GET / HTTP/1.1 0 200 11 - - - - "http://r/" "curl/8" - W0 ' in line

@@ -48,6 +48,7 @@ def _auth_fields(authorization: str | None) -> tuple[str, str]:
     return "-", "-"
 
 
+_LOGGED_FIELDS = frozenset(("host", "authorization", "referer", "user-agent", "x-forwarded-for"))
 BATCH = 512  # records the loop holds before it hands them over (under 1 MB; also once a second)
 BACKLOG = 4  # batches handed over and not yet written (the one being written included), at most
 BACKLOG_WAIT = 1.0  # seconds the loop waits, at most, for room in a full backlog
@@ -62,6 +63,7 @@ class AccessLog:
         self._batches: queue.SimpleQueue[list[tuple] | None] = queue.SimpleQueue()
         self._backlog = threading.BoundedSemaphore(BACKLOG)  # released as each batch is written
         self._writer: threading.Thread | None = None  # started by the first hand-over: after a fork
+        self._stamp_second, self._stamp = -1, ""  # the writer's last date and time, formatted
 
     def record(self, client: tuple, method: str, uri: str, version: str, headers: list,
                received: int, status: int, sent: int, connections: int,
@@ -132,10 +134,14 @@ class AccessLog:
          handle_seconds, transfer_seconds, transaction) = record
         fields = {}
         for name, value in headers:
-            if name in ("host", "authorization", "referer", "user-agent", "x-forwarded-for"):
+            if name in _LOGGED_FIELDS:
                 fields.setdefault(name, value)
         user, bearer = _auth_fields(fields.get("authorization"))
-        stamp = time.strftime("%Y.%m.%d %H:%M:%S", time.localtime(when))
+        second = int(when)
+        if second != self._stamp_second:  # a batch's records mostly share their second
+            self._stamp = time.strftime("%Y.%m.%d %H:%M:%S", time.localtime(second))
+            self._stamp_second = second
+        stamp = self._stamp
         ids = f"{transaction.gtxid} {transaction.ltxid}" if transaction is not None else "- -"
         return (f"{stamp} {client[0] if client else '-'} {fields.get('host') or '-'} "
                 f"{method} {uri} HTTP/{version} {received} {status} {sent} {ids} {user} {bearer} "
