@@ -24,9 +24,11 @@ themselves are a 9-byte header in front of bytes we already have.
   events, errors, bytes and stream state with h2's reading).
 
 Relies on h2 internals (`H2Connection._data_to_send`, `_receive_headers_frame`,
-`_get_or_create_stream` and the frame dispatch table, `_decode_headers`, the frame buffer's
-`_data`, the stream state machine inputs): hence the bounded h2 requirement of this
-distribution, from 4.3 (the first to keep its input in a bytearray `_data`).
+`_get_or_create_stream`, `_begin_new_stream`, `highest_inbound_stream_id` and the frame
+dispatch table, `_decode_headers`, the frame buffer's `_data`, `H2Stream`'s constructor and
+`_initialize_content_length`, the stream state machine inputs and the state tables that
+`transitions` reads): hence the bounded h2 requirement of this distribution, from 4.3 (the first
+to keep its input in a bytearray `_data`).
 """
 from __future__ import annotations
 
