@@ -133,6 +133,28 @@ def test_absolute_form_target_routes_by_path_and_sets_host(h1):
     assert seen["SERVER_NAME"] == "example.com" and seen["SERVER_PORT"] == "8080"
 
 
+def test_the_local_address_is_looked_up_only_for_a_request_without_host(h1):
+    """Accepting a connection does not ask the transport for its local address: a request
+    with Host never needs it; one without Host gets it as SERVER_NAME and SERVER_PORT."""
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    harness = h1(app)
+    asked = []
+    lookup = harness.transport.get_extra_info
+    harness.transport.get_extra_info = lambda name, default=None: asked.append(name) or lookup(name, default)
+    harness.feed(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert seen["SERVER_NAME"] == "example.com" and "sockname" not in asked
+    harness.feed(b"GET / HTTP/1.0\r\n\r\n")
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("127.0.0.1", "8080")
+    assert asked.count("sockname") == 1
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == ("127.0.0.1", "40000")
+
+
 @pytest.mark.parametrize("raw, status", [
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),

@@ -103,7 +103,7 @@ class Exchange:
     environ_bases: dict | None = None
 
     def __init__(self, loop: Any, method: str, target: str, path: str, query: str, version: str,
-                 headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple,
+                 headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple | None,
                  writable: threading.Event) -> None:
         self.loop = loop
         self.method = method
@@ -114,13 +114,28 @@ class Exchange:
         self.headers = headers
         self.scheme = scheme
         self.client = client
-        self.server = server
+        self._server = server
         self.started_at = time.monotonic()
         # Set while the peer accepts data; producers on other threads wait on it. Protocols
         # share one event per connection or stream.
         self.writable = writable
 
     # request helpers
+    @property
+    def server(self) -> tuple:
+        """(address, port) of the local socket the request came in on. A protocol may pass
+        None for it and override `_local_address`, asked the first time this is read: most
+        requests never read it (their Host gives SERVER_NAME and SERVER_PORT), while looking it
+        up on every accepted connection was a measurable part of a `Connection: close`
+        request."""
+        server = self._server
+        if server is None:
+            server = self._server = self._local_address()
+        return server
+
+    def _local_address(self) -> tuple:
+        return ("", 0)
+
     @property
     def transaction(self) -> Transaction:
         """The request's API transaction ids (see `skitai.transactions`), made from its headers

@@ -75,7 +75,7 @@ class H1Exchange(Exchange):
 
     def __init__(self, conn: "H1Connection", head: RequestHead) -> None:
         Exchange.__init__(self, conn.loop, head.method, head.target, head.path, head.query, head.version,
-                          head.headers, conn.scheme, conn.client, conn.sockname, conn.writable)
+                          head.headers, conn.scheme, conn.client, None, conn.writable)
         self.conn = conn
         self.environ_bases = conn.environ_bases
         if head.version != "1.1":
@@ -84,6 +84,9 @@ class H1Exchange(Exchange):
         self.content_length = head.content_length
         self.expect_continue = head.expect_continue
         self.upgrade = head.upgrade
+
+    def _local_address(self) -> tuple:
+        return self.conn.sockname
 
     def _keeps_alive(self) -> bool:
         keep_alive = self.keep_alive and not self.conn.shutting_down
@@ -268,6 +271,7 @@ class H1Connection(asyncio.Protocol):
     # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
     _held: bytes | None = None
     _holding_for: H1Exchange | None = None
+    _sockname: tuple | None = None  # see `sockname`
 
     def __init__(self, server) -> None:
         self.server = server
@@ -289,10 +293,19 @@ class H1Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.client = transport.get_extra_info("peername") or ("", 0)
-        self.sockname = transport.get_extra_info("sockname") or ("", 0)
         self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
         self._set_timer("request", self.request_timeout)
         self.server.connection_opened(self)
+
+    @property
+    def sockname(self) -> tuple:
+        """(address, port) of the local socket, looked up when first asked for (a request
+        without Host, see `Exchange.server`), not on every accepted connection. Asked on the
+        loop thread while a request is dispatched, when even a TLS transport still has it."""
+        sockname = self._sockname
+        if sockname is None:
+            sockname = self._sockname = self.transport.get_extra_info("sockname") or ("", 0)
+        return sockname
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
