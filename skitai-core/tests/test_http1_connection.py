@@ -155,6 +155,26 @@ def test_the_local_address_is_looked_up_only_for_a_request_without_host(h1):
     assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == ("127.0.0.1", "40000")
 
 
+def test_a_connections_last_request_keeps_no_environ_for_a_next_one(h1):
+    """Under `Connection: close` (or HTTP/1.0) no request follows: the environ is made
+    without a per-connection dict to share, and is still complete."""
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    harness = h1(app)
+    harness.feed(b"GET /a HTTP/1.1\r\nHost: example.com:81\r\n\r\n")
+    assert len(harness.connection.environ_bases) == 1  # kept for the next request
+    harness.connection.environ_bases.clear()
+    harness.feed(b"GET /b HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n")
+    assert harness.transport.closed and not harness.connection.environ_bases
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"], seen["PATH_INFO"]) == ("example.org", "80", "/b")
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"], seen["wsgi.url_scheme"]) == ("127.0.0.1", "40000", "http")
+
+
 @pytest.mark.parametrize("raw, status", [
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),

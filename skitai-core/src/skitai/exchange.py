@@ -99,7 +99,7 @@ class Exchange:
     _transaction: Transaction | None = None
     # A dict the protocol shares among the exchanges of one connection, where handlers keep
     # what every request on it has in common (the WSGI environ's client and scheme keys); None
-    # where the protocol keeps none.
+    # where the protocol keeps none, or for a connection's last request (nothing to share).
     environ_bases: dict | None = None
 
     def __init__(self, loop: Any, method: str, target: str, path: str, query: str, version: str,

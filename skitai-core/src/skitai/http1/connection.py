@@ -77,7 +77,8 @@ class H1Exchange(Exchange):
         Exchange.__init__(self, conn.loop, head.method, head.target, head.path, head.query, head.version,
                           head.headers, conn.scheme, conn.client, None, conn.writable)
         self.conn = conn
-        self.environ_bases = conn.environ_bases
+        if head.keep_alive:  # else the connection's last request: nothing to share with a next
+            self.environ_bases = conn.environ_bases
         if head.version != "1.1":
             self.protocol_name = "HTTP/1.0"  # the class default is HTTP/1.1's
         self.keep_alive = head.keep_alive
