@@ -5,6 +5,7 @@ import pytest
 from h1util import Harness, split_responses
 
 from skitai.exchange import RequestHandler
+from skitai.http1.connection import H1Exchange
 from skitai.http1.parser import RequestParser
 
 
@@ -173,6 +174,32 @@ def test_a_connections_last_request_keeps_no_environ_for_a_next_one(h1):
     assert harness.transport.closed and not harness.connection.environ_bases
     assert (seen["SERVER_NAME"], seen["SERVER_PORT"], seen["PATH_INFO"]) == ("example.org", "80", "/b")
     assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"], seen["wsgi.url_scheme"]) == ("127.0.0.1", "40000", "http")
+
+
+@pytest.mark.parametrize("app, raw", [
+    (echo_app, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (echo_app, b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    (echo_app, b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\ndata"),
+    (echo_app, b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndata\r\n0\r\n\r\n"),
+    (streaming_app, b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n"),
+])
+def test_the_usual_paths_set_no_attribute_the_exchanges_init_did_not(h1, monkeypatch, app, raw):
+    """CPython shares one compact attribute layout among a class's instances only for the
+    names its first instances set: a name first set late (by a response going out while other
+    requests are open) gives every exchange that sets it a dict of its own, at some thousands
+    of instructions a request. So the usual paths set no name `__init__` did not."""
+    made = []
+    init = H1Exchange.__init__
+
+    def recording_init(self, *args):
+        init(self, *args)
+        made.append((self, set(vars(self))))
+
+    monkeypatch.setattr(H1Exchange, "__init__", recording_init)
+    out = h1(app).feed(raw)
+    assert out.startswith(b"HTTP/1.1 200 OK") and len(made) == 1
+    exchange, at_init = made[0]
+    assert exchange.finished and set(vars(exchange)) == at_init
 
 
 @pytest.mark.parametrize("raw, status", [

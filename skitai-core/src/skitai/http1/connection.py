@@ -64,27 +64,30 @@ class BadRequestBody(ClientDisconnected):
 
 
 class H1Exchange(Exchange):
-    continue_sent = False
-    dispatched = False
-    _mode = NO_BODY
-    _remaining: int | None = None
-    _head: bytes | None = None   # held back to go out with the first body bytes
-    # The parse error that broke off this request's body while it waited behind an earlier
-    # request (pipelined): answered when its turn comes, since its body will never end.
-    body_error: ParseError | None = None
+    # This protocol's own per-request state lives in slots, which take no room in the layout
+    # CPython shares among the instances' other attributes (see `Exchange.__init__`).
+    __slots__ = ("conn", "environ_bases", "keep_alive", "content_length", "expect_continue", "upgrade",
+                 "continue_sent", "dispatched", "_mode", "_remaining", "_head", "body_error")
 
     def __init__(self, conn: "H1Connection", head: RequestHead) -> None:
         Exchange.__init__(self, conn.loop, head.method, head.target, head.path, head.query, head.version,
                           head.headers, conn.scheme, conn.client, None, conn.writable)
         self.conn = conn
-        if head.keep_alive:  # else the connection's last request: nothing to share with a next
-            self.environ_bases = conn.environ_bases
+        # the connection's last request has nothing to share with a next one
+        self.environ_bases = conn.environ_bases if head.keep_alive else None
         if head.version != "1.1":
             self.protocol_name = "HTTP/1.0"  # the class default is HTTP/1.1's
         self.keep_alive = head.keep_alive
         self.content_length = head.content_length
         self.expect_continue = head.expect_continue
         self.upgrade = head.upgrade
+        self.continue_sent = self.dispatched = False
+        self._mode = NO_BODY
+        self._remaining: int | None = None
+        self._head: bytes | None = None   # held back to go out with the first body bytes
+        # The parse error that broke off this request's body while it waited behind an earlier
+        # request (pipelined): answered when its turn comes, since its body will never end.
+        self.body_error: ParseError | None = None
 
     def _local_address(self) -> tuple:
         return self.conn.sockname
