@@ -2,7 +2,7 @@
 import time
 
 import pytest
-from h1util import Harness, split_responses
+from h1util import Harness, RecordingTransport, split_responses
 
 from skitai.exchange import RequestHandler
 from skitai.http1.connection import H1Exchange
@@ -154,6 +154,31 @@ def test_the_local_address_is_looked_up_only_for_a_request_without_host(h1):
     assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("127.0.0.1", "8080")
     assert asked.count("sockname") == 1
     assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == ("127.0.0.1", "40000")
+
+
+@pytest.mark.parametrize("certfile, scheme", [(None, "http"), ("cert.pem", "http"), ("cert.pem", "https")])
+def test_the_transport_is_asked_for_tls_only_when_a_certificate_is_configured(h1, certfile, scheme):
+    """Without `skitai.enable_ssl` no listener speaks TLS: the scheme is http without asking
+    the transport; with it, the transport's TLS context decides."""
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    harness = h1(app)
+    harness.server.config.ssl_certfile = certfile
+    asked = []
+    transport = RecordingTransport(harness.connection)
+    context = object() if scheme == "https" else None
+    transport.get_extra_info = lambda name, default=None: asked.append(name) or (
+        context if name == "sslcontext" else harness.transport.get_extra_info(name, default))
+    harness.connection.connection_made(transport)
+    harness.transport = transport
+    harness.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert seen["wsgi.url_scheme"] == scheme
+    assert ("sslcontext" in asked) == (certfile is not None)
 
 
 def test_a_connections_last_request_keeps_no_environ_for_a_next_one(h1):

@@ -254,6 +254,7 @@ class H1Connection(asyncio.Protocol):
     # values (immutable), so that accepting a connection, once per request under
     # `Connection: close`, stores only what differs.
     transport: asyncio.Transport | None = None
+    scheme = "http"  # "https" over TLS (see connection_made)
     # Set while the client takes what is written; producers on other threads wait on it. All
     # connections share one that is never cleared until their first `pause_writing`, which
     # gives the connection an Event of its own (`_own_writable`): most never need one.
@@ -297,7 +298,11 @@ class H1Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.client = transport.get_extra_info("peername") or ("", 0)
-        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        # Only `skitai.enable_ssl` makes a listener speak TLS: without a certificate the
+        # connection is plain, and the transport, whose answer costs as much as the peer's
+        # address, is not asked.
+        if self.server.config.ssl_certfile and transport.get_extra_info("sslcontext"):
+            self.scheme = "https"
         self._set_timer("request", self.request_timeout)
         self.server.connection_opened(self)
 
