@@ -227,6 +227,22 @@ def test_the_usual_paths_set_no_attribute_the_exchanges_init_did_not(h1, monkeyp
     assert exchange.finished and set(vars(exchange)) == at_init
 
 
+def test_a_lost_connection_leaves_the_server_with_nothing_in_flight_or_with_its_exchange_aborted(h1):
+    """`connection_lost` after the last response (the usual end) and in the middle of a
+    request both take the connection out of the server's set and drop the parser."""
+    done = h1()
+    done.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert done.connection in done.server.connections
+    done.connection.connection_lost(None)
+    assert done.connection not in done.server.connections and done.connection.parser._parser is None
+    midway = h1()
+    midway.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nabc")
+    exchange = midway.connection.receiving
+    midway.connection.connection_lost(None)
+    assert midway.connection not in midway.server.connections and midway.connection.parser._parser is None
+    assert exchange.aborted and midway.connection.receiving is None
+
+
 @pytest.mark.parametrize("raw, status", [
     (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
     (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431),

@@ -392,7 +392,14 @@ class H1Connection(asyncio.Protocol):
             self.writable.set()  # wake producers so they see `aborted`
         if self._send_task is not None:
             self._send_task.cancel()
-        self._close_direct()
+        if self._direct is not None:  # the second descriptor of sendfile (see _send_file)
+            self._direct.close()
+            self._direct = None
+        if self.current is None and self.receiving is None and not self.pending:
+            # nothing in flight, the usual end (a closed `Connection: close` exchange)
+            self._let_go()
+            self.server.connection_closed(self)
+            return
         exchanges = ([self.current] if self.current is not None else []) + list(self.pending)
         if self.receiving is not None and self.receiving not in exchanges:
             exchanges.append(self.receiving)
@@ -808,11 +815,6 @@ class H1Connection(asyncio.Protocol):
             await asyncio.wait_for(self._drain_waiter, self.request_timeout)
         finally:
             self._drain_waiter = None
-
-    def _close_direct(self) -> None:
-        if self._direct is not None:
-            self._direct.close()
-            self._direct = None
 
     # closing
     def close(self) -> None:
