@@ -2,9 +2,10 @@
 import time
 
 import pytest
-from h1util import Harness, split_responses
+from h1util import Harness, RecordingTransport, split_responses
 
 from skitai.exchange import RequestHandler
+from skitai.http1.connection import H1Exchange
 from skitai.http1.parser import RequestParser
 
 
@@ -131,6 +132,115 @@ def test_absolute_form_target_routes_by_path_and_sets_host(h1):
     assert seen["PATH_INFO"] == "/p/q" and seen["QUERY_STRING"] == "x=1"
     assert seen["HTTP_HOST"] == "example.com:8080"
     assert seen["SERVER_NAME"] == "example.com" and seen["SERVER_PORT"] == "8080"
+
+
+def test_the_local_address_is_looked_up_only_for_a_request_without_host(h1):
+    """Accepting a connection does not ask the transport for its local address: a request
+    with Host never needs it; one without Host gets it as SERVER_NAME and SERVER_PORT."""
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    harness = h1(app)
+    asked = []
+    lookup = harness.transport.get_extra_info
+    harness.transport.get_extra_info = lambda name, default=None: asked.append(name) or lookup(name, default)
+    harness.feed(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+    assert seen["SERVER_NAME"] == "example.com" and "sockname" not in asked
+    harness.feed(b"GET / HTTP/1.0\r\n\r\n")
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("127.0.0.1", "8080")
+    assert asked.count("sockname") == 1
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"]) == ("127.0.0.1", "40000")
+
+
+@pytest.mark.parametrize("certfile, scheme", [(None, "http"), ("cert.pem", "http"), ("cert.pem", "https")])
+def test_the_transport_is_asked_for_tls_only_when_a_certificate_is_configured(h1, certfile, scheme):
+    """Without `skitai.enable_ssl` no listener speaks TLS: the scheme is http without asking
+    the transport; with it, the transport's TLS context decides."""
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    harness = h1(app)
+    harness.server.config.ssl_certfile = certfile
+    asked = []
+    transport = RecordingTransport(harness.connection)
+    context = object() if scheme == "https" else None
+    transport.get_extra_info = lambda name, default=None: asked.append(name) or (
+        context if name == "sslcontext" else harness.transport.get_extra_info(name, default))
+    harness.connection.connection_made(transport)
+    harness.transport = transport
+    harness.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert seen["wsgi.url_scheme"] == scheme
+    assert ("sslcontext" in asked) == (certfile is not None)
+
+
+def test_a_connections_last_request_keeps_no_environ_for_a_next_one(h1):
+    """Under `Connection: close` (or HTTP/1.0) no request follows: the environ is made
+    without a per-connection dict to share, and is still complete."""
+    seen = {}
+
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+
+    harness = h1(app)
+    harness.feed(b"GET /a HTTP/1.1\r\nHost: example.com:81\r\n\r\n")
+    assert len(harness.connection.environ_bases) == 1  # kept for the next request
+    harness.connection.environ_bases.clear()
+    harness.feed(b"GET /b HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n")
+    assert harness.transport.closed and not harness.connection.environ_bases
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"], seen["PATH_INFO"]) == ("example.org", "80", "/b")
+    assert (seen["REMOTE_ADDR"], seen["REMOTE_PORT"], seen["wsgi.url_scheme"]) == ("127.0.0.1", "40000", "http")
+
+
+@pytest.mark.parametrize("app, raw", [
+    (echo_app, b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (echo_app, b"GET /a HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+    (echo_app, b"POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\ndata"),
+    (echo_app, b"POST /p HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\r\ndata\r\n0\r\n\r\n"),
+    (streaming_app, b"GET /s HTTP/1.1\r\nHost: x\r\n\r\n"),
+])
+def test_the_usual_paths_set_no_attribute_the_exchanges_init_did_not(h1, monkeypatch, app, raw):
+    """CPython shares one compact attribute layout among a class's instances only for the
+    names its first instances set: a name first set late (by a response going out while other
+    requests are open) gives every exchange that sets it a dict of its own, at some thousands
+    of instructions a request. So the usual paths set no name `__init__` did not."""
+    made = []
+    init = H1Exchange.__init__
+
+    def recording_init(self, *args):
+        init(self, *args)
+        made.append((self, set(vars(self))))
+
+    monkeypatch.setattr(H1Exchange, "__init__", recording_init)
+    out = h1(app).feed(raw)
+    assert out.startswith(b"HTTP/1.1 200 OK") and len(made) == 1
+    exchange, at_init = made[0]
+    assert exchange.finished and set(vars(exchange)) == at_init
+
+
+def test_a_lost_connection_leaves_the_server_with_nothing_in_flight_or_with_its_exchange_aborted(h1):
+    """`connection_lost` after the last response (the usual end) and in the middle of a
+    request both take the connection out of the server's set and drop the parser."""
+    done = h1()
+    done.feed(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert done.connection in done.server.connections
+    done.connection.connection_lost(None)
+    assert done.connection not in done.server.connections and done.connection.parser._parser is None
+    midway = h1()
+    midway.feed(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 9\r\n\r\nabc")
+    exchange = midway.connection.receiving
+    midway.connection.connection_lost(None)
+    assert midway.connection not in midway.server.connections and midway.connection.parser._parser is None
+    assert exchange.aborted and midway.connection.receiving is None
 
 
 @pytest.mark.parametrize("raw, status", [

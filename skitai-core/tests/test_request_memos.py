@@ -80,6 +80,23 @@ def test_a_connections_environ_keys_are_made_once_per_mount_and_never_shared():
     assert (elsewhere["REMOTE_ADDR"], elsewhere["REMOTE_PORT"]) == ("10.0.0.2", "99")
 
 
+def test_an_environ_without_a_connections_bases_is_the_same_environ():
+    """A connection's last request (no `environ_bases`) gets its environ made at once: the
+    same keys as through a connection's shared dict, with or without Host."""
+    mount = environ.base_environ("/m", multithread=False)
+    for host in ("example:81", None):
+        alone = Exchange(host, None, ("10.0.0.3", 1234))
+        shared = Exchange(host, {}, ("10.0.0.3", 1234))
+        if host is None:
+            alone.headers = shared.headers = [("accept", "*/*")]
+        built = environ.build_environ(mount, alone)
+        assert built == environ.build_environ(mount, shared)
+        assert (built["REMOTE_ADDR"], built["REMOTE_PORT"], built["wsgi.url_scheme"]) == ("10.0.0.3", "1234", "http")
+        assert (built["SERVER_NAME"], built["SERVER_PORT"]) == (("example", "81") if host else ("127.0.0.1", "80"))
+        assert built["SCRIPT_NAME"] == "/m" and built["HTTP_ACCEPT" if host is None else "HTTP_HOST"]
+        assert "REMOTE_ADDR" not in mount  # the mount's base is never changed
+
+
 def test_field_names_are_decoded_once_in_bounded_memory():
     parser._FIELD_NAMES.clear()
     request = b"GET / HTTP/1.1\r\nHost: a\r\nX-Long-" + b"n" * 100 + b": 1\r\n\r\n"

@@ -104,6 +104,17 @@ def test_environ_follows_pep3333(serve):
     assert seen["wsgi.multithread"] is True and seen["wsgi.version"] == (1, 0)
 
 
+def test_a_request_without_host_names_the_listening_socket(serve):
+    """SERVER_NAME and SERVER_PORT of an HTTP/1.0 request without Host come from the socket
+    it arrived on (looked up only then, not on every connection)."""
+    seen, app = environ_recorder()
+    server = serve(app)
+    assert status_of(exchange(server.port, b"GET / HTTP/1.0\r\n\r\n")) == 200
+    assert (seen["SERVER_NAME"], seen["SERVER_PORT"]) == ("127.0.0.1", str(server.port))
+    assert seen["REMOTE_ADDR"] == "127.0.0.1" and seen["REMOTE_PORT"].isdigit()
+    assert "HTTP_HOST" not in seen
+
+
 def test_headers_with_underscores_are_not_passed_to_apps(serve):
     seen, app = environ_recorder()
     server = serve(app)

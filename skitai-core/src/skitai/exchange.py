@@ -84,26 +84,29 @@ class Exchange:
     trailers: list[tuple[str, str]] | None = None
     # A `drain` waiting on the loop thread (one handler per exchange, so at most one).
     _drain_waiter: asyncio.Future | None = None
-    # Per-request state that starts the same for every exchange: class-level starting values
-    # (immutable), so that making an exchange, once per request, stores only what differs.
-    body: Any = EMPTY_BODY
-    script_name = ""
-    path_info = ""
-    handler: Any = None
-    status = 0
-    bytes_sent = 0
-    responded_at = 0.0
-    finished = False
+    # Per-request state set on the usual paths of a request (`__init__` sets its starting
+    # values, see there)
+    body: Any
+    script_name: str
+    path_info: str
+    handler: Any
+    status: int
+    bytes_sent: int
+    responded_at: float
+    finished: bool
+    _transaction: Transaction | None
+    # State of the rarer paths: class-level starting values (immutable), stored only when a
+    # request takes such a path.
     aborted = False
     _done_callbacks: "list[Callable[[Exchange], None]] | tuple" = ()
-    _transaction: Transaction | None = None
+    _server: tuple | None = None
     # A dict the protocol shares among the exchanges of one connection, where handlers keep
     # what every request on it has in common (the WSGI environ's client and scheme keys); None
-    # where the protocol keeps none.
+    # where the protocol keeps none, or for a connection's last request (nothing to share).
     environ_bases: dict | None = None
 
     def __init__(self, loop: Any, method: str, target: str, path: str, query: str, version: str,
-                 headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple,
+                 headers: list[tuple[str, str]], scheme: str, client: tuple, server: tuple | None,
                  writable: threading.Event) -> None:
         self.loop = loop
         self.method = method
@@ -114,13 +117,43 @@ class Exchange:
         self.headers = headers
         self.scheme = scheme
         self.client = client
-        self.server = server
+        if server is not None:  # else looked up when asked (see `server`)
+            self._server = server
         self.started_at = time.monotonic()
         # Set while the peer accepts data; producers on other threads wait on it. Protocols
         # share one event per connection or stream.
         self.writable = writable
+        # Every attribute a request sets on its usual paths is set here, although a class-level
+        # default would spare the store: CPython keeps an object's attributes in a compact
+        # layout shared by its class only for the names the class's first instances set (30
+        # at most, fewer the more instances exist), and gives every other object that sets a
+        # name outside it a dict of its own, some thousands of instructions per request. Names
+        # first set late, when a response goes out while other requests are already open (a
+        # busy start), did not make it, and every request of the process paid.
+        self.body = EMPTY_BODY
+        self.script_name = self.path_info = ""
+        self.handler = None
+        self.status = self.bytes_sent = 0
+        self.responded_at = 0.0
+        self.finished = False
+        self._transaction = None
 
     # request helpers
+    @property
+    def server(self) -> tuple:
+        """(address, port) of the local socket the request came in on. A protocol may pass
+        None for it and override `_local_address`, asked the first time this is read: most
+        requests never read it (their Host gives SERVER_NAME and SERVER_PORT), while looking it
+        up on every accepted connection was a measurable part of a `Connection: close`
+        request."""
+        server = self._server
+        if server is None:
+            server = self._server = self._local_address()
+        return server
+
+    def _local_address(self) -> tuple:
+        return ("", 0)
+
     @property
     def transaction(self) -> Transaction:
         """The request's API transaction ids (see `skitai.transactions`), made from its headers

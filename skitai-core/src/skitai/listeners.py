@@ -8,6 +8,7 @@ re-executed master as descriptors, in `bind_listeners` order, so no connection i
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import socket
 import ssl
@@ -54,8 +55,9 @@ class Listener:
         """Accept on the socket in `server`'s loop: plain connections go straight to the default
         protocol, TLS ones to the protocol their ALPN id names."""
         if self.ssl is None:
-            factory = server.kernel.protocols.default().factory
-            return await server.loop.create_server(lambda: factory(server), sock=self.sock)
+            # a partial, not a lambda: one Python frame fewer on every accepted connection
+            factory = functools.partial(server.kernel.protocols.default().factory, server)
+            return await server.loop.create_server(factory, sock=self.sock)
         return await server.loop.create_server(
             lambda: ALPNSelector(server), sock=self.sock, ssl=self.ssl,
             ssl_handshake_timeout=server.config.ssl_handshake_timeout)

@@ -64,26 +64,33 @@ class BadRequestBody(ClientDisconnected):
 
 
 class H1Exchange(Exchange):
-    continue_sent = False
-    dispatched = False
-    _mode = NO_BODY
-    _remaining: int | None = None
-    _head: bytes | None = None   # held back to go out with the first body bytes
-    # The parse error that broke off this request's body while it waited behind an earlier
-    # request (pipelined): answered when its turn comes, since its body will never end.
-    body_error: ParseError | None = None
+    # This protocol's own per-request state lives in slots, which take no room in the layout
+    # CPython shares among the instances' other attributes (see `Exchange.__init__`).
+    __slots__ = ("conn", "environ_bases", "keep_alive", "content_length", "expect_continue", "upgrade",
+                 "continue_sent", "dispatched", "_mode", "_remaining", "_head", "body_error")
 
     def __init__(self, conn: "H1Connection", head: RequestHead) -> None:
         Exchange.__init__(self, conn.loop, head.method, head.target, head.path, head.query, head.version,
-                          head.headers, conn.scheme, conn.client, conn.sockname, conn.writable)
+                          head.headers, conn.scheme, conn.client, None, conn.writable)
         self.conn = conn
-        self.environ_bases = conn.environ_bases
+        # the connection's last request has nothing to share with a next one
+        self.environ_bases = conn.environ_bases if head.keep_alive else None
         if head.version != "1.1":
             self.protocol_name = "HTTP/1.0"  # the class default is HTTP/1.1's
         self.keep_alive = head.keep_alive
         self.content_length = head.content_length
         self.expect_continue = head.expect_continue
         self.upgrade = head.upgrade
+        self.continue_sent = self.dispatched = False
+        self._mode = NO_BODY
+        self._remaining: int | None = None
+        self._head: bytes | None = None   # held back to go out with the first body bytes
+        # The parse error that broke off this request's body while it waited behind an earlier
+        # request (pipelined): answered when its turn comes, since its body will never end.
+        self.body_error: ParseError | None = None
+
+    def _local_address(self) -> tuple:
+        return self.conn.sockname
 
     def _keeps_alive(self) -> bool:
         keep_alive = self.keep_alive and not self.conn.shutting_down
@@ -247,6 +254,7 @@ class H1Connection(asyncio.Protocol):
     # values (immutable), so that accepting a connection, once per request under
     # `Connection: close`, stores only what differs.
     transport: asyncio.Transport | None = None
+    scheme = "http"  # "https" over TLS (see connection_made)
     # Set while the client takes what is written; producers on other threads wait on it. All
     # connections share one that is never cleared until their first `pause_writing`, which
     # gives the connection an Event of its own (`_own_writable`): most never need one.
@@ -268,6 +276,7 @@ class H1Connection(asyncio.Protocol):
     # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
     _held: bytes | None = None
     _holding_for: H1Exchange | None = None
+    _sockname: tuple | None = None  # see `sockname`
 
     def __init__(self, server) -> None:
         self.server = server
@@ -289,10 +298,23 @@ class H1Connection(asyncio.Protocol):
     def connection_made(self, transport) -> None:
         self.transport = transport
         self.client = transport.get_extra_info("peername") or ("", 0)
-        self.sockname = transport.get_extra_info("sockname") or ("", 0)
-        self.scheme = "https" if transport.get_extra_info("sslcontext") else "http"
+        # Only `skitai.enable_ssl` makes a listener speak TLS: without a certificate the
+        # connection is plain, and the transport, whose answer costs as much as the peer's
+        # address, is not asked.
+        if self.server.config.ssl_certfile and transport.get_extra_info("sslcontext"):
+            self.scheme = "https"
         self._set_timer("request", self.request_timeout)
         self.server.connection_opened(self)
+
+    @property
+    def sockname(self) -> tuple:
+        """(address, port) of the local socket, looked up when first asked for (a request
+        without Host, see `Exchange.server`), not on every accepted connection. Asked on the
+        loop thread while a request is dispatched, when even a TLS transport still has it."""
+        sockname = self._sockname
+        if sockname is None:
+            sockname = self._sockname = self.transport.get_extra_info("sockname") or ("", 0)
+        return sockname
 
     def data_received(self, data: bytes) -> None:
         if self.closed:
@@ -370,7 +392,14 @@ class H1Connection(asyncio.Protocol):
             self.writable.set()  # wake producers so they see `aborted`
         if self._send_task is not None:
             self._send_task.cancel()
-        self._close_direct()
+        if self._direct is not None:  # the second descriptor of sendfile (see _send_file)
+            self._direct.close()
+            self._direct = None
+        if self.current is None and self.receiving is None and not self.pending:
+            # nothing in flight, the usual end (a closed `Connection: close` exchange)
+            self._let_go()
+            self.server.connection_closed(self)
+            return
         exchanges = ([self.current] if self.current is not None else []) + list(self.pending)
         if self.receiving is not None and self.receiving not in exchanges:
             exchanges.append(self.receiving)
@@ -786,11 +815,6 @@ class H1Connection(asyncio.Protocol):
             await asyncio.wait_for(self._drain_waiter, self.request_timeout)
         finally:
             self._drain_waiter = None
-
-    def _close_direct(self) -> None:
-        if self._direct is not None:
-            self._direct.close()
-            self._direct = None
 
     # closing
     def close(self) -> None:

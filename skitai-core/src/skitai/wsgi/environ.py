@@ -22,6 +22,10 @@ _HEADER_KEYS: dict[str, str | None] = {"content-type": "CONTENT_TYPE", "content-
 _SERVER_NAMES: dict[tuple[str, str], tuple[str, str]] = {}
 
 
+# the Host of a request whose SERVER_NAME and SERVER_PORT are not known yet (never a Host)
+_UNKNOWN = object()
+
+
 def _environ_key(name: str) -> str | None:
     key = _HEADER_KEYS.get(name, "")
     if key == "":
@@ -58,16 +62,20 @@ def connection_environ(base: dict, exchange: Exchange) -> tuple[dict, str | None
         entry = bases.get(id(base))
         if entry is not None and entry[0] is base:  # an id is only unique while its dict lives
             return entry[1], entry[2]
-    environ = base.copy()
-    environ["wsgi.url_scheme"] = exchange.scheme
-    client = exchange.client
-    environ["REMOTE_ADDR"] = client[0] if client else ""
-    environ["REMOTE_PORT"] = str(client[1]) if client else ""
+    environ = _with_connection_keys(base.copy(), exchange)
     host = exchange.header("host")
     environ["SERVER_NAME"], environ["SERVER_PORT"] = server_names(host, exchange)
     if bases is not None:
         bases[id(base)] = (base, environ, host)
     return environ, host
+
+
+def _with_connection_keys(environ: dict, exchange: Exchange) -> dict:
+    environ["wsgi.url_scheme"] = exchange.scheme
+    client = exchange.client
+    environ["REMOTE_ADDR"] = client[0] if client else ""
+    environ["REMOTE_PORT"] = str(client[1]) if client else ""
+    return environ
 
 
 def server_names(host: str | None, exchange: Exchange) -> tuple[str, str]:
@@ -87,13 +95,21 @@ def server_names(host: str | None, exchange: Exchange) -> tuple[str, str]:
 
 
 def build_environ(base: dict, exchange: Exchange) -> dict:
+    """The environ of `exchange`'s request. Without `environ_bases` (a protocol that keeps
+    none, or the last request of its connection, the only one under `Connection: close`)
+    there is nothing to share: the environ is made from `base` at once, without a
+    per-connection dict to make and copy."""
     bases = exchange.environ_bases
-    entry = bases.get(id(base)) if bases is not None else None
-    if entry is not None and entry[0] is base:  # connection_environ's hit, without the call
-        connection, connection_host = entry[1], entry[2]
+    if bases is None:
+        environ = _with_connection_keys(base.copy(), exchange)
+        connection_host = _UNKNOWN
     else:
-        connection, connection_host = connection_environ(base, exchange)
-    environ = connection.copy()
+        entry = bases.get(id(base))
+        if entry is not None and entry[0] is base:  # connection_environ's hit, without the call
+            connection, connection_host = entry[1], entry[2]
+        else:
+            connection, connection_host = connection_environ(base, exchange)
+        environ = connection.copy()
     environ["REQUEST_METHOD"] = exchange.method
     environ["PATH_INFO"] = exchange.path_info
     environ["QUERY_STRING"] = exchange.query
