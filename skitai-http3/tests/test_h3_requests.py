@@ -148,3 +148,25 @@ def test_was_push_promises_and_serves_over_http3(serve, certs, tmp_path):
     assert response.body == b"[True, False]"
     assert list(promises) == [0] and dict(promises[0])[":path"] == "/static/style.css"
     assert pushed_responses[0].status == 200 and pushed_responses[0].body == b"body { color: red }"
+
+
+@pytest.mark.parametrize("method, path, body", [("GET", "/", b""), ("GET", "/stream", b""),
+                                                ("POST", "/echo", b"x" * 1000)])
+def test_the_usual_paths_keep_an_exchanges_names_few_and_set_at_init(serve, certs, monkeypatch, method, path, body):
+    """As for HTTP/2 (skitai-http2's test_exchange_layout.py): CPython shares an attribute
+    layout among at most 30 names, set at `__init__`; past it every exchange gets a dict."""
+    from skitai_http3.exchange import H3Exchange
+
+    made = []
+    init = H3Exchange.__init__
+
+    def recording_init(self, *args):
+        init(self, *args)
+        made.append((self, set(vars(self))))
+
+    monkeypatch.setattr(H3Exchange, "__init__", recording_init)
+    server = serve(APP)
+    response = session(server, certs, lambda client: client.request(method, path, body=body))
+    assert response.status == 200
+    (exchange, at_init), = made
+    assert exchange.finished and set(vars(exchange)) == at_init and len(at_init) <= 30

@@ -47,6 +47,11 @@ class StreamExchange(Exchange):
     and body together, without being queued."""
 
     high_water = 256 * 1024   # unsent bytes above which the stream's producer waits
+    # Per-stream state in slots, which take no room in the attribute layout CPython shares
+    # among an exchange's other attributes (see `Exchange.__init__`): with the protocols' own
+    # state too, a stream's exchange had gone past it and got a dict of its own, every one.
+    __slots__ = ("conn", "environ_bases", "stream_id", "dispatched", "refused", "last_input", "pushes",
+                 "_no_body", "_remaining")
 
     def __init__(self, conn, stream_id: int, method: str, target: str,
                  headers: list[tuple[str, str]], version: str, scheme: str) -> None:

@@ -31,6 +31,8 @@ LOW_WATER = 64 * 1024
 
 class H2Exchange(StreamExchange):
     protocol_name = "HTTP/2.0"
+    __slots__ = ("expect_continue", "continue_sent", "reading_paused", "unacked", "tunnel", "early_data",
+                 "peer_ended", "request_trailers")   # as StreamExchange's, see there
 
     def __init__(self, conn: "H2ServerConnection", stream_id: int, method: str, target: str,
                  headers: list[tuple[str, str]]) -> None:

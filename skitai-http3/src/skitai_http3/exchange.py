@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 class H3Exchange(StreamExchange):
     protocol_name = "HTTP/3.0"
+    __slots__ = ("last_output", "outbox", "handed", "head_sent")   # as StreamExchange's, see there
 
     def __init__(self, conn: "H3ServerConnection", stream_id: int, method: str, target: str,
                  headers: list[tuple[str, str]]) -> None:
