@@ -51,22 +51,16 @@ def base_environ(script_name: str, multithread: bool, multiprocess: bool = False
     }
 
 
-def connection_environ(base: dict, exchange: Exchange) -> tuple[dict, str | None]:
+def connection_environ(base: dict, exchange: Exchange, bases: dict) -> tuple[dict, str | None]:
     """`base` (a mount's) with the keys that stay the same for every request of `exchange`'s
     connection, and the Host its SERVER_NAME and SERVER_PORT are for (a connection's requests
-    name the same one): made once per connection and mount where the protocol keeps
-    `environ_bases`, so a keep-alive request neither formats its client's port nor looks up its
+    name the same one), kept in `bases` (the exchange's `environ_bases`) for the connection's
+    later requests, so a keep-alive request neither formats its client's port nor looks up its
     Host again. The dict is never changed: each request copies it."""
-    bases = exchange.environ_bases
-    if bases is not None:
-        entry = bases.get(id(base))
-        if entry is not None and entry[0] is base:  # an id is only unique while its dict lives
-            return entry[1], entry[2]
     environ = _with_connection_keys(base.copy(), exchange)
     host = exchange.header("host")
     environ["SERVER_NAME"], environ["SERVER_PORT"] = server_names(host, exchange)
-    if bases is not None:
-        bases[id(base)] = (base, environ, host)
+    bases[id(base)] = (base, environ, host)
     return environ, host
 
 
@@ -105,10 +99,10 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
         connection_host = _UNKNOWN
     else:
         entry = bases.get(id(base))
-        if entry is not None and entry[0] is base:  # connection_environ's hit, without the call
+        if entry is not None and entry[0] is base:  # an id is only unique while its dict lives
             connection, connection_host = entry[1], entry[2]
-        else:
-            connection, connection_host = connection_environ(base, exchange)
+        else:  # the connection's first request to this mount
+            connection, connection_host = connection_environ(base, exchange, bases)
         environ = connection.copy()
     environ["REQUEST_METHOD"] = exchange.method
     environ["PATH_INFO"] = exchange.path_info
