@@ -408,10 +408,9 @@ class H2Session:
 
     def _sendable(self, stream_id: int) -> H2Stream | None:
         """The stream, when frames may still go on it (`may_send`)."""
-        h2conn = self.h2
-        if h2conn.state_machine.state is ConnectionState.CLOSED:
+        if self.closed:
             return None
-        stream = h2conn.streams.get(stream_id)
+        stream = self.h2.streams.get(stream_id)
         return stream if stream is not None and _takes_frames(stream) else None
 
     def send_head(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
@@ -433,15 +432,10 @@ class H2Session:
         stream = self._sendable(stream_id)
         if stream is None:
             return False
-        h2conn = self.h2
-        size = len(body)
-        if size > h2conn.max_outbound_frame_size or size > min(h2conn.outbound_flow_control_window,
-                                                               stream.outbound_flow_control_window):
+        if not self._takes_at_once(stream, len(body)):
             return None
-        frames.send_stream_headers(h2conn, stream, [(b":status", b"%d" % status), *headers], False)
-        frames.send_stream_data(h2conn, stream, body, True)
-        self.window_updates.refund(2)  # as `_send_frames` does for each DATA frame
-        self._forget_if_closed(stream)
+        frames.send_stream_headers(self.h2, stream, [(b":status", b"%d" % status), *headers], False)
+        self._send_last(stream, body)
         return True
 
     def may_push(self, in_flight: int) -> bool:
@@ -484,21 +478,30 @@ class H2Session:
         box = self.outboxes.get(stream_id)
         if trailers is None and box is not None and len(box.pieces) == 1:
             data = box.pieces[0]
-            h2conn = self.h2
-            stream = (self._sendable(stream_id)
-                      if type(data) is bytes and len(data) <= h2conn.max_outbound_frame_size else None)
-            if stream is not None and len(data) <= min(h2conn.outbound_flow_control_window,
-                                                       stream.outbound_flow_control_window):
+            stream = self._sendable(stream_id) if type(data) is bytes else None
+            if stream is not None and self._takes_at_once(stream, len(data)):
                 del self.outboxes[stream_id]
-                frames.send_stream_data(h2conn, stream, data, True)
-                self.window_updates.refund(2)  # as `_send_frames` does for each DATA frame
-                self._forget_if_closed(stream)
+                self._send_last(stream, data)
                 return True
         if box is None:
             box = self.outboxes[stream_id] = Outbox()
         box.ending = True
         box.trailers = trailers
         return False
+
+    def _window(self, stream: H2Stream) -> int:
+        """What the peer lets us send on the stream now (its window and the connection's)."""
+        return min(self.h2.outbound_flow_control_window, stream.outbound_flow_control_window)
+
+    def _takes_at_once(self, stream: H2Stream, size: int) -> bool:
+        """Whether `size` bytes go now in one DATA frame: the frame size and windows take them."""
+        return size <= self.h2.max_outbound_frame_size and size <= self._window(stream)
+
+    def _send_last(self, stream: H2Stream, data: bytes) -> None:
+        """`data` (`_takes_at_once`) as the DATA frame that ends the stream."""
+        frames.send_stream_data(self.h2, stream, data, True)
+        self.window_updates.refund(2)  # as `_send_frames` does for each DATA frame
+        self._forget_if_closed(stream)
 
     def pending(self, stream_id: int) -> int:
         box = self.outboxes.get(stream_id)
@@ -530,7 +533,7 @@ class H2Session:
                 continue
             window = 1
             while box.pieces:
-                window = min(h2conn.outbound_flow_control_window, stream.outbound_flow_control_window)
+                window = self._window(stream)
                 if window <= 0:
                     break
                 if budget is not None:
