@@ -57,8 +57,9 @@ def status_kb(pid: int, field: str) -> int | None:
     return None
 
 
-def tree_usage(root: int) -> tuple:
-    """(RSS kB, PSS kB, CPU seconds) summed over the tree of `root`, the RSS kB of its
+def tree_usage(root: int, tree: dict | None = None) -> tuple:
+    """(RSS kB, PSS kB, CPU seconds) summed over the tree of `root` (`tree`: its pids, as
+    `process_tree` found them; None: look now), the RSS kB of its
     largest serving process: the largest child of a master that forks its workers (the
     master, which does not serve, is left out), else `root` itself; and the RSS kB of `root`
     alone (a forking server's master, reported beside its worker).
@@ -67,7 +68,7 @@ def tree_usage(root: int) -> tuple:
     so PSS, which splits shared pages among their users, is kept alongside it.
     """
     rss = pss = ticks = largest = root_rss = 0
-    tree = process_tree(root)
+    tree = process_tree(root) if tree is None else tree
     for pid in tree:
         try:
             ticks += sum(cpu_ticks(pid))
@@ -87,24 +88,32 @@ def tree_usage(root: int) -> tuple:
 
 
 class UsageSampler(threading.Thread):
-    """Samples the tree every 0.25 s: peak RSS and PSS, and CPU used since start."""
+    """Samples the tree every 0.25 s: peak RSS and PSS, and CPU used since start.
+
+    The tree is looked for (a scan of all of /proc) at the start and at the stop only; the
+    samples in between read the processes found at the start. Scanning /proc four times a
+    second cost an unpinned two-worker Skitai a quarter of its req/s on two CPUs (bench/README,
+    "The sampler's own cost"), far more than the scan's ~1 ms of CPU. A process that appears
+    during the run is counted from the stop's scan on.
+    """
 
     def __init__(self, root: int):
         super().__init__(daemon=True)
         self.root = root
-        self.rss, self.pss, self.cpu0, self.largest, self.root_rss = tree_usage(root)
+        self.tree = process_tree(root)
+        self.rss, self.pss, self.cpu0, self.largest, self.root_rss = tree_usage(root, self.tree)
         self.cpu = self.cpu0
         self.t0 = time.monotonic()
         self._stop_event = threading.Event()
 
-    def _sample(self):
-        rss, pss, cpu, largest, root_rss = tree_usage(self.root)
+    def _sample(self, tree: dict | None = None):
+        rss, pss, cpu, largest, root_rss = tree_usage(self.root, tree)
         self.rss, self.pss, self.cpu = max(self.rss, rss), max(self.pss, pss), max(self.cpu, cpu)
         self.largest, self.root_rss = max(self.largest, largest), max(self.root_rss, root_rss)
 
     def run(self):
         while not self._stop_event.wait(0.25):
-            self._sample()
+            self._sample(self.tree)
 
     def stop(self) -> dict:
         self._stop_event.set()

@@ -5,8 +5,8 @@ Method, and why:
 - Each server is pinned to one core (`taskset -c A`) and the load generator (`wrk`;
   `h2load` for h2c; `ws_echo_client.py` for WebSocket echo) to another (`taskset -c B`),
   so the client never steals CPU from the server and every server gets exactly one core,
-  whatever its process model. The exception, `hello-scaling`, pins nothing: it measures how
-  far a second worker process gets with both cores.
+  whatever its process model. The exceptions, `hello-scaling` and `work-scaling`, pin nothing:
+  they measure how far a second worker process gets with both cores.
 - Each scenario starts its servers, each on a free 127.0.0.1 port, waits until each answers
   one request in the scenario's protocol and warms each up for a second; then, N rounds, each
   server in turn takes one load run (`wrk -t1 -c50`, `h2load -c10 -m10`, or 10 echo
@@ -116,8 +116,8 @@ SERVERS = {s.name: s for s in [
     # so the h2c/HTTP/1.1 ratio compares the protocols, not two load tools
     Server("skitai-t4-h1", "skitai", _skitai, {"BENCH_THREADS": "4"}, "skitai", load_args=H1_OVER_H2LOAD),
     Server("skitai-t0-h1", "skitai", _skitai, {"BENCH_THREADS": "0"}, "skitai", load_args=H1_OVER_H2LOAD),
-    Server("skitai-w1", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_WORKERS": "1"}, "skitai"),
-    Server("skitai-w2", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_WORKERS": "2"}, "skitai"),
+    Server("skitai-w1", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_WORKERS": "1", "BENCH_WORK": "1"}, "skitai"),
+    Server("skitai-w2", "skitai", _skitai, {"BENCH_THREADS": "4", "BENCH_WORKERS": "2", "BENCH_WORK": "1"}, "skitai"),
     # skitai-t4 asked for /hello inside a static scenario: Skitai's own app rate in the same run,
     # which the static targets compare with
     Server("skitai-hello", "skitai", _skitai, {"BENCH_THREADS": "4"}, "skitai", path="/hello"),
@@ -221,6 +221,11 @@ SCENARIOS = {s.name: s for s in [
     Scenario("hello-scaling", "/hello", ["skitai-w1", "skitai-w2"], ["skitai-w1"],
              what="hello-world WSGI app, 1 or 2 worker processes x 4 threads, keep-alive, wrk -t2, "
                   "nothing pinned", load_args=["-t2"], pinned=False),
+    # The same with a request that costs the server ~0.3 ms of Python (apps/work.py), so that
+    # wrk's share of the two cores, which bounds hello-scaling's ratio here, is a few percent.
+    Scenario("work-scaling", "/work", ["skitai-w1", "skitai-w2"], ["skitai-w1"],
+             what="CPU-bound WSGI app (a 2,000-item list per request), 1 or 2 worker processes x 4 "
+                  "threads, keep-alive, wrk -t2, nothing pinned", load_args=["-t2"], pinned=False),
     Scenario("static-1k", "/static/1k.bin", STATIC_SERVERS_WITH_HELLO, ["nginx", "skitai-hello"],
              what="1 KiB static file, keep-alive (skitai-hello: the same server's hello app)"),
     Scenario("static-64k", "/static/64k.bin", STATIC_SERVERS, ["nginx"],

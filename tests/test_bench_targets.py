@@ -57,6 +57,15 @@ def test_scaling_is_bounded_per_core_by_cpu_per_request():
     assert "PASS  goal 5, CPU per request: hello-scaling: skitai-w2 >= 0.9x skitai-w1: 0.93x" in lines
 
 
+def test_scaling_is_judged_in_the_cpu_bound_scenario_apart_from_hello():
+    lines = check_targets({
+        "hello-scaling": [result("skitai-w1", 1000, 20.0), result("skitai-w2", 1200, 33.0)],
+        "work-scaling": [result("skitai-w1", 3000, 330.0), result("skitai-w2", 5600, 340.0)]})
+    assert "MISS  goal 5, req/s: hello-scaling: skitai-w2 >= 1.8x skitai-w1: 1.20x" in lines
+    assert "PASS  goal 5, req/s: work-scaling: skitai-w2 >= 1.8x skitai-w1: 1.87x" in lines
+    assert "PASS  goal 5, CPU per request: work-scaling: skitai-w2 >= 0.9x skitai-w1: 0.97x" in lines
+
+
 def test_memory_goal_bounds_each_worker_and_reports_the_master():
     lines = check_targets({"ws-echo": [result("skitai-ws", 1000, 50.0, worker_mb=29.0, master_mb=31.0),
                                        result("skitai-ws-t0", 1000, 50.0, worker_mb=31.5)]})

@@ -1,8 +1,9 @@
 """Launch script for the Skitai under test (bench/.venvs/skitai).
 
 Mounts the hello app at "/", with BENCH_LARGE=1 the large-body app (`large.py`, the h2c-large
-scenarios) at "/large", and, when BENCH_STATIC_DIR is set, that directory at "/static" so the static
-scenarios hit the same files nginx serves.
+scenarios) at "/large", with BENCH_WORK=1 the CPU-bound app (`work.py`, work-scaling) at "/work",
+and, when BENCH_STATIC_DIR is set, that directory at "/static" so the static scenarios hit the
+same files nginx serves.
 Threads come from BENCH_THREADS (default 4; 0 runs the app on the loop thread), worker
 processes from BENCH_WORKERS (default 1).
 Access logging is switched off unless BENCH_ACCESS_LOG is set: printing one line per request
@@ -13,6 +14,7 @@ directory (`skitai.enable_file_logging`), the way a user runs a server with its 
 import os
 
 import large
+import work
 from hello import app  # the script's directory is on sys.path
 
 import skitai
@@ -20,6 +22,8 @@ import skitai
 skitai.mount("/", app)
 if os.environ.get("BENCH_LARGE"):
     skitai.mount("/large", large.app)
+if os.environ.get("BENCH_WORK"):
+    skitai.mount("/work", work.app)
 static_dir = os.environ.get("BENCH_STATIC_DIR")
 if static_dir:
     skitai.mount("/static", static_dir)
