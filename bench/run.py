@@ -547,6 +547,9 @@ class Subject:
             self.running.remember_tree()
         except (RuntimeError, subprocess.TimeoutExpired, OSError) as exc:
             self._fail(exc)
+        except BaseException:  # interrupted while it started: not in measure_scenario's list yet
+            self.running.stop()
+            raise
 
     @property
     def alive(self) -> bool:
@@ -586,6 +589,9 @@ class Subject:
             return self.result
         self.running.stop()
         runs = self.runs
+        if not runs:  # interrupted before its first load run
+            self.result["error"] = "no load run completed"
+            return self.result
         self.result.update(
             ok=True, runs=runs, rps=round(statistics.median(r["rps"] for r in runs), 1),
             errors=sum(r["errors"] + r["non2xx"] for r in runs),
@@ -606,11 +612,11 @@ def measure_scenario(scenario: Scenario, names: list, args, tmp: Path, cpus: tup
     turn (round 1: A, B, C; round 2: A, B, C ...), then stop them; a server that fails is
     reported failed and the others go on. Never raises."""
     subjects = []
-    for name in names:
-        print(f"  {scenario.name} / {name}: starting ...", end=" ", flush=True)
-        subjects.append(Subject(SERVERS[name], scenario, tmp, cpus))
-        print("ready" if subjects[-1].alive else "FAILED", flush=True)
-    try:
+    try:  # an interrupt (Ctrl-C) while starting or loading still stops every server started
+        for name in names:
+            print(f"  {scenario.name} / {name}: starting ...", end=" ", flush=True)
+            subjects.append(Subject(SERVERS[name], scenario, tmp, cpus))
+            print("ready" if subjects[-1].alive else "FAILED", flush=True)
         for round_ in range(1, args.runs + 1):
             for subject in subjects:
                 if not subject.alive:
