@@ -19,8 +19,15 @@ from .config import ServerConfig
 from .forward import url_host
 from .startup import StartupError
 
+# Connections the kernel holds for each listening socket until a worker accepts them (capped by
+# net.core.somaxconn), as gunicorn and uvicorn set it. Passed again to the loop's create_server,
+# which would otherwise listen() anew with asyncio's default of 100: a burst of more connections
+# than that per listener has its SYNs dropped, and each such client waits out a retransmission
+# (one second or more) before it is even accepted.
+LISTEN_BACKLOG = 2048
 
-def bind_socket(address: str, port: int, backlog: int = 2048,
+
+def bind_socket(address: str, port: int, backlog: int = LISTEN_BACKLOG,
                 kind: socket.SocketKind = socket.SOCK_STREAM) -> socket.socket:
     """A listening socket (or, with `kind=socket.SOCK_DGRAM`, a bound UDP socket); a port in
     use, out of range or not allowed, or an address that is not this host's, is a
@@ -57,9 +64,9 @@ class Listener:
         if self.ssl is None:
             # a partial, not a lambda: one Python frame fewer on every accepted connection
             factory = functools.partial(server.kernel.protocols.default().factory, server)
-            return await server.loop.create_server(factory, sock=self.sock)
+            return await server.loop.create_server(factory, sock=self.sock, backlog=LISTEN_BACKLOG)
         return await server.loop.create_server(
-            lambda: ALPNSelector(server), sock=self.sock, ssl=self.ssl,
+            lambda: ALPNSelector(server), sock=self.sock, ssl=self.ssl, backlog=LISTEN_BACKLOG,
             ssl_handshake_timeout=server.config.ssl_handshake_timeout)
 
 
