@@ -120,6 +120,19 @@ def test_silent_client_gets_408(serve):
     assert status_of(response) == 408 and 0.9 < time.monotonic() - started < 5
 
 
+def test_a_client_that_connects_and_sends_nothing_still_meets_the_request_timeout(serve):
+    """The listener defers accept until a client's first bytes (see skitai.listeners): a client
+    that sends none is held by the kernel for one to three seconds, then handed over, and the
+    request timeout runs from there."""
+    server = serve(echo, request_timeout=1)
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=15) as sock:
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    assert status_of(response) == 408 and 0.9 < time.monotonic() - started < 10
+
+
 def test_idle_keep_alive_connection_is_closed_without_a_response(serve):
     server = serve(echo, keep_alive=1)
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)

@@ -1,10 +1,12 @@
 """The listening sockets as the kernel sees them once the server's loop serves them."""
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from skitai.listeners import LISTEN_BACKLOG
+from skitai.config import ServerConfig
+from skitai.listeners import LISTEN_BACKLOG, bind_listeners, bind_socket
 from skitai.testing import make_certificates, requires_commands
 
 
@@ -30,3 +32,18 @@ def test_the_loop_keeps_the_listen_backlog_instead_of_asyncios_100(serve, tmp_pa
     server = serve(hello, **settings)
     somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
     assert listen_backlog(server.port) == min(LISTEN_BACKLOG, somaxconn)
+
+
+def deferred_accept(sock: socket.socket) -> int:
+    return sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT)
+
+
+def test_http_listeners_defer_accept_until_the_client_speaks_and_other_sockets_do_not():
+    listeners = bind_listeners(ServerConfig(port=0, forward_port=0), None)
+    other = bind_socket("127.0.0.1", 0)  # a plugin's own socket, whose protocol may speak first
+    try:
+        assert [deferred_accept(listener.sock) > 0 for listener in listeners] == [True, True]
+        assert deferred_accept(other) == 0
+    finally:
+        for sock in [other, *(listener.sock for listener in listeners)]:
+            sock.close()

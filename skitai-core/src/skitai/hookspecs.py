@@ -118,7 +118,8 @@ def skitai_register_sockets(sockets, config):
 
     Called after `skitai_configure`, with `config` final. `sockets.add(name, bind)`: `bind()`
     returns a bound socket or a list of them (`skitai.listeners.bind_socket(address, port,
-    kind=socket.SOCK_DGRAM)` binds a UDP one; a port in use is a `StartupError` naming it). The
+    kind=socket.SOCK_DGRAM)` binds a UDP one; `defer_accept=True` on a TCP one whose client
+    speaks first, as the core's HTTP listeners do; a port in use is a `StartupError` naming it). The
     master calls it where it binds the core's TCP listeners: before it drops root privileges and
     before it forks, so every worker holds the sockets. A graceful reload hands them, by name, to
     the re-executed master, which does not call `bind` again for a name it inherited: the ports

@@ -403,10 +403,10 @@ class ServerThread:
 
     def __init__(self, **settings: Any) -> None:
         from .kernel import Kernel
-        from .listeners import bind_socket
+        from .listeners import bind_http_socket
 
         self.kernel = Kernel(ServerConfig(**{"access_log": False, **settings}), entry_points=False)
-        self._sock = bind_socket("127.0.0.1", 0)
+        self._sock = bind_http_socket("127.0.0.1", 0)
         self.port = self._sock.getsockname()[1]
         self.server = None
         self._thread: threading.Thread | None = None
