@@ -129,7 +129,11 @@ class StreamedBody(_Reader):
             self._buffer += data
             self.received += len(data)
             self._cond.notify()
-            if len(self._buffer) > max(HIGH_WATER, self._wanted) and not self._paused:
+            if len(self._buffer) > max(HIGH_WATER, self._wanted):
+                # Paused again on every feed over the mark, not only on the first: a resume the
+                # reader queued for the loop before this pause may run after it, and would leave
+                # the protocol taking input (a socket read, window credit) while this body stays
+                # marked paused and never asks again. The protocols' pauses are idempotent.
                 self._paused = True
                 self._pause()
         self._wake()
