@@ -22,6 +22,15 @@ def streaming_app(environ, start_response):
     yield b"two"
 
 
+def environ_recorder(seen: dict):
+    """An app that answers 200 with an empty body and copies each request's environ into `seen`."""
+    def app(environ, start_response):
+        seen.update(environ)
+        start_response("200 OK", [])
+        return [b""]
+    return app
+
+
 @pytest.fixture
 def h1():
     harnesses = []
@@ -122,11 +131,7 @@ def test_expect_continue_gets_interim_response_before_final(h1):
 
 def test_absolute_form_target_routes_by_path_and_sets_host(h1):
     seen = {}
-
-    def app(environ, start_response):
-        seen.update(environ)
-        start_response("200 OK", [])
-        return [b""]
+    app = environ_recorder(seen)
 
     h1(app).feed(b"GET http://example.com:8080/p/q?x=1 HTTP/1.1\r\nHost: other\r\n\r\n")
     assert seen["PATH_INFO"] == "/p/q" and seen["QUERY_STRING"] == "x=1"
@@ -138,11 +143,7 @@ def test_the_local_address_is_looked_up_only_for_a_request_without_host(h1):
     """Accepting a connection does not ask the transport for its local address: a request
     with Host never needs it; one without Host gets it as SERVER_NAME and SERVER_PORT."""
     seen = {}
-
-    def app(environ, start_response):
-        seen.update(environ)
-        start_response("200 OK", [])
-        return [b""]
+    app = environ_recorder(seen)
 
     harness = h1(app)
     asked = []
@@ -161,11 +162,7 @@ def test_the_transport_is_asked_for_tls_only_when_a_certificate_is_configured(h1
     """Without `skitai.enable_ssl` no listener speaks TLS: the scheme is http without asking
     the transport; with it, the transport's TLS context decides."""
     seen = {}
-
-    def app(environ, start_response):
-        seen.update(environ)
-        start_response("200 OK", [])
-        return [b""]
+    app = environ_recorder(seen)
 
     harness = h1(app)
     harness.server.config.ssl_certfile = certfile
@@ -185,11 +182,7 @@ def test_a_connections_last_request_keeps_no_environ_for_a_next_one(h1):
     """Under `Connection: close` (or HTTP/1.0) no request follows: the environ is made
     without a per-connection dict to share, and is still complete."""
     seen = {}
-
-    def app(environ, start_response):
-        seen.update(environ)
-        start_response("200 OK", [])
-        return [b""]
+    app = environ_recorder(seen)
 
     harness = h1(app)
     harness.feed(b"GET /a HTTP/1.1\r\nHost: example.com:81\r\n\r\n")
