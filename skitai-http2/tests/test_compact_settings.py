@@ -17,13 +17,20 @@ UNKNOWN = 0x7A
 def exercise(settings):
     """What h2 does with a Settings: set values (one it did not hold), read them before and after
     acknowledgement, and the changes an acknowledgement reports."""
-    seen = [dict(settings)]
+    seen = [dict(settings), settings.max_concurrent_streams]
     settings[SettingCodes.INITIAL_WINDOW_SIZE] = 1000
+    settings[SettingCodes.MAX_CONCURRENT_STREAMS] = 7   # one held or not held yet: not in force
+    seen.append(settings.max_concurrent_streams)
     settings[UNKNOWN] = 5
     seen.append((settings.initial_window_size, UNKNOWN in settings))
     changed = settings.acknowledge()
     seen.append({code: (c.original_value, c.new_value) for code, c in changed.items()})
-    seen.append((settings.initial_window_size, settings[UNKNOWN]))
+    seen.append((settings.initial_window_size, settings[UNKNOWN], settings.max_concurrent_streams))
+    settings.initial_window_size = 2000
+    settings.max_concurrent_streams = 9
+    seen.append((settings.initial_window_size, settings.max_concurrent_streams))
+    seen.append({code: (c.original_value, c.new_value) for code, c in settings.acknowledge().items()})
+    seen.append((settings.initial_window_size, settings.max_concurrent_streams))
     settings[SettingCodes.MAX_FRAME_SIZE] = 32768
     settings[SettingCodes.MAX_FRAME_SIZE] = 65536
     seen.append(settings.max_frame_size)

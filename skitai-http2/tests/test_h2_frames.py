@@ -298,6 +298,9 @@ BODY_REQUEST = [(b":method", b"POST"), *REQUEST[1:]]
     [(1, BODY_REQUEST, False), (1, [(b"x-trailer", b"1")], True)],                 # trailers
     [(1, BODY_REQUEST, False), (1, [(b"x-trailer", b"1")], False)],                # trailers without END_STREAM
     [(1, [(b":status", b"100"), *REQUEST], True)],                                 # informational in a request
+    [(1, [*REQUEST[:2], (b":status", b"103"), *REQUEST[2:]], True)],               # ... after other pseudo-fields
+    [(1, [(b":status", b"200"), *REQUEST], True)],                                 # a final :status
+    [(1, [*REQUEST, (b"x-a", b"1"), (b":status", b"100")], True)],                 # after a regular field
     [(2, REQUEST, True)],                                                          # a server's stream id
     [(3, REQUEST, True), (1, REQUEST, True)],                                      # ids must grow
     [(1, REQUEST, True), (1, REQUEST, True)],                                      # HEADERS on a half-closed stream

@@ -1,8 +1,9 @@
 """Request header validation (RFC 9113 8.2-8.3), in the pass that replaces h2's."""
+import h2.events
 import pytest
 from apps import APP
 from h2.errors import ErrorCodes
-from h2peer import RawPeer
+from h2peer import Client, RawPeer, request_headers
 
 from skitai.fields import FORBIDDEN_TRAILER_FIELDS
 from skitai.streamfields import BadRequest, check_trailers, request_fields
@@ -90,3 +91,36 @@ def test_trailers():
 def test_fields_rfc9110_keeps_out_of_trailers_make_the_request_malformed(name):
     with pytest.raises(BadRequest):
         check_trailers([(b"x-checksum", b"abc"), (name.encode(), b"1")])
+
+
+@pytest.mark.parametrize("threads", [0, 2])
+@pytest.mark.parametrize("expect", [True, False])
+def test_100_continue_only_for_a_request_that_expects_it(serve, threads, expect):
+    """RFC 9110 10.1.1: an interim 100 invites the body the request holds back; a request that
+    does not ask gets none (threads=0 answers at once, the pool once the app reads)."""
+    server = serve(APP, threads=threads)
+    client = Client(server.port)
+    seen, until = [], client.until
+
+    def recording_until(predicate, timeout=None):
+        events = until(predicate, timeout)
+        seen.extend(events)
+        return events
+
+    client.until = recording_until
+    try:
+        stream_id = client.conn.get_next_available_stream_id()
+        extra = [("expect", "100-continue")] if expect else []
+        client.conn.send_headers(stream_id, request_headers(server.port, "/echo", "POST", extra))
+        client.flush()
+        if expect:
+            client.until(lambda event: isinstance(event, h2.events.InformationalResponseReceived))
+        client.conn.send_data(stream_id, b"abc", end_stream=True)
+        client.flush()
+        headers, body = client.response(stream_id)
+        assert headers[":status"] == "200" and body.startswith(b"3 ")
+        interim = [dict(event.headers)[":status"] for event in seen
+                   if isinstance(event, h2.events.InformationalResponseReceived)]
+        assert interim == (["100"] if expect else [])
+    finally:
+        client.close()

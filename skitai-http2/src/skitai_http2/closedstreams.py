@@ -19,6 +19,7 @@ from h2.stream import StreamClosedBy
 # byte 0: nothing recorded for that id; then None (closed implicitly) and each StreamClosedBy,
 # found by identity (`tuple.index`: an Enum hashes in Python)
 _CLOSED_BY = (None, None, *StreamClosedBy)
+GROW_AHEAD = 64
 
 
 class ClosedStreams:
@@ -38,7 +39,8 @@ class ClosedStreams:
                 base = stream_id - self.span + 1
                 del codes[:base - self._base]
                 self._base, offset = base, self.span - 1
-            codes.extend(bytes(offset + 1 - len(codes)))
+            # grown a few dozen ids ahead (zeros: nothing recorded), not by a call per stream
+            codes.extend(bytes(max(offset + 1, min(offset + GROW_AHEAD, 2 * self.span)) - len(codes)))
         elif offset < 0:
             return  # older than the window: already forgotten
         codes[offset] = _CLOSED_BY.index(closed_by, 1)

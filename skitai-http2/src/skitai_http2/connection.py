@@ -181,6 +181,8 @@ class H2ServerConnection(asyncio.Protocol):
         # a handler that raises is answered 500 by the core's resolve, this stream alone
         handler = exchange.handler = self.server.resolve(exchange)
         if not exchange.body.complete:
+            # only a request with a body to come can wait for 100 Continue: most have none
+            exchange.expect_continue = (exchange.header("expect") or "").lower() == "100-continue"
             if not take_body(exchange, lambda: self._pause_stream(exchange),
                              lambda: self._resume_threadsafe(exchange), self.request_timeout,
                              self.max_upload, exchange.request_continue if exchange.expect_continue else None):

@@ -37,7 +37,7 @@ class H2Exchange(StreamExchange):
     def __init__(self, conn: "H2ServerConnection", stream_id: int, method: str, target: str,
                  headers: list[tuple[str, str]]) -> None:
         super().__init__(conn, stream_id, method, target, headers, "2.0", conn.scheme)
-        self.expect_continue = (self.header("expect") or "").lower() == "100-continue"
+        self.expect_continue = False   # read by the connection when a body is to come (`_open`)
         self.continue_sent = False
         self.reading_paused = False
         self.unacked = 0            # body bytes received while paused, credited on resume

@@ -40,7 +40,6 @@ from h2.connection import AllowedStreamIDs, _decode_headers
 from h2.events import TrailersReceived
 from h2.exceptions import StreamIDTooLowError
 from h2.stream import H2Stream
-from h2.utilities import is_informational_response
 
 from . import transitions
 from .transitions import advance, connection_step
@@ -193,7 +192,14 @@ def receive_request_headers(conn: h2.connection.H2Connection, frame: RequestHead
         return frames, events + stream_events
     if stream is None:
         stream = _open_client_stream(conn, stream_id)
-    if is_informational_response(headers):  # refused by the state machine, in h2's words
+    informational = False
+    for name, value in headers:  # h2's `is_informational_response`, inline: once per request
+        if name == b":status":
+            informational = value[:1] == b"1"
+            break
+        if name[:1] != b":":
+            break
+    if informational:  # refused by the state machine, in h2's words
         frames, stream_events = stream.receive_headers(headers, end_stream, None)
         return frames, events + stream_events
     machine = stream.state_machine

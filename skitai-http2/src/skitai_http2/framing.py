@@ -17,11 +17,14 @@ h2 but the preface it expects in front of the frames.
 """
 from __future__ import annotations
 
+import struct
+
 import h2.exceptions
 from h2.errors import ErrorCodes
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 HEADER_SIZE = 9
+FRAME_HEAD = struct.Struct("!HBBB")   # the length (as 16 + 8 bits), type and flags
 SETTINGS = 0x4
 ACK = 0x1
 
@@ -40,26 +43,30 @@ class FrameHeaderCheck:
 
     def feed(self, data: bytes) -> None:
         """Check the frame headers that `data` completes; raises h2's ProtocolError (with the
-        error code the connection must end with) at the first one that breaks a rule."""
-        position, end = 0, len(data)
+        error code the connection must end with) at the first one that breaks a rule.
+
+        Each header is read in place (`unpack_from`), and only a SETTINGS frame, an oversized
+        one or the first one is looked at further: this runs for every frame of every read."""
+        position = 0
         if self._skip:
-            position = min(self._skip, end)
+            position = min(self._skip, len(data))
             self._skip -= position
-        while position < end:
-            if self._payload_left:
-                step = min(self._payload_left, end - position)
-                self._payload_left -= step
-                position += step
-                continue
-            needed = HEADER_SIZE - len(self._header)
-            self._header += data[position:position + needed]
-            position += needed
-            if len(self._header) < HEADER_SIZE:
-                return
-            header, self._header = self._header, b""
-            length = int.from_bytes(header[:3], "big")
-            self._check(header[3], header[4], length)
-            self._payload_left = length
+        if self._header:  # a frame header cut by the end of the last read (rare): joined
+            data, position, self._header = self._header + data, 0, b""
+        end = len(data)
+        position += self._payload_left
+        max_frame_size = self.max_frame_size
+        while position + HEADER_SIZE <= end:
+            high, low, kind, flags = FRAME_HEAD.unpack_from(data, position)
+            length = high << 8 | low
+            if kind == SETTINGS or length > max_frame_size or self._first:
+                self._check(kind, flags, length)
+            position += HEADER_SIZE + length
+        if position > end:  # inside a payload: skip the rest of it in the next reads
+            self._payload_left = position - end
+        else:
+            self._payload_left = 0
+            self._header = data[position:]
 
     def _check(self, kind: int, flags: int, length: int) -> None:
         is_ack = kind == SETTINGS and flags & ACK

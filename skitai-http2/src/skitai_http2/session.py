@@ -214,7 +214,9 @@ class _FrameBuffer(FrameBuffer):
                     frame = self.__next__()
                 except StopIteration:
                     return
-            self._inspect(frame)
+                self._inspect(frame)
+            elif not frame.data:  # a request's header block is all `_inspect` charges for it
+                self._inspect(frame)
             yield frame
 
 
@@ -602,10 +604,11 @@ class H2Session:
         """Drop a stream our last frame closed from h2's streams, recording how it closed, as
         h2's walk over all its streams would (`frames.WALK_AT`): until that walk a connection
         held up to 32 finished streams, some 430 bytes each."""
-        if stream.state_machine.state is StreamState.CLOSED:
+        machine = stream.state_machine
+        if machine.state is StreamState.CLOSED:
             h2conn = self.h2
             h2conn.streams.pop(stream.stream_id, None)
-            h2conn._closed_streams[stream.stream_id] = stream.closed_by
+            h2conn._closed_streams[stream.stream_id] = machine.stream_closed_by  # `stream.closed_by`
 
     def goaway(self) -> None:
         """Graceful GOAWAY: streams so far are served, newer ones refused. Written outside h2's
