@@ -127,9 +127,14 @@ class StreamExchange(Exchange):
                       body: bytes | Sequence[BodyPiece] = b"") -> None:
         if self.finished or self.aborted:
             return
-        pieces = [body] if isinstance(body, (bytes, bytearray, memoryview)) else list(body)
-        length = body_length(pieces)
-        whole = pieces[0] if length and len(pieces) == 1 and type(pieces[0]) is bytes else None
+        if type(body) is bytes:  # the common answer: one piece, its length at hand
+            length = len(body)
+            pieces = [body]
+            whole = body if length else None
+        else:
+            pieces = [body] if isinstance(body, (bytearray, memoryview)) else list(body)
+            length = body_length(pieces)
+            whole = pieces[0] if length and len(pieces) == 1 and type(pieces[0]) is bytes else None
         if self._send_head(status, headers, length, length == 0, whole) or self._no_body or self.aborted:
             return
         for piece in pieces:
