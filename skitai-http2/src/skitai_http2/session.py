@@ -413,7 +413,7 @@ class H2Session:
         if self.closed:
             return None
         stream = self.h2.streams.get(stream_id)
-        return stream if stream is not None and _takes_frames(stream) else None
+        return stream if stream is not None and stream.state_machine.state in _TAKES_FRAMES else None
 
     def send_head(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
                   end_stream: bool) -> bool:
@@ -497,7 +497,9 @@ class H2Session:
 
     def _takes_at_once(self, stream: H2Stream, size: int) -> bool:
         """Whether `size` bytes go now in one DATA frame: the frame size and windows take them."""
-        return size <= self.h2.max_outbound_frame_size and size <= self._window(stream)
+        h2conn = self.h2
+        return (size <= h2conn.max_outbound_frame_size and size <= h2conn.outbound_flow_control_window
+                and size <= stream.outbound_flow_control_window)   # `_window`, without the call
 
     def _send_last(self, stream: H2Stream, data: bytes) -> None:
         """`data` (`_takes_at_once`) as the DATA frame that ends the stream."""
@@ -627,7 +629,11 @@ class H2Session:
         return data
 
 
+# The states in which frames may still go on a stream: not reset by the client, not ended by us.
+# A tuple, whose `in` compares by identity in C (h2's enums hash in Python).
+_TAKES_FRAMES = (StreamState.HALF_CLOSED_REMOTE, StreamState.OPEN, StreamState.RESERVED_LOCAL)
+
+
 def _takes_frames(stream: H2Stream) -> bool:
-    """Whether frames may still go on the stream: not reset by the client, not ended by us."""
-    state = stream.state_machine.state  # compared by identity: h2's enums hash in Python
-    return state is StreamState.OPEN or state is StreamState.HALF_CLOSED_REMOTE or state is StreamState.RESERVED_LOCAL
+    """Whether frames may still go on the stream (`_TAKES_FRAMES`)."""
+    return stream.state_machine.state in _TAKES_FRAMES
