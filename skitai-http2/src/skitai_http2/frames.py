@@ -51,12 +51,14 @@ END_STREAM = 0x1
 END_HEADERS = 0x4
 PADDED = 0x8
 PRIORITY = 0x20
-FRAME_HEADER = struct.Struct("!HBBBL")   # length as 16 + 8 bits, type, flags, stream id
+# A frame header as three fields: the 24-bit length and the type in one 32-bit word
+# (`length << 8 | type`), the flags, the stream id; packed in place where every response goes
+FRAME_HEADER = struct.Struct("!LBL")
 HEADER_SIZE = FRAME_HEADER.size
 
 
 def frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:
-    return FRAME_HEADER.pack(length >> 8, length & 0xFF, kind, flags, stream_id)
+    return FRAME_HEADER.pack(length << 8 | kind, flags, stream_id)
 
 
 def send_headers(conn: h2.connection.H2Connection, stream_id: int,
@@ -92,8 +94,8 @@ def send_stream_headers(conn: h2.connection.H2Connection, stream: H2Stream,
     out = conn._data_to_send
     size = conn.max_outbound_frame_size
     if len(block) <= size:
-        out += frame_header(len(block), HEADERS, END_HEADERS | END_STREAM if end_stream else END_HEADERS,
-                            stream_id)
+        out += FRAME_HEADER.pack(len(block) << 8 | HEADERS,
+                                 END_HEADERS | END_STREAM if end_stream else END_HEADERS, stream_id)
         out += block
         return
     view = memoryview(block)
@@ -137,7 +139,7 @@ def send_stream_data(conn: h2.connection.H2Connection, stream: H2Stream, data: b
     stream.outbound_flow_control_window -= size
     conn.outbound_flow_control_window -= size
     out = conn._data_to_send
-    out += frame_header(size, DATA, END_STREAM if end_stream else 0, stream_id)
+    out += FRAME_HEADER.pack(size << 8 | DATA, END_STREAM if end_stream else 0, stream_id)
     out += data
 
 
@@ -239,10 +241,10 @@ def take_request_headers(buffer: bytearray, max_frame_size: int) -> RequestHeade
     incomplete, or breaks a rule h2 reports (stream 0, longer than `max_frame_size`)."""
     if len(buffer) < HEADER_SIZE:
         return None
-    high, low, kind, flags, stream_id = FRAME_HEADER.unpack_from(buffer)
-    if kind != HEADERS or flags & (PADDED | PRIORITY) or not flags & END_HEADERS:
+    length_and_kind, flags, stream_id = FRAME_HEADER.unpack_from(buffer)
+    if length_and_kind & 0xFF != HEADERS or flags & (PADDED | PRIORITY) or not flags & END_HEADERS:
         return None
-    length = (high << 8) | low
+    length = length_and_kind >> 8
     stream_id &= 0x7FFFFFFF   # the reserved bit is ignored (RFC 9113 4.1)
     end = HEADER_SIZE + length
     if not stream_id or length > max_frame_size or len(buffer) < end:

@@ -410,9 +410,10 @@ class H2Session:
 
     def _sendable(self, stream_id: int) -> H2Stream | None:
         """The stream, when frames may still go on it (`may_send`)."""
-        if self.closed:
+        h2conn = self.h2
+        if h2conn.state_machine.state is ConnectionState.CLOSED:   # `closed`, without the call
             return None
-        stream = self.h2.streams.get(stream_id)
+        stream = h2conn.streams.get(stream_id)
         return stream if stream is not None and stream.state_machine.state in _TAKES_FRAMES else None
 
     def send_head(self, stream_id: int, status: int, headers: list[tuple[bytes, bytes]],
