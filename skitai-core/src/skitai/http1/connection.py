@@ -103,7 +103,7 @@ class H1Exchange(Exchange):
         if keep_alive and not self.body.complete:
             keep_alive = self._keeps_alive()
         framing = frame_response(status, headers, self.version, self.method, keep_alive, length,
-                                 self.conn.extra_fields)
+                                 self.conn.settings.extra_fields)
         return self._use(framing)
 
     def _use(self, framing: Framing) -> Framing:
@@ -127,7 +127,7 @@ class H1Exchange(Exchange):
             body = response.body
             memo = response.encoded[key] = (date, frame_response(
                 response.status, response.headers, self.version, self.method, keep_alive, len(body),
-                self.conn.extra_fields))
+                self.conn.settings.extra_fields))
         framing = self._use(memo[1])
         if framing.mode == NO_BODY:
             self.conn.write(framing.head)
@@ -249,6 +249,36 @@ class _Upgrading(RequestHandler):
         conn.hand_over(self.upgrade.take_over(conn.server, exchange))
 
 
+class H1Settings:
+    """What every HTTP/1.1 connection of a server reads from its settings and registries,
+    gathered once per server (`of`) rather than by each accepted connection, which under
+    `Connection: close` is once per request. The settings and the registries are final once a
+    server exists (`Kernel.configure` runs before it is built)."""
+
+    __slots__ = ("request_timeout", "keep_alive_timeout", "max_request_line", "max_header_size",
+                 "max_header_count", "max_upload_size", "extra_fields", "upgrades", "preface_starts")
+
+    def __init__(self, server) -> None:
+        config = server.config
+        self.request_timeout = config.request_timeout
+        self.keep_alive_timeout = config.keep_alive
+        self.max_request_line = config.max_request_line
+        self.max_header_size = config.max_header_size
+        self.max_header_count = config.max_header_count
+        self.max_upload_size = config.max_upload_size
+        protocols = server.kernel.protocols
+        self.extra_fields = server.kernel.response_fields.for_protocol("HTTP/1.1")
+        self.upgrades = protocols.upgrades
+        self.preface_starts = protocols.preface_starts
+
+    @classmethod
+    def of(cls, server) -> "H1Settings":
+        settings = server.protocol_settings.get(cls)
+        if settings is None:
+            settings = server.protocol_settings[cls] = cls(server)
+        return settings
+
+
 class H1Connection(asyncio.Protocol):
     # Per-connection state that starts the same for every connection: class-level starting
     # values (immutable), so that accepting a connection, once per request under
@@ -281,18 +311,16 @@ class H1Connection(asyncio.Protocol):
     def __init__(self, server) -> None:
         self.server = server
         self.loop = server.loop
-        config = server.config
-        self.request_timeout = config.request_timeout
-        self.keep_alive_timeout = config.keep_alive
-        self.parser = RequestParser(config.max_request_line, config.max_header_size,
-                                    config.max_header_count, config.max_upload_size)
+        settings = server.protocol_settings.get(H1Settings)  # H1Settings.of, without the call
+        if settings is None:
+            settings = H1Settings.of(server)
+        self.settings = settings
+        self.parser = RequestParser(settings.max_request_line, settings.max_header_size,
+                                    settings.max_header_count, settings.max_upload_size)
         self.pending: deque[H1Exchange] = deque()
         self.environ_bases: dict = {}  # the exchanges' (see Exchange.environ_bases)
-        protocols = server.kernel.protocols
-        self.extra_fields = server.kernel.response_fields.for_protocol("HTTP/1.1")
-        self.upgrades = protocols.upgrades
         # first bytes kept until they tell HTTP/1.1 from a registered preface (None: decided)
-        self._sniff: bytes | None = b"" if protocols.has_prefaces else None
+        self._sniff: bytes | None = b"" if settings.preface_starts else None
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -303,7 +331,7 @@ class H1Connection(asyncio.Protocol):
         # address, is not asked.
         if self.server.config.ssl_certfile and transport.get_extra_info("sslcontext"):
             self.scheme = "https"
-        self._set_timer("request", self.request_timeout)
+        self._set_timer("request", self.settings.request_timeout)
         self.server.connection_opened(self)
 
     @property
@@ -325,19 +353,27 @@ class H1Connection(asyncio.Protocol):
         if self._sniff is not None:
             if self._sniff:
                 data = self._sniff + data
-            spec, undecided = self.server.kernel.protocols.match_preface(data)
-            self._sniff = data if undecided else None
-            if spec is not None:
-                self.hand_over(spec.factory(self.server), data)
-            if undecided or spec is not None:
+            self._sniff = None
+            # most connections are told from their first byte, which no preface begins with
+            if data[0] in self.settings.preface_starts and self._took_by_preface(data):
                 return
         kind = self.timer_kind
         if kind == "idle":  # the next request begins: _set_timer, without the call
             self.timer_kind = "request"
-            self.deadline = time.monotonic() + self.request_timeout
+            self.deadline = time.monotonic() + self.settings.request_timeout
         elif kind == "body":
-            self.deadline = time.monotonic() + self.request_timeout
+            self.deadline = time.monotonic() + self.settings.request_timeout
         self._feed(data)
+
+    def _took_by_preface(self, data: bytes) -> bool:
+        """Whether a registered preface takes `data`, the connection's first bytes: the
+        connection is handed to that protocol, or the bytes are kept until more tell."""
+        spec, undecided = self.server.kernel.protocols.match_preface(data)
+        if undecided:
+            self._sniff = data
+        elif spec is not None:
+            self.hand_over(spec.factory(self.server), data)
+        return undecided or spec is not None
 
     def _feed(self, data: bytes) -> None:
         events = self.parser.feed(data)
@@ -430,7 +466,7 @@ class H1Connection(asyncio.Protocol):
             self._own_writable()
         self.writable.clear()
         self._saved_timer = (self.timer_kind, self.deadline)
-        self._set_timer("write", self.request_timeout)
+        self._set_timer("write", self.settings.request_timeout)
 
     def resume_writing(self) -> None:
         self.writable.set()
@@ -454,7 +490,7 @@ class H1Connection(asyncio.Protocol):
     # request events
     def _on_head(self, head: RequestHead) -> None:
         exchange = self.latest = H1Exchange(self, head)
-        upgrade = self._upgrade_for(exchange) if self.upgrades and exchange.upgrade is not None else None
+        upgrade = self._upgrade_for(exchange) if self.settings.upgrades and exchange.upgrade is not None else None
         if upgrade is not None:
             handler = exchange.handler = _Upgrading(upgrade)
         else:
@@ -464,10 +500,10 @@ class H1Connection(asyncio.Protocol):
                 exchange.body = SpooledBody()
             else:
                 exchange.body = StreamedBody(
-                    self._pause_reading, self._resume_reading_threadsafe, self.request_timeout,
+                    self._pause_reading, self._resume_reading_threadsafe, self.settings.request_timeout,
                     exchange.request_continue if head.expect_continue else None)
             self.receiving = exchange
-            self._set_timer("body", self.request_timeout)
+            self._set_timer("body", self.settings.request_timeout)
         else:
             self.timer_kind = None
         if self.current is None:
@@ -487,7 +523,7 @@ class H1Connection(asyncio.Protocol):
         if "upgrade" not in (token.strip().lower() for token in connection.split(",")):
             return None
         for token in offered.split(","):
-            upgrade = self.upgrades.get(token.strip().lower())
+            upgrade = self.settings.upgrades.get(token.strip().lower())
             if upgrade is not None and upgrade.accepts(exchange):
                 return upgrade
         return None
@@ -646,10 +682,10 @@ class H1Connection(asyncio.Protocol):
         elif self.shutting_down:
             self.close()
         elif self.parser.in_head:
-            self._set_timer("request", self.request_timeout)
+            self._set_timer("request", self.settings.request_timeout)
         else:  # waiting for the next request, the common case: _set_timer, without the call
             self.timer_kind = "idle"
-            self.deadline = time.monotonic() + self.keep_alive_timeout
+            self.deadline = time.monotonic() + self.settings.keep_alive_timeout
 
     # errors
     def _answer_error_in_place(self, exchange: H1Exchange, status: int, reason: str) -> None:
@@ -803,7 +839,7 @@ class H1Connection(asyncio.Protocol):
         waiter = self.loop.create_future()
         self.loop.add_writer(fd, waiter.set_result, None)
         try:
-            await asyncio.wait_for(waiter, self.request_timeout)
+            await asyncio.wait_for(waiter, self.settings.request_timeout)
         finally:
             self.loop.remove_writer(fd)
 
@@ -812,7 +848,7 @@ class H1Connection(asyncio.Protocol):
             return
         self._drain_waiter = self.loop.create_future()
         try:
-            await asyncio.wait_for(self._drain_waiter, self.request_timeout)
+            await asyncio.wait_for(self._drain_waiter, self.settings.request_timeout)
         finally:
             self._drain_waiter = None
 
@@ -844,4 +880,4 @@ class H1Connection(asyncio.Protocol):
         under it, which is how keep-alive clients lose requests during reloads."""
         self.shutting_down = True
         if self.current is None and not self.pending and self.receiving is None:
-            self._set_timer("idle", min(self.keep_alive_timeout, SHUTDOWN_IDLE_GRACE))
+            self._set_timer("idle", min(self.settings.keep_alive_timeout, SHUTDOWN_IDLE_GRACE))
