@@ -331,7 +331,8 @@ class H1Connection(asyncio.Protocol):
         # address, is not asked.
         if self.server.config.ssl_certfile and transport.get_extra_info("sslcontext"):
             self.scheme = "https"
-        self._set_timer("request", self.settings.request_timeout)
+        self.timer_kind = "request"  # _set_timer, without the call
+        self.deadline = time.monotonic() + self.settings.request_timeout
         self.server.connection_opened(self)
 
     @property
