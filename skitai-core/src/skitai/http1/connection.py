@@ -280,33 +280,16 @@ class H1Settings:
 
 
 class H1Connection(asyncio.Protocol):
-    # Per-connection state that starts the same for every connection: class-level starting
-    # values (immutable), so that accepting a connection, once per request under
-    # `Connection: close`, stores only what differs.
-    transport: asyncio.Transport | None = None
-    scheme = "http"  # "https" over TLS (see connection_made)
-    # Set while the client takes what is written; producers on other threads wait on it. All
-    # connections share one that is never cleared until their first `pause_writing`, which
-    # gives the connection an Event of its own (`_own_writable`): most never need one.
-    writable: threading.Event = ALWAYS_WRITABLE
-    current: H1Exchange | None = None
-    receiving: H1Exchange | None = None
-    error: ParseError | None = None
-    closed = False
-    draining: H1Exchange | None = None
-    shutting_down = False
-    reading_paused = False
-    timer_kind: str | None = None
-    deadline = 0.0
-    _direct: socket.socket | None = None
-    _send_task: asyncio.Task | None = None
-    _drain_waiter: asyncio.Future | None = None
-    handed_over = False
-    latest: H1Exchange | None = None          # the last request whose head arrived
-    # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
-    _held: bytes | None = None
-    _holding_for: H1Exchange | None = None
-    _sockname: tuple | None = None  # see `sockname`
+    # Every attribute is a slot that `__init__` sets (`client`, `timer_kind` and `deadline`:
+    # `connection_made`, `_saved_timer`: `pause_writing`): CPython 3.11 reads a class-level starting
+    # value through an instance on its slow, unspecialized path each time (until the instance
+    # sets its own), so the class-level values this connection used to start with cost more,
+    # under `Connection: close`, than storing them all; and a connection allocates no dict.
+    __slots__ = ("server", "loop", "settings", "parser", "pending", "environ_bases", "_sniff",
+                 "transport", "client", "scheme", "writable", "current", "receiving", "error",
+                 "closed", "draining", "shutting_down", "reading_paused", "timer_kind", "deadline",
+                 "_saved_timer", "_direct", "_send_task", "_drain_waiter", "handed_over", "latest",
+                 "_held", "_holding_for", "_sockname", "__weakref__")
 
     def __init__(self, server) -> None:
         self.server = server
@@ -321,6 +304,25 @@ class H1Connection(asyncio.Protocol):
         self.environ_bases: dict = {}  # the exchanges' (see Exchange.environ_bases)
         # first bytes kept until they tell HTTP/1.1 from a registered preface (None: decided)
         self._sniff: bytes | None = b"" if settings.preface_starts else None
+        self.transport: asyncio.Transport | None = None
+        self.scheme = "http"  # "https" over TLS (see connection_made)
+        # Set while the client takes what is written; producers on other threads wait on it. All
+        # connections share one that is never cleared until their first `pause_writing`, which
+        # gives the connection an Event of its own (`_own_writable`): most never need one.
+        self.writable: threading.Event = ALWAYS_WRITABLE
+        self.current: H1Exchange | None = None
+        self.receiving: H1Exchange | None = None
+        self.error: ParseError | None = None
+        self.closed = self.shutting_down = self.reading_paused = self.handed_over = False
+        self.draining: H1Exchange | None = None
+        self._direct: socket.socket | None = None
+        self._send_task: asyncio.Task | None = None
+        self._drain_waiter: asyncio.Future | None = None
+        self.latest: H1Exchange | None = None  # the last request whose head arrived
+        # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
+        self._held: bytes | None = None
+        self._holding_for: H1Exchange | None = None
+        self._sockname: tuple | None = None  # see `sockname`
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
