@@ -261,6 +261,8 @@ class RequestParser:
         hosts = content_types = 0
         host_index = -1
         for index, (name, value) in enumerate(headers):
+            if name not in _HEAD_FIELDS:  # every name compared below, and no other
+                continue  # most fields (User-Agent, Accept ...): one lookup, not six comparisons
             if name == "host":
                 hosts += 1
                 host_index = index
@@ -349,6 +351,8 @@ class RequestParser:
             self.finished = True
 
 
+# the header fields whose values on_headers_complete looks at (the names of its comparisons)
+_HEAD_FIELDS = frozenset(("host", "content-type", "content-length", "transfer-encoding", "expect", "upgrade"))
 _METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _AUTHORITY = re.compile(r"[^:/?#]+://([^/?#]*)")  # scheme "://" authority (RFC 3986 3)
 _AUTHORITY_FORM = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:/?#@]+):[0-9]{1,5}\Z")  # host ":" port
