@@ -65,6 +65,16 @@ def test_pipelined_requests_answered_in_order(h1):
     assert not harness.transport.closed
 
 
+def test_a_connections_later_pipelines_are_answered_in_order_too(h1):
+    """The queue of pipelined requests is made for a connection's first pipeline (a connection
+    that never pipelines has none); once emptied, it serves the next pipelines the same way."""
+    harness = h1()
+    for batch in (b"a", b"b", b"c"):
+        out = harness.feed(b"".join(b"GET /%s%d HTTP/1.1\r\nHost: x\r\n\r\n" % (batch, n) for n in range(3)))
+        assert [body for _, _, body in split_responses(out)] == [b"GET /%s%d " % (batch, n) for n in range(3)]
+    assert not harness.transport.closed
+
+
 def test_request_split_across_many_packets(h1):
     harness = h1()
     raw = b"POST /s HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"

@@ -300,7 +300,9 @@ class H1Connection(asyncio.Protocol):
         self.settings = settings
         self.parser = RequestParser(settings.max_request_line, settings.max_header_size,
                                     settings.max_header_count, settings.max_upload_size)
-        self.pending: deque[H1Exchange] = deque()
+        # requests pipelined behind the current one: an empty tuple until the first (most
+        # connections never have one), since a deque allocates a block of 64 slots when made
+        self.pending: deque[H1Exchange] | tuple = ()
         self.environ_bases: dict = {}  # the exchanges' (see Exchange.environ_bases)
         # first bytes kept until they tell HTTP/1.1 from a registered preface (None: decided)
         self._sniff: bytes | None = b"" if settings.preface_starts else None
@@ -443,7 +445,7 @@ class H1Connection(asyncio.Protocol):
         if self.receiving is not None and self.receiving not in exchanges:
             exchanges.append(self.receiving)
         self.current = self.receiving = None
-        self.pending.clear()
+        self.pending = ()
         self._let_go()
         for exchange in exchanges:
             if not exchange.finished:
@@ -512,6 +514,8 @@ class H1Connection(asyncio.Protocol):
         if self.current is None:
             self._start(exchange)
         else:
+            if not self.pending:
+                self.pending = deque()
             self.pending.append(exchange)
             if len(self.pending) == MAX_PIPELINED:
                 self._pause_reading()
