@@ -5,7 +5,7 @@ import pytest
 from h1util import Harness, RecordingTransport, split_responses
 
 from skitai.exchange import RequestHandler
-from skitai.http1.connection import H1Exchange
+from skitai.http1.connection import H1Connection, H1Exchange
 from skitai.http1.parser import RequestParser
 
 
@@ -62,6 +62,16 @@ def test_pipelined_requests_answered_in_order(h1):
                        b"GET /3 HTTP/1.1\r\nHost: x\r\n\r\n")
     bodies = [body for _, _, body in split_responses(out)]
     assert bodies == [b"GET /1 ", b"POST /2 abc", b"GET /3 "]
+    assert not harness.transport.closed
+
+
+def test_a_connections_later_pipelines_are_answered_in_order_too(h1):
+    """The queue of pipelined requests is made for a connection's first pipeline (a connection
+    that never pipelines has none); once emptied, it serves the next pipelines the same way."""
+    harness = h1()
+    for batch in (b"a", b"b", b"c"):
+        out = harness.feed(b"".join(b"GET /%s%d HTTP/1.1\r\nHost: x\r\n\r\n" % (batch, n) for n in range(3)))
+        assert [body for _, _, body in split_responses(out)] == [b"GET /%s%d " % (batch, n) for n in range(3)]
     assert not harness.transport.closed
 
 
@@ -286,6 +296,20 @@ def test_malformed_body_of_a_request_waiting_behind_another_is_answered_in_its_t
     assert [body for _, _, body in responses[:2]] == [b"GET /1 ", b"GET /2 "]
     assert responses[2][0].startswith(b"HTTP/1.1 400")
     assert harness.transport.closed
+
+
+def test_a_servers_connections_share_settings_gathered_once_per_server(h1):
+    """The per-server values a connection reads (timeouts, limits, response fields, upgrades,
+    prefaces) are gathered for the server's first connection, not for every one; another
+    server, with other settings, has its own."""
+    harness = h1(request_timeout=5, keep_alive=2, max_header_count=3)
+    settings = harness.connection.settings
+    assert H1Connection(harness.server).settings is settings
+    assert (settings.request_timeout, settings.keep_alive_timeout, settings.max_header_count) == (5, 2, 3)
+    other = h1(request_timeout=7)
+    assert other.connection.settings is not settings and other.connection.settings.request_timeout == 7
+    out = harness.feed(b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 431 ")  # the limit reaches the parser
 
 
 def test_incomplete_request_times_out_with_408(h1):

@@ -7,7 +7,7 @@ import socket
 import httpx
 import pytest
 
-from skitai.plugin import ProtocolUpgrade
+from skitai.plugin import ProtocolRegistry, ProtocolUpgrade
 from skitai.testing import ServerThread, read_until_closed
 
 
@@ -65,6 +65,16 @@ def talk(port: int, *pieces: bytes, expect: bytes) -> bytes:
                 break
             received += chunk
         return received
+
+
+def test_preface_starts_are_the_first_bytes_of_the_registered_prefaces():
+    """A connection whose first byte is none of them is HTTP/1.1 without `match_preface`."""
+    protocols = ProtocolRegistry()
+    assert protocols.preface_starts == frozenset()
+    protocols.add("shout", Shout, preface=b"SHOUT!\r\n")
+    protocols.add("whisper", Shout, preface=b"WHISPER * TOY/1.0\r\n\r\n")
+    protocols.add("plain", Shout)
+    assert protocols.preface_starts == {ord("S"), ord("W")}
 
 
 def test_preface_hands_the_connection_over(server):

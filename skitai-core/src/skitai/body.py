@@ -68,8 +68,11 @@ class _Reader:
 class EmptyBody(_Reader):
     """The body of a request that has none (the common GET)."""
 
-    complete = True
-    received = 0
+    def __init__(self) -> None:
+        # instance values, not class-level ones: CPython 3.11 reads a class-level value through
+        # an instance on its slow path, and protocols read these on every bodiless request
+        self.complete = True
+        self.received = 0
 
     def fail(self, error: BaseException) -> None:
         pass  # nothing to read, nothing to fail

@@ -202,9 +202,10 @@ class ProtocolRegistry:
         return None, undecided
 
     @property
-    def has_prefaces(self) -> bool:
-        """Whether the default protocol must look at a connection's first bytes."""
-        return bool(self._prefaces)
+    def preface_starts(self) -> frozenset[int]:
+        """The first bytes of the registered prefaces: only a connection whose first byte is
+        one of them needs `match_preface` (none at all when no protocol has a preface)."""
+        return frozenset(preface[0] for _, preface, _ in self._prefaces)
 
     def default(self) -> ProtocolSpec:
         for spec in self.specs:

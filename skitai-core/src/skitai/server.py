@@ -85,6 +85,9 @@ class Server:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pool: ThreadPool | None = None
         self.connections: set = set()
+        # What a protocol gathers once per server from the final settings and registries instead
+        # of on every accepted connection, keyed by the class that holds it (`H1Settings`).
+        self.protocol_settings: dict = {}
         self.worker_id = worker_id
         # which of the master's `config.workers` processes this is (0 when serving alone); a
         # respawned worker takes the index of the one it replaces, so a plugin may give each

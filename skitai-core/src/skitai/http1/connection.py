@@ -103,7 +103,7 @@ class H1Exchange(Exchange):
         if keep_alive and not self.body.complete:
             keep_alive = self._keeps_alive()
         framing = frame_response(status, headers, self.version, self.method, keep_alive, length,
-                                 self.conn.extra_fields)
+                                 self.conn.settings.extra_fields)
         return self._use(framing)
 
     def _use(self, framing: Framing) -> Framing:
@@ -127,7 +127,7 @@ class H1Exchange(Exchange):
             body = response.body
             memo = response.encoded[key] = (date, frame_response(
                 response.status, response.headers, self.version, self.method, keep_alive, len(body),
-                self.conn.extra_fields))
+                self.conn.settings.extra_fields))
         framing = self._use(memo[1])
         if framing.mode == NO_BODY:
             self.conn.write(framing.head)
@@ -249,50 +249,82 @@ class _Upgrading(RequestHandler):
         conn.hand_over(self.upgrade.take_over(conn.server, exchange))
 
 
+class H1Settings:
+    """What every HTTP/1.1 connection of a server reads from its settings and registries,
+    gathered once per server (`of`) rather than by each accepted connection, which under
+    `Connection: close` is once per request. The settings and the registries are final once a
+    server exists (`Kernel.configure` runs before it is built)."""
+
+    __slots__ = ("request_timeout", "keep_alive_timeout", "max_request_line", "max_header_size",
+                 "max_header_count", "max_upload_size", "extra_fields", "upgrades", "preface_starts")
+
+    def __init__(self, server) -> None:
+        config = server.config
+        self.request_timeout = config.request_timeout
+        self.keep_alive_timeout = config.keep_alive
+        self.max_request_line = config.max_request_line
+        self.max_header_size = config.max_header_size
+        self.max_header_count = config.max_header_count
+        self.max_upload_size = config.max_upload_size
+        protocols = server.kernel.protocols
+        self.extra_fields = server.kernel.response_fields.for_protocol("HTTP/1.1")
+        self.upgrades = protocols.upgrades
+        self.preface_starts = protocols.preface_starts
+
+    @classmethod
+    def of(cls, server) -> "H1Settings":
+        settings = server.protocol_settings.get(cls)
+        if settings is None:
+            settings = server.protocol_settings[cls] = cls(server)
+        return settings
+
+
 class H1Connection(asyncio.Protocol):
-    # Per-connection state that starts the same for every connection: class-level starting
-    # values (immutable), so that accepting a connection, once per request under
-    # `Connection: close`, stores only what differs.
-    transport: asyncio.Transport | None = None
-    scheme = "http"  # "https" over TLS (see connection_made)
-    # Set while the client takes what is written; producers on other threads wait on it. All
-    # connections share one that is never cleared until their first `pause_writing`, which
-    # gives the connection an Event of its own (`_own_writable`): most never need one.
-    writable: threading.Event = ALWAYS_WRITABLE
-    current: H1Exchange | None = None
-    receiving: H1Exchange | None = None
-    error: ParseError | None = None
-    closed = False
-    draining: H1Exchange | None = None
-    shutting_down = False
-    reading_paused = False
-    timer_kind: str | None = None
-    deadline = 0.0
-    _direct: socket.socket | None = None
-    _send_task: asyncio.Task | None = None
-    _drain_waiter: asyncio.Future | None = None
-    handed_over = False
-    latest: H1Exchange | None = None          # the last request whose head arrived
-    # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
-    _held: bytes | None = None
-    _holding_for: H1Exchange | None = None
-    _sockname: tuple | None = None  # see `sockname`
+    # Every attribute is a slot that `__init__` sets (`client`, `timer_kind` and `deadline`:
+    # `connection_made`, `_saved_timer`: `pause_writing`): CPython 3.11 reads a class-level starting
+    # value through an instance on its slow, unspecialized path each time (until the instance
+    # sets its own), so the class-level values this connection used to start with cost more,
+    # under `Connection: close`, than storing them all; and a connection allocates no dict.
+    __slots__ = ("server", "loop", "settings", "parser", "pending", "environ_bases", "_sniff",
+                 "transport", "client", "scheme", "writable", "current", "receiving", "error",
+                 "closed", "draining", "shutting_down", "reading_paused", "timer_kind", "deadline",
+                 "_saved_timer", "_direct", "_send_task", "_drain_waiter", "handed_over", "latest",
+                 "_held", "_holding_for", "_sockname", "__weakref__")
 
     def __init__(self, server) -> None:
         self.server = server
         self.loop = server.loop
-        config = server.config
-        self.request_timeout = config.request_timeout
-        self.keep_alive_timeout = config.keep_alive
-        self.parser = RequestParser(config.max_request_line, config.max_header_size,
-                                    config.max_header_count, config.max_upload_size)
-        self.pending: deque[H1Exchange] = deque()
+        settings = server.protocol_settings.get(H1Settings)  # H1Settings.of, without the call
+        if settings is None:
+            settings = H1Settings.of(server)
+        self.settings = settings
+        self.parser = RequestParser(settings.max_request_line, settings.max_header_size,
+                                    settings.max_header_count, settings.max_upload_size)
+        # requests pipelined behind the current one: an empty tuple until the first (most
+        # connections never have one), since a deque allocates a block of 64 slots when made
+        self.pending: deque[H1Exchange] | tuple = ()
         self.environ_bases: dict = {}  # the exchanges' (see Exchange.environ_bases)
-        protocols = server.kernel.protocols
-        self.extra_fields = server.kernel.response_fields.for_protocol("HTTP/1.1")
-        self.upgrades = protocols.upgrades
         # first bytes kept until they tell HTTP/1.1 from a registered preface (None: decided)
-        self._sniff: bytes | None = b"" if protocols.has_prefaces else None
+        self._sniff: bytes | None = b"" if settings.preface_starts else None
+        self.transport: asyncio.Transport | None = None
+        self.scheme = "http"  # "https" over TLS (see connection_made)
+        # Set while the client takes what is written; producers on other threads wait on it. All
+        # connections share one that is never cleared until their first `pause_writing`, which
+        # gives the connection an Event of its own (`_own_writable`): most never need one.
+        self.writable: threading.Event = ALWAYS_WRITABLE
+        self.current: H1Exchange | None = None
+        self.receiving: H1Exchange | None = None
+        self.error: ParseError | None = None
+        self.closed = self.shutting_down = self.reading_paused = self.handed_over = False
+        self.draining: H1Exchange | None = None
+        self._direct: socket.socket | None = None
+        self._send_task: asyncio.Task | None = None
+        self._drain_waiter: asyncio.Future | None = None
+        self.latest: H1Exchange | None = None  # the last request whose head arrived
+        # bytes after a bodiless Upgrade request, held until its answer (see UpgradeRest)
+        self._held: bytes | None = None
+        self._holding_for: H1Exchange | None = None
+        self._sockname: tuple | None = None  # see `sockname`
 
     # asyncio.Protocol
     def connection_made(self, transport) -> None:
@@ -303,7 +335,8 @@ class H1Connection(asyncio.Protocol):
         # address, is not asked.
         if self.server.config.ssl_certfile and transport.get_extra_info("sslcontext"):
             self.scheme = "https"
-        self._set_timer("request", self.request_timeout)
+        self.timer_kind = "request"  # _set_timer, without the call
+        self.deadline = time.monotonic() + self.settings.request_timeout
         self.server.connection_opened(self)
 
     @property
@@ -325,19 +358,27 @@ class H1Connection(asyncio.Protocol):
         if self._sniff is not None:
             if self._sniff:
                 data = self._sniff + data
-            spec, undecided = self.server.kernel.protocols.match_preface(data)
-            self._sniff = data if undecided else None
-            if spec is not None:
-                self.hand_over(spec.factory(self.server), data)
-            if undecided or spec is not None:
+            self._sniff = None
+            # most connections are told from their first byte, which no preface begins with
+            if data[0] in self.settings.preface_starts and self._took_by_preface(data):
                 return
         kind = self.timer_kind
         if kind == "idle":  # the next request begins: _set_timer, without the call
             self.timer_kind = "request"
-            self.deadline = time.monotonic() + self.request_timeout
+            self.deadline = time.monotonic() + self.settings.request_timeout
         elif kind == "body":
-            self.deadline = time.monotonic() + self.request_timeout
+            self.deadline = time.monotonic() + self.settings.request_timeout
         self._feed(data)
+
+    def _took_by_preface(self, data: bytes) -> bool:
+        """Whether a registered preface takes `data`, the connection's first bytes: the
+        connection is handed to that protocol, or the bytes are kept until more tell."""
+        spec, undecided = self.server.kernel.protocols.match_preface(data)
+        if undecided:
+            self._sniff = data
+        elif spec is not None:
+            self.hand_over(spec.factory(self.server), data)
+        return undecided or spec is not None
 
     def _feed(self, data: bytes) -> None:
         events = self.parser.feed(data)
@@ -404,7 +445,7 @@ class H1Connection(asyncio.Protocol):
         if self.receiving is not None and self.receiving not in exchanges:
             exchanges.append(self.receiving)
         self.current = self.receiving = None
-        self.pending.clear()
+        self.pending = ()
         self._let_go()
         for exchange in exchanges:
             if not exchange.finished:
@@ -430,7 +471,7 @@ class H1Connection(asyncio.Protocol):
             self._own_writable()
         self.writable.clear()
         self._saved_timer = (self.timer_kind, self.deadline)
-        self._set_timer("write", self.request_timeout)
+        self._set_timer("write", self.settings.request_timeout)
 
     def resume_writing(self) -> None:
         self.writable.set()
@@ -454,7 +495,7 @@ class H1Connection(asyncio.Protocol):
     # request events
     def _on_head(self, head: RequestHead) -> None:
         exchange = self.latest = H1Exchange(self, head)
-        upgrade = self._upgrade_for(exchange) if self.upgrades and exchange.upgrade is not None else None
+        upgrade = self._upgrade_for(exchange) if self.settings.upgrades and exchange.upgrade is not None else None
         if upgrade is not None:
             handler = exchange.handler = _Upgrading(upgrade)
         else:
@@ -464,15 +505,17 @@ class H1Connection(asyncio.Protocol):
                 exchange.body = SpooledBody()
             else:
                 exchange.body = StreamedBody(
-                    self._pause_reading, self._resume_reading_threadsafe, self.request_timeout,
+                    self._pause_reading, self._resume_reading_threadsafe, self.settings.request_timeout,
                     exchange.request_continue if head.expect_continue else None)
             self.receiving = exchange
-            self._set_timer("body", self.request_timeout)
+            self._set_timer("body", self.settings.request_timeout)
         else:
             self.timer_kind = None
         if self.current is None:
             self._start(exchange)
         else:
+            if not self.pending:
+                self.pending = deque()
             self.pending.append(exchange)
             if len(self.pending) == MAX_PIPELINED:
                 self._pause_reading()
@@ -487,7 +530,7 @@ class H1Connection(asyncio.Protocol):
         if "upgrade" not in (token.strip().lower() for token in connection.split(",")):
             return None
         for token in offered.split(","):
-            upgrade = self.upgrades.get(token.strip().lower())
+            upgrade = self.settings.upgrades.get(token.strip().lower())
             if upgrade is not None and upgrade.accepts(exchange):
                 return upgrade
         return None
@@ -646,10 +689,10 @@ class H1Connection(asyncio.Protocol):
         elif self.shutting_down:
             self.close()
         elif self.parser.in_head:
-            self._set_timer("request", self.request_timeout)
+            self._set_timer("request", self.settings.request_timeout)
         else:  # waiting for the next request, the common case: _set_timer, without the call
             self.timer_kind = "idle"
-            self.deadline = time.monotonic() + self.keep_alive_timeout
+            self.deadline = time.monotonic() + self.settings.keep_alive_timeout
 
     # errors
     def _answer_error_in_place(self, exchange: H1Exchange, status: int, reason: str) -> None:
@@ -803,7 +846,7 @@ class H1Connection(asyncio.Protocol):
         waiter = self.loop.create_future()
         self.loop.add_writer(fd, waiter.set_result, None)
         try:
-            await asyncio.wait_for(waiter, self.request_timeout)
+            await asyncio.wait_for(waiter, self.settings.request_timeout)
         finally:
             self.loop.remove_writer(fd)
 
@@ -812,7 +855,7 @@ class H1Connection(asyncio.Protocol):
             return
         self._drain_waiter = self.loop.create_future()
         try:
-            await asyncio.wait_for(self._drain_waiter, self.request_timeout)
+            await asyncio.wait_for(self._drain_waiter, self.settings.request_timeout)
         finally:
             self._drain_waiter = None
 
@@ -844,4 +887,4 @@ class H1Connection(asyncio.Protocol):
         under it, which is how keep-alive clients lose requests during reloads."""
         self.shutting_down = True
         if self.current is None and not self.pending and self.receiving is None:
-            self._set_timer("idle", min(self.keep_alive_timeout, SHUTDOWN_IDLE_GRACE))
+            self._set_timer("idle", min(self.settings.keep_alive_timeout, SHUTDOWN_IDLE_GRACE))

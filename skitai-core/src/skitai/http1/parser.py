@@ -89,13 +89,13 @@ class _Refused(Exception):
 
 
 class RequestParser:
-    # State that starts the same for every connection: class-level starting values (immutable),
-    # so that a parser, made once per connection, stores only what differs. The per-message
-    # state is (re)set by `on_message_begin`.
-    _failed = False
-    finished = False  # the last request of the connection was parsed
+    # State of the rarer paths that starts the same for every connection: class-level starting
+    # values (immutable), so that a parser, made once per connection, stores only what differs.
+    # What every request reads is set by `__init__` instead: CPython 3.11 reads a class-level
+    # value through an instance on its slow, unspecialized path each time (until the instance
+    # sets its own), which costs more than the store. The per-message state is (re)set by
+    # `on_message_begin`; `_events` by `feed`, the only caller of the callbacks.
     _last_head: RequestHead | None = None
-    _synthetic_head = False  # see _ignore_upgrade
     _refusal: _Refused | None = None  # see _refuse
     in_head = False
 
@@ -105,8 +105,10 @@ class RequestParser:
         self.max_header_size = max_header_size
         self.max_header_count = max_header_count
         self.max_body_size = max_body_size
+        self._failed = False
+        self.finished = False  # the last request of the connection was parsed
+        self._synthetic_head = False  # see _ignore_upgrade
         self._parser = httptools.HttpRequestParser(self)
-        self._events: list = []
 
     # public
     def close(self) -> None:
@@ -259,6 +261,8 @@ class RequestParser:
         hosts = content_types = 0
         host_index = -1
         for index, (name, value) in enumerate(headers):
+            if name not in _HEAD_FIELDS:  # every name compared below, and no other
+                continue  # most fields (User-Agent, Accept ...): one lookup, not six comparisons
             if name == "host":
                 hosts += 1
                 host_index = index
@@ -291,7 +295,7 @@ class RequestParser:
             if not _AUTHORITY_FORM.match(target) or not _valid_host(target):
                 raise self._refuse(400, "CONNECT target not in authority-form (host:port)")
             path, query = target, ""
-        elif target.startswith("/"):
+        elif target[:1] == "/":  # startswith, without parsing its arguments
             path, _, query = target.partition("?")
         elif target == "*":
             if method != b"OPTIONS":
@@ -347,6 +351,8 @@ class RequestParser:
             self.finished = True
 
 
+# the header fields whose values on_headers_complete looks at (the names of its comparisons)
+_HEAD_FIELDS = frozenset(("host", "content-type", "content-length", "transfer-encoding", "expect", "upgrade"))
 _METHODS = {name.encode(): name for name in ("GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH")}
 _AUTHORITY = re.compile(r"[^:/?#]+://([^/?#]*)")  # scheme "://" authority (RFC 3986 3)
 _AUTHORITY_FORM = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\[\]:/?#@]+):[0-9]{1,5}\Z")  # host ":" port

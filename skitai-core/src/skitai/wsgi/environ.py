@@ -126,5 +126,7 @@ def build_environ(base: dict, exchange: Exchange) -> dict:
         if name == "host":
             host = value
     if host != connection_host:  # else the connection's SERVER_NAME and SERVER_PORT are this Host's
-        environ["SERVER_NAME"], environ["SERVER_PORT"] = server_names(host, exchange)
+        # a Host seen before costs the memo's lookup, without the call of server_names
+        names = _SERVER_NAMES.get((host, exchange.scheme)) or server_names(host, exchange)
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = names
     return environ

@@ -193,17 +193,19 @@ def _close_result(result: Any, environ: dict) -> None:
 class WSGIResponse:
     """start_response, write() and the sending of the app's iterable for one exchange."""
 
-    # starting values, class-level (one response per request: only what differs is stored)
-    status: str | None = None
+    # starting values that every request reads before it sets them are set by `__init__`:
+    # CPython 3.11 reads a class-level value through an instance on its slow, unspecialized
+    # path until the instance sets its own, which costs more than the store
     headers: "list[tuple[str, str]] | tuple" = ()   # replaced, never changed in place
-    head_sent = False
     declares_trailers = False  # a `Trailer` header: the body is streamed (chunked)
-    replacement: Callable | None = None
 
     def __init__(self, exchange: Exchange, threaded: bool, write_timeout: float) -> None:
         self.exchange = exchange
         self.threaded = threaded
         self.write_timeout = write_timeout
+        self.status: str | None = None
+        self.head_sent = False
+        self.replacement: Callable | None = None
 
     # loop calls
     def _call(self, function: Callable[..., Any], *args: Any) -> None:
