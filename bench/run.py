@@ -596,6 +596,8 @@ class Subject:
             ok=True, runs=runs, rps=round(statistics.median(r["rps"] for r in runs), 1),
             errors=sum(r["errors"] + r["non2xx"] for r in runs),
             wrk_cpu_pct=max(r["wrk_cpu_pct"] for r in runs),
+            # the CPUs the load client had: one when pinned, else all of them (targets.py)
+            load_cpus=1 if self.cpus[1] is not None else os.cpu_count(),
             rss_mb=max(r["rss_mb"] for r in runs), pss_mb=max(r["pss_mb"] for r in runs),
             process_rss_mb=max(r["process_rss_mb"] for r in runs), root_rss_mb=max(r["root_rss_mb"] for r in runs),
             server_cpu_pct=round(statistics.median(r["server_cpu_pct"] for r in runs)),
