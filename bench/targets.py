@@ -125,25 +125,18 @@ def _earlier_targets(found: dict, all_results: dict) -> list:
 
 
 def _rss_targets(all_results: dict) -> list:
-    lines = []
-    rss = [(scen, r["server"], r["rss_mb"]) for scen, rs in all_results.items() for r in rs
-           if r["ok"] and r["server"].startswith("skitai-") and r["server"] != "skitai-w2"]  # one worker
-    if rss:
-        scen, name, worst = max(rss, key=lambda t: t[2])
-        verdict = "PASS" if worst <= RSS_LIMIT_MB else "MISS"
-        lines.append(f"{verdict}  Skitai peak RSS <= {RSS_LIMIT_MB:.0f} MB: max {worst:.1f} MB "
-                     f"({name}, {scen})")
-    else:
-        lines.append(f"N/A   Skitai peak RSS <= {RSS_LIMIT_MB:.0f} MB (no data)")
-    # The serving worker alone (the largest process of the tree), as the static cache's bound is stated.
+    """The static scenarios' bound on the serving worker (the largest process of the tree), as the
+    static cache's bound is stated. Every other scenario's memory is goal 7's
+    (`_memory_goal_lines`: each worker, and the master apart); a sum over the tree, as an older
+    check here had, added the master to its worker and contradicted goal 7."""
     worker = [(scen, r["server"], r.get("process_rss_mb", 0)) for scen, rs in all_results.items() for r in rs
               if r["ok"] and scen.startswith("static-") and r["server"].startswith("skitai-")]
-    if worker:
-        scen, name, worst = max(worker, key=lambda t: t[2])
-        verdict = "PASS" if worst <= RSS_LIMIT_MB else "MISS"
-        lines.append(f"{verdict}  Skitai worker peak RSS <= {RSS_LIMIT_MB:.0f} MB in the static scenarios: "
-                     f"max {worst:.1f} MB ({name}, {scen})")
-    return lines
+    if not worker:
+        return []
+    scen, name, worst = max(worker, key=lambda t: t[2])
+    verdict = "PASS" if worst <= RSS_LIMIT_MB else "MISS"
+    return [f"{verdict}  Skitai worker peak RSS <= {RSS_LIMIT_MB:.0f} MB in the static scenarios: "
+            f"max {worst:.1f} MB ({name}, {scen})"]
 
 
 def _goal_lines(goal: Goal, got: dict) -> list:

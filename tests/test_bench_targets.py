@@ -93,3 +93,16 @@ def test_a_goal_whose_load_client_was_the_limit_says_so():
     shared = check_targets({"hello-scaling": [busy("skitai-w1", 1000, 50.0, 96, cpus=2),
                                               busy("skitai-w2", 1900, 54.0, 96, cpus=2)]})
     assert "PASS  goal 5, req/s: hello-scaling: skitai-w2 >= 1.8x skitai-w1: 1.90x" in shared
+
+
+def test_memory_is_judged_per_worker_never_as_the_tree_summed():
+    # a worker of 26 MB under a master of 30 MB: within goal 7, though the two add up to 56 MB
+    lines = check_targets({"hello-close": [result("skitai-t0", 1000, 30.0, worker_mb=26.0, master_mb=30.0)]})
+    assert [line for line in lines if "RSS" in line and not line.startswith("INFO")] == [
+        "PASS  goal 7: every Skitai worker's peak RSS <= 30 MB (1 entries): max 26.0 MB (skitai-t0, hello-close)"]
+
+
+def test_the_static_scenarios_bound_their_serving_worker():
+    lines = check_targets({"static-1k": [result("skitai-t4", 1000, 30.0, worker_mb=31.0, master_mb=20.0)]})
+    assert ("MISS  Skitai worker peak RSS <= 30 MB in the static scenarios: max 31.0 MB "
+            "(skitai-t4, static-1k)") in lines
