@@ -5,8 +5,8 @@
 # load client) from Debian (apt-get update only when something is missing, so reruns are fast) and builds
 # three venvs under bench/.venvs/:
 #   peers  - the servers we compare against (gunicorn, waitress, hypercorn,
-#            granian, websockets) plus psutil for RSS sampling; websockets and
-#            uvloop also run the WebSocket echo load client (ws_echo_client.py);
+#            granian, websockets) plus psutil for RSS sampling; uvloop also runs
+#            the WebSocket echo load client (ws_echo_client.py);
 #            uvicorn (with uvloop and httptools) is the reference Python server;
 #   orig   - the ORIGINAL skitai 0.57.16 from PyPI; it has the same import name
 #            as the rebuild, so it must live in its own venv;
