@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 RSS_LIMIT_MB = 30.0
-# A load client busy for this share of the CPUs it had sets the pace itself: the servers wait on
-# it, and a goal's ratio between two of them is pulled toward 1 (seen in ws-echo on a slow
-# machine: the client at 85-97%, threads=4 at 0.96x threads=0 where a client with room gave 0.84x).
+# A load client busy for this share of the CPUs it had sets the pace itself, and a goal's ratio
+# between two servers then measures the client too (see _client_bound).
 CLIENT_BOUND = 0.8
 
 # (scenario, server, reference server, minimum req/s ratio, no errors allowed): the earlier
@@ -163,12 +162,16 @@ def _goal_lines(goal: Goal, got: dict) -> list:
 
 
 def _client_bound(*results: dict) -> str:
-    """A warning for the goal's line when the load client was the limit for one of its entries."""
+    """A warning for the goal's line when the load client was the limit for one of its entries.
+    Which way that bends the ratio depends on the server: a capped req/s understates the faster
+    entry, and a client that cannot keep up hands the server its messages in bursts, which made
+    Skitai's threads=0 cheaper per WebSocket message (bench/README, "a load client that is not
+    the limit")."""
     busiest = max(results, key=lambda r: r.get("wrk_cpu_pct", 0) / r.get("load_cpus", 1))
     if busiest.get("wrk_cpu_pct", 0) < 100 * CLIENT_BOUND * busiest.get("load_cpus", 1):
         return ""
     return (f" (client-bound: the load client used {busiest['wrk_cpu_pct']}% of "
-            f"{busiest.get('load_cpus', 1)} CPU for {busiest['server']}, so the ratio is pulled toward 1)")
+            f"{busiest.get('load_cpus', 1)} CPU for {busiest['server']}, so the ratio measures the client too)")
 
 
 def _log_cost_lines(found: dict) -> list:

@@ -80,13 +80,13 @@ def test_memory_goal_leaves_out_the_scenarios_of_no_goal():
 
 
 def test_a_goal_whose_load_client_was_the_limit_says_so():
-    """The verdict stands, with a warning: the client's pace pulls the ratio toward 1."""
+    """The verdict stands, with a warning: the client's pace is in the ratio."""
     def busy(server, rps, us, client_pct, cpus=1):
         return {**result(server, rps, us), "wrk_cpu_pct": client_pct, "load_cpus": cpus}
 
     lines = check_targets({"ws-echo": [busy("skitai-ws", 960, 48.0, 87), busy("skitai-ws-t0", 1000, 45.0, 96)]})
     assert ("PASS  goal 4, req/s: ws-echo: skitai-ws >= 0.9x skitai-ws-t0: 0.96x (client-bound: the load "
-            "client used 96% of 1 CPU for skitai-ws-t0, so the ratio is pulled toward 1)") in lines
+            "client used 96% of 1 CPU for skitai-ws-t0, so the ratio measures the client too)") in lines
     roomy = check_targets({"ws-echo": [busy("skitai-ws", 840, 48.0, 60), busy("skitai-ws-t0", 1000, 45.0, 72)]})
     assert "MISS  goal 4, req/s: ws-echo: skitai-ws >= 0.9x skitai-ws-t0: 0.84x" in roomy
     # an unpinned client (wrk -t2 with both CPUs) at 96% of one CPU has room left
