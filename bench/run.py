@@ -510,6 +510,20 @@ PROBES = {"wrk": probe_http1, "h2load": probe_h2c, "h2load-large": probe_http1, 
 
 # --- measurement: the scenario's servers take turns ---------------------------------------
 
+def launch_env(server: Server, tmp: Path, label: str) -> dict:
+    """The environment a server starts with: its own settings, the static dir if made, and for the
+    `-log` entries the request log on, into a directory of its own under `tmp` named by `label`
+    (run.py and syscalls.py both start servers this way, so an entry means the same in both)."""
+    env = {**server.env, "PYTHONDONTWRITEBYTECODE": "1"}
+    if (tmp / "static").is_dir():  # run.py's static files (syscalls.py makes none)
+        env["BENCH_STATIC_DIR"] = str(tmp / "static")
+    if server.log_to_files:
+        log_dir = tmp / f"{label}-logs"
+        log_dir.mkdir()
+        env.update(BENCH_ACCESS_LOG="1", BENCH_LOG_DIR=str(log_dir))
+    return env
+
+
 class Subject:
     """One server started for a scenario: it is loaded once per round, in turn with the others,
     so that every server meets the same stretches of outside load on a shared machine (run back
@@ -527,11 +541,7 @@ class Subject:
             self.result["error"] = f"venv {server.venv} missing (run bench/setup.sh)"
             return
         port = free_port()
-        env = {**server.env, "BENCH_STATIC_DIR": str(tmp / "static"), "PYTHONDONTWRITEBYTECODE": "1"}
-        if server.log_to_files:
-            log_dir = tmp / f"{scenario.name}-{server.name}-logs"
-            log_dir.mkdir()
-            env.update(BENCH_ACCESS_LOG="1", BENCH_LOG_DIR=str(log_dir))
+        env = launch_env(server, tmp, f"{scenario.name}-{server.name}")
         try:
             self.running = Running(server.argv(server, port, tmp), env, tmp / f"{scenario.name}-{server.name}.log",
                                    self.cpus[0], APPS)

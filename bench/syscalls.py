@@ -21,6 +21,7 @@ of bench/setup.sh.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import statistics
@@ -103,14 +104,18 @@ def ws_load(port: int, duration: int, connections: int, close: bool = False) -> 
 SCENARIOS = {"hello": ("http", "/hello", run.probe_http1, wrk_load), "ws-echo": ("ws", "/echo", run.probe_ws, ws_load)}
 
 
+_launches = itertools.count(1)
+
+
 def measure(scenario: str, name: str, duration: int, connections: int, tmp: Path, close: bool = False) -> dict:
     """One server: started, warmed up for a second, then counted over exactly one load run and
     divided by the requests (round trips) that run completed."""
     server = run.SERVERS[name]
     port = run.free_port()
     scheme, path, probe, load = SCENARIOS[scenario]
-    running = run.Running(server.argv(server, port, tmp), {**server.env}, tmp / f"{name}.log",
-                          SERVER_CPU, run.APPS)
+    label = f"{name}-{next(_launches)}"  # a server measured again gets a log dir of its own
+    running = run.Running(server.argv(server, port, tmp), run.launch_env(server, tmp, label),
+                          tmp / f"{label}.log", SERVER_CPU, run.APPS)
     try:
         running.wait_ready(probe, f"{scheme}://127.0.0.1:{port}{path}", port, path)
         warm_up, counted, requests_and_seconds = load(port, duration, connections, close)
