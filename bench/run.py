@@ -331,9 +331,14 @@ class Running:
     def __init__(self, argv: list, env: dict, log: Path, cpu: int | None, cwd: Path):
         self.log = log
         self.logf = open(log, "wb")
+        # A process group of its own (a terminal's Ctrl-C reaches run.py alone), but not a session:
+        # with the kernel's autogroup scheduling a session is a scheduling group, and the kernel
+        # would split the CPUs between the server and the load client as two equal groups where
+        # they share CPUs (the unpinned scenarios), letting the client preempt the server's threads
+        # at each of its wake-ups; that cost two workers a third more CPU per request (goal 5).
         self.proc = subprocess.Popen(
             [*pin(cpu), *argv], stdout=self.logf, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, env={**os.environ, **env}, cwd=cwd, start_new_session=True)
+            stdin=subprocess.DEVNULL, env={**os.environ, **env}, cwd=cwd, process_group=0)
         self.known: dict = {}
 
     def remember_tree(self):

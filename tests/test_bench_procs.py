@@ -28,3 +28,25 @@ def test_the_sampler_scans_proc_only_at_its_start_and_stop(monkeypatch):
     finally:
         child.kill()
         child.wait(timeout=10)
+
+
+def test_a_server_runs_in_a_process_group_of_its_own_inside_the_bench_s_session(tmp_path):
+    """run.py's servers stay in the session of run.py and its load clients: with the kernel's
+    autogroup scheduling, a session of their own would make the kernel split the CPUs between
+    the server and the load client as two equal groups in the unpinned scenarios (bench/README,
+    goal 5). A process group of their own keeps a terminal's Ctrl-C to run.py alone."""
+    probe = (
+        "import os, sys\n"
+        "sys.path.insert(0, sys.argv[1])\n"  # in this child only: bench/'s modules shadow nothing here
+        "import run\n"
+        "from pathlib import Path\n"
+        "server = run.Running([sys.executable, '-c', 'import time; time.sleep(30)'], {}, "
+        "Path(sys.argv[2]) / 'server.log', None, Path(sys.argv[2]))\n"
+        "pid = server.proc.pid\n"
+        "print(os.getsid(pid) == os.getsid(0), os.getpgid(pid) == pid, os.getpgid(pid) != os.getpgid(0))\n"
+        "server.stop()\n")
+    bench = Path(__file__).resolve().parent.parent / "bench"
+    out = subprocess.run([sys.executable, "-c", probe, str(bench), str(tmp_path)],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "True"]
