@@ -335,7 +335,7 @@ class Running:
         # with the kernel's autogroup scheduling a session is a scheduling group, and the kernel
         # would split the CPUs between the server and the load client as two equal groups where
         # they share CPUs (the unpinned scenarios), letting the client preempt the server's threads
-        # at each of its wake-ups; that cost two workers a third more CPU per request (goal 5).
+        # at each of its wake-ups: two workers took 28.3 us of CPU per request, against 17.0 (goal 5).
         self.proc = subprocess.Popen(
             [*pin(cpu), *argv], stdout=self.logf, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, env={**os.environ, **env}, cwd=cwd, process_group=0)
