@@ -32,8 +32,6 @@ to keep its input in a bytearray `_data`).
 """
 from __future__ import annotations
 
-import struct
-
 import h2.connection
 import h2.exceptions
 from h2.connection import AllowedStreamIDs, _decode_headers
@@ -42,6 +40,7 @@ from h2.exceptions import StreamIDTooLowError
 from h2.stream import H2Stream
 
 from . import transitions
+from .framing import FRAME_HEADER, HEADER_SIZE
 from .transitions import advance, connection_step
 
 DATA = 0x0
@@ -51,10 +50,6 @@ END_STREAM = 0x1
 END_HEADERS = 0x4
 PADDED = 0x8
 PRIORITY = 0x20
-# A frame header as three fields: the 24-bit length and the type in one 32-bit word
-# (`length << 8 | type`), the flags, the stream id; packed in place where every response goes
-FRAME_HEADER = struct.Struct("!LBL")
-HEADER_SIZE = FRAME_HEADER.size
 
 
 def frame_header(length: int, kind: int, flags: int, stream_id: int) -> bytes:

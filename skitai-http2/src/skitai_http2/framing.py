@@ -23,8 +23,11 @@ import h2.exceptions
 from h2.errors import ErrorCodes
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-HEADER_SIZE = 9
-FRAME_HEAD = struct.Struct("!HBBB")   # the length (as 16 + 8 bits), type and flags
+# A frame header as three fields: the 24-bit length and the type in one 32-bit word
+# (`length << 8 | type`), the flags, the stream id; read in place here, packed in place by
+# `frames` where every response goes
+FRAME_HEADER = struct.Struct("!LBL")
+HEADER_SIZE = FRAME_HEADER.size
 SETTINGS = 0x4
 ACK = 0x1
 
@@ -57,8 +60,8 @@ class FrameHeaderCheck:
         position += self._payload_left
         max_frame_size = self.max_frame_size
         while position + HEADER_SIZE <= end:
-            high, low, kind, flags = FRAME_HEAD.unpack_from(data, position)
-            length = high << 8 | low
+            length_and_kind, flags, _ = FRAME_HEADER.unpack_from(data, position)
+            kind, length = length_and_kind & 0xFF, length_and_kind >> 8
             if kind == SETTINGS or length > max_frame_size or self._first:
                 self._check(kind, flags, length)
             position += HEADER_SIZE + length
