@@ -44,28 +44,29 @@ TEXT, CLOSE, PING, PONG = 0x1, 0x8, 0x9, 0xA
 MAX_HEAD = 16384  # bytes of a handshake answer before it is refused as no answer
 
 
+def _head(opcode: int, size: int, mask_bit: int) -> bytes:
+    """A final frame's first bytes: opcode, the mask bit, and the payload length (RFC 6455 5.2)."""
+    if size < 126:
+        return bytes((0x80 | opcode, mask_bit | size))
+    if size < 65536:
+        return bytes((0x80 | opcode, mask_bit | 126)) + size.to_bytes(2, "big")
+    return bytes((0x80 | opcode, mask_bit | 127)) + size.to_bytes(8, "big")
+
+
+def _masked(payload: bytes, key: bytes) -> bytes:
+    """`payload` XORed with the 4-byte `key` (masking and unmasking are the same)."""
+    return bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
+
+
 def client_frame(opcode: int, payload: bytes) -> bytes:
     """One final, masked frame (a client must mask, RFC 6455 5.3)."""
     key = os.urandom(4)
-    masked = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
-    size = len(payload)
-    if size < 126:
-        head = bytes((0x80 | opcode, 0x80 | size))
-    elif size < 65536:
-        head = bytes((0x80 | opcode, 0x80 | 126)) + size.to_bytes(2, "big")
-    else:
-        head = bytes((0x80 | opcode, 0x80 | 127)) + size.to_bytes(8, "big")
-    return head + key + masked
+    return _head(opcode, len(payload), 0x80) + key + _masked(payload, key)
 
 
 def server_frame(opcode: int, payload: bytes) -> bytes:
     """The unmasked frame a server sends for `payload`: what an echo is compared with."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x80 | opcode, size)) + payload
-    if size < 65536:
-        return bytes((0x80 | opcode, 126)) + size.to_bytes(2, "big") + payload
-    return bytes((0x80 | opcode, 127)) + size.to_bytes(8, "big") + payload
+    return _head(opcode, len(payload), 0) + payload
 
 
 def read_frame(buffer: bytes) -> tuple[int, bool, bytes, int] | None:
@@ -89,7 +90,7 @@ def read_frame(buffer: bytes) -> tuple[int, bool, bytes, int] | None:
         return None
     payload = buffer[offset:offset + size]
     if key:
-        payload = bytes(byte ^ key[index % 4] for index, byte in enumerate(payload))
+        payload = _masked(payload, key)
     return first & 0x0F, bool(first & 0x80), payload, offset + size
 
 
